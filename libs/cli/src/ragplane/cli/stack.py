@@ -1,0 +1,211 @@
+"""The local stack: broker, Redis, model server and the eight services as processes on loopback.
+
+``up`` records every PID it starts under ``$RAGPLANE_HOME/run`` and ``down`` stops exactly those.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from ragplane.cli import infra
+
+SERVICES = ("guardrail", "embed", "retrieve", "rerank", "generate", "ingest", "eval", "orchestrator")
+DEFAULT_PORTS = {
+    "orchestrator": 50051, "ingest": 50052, "embed": 50053, "retrieve": 50054,
+    "rerank": 50055, "generate": 50056, "guardrail": 50057, "eval": 50058, "modelserver": 50070,
+}
+BROKER_PORT = 9092
+REDIS_PORT = 6379
+
+
+def home() -> Path:
+    return Path(os.environ.get("RAGPLANE_HOME", Path.home() / ".ragplane")).expanduser()
+
+
+def _port(name: str, default: int) -> int:
+    """Port of a component, overridable as RAGPLANE_<NAME>_PORT."""
+    raw = os.environ.get(f"RAGPLANE_{name.upper()}_PORT")
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise SystemExit(f"RAGPLANE_{name.upper()}_PORT: expected a port number, got {raw!r}")
+    return int(raw)
+
+
+@dataclass
+class Component:
+    name: str
+    pid: int
+    port: int
+    kind: str  # "infra", "model", "service"
+    metrics_port: int | None = None
+    log: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+def _state_file() -> Path:
+    return home() / "run" / "stack.json"
+
+
+def load_state() -> list[Component]:
+    path = _state_file()
+    if not path.exists():
+        return []
+    return [Component(**item) for item in json.loads(path.read_text())]
+
+
+def _save_state(components: list[Component]) -> None:
+    path = _state_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([asdict(c) for c in components], indent=2))
+
+
+def service_addresses() -> dict[str, str]:
+    return {name: f"127.0.0.1:{_port(name, DEFAULT_PORTS[name])}" for name in DEFAULT_PORTS}
+
+
+def stack_env(broker_port: int, redis_port: int) -> dict[str, str]:
+    """Environment shared by every process of the local stack."""
+    env = dict(os.environ)
+    env.setdefault("RAGPLANE_API_KEYS", "dev-key=default")
+    env["RAGPLANE_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{broker_port}"
+    env["RAGPLANE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    env.setdefault("RAGPLANE_DATA_DIR", str(home() / "data"))
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env.setdefault("TRANSFORMERS_OFFLINE", "1")
+    env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    for name, address in service_addresses().items():
+        key = "RAGPLANE_MODEL_ADDR" if name == "modelserver" else f"RAGPLANE_{name.upper()}_ADDR"
+        env.setdefault(key, address)
+    return env
+
+
+def health_status(address: str, service: str = "", timeout_s: float = 1.0) -> str:
+    """'SERVING', 'NOT_SERVING', 'UNKNOWN' or 'DOWN'."""
+    try:
+        with grpc.insecure_channel(address) as channel:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    except grpc.RpcError:
+        return "DOWN"
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def up(timeout_s: float = 600.0, progress=None) -> list[Component]:
+    """Start everything that is not already running; wait until every service reports SERVING."""
+    existing = [c for c in load_state() if infra.pid_alive(c.pid)]
+    if existing:
+        raise SystemExit(f"the local stack is already running ({len(existing)} processes); run 'ragplane down' first")
+    run_dir = home() / "run"
+    logs = home() / "logs"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    components: list[Component] = []
+
+    def note(message: str) -> None:
+        if progress:
+            progress(message)
+
+    def check_free(name: str, port: int) -> None:
+        if infra.port_open(port):
+            raise infra.InfraError(f"{name}: port {port} is already in use (set RAGPLANE_{name.upper()}_PORT)")
+
+    try:
+        broker_port = _port("broker", BROKER_PORT)
+        redis_port = _port("redis", REDIS_PORT)
+        check_free("broker", broker_port)
+        check_free("redis", redis_port)
+        note("starting broker")
+        broker = infra.start_broker(broker_port, logs / "broker.log")
+        components.append(Component("broker", broker.process.pid, broker_port, "infra", log=str(broker.log_path)))
+        _save_state(components)
+        note("starting redis")
+        redis = infra.start_redis(redis_port, home() / "data" / "redis", logs / "redis.log")
+        components.append(Component("redis", redis.process.pid, redis_port, "infra", log=str(redis.log_path)))
+        _save_state(components)
+        env = stack_env(broker_port, redis_port)
+
+        from ragplane.runtime.kafka import ALL_TOPICS, ensure_topics
+        from ragplane.runtime.settings import CommonSettings, load_settings
+
+        note("creating topics")
+        ensure_topics(load_settings(CommonSettings, env), ALL_TOPICS)
+
+        to_start: list[tuple[str, str, str]] = []
+        if _module_exists("ragplane_generate.modelserver"):
+            to_start.append(("modelserver", "ragplane_generate.modelserver", "model"))
+        to_start += [(name, f"ragplane_{name}", "service") for name in SERVICES]
+        for name, module, kind in to_start:
+            port = _port(name, DEFAULT_PORTS[name])
+            check_free(name, port)
+            metrics_port = 9100 + port % 100
+            child_env = dict(env)
+            child_env["RAGPLANE_GRPC_LISTEN"] = f"127.0.0.1:{port}"
+            child_env["RAGPLANE_METRICS_LISTEN"] = f"127.0.0.1:{metrics_port}"
+            log_path = logs / f"{name}.log"
+            note(f"starting {name}")
+            process = infra._spawn([sys.executable, "-m", module], log_path, child_env)
+            components.append(Component(name, process.pid, port, kind, metrics_port, str(log_path)))
+            _save_state(components)
+
+        deadline = time.monotonic() + timeout_s
+        pending = {c.name: c for c in components if c.kind in {"service", "model"}}
+        while pending:
+            for name, component in list(pending.items()):
+                if not infra.pid_alive(component.pid):
+                    tail = Path(component.log).read_text(errors="replace")[-2000:] if component.log else ""
+                    raise infra.InfraError(f"{name} exited during start; last log lines:\n{tail}")
+                if health_status(component.address) == "SERVING":
+                    note(f"{name} SERVING")
+                    del pending[name]
+            if time.monotonic() > deadline:
+                raise infra.InfraError(f"not SERVING after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
+            time.sleep(0.25)
+        return components
+    except BaseException:
+        down()
+        raise
+
+
+def down(timeout_s: float = 20.0) -> list[tuple[str, int, bool]]:
+    """Stop every process ``up`` started (services first, infrastructure last)."""
+    components = load_state()
+    stopped = []
+    for component in reversed(components):
+        was_running = infra.stop_pid(component.pid, timeout_s)
+        stopped.append((component.name, component.pid, was_running))
+    if _state_file().exists():
+        _state_file().unlink()
+    return stopped
+
+
+def status() -> list[tuple[Component, str]]:
+    rows = []
+    for component in load_state():
+        if not infra.pid_alive(component.pid):
+            state = "EXITED"
+        elif component.kind == "infra":
+            state = "UP" if infra.port_open(component.port) else "STARTING"
+        else:
+            state = health_status(component.address)
+        rows.append((component, state))
+    return rows

@@ -1,0 +1,125 @@
+from ragplane.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CacheOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_OUTCOME_UNSPECIFIED: _ClassVar[CacheOutcome]
+    CACHE_OUTCOME_MISS: _ClassVar[CacheOutcome]
+    CACHE_OUTCOME_EXACT_HIT: _ClassVar[CacheOutcome]
+    CACHE_OUTCOME_SEMANTIC_HIT: _ClassVar[CacheOutcome]
+    CACHE_OUTCOME_BYPASSED: _ClassVar[CacheOutcome]
+
+class FeedbackRating(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FEEDBACK_RATING_UNSPECIFIED: _ClassVar[FeedbackRating]
+    FEEDBACK_RATING_THUMBS_UP: _ClassVar[FeedbackRating]
+    FEEDBACK_RATING_THUMBS_DOWN: _ClassVar[FeedbackRating]
+CACHE_OUTCOME_UNSPECIFIED: CacheOutcome
+CACHE_OUTCOME_MISS: CacheOutcome
+CACHE_OUTCOME_EXACT_HIT: CacheOutcome
+CACHE_OUTCOME_SEMANTIC_HIT: CacheOutcome
+CACHE_OUTCOME_BYPASSED: CacheOutcome
+FEEDBACK_RATING_UNSPECIFIED: FeedbackRating
+FEEDBACK_RATING_THUMBS_UP: FeedbackRating
+FEEDBACK_RATING_THUMBS_DOWN: FeedbackRating
+
+class AskOptions(_message.Message):
+    __slots__ = ("top_k", "top_n", "sampling", "bypass_cache")
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    TOP_N_FIELD_NUMBER: _ClassVar[int]
+    SAMPLING_FIELD_NUMBER: _ClassVar[int]
+    BYPASS_CACHE_FIELD_NUMBER: _ClassVar[int]
+    top_k: int
+    top_n: int
+    sampling: _common_pb2.SamplingParams
+    bypass_cache: bool
+    def __init__(self, top_k: _Optional[int] = ..., top_n: _Optional[int] = ..., sampling: _Optional[_Union[_common_pb2.SamplingParams, _Mapping]] = ..., bypass_cache: _Optional[bool] = ...) -> None: ...
+
+class AskRequest(_message.Message):
+    __slots__ = ("query", "session_id", "filters", "options")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    session_id: str
+    filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FieldFilter]
+    options: AskOptions
+    def __init__(self, query: _Optional[str] = ..., session_id: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FieldFilter, _Mapping]]] = ..., options: _Optional[_Union[AskOptions, _Mapping]] = ...) -> None: ...
+
+class AskStreamRequest(_message.Message):
+    __slots__ = ("query", "session_id", "filters", "options")
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    FILTERS_FIELD_NUMBER: _ClassVar[int]
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    query: str
+    session_id: str
+    filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FieldFilter]
+    options: AskOptions
+    def __init__(self, query: _Optional[str] = ..., session_id: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FieldFilter, _Mapping]]] = ..., options: _Optional[_Union[AskOptions, _Mapping]] = ...) -> None: ...
+
+class AnswerResult(_message.Message):
+    __slots__ = ("request_id", "answer", "citations", "blocked", "input_verdict", "output_verdict", "cache", "usage", "model", "timings", "session_id", "dropped_citations")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    CITATIONS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    INPUT_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_VERDICT_FIELD_NUMBER: _ClassVar[int]
+    CACHE_FIELD_NUMBER: _ClassVar[int]
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    DROPPED_CITATIONS_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    answer: str
+    citations: _containers.RepeatedCompositeFieldContainer[_common_pb2.Citation]
+    blocked: bool
+    input_verdict: _common_pb2.GuardrailVerdict
+    output_verdict: _common_pb2.GuardrailVerdict
+    cache: CacheOutcome
+    usage: _common_pb2.Usage
+    model: str
+    timings: _containers.RepeatedCompositeFieldContainer[_common_pb2.StageTiming]
+    session_id: str
+    dropped_citations: int
+    def __init__(self, request_id: _Optional[str] = ..., answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., blocked: _Optional[bool] = ..., input_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., output_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., cache: _Optional[_Union[CacheOutcome, str]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., model: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., session_id: _Optional[str] = ..., dropped_citations: _Optional[int] = ...) -> None: ...
+
+class AskResponse(_message.Message):
+    __slots__ = ("result",)
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    result: AnswerResult
+    def __init__(self, result: _Optional[_Union[AnswerResult, _Mapping]] = ...) -> None: ...
+
+class AskStreamResponse(_message.Message):
+    __slots__ = ("delta", "result")
+    DELTA_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    delta: str
+    result: AnswerResult
+    def __init__(self, delta: _Optional[str] = ..., result: _Optional[_Union[AnswerResult, _Mapping]] = ...) -> None: ...
+
+class FeedbackRequest(_message.Message):
+    __slots__ = ("request_id", "rating", "comment", "corrected_answer")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    RATING_FIELD_NUMBER: _ClassVar[int]
+    COMMENT_FIELD_NUMBER: _ClassVar[int]
+    CORRECTED_ANSWER_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    rating: FeedbackRating
+    comment: str
+    corrected_answer: str
+    def __init__(self, request_id: _Optional[str] = ..., rating: _Optional[_Union[FeedbackRating, str]] = ..., comment: _Optional[str] = ..., corrected_answer: _Optional[str] = ...) -> None: ...
+
+class FeedbackResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -1,0 +1,1 @@
+"""Shared runtime for every ragplane service: settings, server lifecycle, auth, errors, telemetry, Kafka."""

@@ -1,0 +1,175 @@
+"""Service lifecycle: settings -> logging/tracing -> core -> gRPC (health, reflection, interceptors) ->
+warm up -> SERVING -> wait for SIGTERM -> NOT_SERVING -> drain -> stop background work.
+
+A service implements ``Service``; ``run_service`` runs it as a process and ``start_service`` runs it
+inside a test on port 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from ragplane.runtime.auth import Authenticator, parse_api_keys
+from ragplane.runtime.interceptors import ServerInterceptor
+from ragplane.runtime.logs import configure_logging, get_logger
+from ragplane.runtime.settings import CommonSettings
+from ragplane.runtime.telemetry import configure_tracing, start_metrics_server
+
+log = get_logger("ragplane.server")
+
+SERVER_OPTIONS = [
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.so_reuseport", 0),
+]
+
+# Default gRPC ports of the local stack (ARCHITECTURE.md section 7); metrics at 9100 + last two digits.
+DEFAULT_PORTS = {
+    "orchestrator": 50051,
+    "ingest": 50052,
+    "embed": 50053,
+    "retrieve": 50054,
+    "rerank": 50055,
+    "generate": 50056,
+    "guardrail": 50057,
+    "eval": 50058,
+    "modelserver": 50070,
+}
+
+
+def default_metrics_port(grpc_port: int) -> int:
+    return 9100 + grpc_port % 100
+
+
+class Service(Protocol):
+    """What a ragplane service provides to the runtime."""
+
+    name: str
+
+    def register(self, server: grpc.aio.Server) -> list[str]:
+        """Add servicers to ``server``; return their full service names (for health and reflection)."""
+
+    async def start(self) -> None:
+        """Warm up: load models, connect clients, start consumers. Runs after the port is bound."""
+
+    async def stop(self) -> None:
+        """Stop background work (consumers commit), close clients. Runs after RPCs have drained."""
+
+
+@dataclass
+class RunningService:
+    service: Service
+    server: grpc.aio.Server
+    health: health_aio.HealthServicer
+    port: int
+    metrics_port: int | None
+    service_names: list[str] = field(default_factory=list)
+    grace_period_s: float = 10.0
+    _stopped: bool = False
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    async def set_serving(self, serving: bool) -> None:
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        for name in ["", *self.service_names]:
+            await self.health.set(name, status)
+
+    async def stop(self, grace_period_s: float | None = None) -> None:
+        """NOT_SERVING, refuse new RPCs, let in-flight ones finish within the grace period, stop the core."""
+        if self._stopped:
+            return
+        self._stopped = True
+        grace = self.grace_period_s if grace_period_s is None else grace_period_s
+        await self.set_serving(False)
+        log.info("draining", service=self.service.name, grace_period_s=grace)
+        await self.server.stop(grace)
+        await self.service.stop()
+        log.info("stopped", service=self.service.name)
+
+
+def _listen_address(settings: CommonSettings, service_name: str, port: int | None) -> str:
+    if port is not None:
+        return f"127.0.0.1:{port}"
+    if settings.grpc_listen:
+        return settings.grpc_listen
+    return f"127.0.0.1:{DEFAULT_PORTS.get(service_name, 0)}"
+
+
+async def start_service(
+    service: Service, settings: CommonSettings, *, port: int | None = None, metrics: bool = True
+) -> RunningService:
+    """Bind, register health/reflection/interceptors, warm up, then report SERVING.
+
+    Args:
+        service: the service core.
+        settings: its settings (CommonSettings or a subclass).
+        port: bind 127.0.0.1 on this port instead of the configured address (0 picks a free port; tests).
+        metrics: start the Prometheus endpoint.
+    """
+    authenticator = Authenticator(parse_api_keys(settings.api_keys), settings.service_token)
+    interceptors: list[grpc.aio.ServerInterceptor] = []
+    try:
+        from opentelemetry.instrumentation.grpc import aio_server_interceptor
+
+        interceptors.append(aio_server_interceptor())
+    except ImportError:  # pragma: no cover
+        pass
+    interceptors.append(ServerInterceptor(service.name, authenticator, settings.default_deadline_s))
+    server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    names = service.register(server)
+    reflection.enable_server_reflection(
+        [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
+    address = _listen_address(settings, service.name, port)
+    bound = server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"{service.name}: cannot bind gRPC on {address}")
+    metrics_port = None
+    if metrics:
+        if port is not None:
+            metrics_listen = "127.0.0.1:0"
+        else:
+            metrics_listen = settings.metrics_listen or f"127.0.0.1:{default_metrics_port(bound)}"
+        metrics_port = start_metrics_server(metrics_listen)
+    running = RunningService(service, server, health, bound, metrics_port, names, settings.grace_period_s)
+    await running.set_serving(False)
+    await server.start()
+    log.info("listening", service=service.name, port=bound, metrics_port=metrics_port)
+    try:
+        await service.start()
+    except BaseException:
+        await server.stop(0)
+        raise
+    await running.set_serving(True)
+    log.info("serving", service=service.name, port=bound)
+    return running
+
+
+def run_service(service: Service, settings: CommonSettings) -> None:
+    """Process entry point: configure logging and tracing, serve until SIGTERM/SIGINT, drain, exit."""
+    configure_logging(service.name, settings.log_level)
+    configure_tracing(service.name, settings.otel_exporter)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        running = await start_service(service, settings)
+        await stop.wait()
+        log.info("signal received", service=service.name)
+        await running.stop()
+
+    asyncio.run(main())

@@ -1,0 +1,185 @@
+"""Typed, frozen settings read once from environment variables and validated at start.
+
+A service declares a frozen dataclass whose fields carry ``env(...)`` metadata and calls
+``load_settings(MySettings)``. Errors name the variable and the bad value, e.g.
+``RAGPLANE_GRPC_LISTEN: expected host:port, got 'abc'``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the environment variable."""
+
+
+def env(var: str, default: Any = dataclasses.MISSING, *, parse: Callable[[str], Any] | None = None,
+        check: Callable[[Any], str | None] | None = None, doc: str = "") -> Any:
+    """Declare a dataclass field read from environment variable ``var``.
+
+    Args:
+        var: environment variable name.
+        default: value when the variable is unset (omit to make it required).
+        parse: converts the raw string; by default derived from the field's type.
+        check: returns an error message for an invalid parsed value, or None.
+        doc: one line for the configuration reference.
+    """
+    metadata = {"env": var, "parse": parse, "check": check, "doc": doc}
+    if default is dataclasses.MISSING:
+        return dataclasses.field(metadata=metadata)
+    if isinstance(default, (list, dict, set)):
+        return dataclasses.field(default_factory=lambda: default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def parse_bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {raw!r}")
+
+
+def parse_hostport(raw: str) -> str:
+    host, sep, port = raw.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"expected host:port, got {raw!r}")
+    return raw
+
+
+def parse_csv(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def positive(value: float) -> str | None:
+    return None if value > 0 else f"must be > 0, but got {value}"
+
+
+def non_negative(value: float) -> str | None:
+    return None if value >= 0 else f"must be >= 0, but got {value}"
+
+
+def fraction(value: float) -> str | None:
+    return None if 0.0 <= value <= 1.0 else f"must be between 0 and 1, but got {value}"
+
+
+def _default_parser(tp: Any) -> Callable[[str], Any]:
+    origin = typing.get_origin(tp)
+    if tp is bool:
+        return parse_bool
+    if tp is int:
+        return int
+    if tp is float:
+        return float
+    if tp is str:
+        return str
+    if origin is tuple:
+        return parse_csv
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if len(args) == 1:  # Optional[X]
+        inner = _default_parser(args[0])
+        return lambda raw: None if raw == "" else inner(raw)
+    raise TypeError(f"no default parser for {tp!r}; pass parse=")
+
+
+T = typing.TypeVar("T")
+
+
+def load_settings(cls: type[T], environ: Mapping[str, str] | None = None, **overrides: Any) -> T:
+    """Build ``cls`` from the environment, validating every field.
+
+    Raises:
+        SettingsError: naming the first variable that is missing or invalid.
+    """
+    environ = os.environ if environ is None else environ
+    hints = typing.get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for field in dataclasses.fields(cls):  # type: ignore[arg-type]
+        meta = field.metadata
+        if field.name in overrides:
+            values[field.name] = overrides[field.name]
+            continue
+        if "env" not in meta:
+            continue
+        var = meta["env"]
+        raw = environ.get(var)
+        if raw is None:
+            if field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+                raise SettingsError(f"{var}: required but not set")
+            continue
+        parser = meta["parse"] or _default_parser(hints[field.name])
+        try:
+            value = parser(raw)
+        except (ValueError, TypeError) as exc:
+            raise SettingsError(f"{var}: {exc}") from None
+        check = meta["check"]
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise SettingsError(f"{var}: {problem}")
+        values[field.name] = value
+    return cls(**values)
+
+
+def describe(cls: type) -> list[tuple[str, str, str]]:
+    """Rows (variable, default, description) for a settings class, for docs and ``--help``."""
+    rows = []
+    for field in dataclasses.fields(cls):
+        meta = field.metadata
+        if "env" not in meta:
+            continue
+        if field.default is not dataclasses.MISSING:
+            default = repr(field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            default = repr(field.default_factory())
+        else:
+            default = "(required)"
+        rows.append((meta["env"], default, meta["doc"]))
+    return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class CommonSettings:
+    """Settings every service shares. Services subclass this and add their own fields.
+
+    Defaults are the local stack's; the service's own defaults (port) come from ``service_defaults``.
+    """
+
+    grpc_listen: str = env("RAGPLANE_GRPC_LISTEN", "", parse=lambda r: parse_hostport(r) if r else "",
+                           doc="host:port the gRPC server binds (default: loopback and the service's port)")
+    metrics_listen: str = env("RAGPLANE_METRICS_LISTEN", "", parse=lambda r: parse_hostport(r) if r else "",
+                              doc="host:port of the Prometheus endpoint; 'off' is not accepted, use port 0")
+    api_keys: str = env("RAGPLANE_API_KEYS", "dev-key=default",
+                        doc="client keys: 'key=tenant,key2=tenant2' or a path to a file of such lines")
+    service_token: str = env("RAGPLANE_SERVICE_TOKEN", "dev-service-token",
+                             doc="credential services present to each other; set a secret in production")
+    allow_dev_key: bool = env("RAGPLANE_ALLOW_DEV_KEY", True,
+                              doc="accept the local stack's 'dev-key'; turn off outside development")
+    grace_period_s: float = env("RAGPLANE_GRACE_PERIOD_S", 10.0, check=non_negative,
+                                doc="seconds in-flight RPCs get to finish after SIGTERM")
+    default_deadline_s: float = env("RAGPLANE_DEFAULT_DEADLINE_S", 30.0, check=positive,
+                                    doc="deadline applied to calls that arrive without one")
+    log_level: str = env("RAGPLANE_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR")
+    log_content: bool = env("RAGPLANE_LOG_CONTENT", False,
+                            doc="log document text, prompts and answers (off by default)")
+    otel_exporter: str = env("RAGPLANE_OTEL_EXPORTER", "none",
+                             check=lambda v: None if v in {"none", "otlp", "console"}
+                             else f"must be none, otlp or console, but got {v!r}",
+                             doc="trace exporter; otlp uses OTEL_EXPORTER_OTLP_ENDPOINT")
+    kafka_bootstrap: str = env("RAGPLANE_KAFKA_BOOTSTRAP", "127.0.0.1:9092",
+                               doc="comma-separated Kafka bootstrap servers")
+    kafka_security_protocol: str = env("RAGPLANE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT",
+                                       doc="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    kafka_sasl_mechanism: str = env("RAGPLANE_KAFKA_SASL_MECHANISM", "", doc="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+    kafka_sasl_username: str = env("RAGPLANE_KAFKA_SASL_USERNAME", "", doc="SASL user")
+    kafka_sasl_password: str = env("RAGPLANE_KAFKA_SASL_PASSWORD", "", doc="SASL password")
+    kafka_ssl_cafile: str = env("RAGPLANE_KAFKA_SSL_CAFILE", "", doc="CA bundle for TLS to the brokers")
+    kafka_partitions: int = env("RAGPLANE_KAFKA_PARTITIONS", 4, check=positive,
+                                doc="partitions for topics this service creates")
+    redis_url: str = env("RAGPLANE_REDIS_URL", "redis://127.0.0.1:6379/0", doc="Redis for caches and state")

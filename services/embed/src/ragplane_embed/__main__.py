@@ -1,0 +1,14 @@
+"""Run the embed service: ``python -m ragplane_embed``."""
+
+from ragplane.runtime.server import run_service
+from ragplane_embed.config import load
+from ragplane_embed.service import EmbedApp
+
+
+def main() -> None:
+    settings = load()
+    run_service(EmbedApp(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

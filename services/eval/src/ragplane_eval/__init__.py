@@ -1,0 +1,1 @@
+"""ragplane eval service: Offline evaluation runs and online sampled scoring."""

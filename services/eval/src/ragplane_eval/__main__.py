@@ -1,0 +1,14 @@
+"""Run the eval service: ``python -m ragplane_eval``."""
+
+from ragplane.runtime.server import run_service
+from ragplane_eval.config import load
+from ragplane_eval.service import EvalApp
+
+
+def main() -> None:
+    settings = load()
+    run_service(EvalApp(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""ragplane guardrail service: Input, output and document policies."""

@@ -1,0 +1,14 @@
+"""Run the ingest service: ``python -m ragplane_ingest``."""
+
+from ragplane.runtime.server import run_service
+from ragplane_ingest.config import load
+from ragplane_ingest.service import IngestApp
+
+
+def main() -> None:
+    settings = load()
+    run_service(IngestApp(settings), settings)
+
+
+if __name__ == "__main__":
+    main()

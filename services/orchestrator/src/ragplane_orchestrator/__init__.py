@@ -1,0 +1,1 @@
+"""ragplane orchestrator service: The query path: guardrails, caches, retrieval, rerank, generation, citations."""

@@ -1,0 +1,1 @@
+"""ragplane rerank service: Reorders retrieval candidates with a reranking model."""

@@ -1,0 +1,45 @@
+"""Shared fixtures: a real Kafka-protocol broker (Tansu) and a real Redis on loopback, started once per run.
+
+Set RAGPLANE_TEST_KAFKA_BOOTSTRAP / RAGPLANE_TEST_REDIS_URL to use already-running ones instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from ragplane.cli import infra
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """host:port of a real Kafka-protocol broker."""
+    external = os.environ.get("RAGPLANE_TEST_KAFKA_BOOTSTRAP")
+    if external:
+        yield external
+        return
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    broker = infra.start_broker(log_path=log)
+    yield broker.address
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real Redis server."""
+    external = os.environ.get("RAGPLANE_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    redis = infra.start_redis(persistent=False, log_path=tmp_path_factory.mktemp("redis") / "redis.log")
+    yield f"redis://{redis.address}/0"
+    redis.stop()
+
+
+@pytest.fixture
+def unique_topic() -> str:
+    """A fresh topic name so tests never see each other's records."""
+    return f"test.{uuid.uuid4().hex[:10]}.v1"
