@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-BENCHMARKS = ("ingest", "query", "guardrail", "generate", "rerank")
+BENCHMARKS = ("ingest", "query", "retrieve", "guardrail", "generate", "rerank", "embed")
 
 
 def save_results(name: str, results: dict[str, Any], out_dir: str | None) -> Path:
