@@ -73,6 +73,7 @@ class RunningService:
     metrics_port: int | None
     service_names: list[str] = field(default_factory=list)
     grace_period_s: float = 10.0
+    shutdown_delay_s: float = 0.0
     _stopped: bool = False
 
     @property
@@ -91,6 +92,8 @@ class RunningService:
         self._stopped = True
         grace = self.grace_period_s if grace_period_s is None else grace_period_s
         await self.set_serving(False)
+        if self.shutdown_delay_s:
+            await asyncio.sleep(self.shutdown_delay_s)
         log.info("draining", service=self.service.name, grace_period_s=grace)
         await self.server.stop(grace)
         await self.service.stop()
@@ -143,7 +146,8 @@ async def start_service(
         else:
             metrics_listen = settings.metrics_listen or f"127.0.0.1:{default_metrics_port(bound)}"
         metrics_port = start_metrics_server(metrics_listen)
-    running = RunningService(service, server, health, bound, metrics_port, names, settings.grace_period_s)
+    running = RunningService(service, server, health, bound, metrics_port, names, settings.grace_period_s,
+                             settings.shutdown_delay_s)
     await running.set_serving(False)
     await server.start()
     log.info("listening", service=service.name, port=bound, metrics_port=metrics_port)

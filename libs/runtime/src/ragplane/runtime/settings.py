@@ -163,6 +163,9 @@ class CommonSettings:
                               doc="accept the local stack's 'dev-key'; turn off outside development")
     grace_period_s: float = env("RAGPLANE_GRACE_PERIOD_S", 10.0, check=non_negative,
                                 doc="seconds in-flight RPCs get to finish after SIGTERM")
+    shutdown_delay_s: float = env("RAGPLANE_SHUTDOWN_DELAY_S", 0.0, check=non_negative,
+                                  doc="after SIGTERM, seconds of NOT_SERVING while still accepting RPCs, so load "
+                                      "balancers stop routing before the port closes")
     default_deadline_s: float = env("RAGPLANE_DEFAULT_DEADLINE_S", 30.0, check=positive,
                                     doc="deadline applied to calls that arrive without one")
     log_level: str = env("RAGPLANE_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR")

@@ -1,0 +1,43 @@
+"""The committed generated protobuf code matches protos/ (regenerate with `make proto`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import pathlib
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+
+
+def _generator():
+    spec = importlib.util.spec_from_file_location("gen_protos", ROOT / "scripts" / "gen_protos.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_generated_code_is_up_to_date(tmp_path):
+    _generator().generate(tmp_path)
+    fresh = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "ragplane").rglob("*") if p.is_file()}
+    committed_root = ROOT / "libs" / "proto" / "src"
+    committed = {p.relative_to(committed_root): p.read_bytes()
+                 for p in (committed_root / "ragplane").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    stale = sorted(str(path) for path in fresh.keys() | committed.keys() if fresh.get(path) != committed.get(path))
+    assert not stale, f"generated code is stale, run `make proto`: {stale}"
+
+
+def test_every_service_rpc_has_its_own_request_and_response():
+    from ragplane.v1 import (embed_pb2, eval_pb2, generate_pb2, guardrail_pb2, ingest_pb2, rag_pb2, rerank_pb2,
+                             retrieve_pb2)
+
+    seen: set[str] = set()
+    for module in (embed_pb2, eval_pb2, generate_pb2, guardrail_pb2, ingest_pb2, rag_pb2, rerank_pb2, retrieve_pb2):
+        for service in module.DESCRIPTOR.services_by_name.values():
+            for method in service.methods:
+                assert method.input_type.name == f"{method.name}Request"
+                assert method.output_type.name == f"{method.name}Response"
+                assert method.input_type.full_name not in seen
+                seen.add(method.input_type.full_name)
