@@ -25,17 +25,17 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ragplane/v1/common.proto\x12\x0bragplane.v1\x1a\x1cgoogle/protobuf/struct.proto\"9\n\x0f\x44ocumentVersion\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"/\n\x0cSparseVector\x12\x0f\n\x07indices\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\xf4\x01\n\nProvenance\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12-\n\x07version\x18\x02 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x13\n\x0b\x63hunk_index\x18\x03 \x01(\r\x12\x0c\n\x04page\x18\x04 \x01(\r\x12\x14\n\x0csection_path\x18\x05 \x03(\t\x12\x12\n\nchar_start\x18\x06 \x01(\r\x12\x10\n\x08\x63har_end\x18\x07 \x01(\r\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\r\n\x05title\x18\t \x01(\t\x12)\n\x08metadata\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\"T\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12+\n\nprovenance\x18\x03 \x01(\x0b\x32\x17.ragplane.v1.Provenance\"\x8d\x01\n\x0bScoredChunk\x12!\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x12.ragplane.v1.Chunk\x12\x17\n\x0fretrieval_score\x18\x02 \x01(\x01\x12\x19\n\x0crerank_score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\x0eretrieval_rank\x18\x04 \x01(\rB\x0f\n\r_rerank_score\"\xbd\x01\n\x0b\x46ieldFilter\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12(\n\x06\x65quals\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12,\n\x06\x61ny_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.ListValueH\x00\x12*\n\x05range\x18\x04 \x01(\x0b\x32\x19.ragplane.v1.NumericRangeH\x00\x12\x0e\n\x06negate\x18\x05 \x01(\x08\x42\x0b\n\tcondition\"r\n\x0cNumericRange\x12\x0f\n\x02gt\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03gte\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x02lt\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03lte\x18\x04 \x01(\x01H\x03\x88\x01\x01\x42\x05\n\x03_gtB\x06\n\x04_gteB\x05\n\x03_ltB\x06\n\x04_lte\"\x87\x01\n\x08\x43itation\x12\x16\n\x0epassage_number\x18\x01 \x01(\r\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x03 \x01(\t\x12\x0c\n\x04page\x18\x04 \x01(\r\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x14\n\x0csection_path\x18\x06 \x03(\t\x12\r\n\x05title\x18\x07 \x01(\t\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\"\x96\x01\n\x0eSamplingParams\x12\x12\n\nmax_tokens\x18\x01 \x01(\r\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"M\n\x10\x43onversationTurn\x12+\n\x04role\x18\x01 \x01(\x0e\x32\x1d.ragplane.v1.ConversationRole\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xa0\x01\n\x10GuardrailFinding\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05start\x18\x03 \x01(\r\x12\x0b\n\x03\x65nd\x18\x04 \x01(\r\x12\x10\n\x08\x64\x65tector\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12,\n\x06\x61\x63tion\x18\x07 \x01(\x0e\x32\x1c.ragplane.v1.GuardrailAction\"\xac\x01\n\x10GuardrailVerdict\x12,\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x1c.ragplane.v1.GuardrailAction\x12/\n\x08\x66indings\x18\x02 \x03(\x0b\x32\x1d.ragplane.v1.GuardrailFinding\x12\x15\n\rredacted_text\x18\x03 \x01(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\x12\x12\n\nlatency_ms\x18\x05 \x01(\x01\"0\n\x0bStageTiming\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x12\n\nlatency_ms\x18\x02 \x01(\x01*r\n\x10\x43onversationRole\x12!\n\x1d\x43ONVERSATION_ROLE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43ONVERSATION_ROLE_USER\x10\x01\x12\x1f\n\x1b\x43ONVERSATION_ROLE_ASSISTANT\x10\x02*\xa3\x01\n\x0fGuardrailAction\x12 \n\x1cGUARDRAIL_ACTION_UNSPECIFIED\x10\x00\x12\x1a\n\x16GUARDRAIL_ACTION_ALLOW\x10\x01\x12\x19\n\x15GUARDRAIL_ACTION_MARK\x10\x02\x12\x1b\n\x17GUARDRAIL_ACTION_REDACT\x10\x03\x12\x1a\n\x16GUARDRAIL_ACTION_BLOCK\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ragplane/v1/common.proto\x12\x0bragplane.v1\x1a\x1cgoogle/protobuf/struct.proto\"9\n\x0f\x44ocumentVersion\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\t\x12\x10\n\x08sequence\x18\x02 \x01(\x04\"/\n\x0cSparseVector\x12\x0f\n\x07indices\x18\x01 \x03(\r\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\xf4\x01\n\nProvenance\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12-\n\x07version\x18\x02 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x13\n\x0b\x63hunk_index\x18\x03 \x01(\r\x12\x0c\n\x04page\x18\x04 \x01(\r\x12\x14\n\x0csection_path\x18\x05 \x03(\t\x12\x12\n\nchar_start\x18\x06 \x01(\r\x12\x10\n\x08\x63har_end\x18\x07 \x01(\r\x12\x0e\n\x06source\x18\x08 \x01(\t\x12\r\n\x05title\x18\t \x01(\t\x12)\n\x08metadata\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\"c\n\x05\x43hunk\x12\x10\n\x08\x63hunk_id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12+\n\nprovenance\x18\x03 \x01(\x0b\x32\x17.ragplane.v1.Provenance\x12\r\n\x05\x66lags\x18\x04 \x03(\t\"\x8d\x01\n\x0bScoredChunk\x12!\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x12.ragplane.v1.Chunk\x12\x17\n\x0fretrieval_score\x18\x02 \x01(\x01\x12\x19\n\x0crerank_score\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x16\n\x0eretrieval_rank\x18\x04 \x01(\rB\x0f\n\r_rerank_score\"\xbd\x01\n\x0b\x46ieldFilter\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12(\n\x06\x65quals\x18\x02 \x01(\x0b\x32\x16.google.protobuf.ValueH\x00\x12,\n\x06\x61ny_of\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.ListValueH\x00\x12*\n\x05range\x18\x04 \x01(\x0b\x32\x19.ragplane.v1.NumericRangeH\x00\x12\x0e\n\x06negate\x18\x05 \x01(\x08\x42\x0b\n\tcondition\"r\n\x0cNumericRange\x12\x0f\n\x02gt\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03gte\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x02lt\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x10\n\x03lte\x18\x04 \x01(\x01H\x03\x88\x01\x01\x42\x05\n\x03_gtB\x06\n\x04_gteB\x05\n\x03_ltB\x06\n\x04_lte\"\x87\x01\n\x08\x43itation\x12\x16\n\x0epassage_number\x18\x01 \x01(\r\x12\x10\n\x08\x63hunk_id\x18\x02 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x03 \x01(\t\x12\x0c\n\x04page\x18\x04 \x01(\r\x12\x0e\n\x06source\x18\x05 \x01(\t\x12\x14\n\x0csection_path\x18\x06 \x03(\t\x12\r\n\x05title\x18\x07 \x01(\t\"9\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\r\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\r\"\x96\x01\n\x0eSamplingParams\x12\x12\n\nmax_tokens\x18\x01 \x01(\r\x12\x18\n\x0btemperature\x18\x02 \x01(\x02H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x03 \x01(\x02H\x01\x88\x01\x01\x12\x0c\n\x04stop\x18\x04 \x03(\t\x12\x11\n\x04seed\x18\x05 \x01(\x04H\x02\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\x07\n\x05_seed\"M\n\x10\x43onversationTurn\x12+\n\x04role\x18\x01 \x01(\x0e\x32\x1d.ragplane.v1.ConversationRole\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xa0\x01\n\x10GuardrailFinding\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x01\x12\r\n\x05start\x18\x03 \x01(\r\x12\x0b\n\x03\x65nd\x18\x04 \x01(\r\x12\x10\n\x08\x64\x65tector\x18\x05 \x01(\t\x12\x0f\n\x07message\x18\x06 \x01(\t\x12,\n\x06\x61\x63tion\x18\x07 \x01(\x0e\x32\x1c.ragplane.v1.GuardrailAction\"\xac\x01\n\x10GuardrailVerdict\x12,\n\x06\x61\x63tion\x18\x01 \x01(\x0e\x32\x1c.ragplane.v1.GuardrailAction\x12/\n\x08\x66indings\x18\x02 \x03(\x0b\x32\x1d.ragplane.v1.GuardrailFinding\x12\x15\n\rredacted_text\x18\x03 \x01(\t\x12\x0e\n\x06policy\x18\x04 \x01(\t\x12\x12\n\nlatency_ms\x18\x05 \x01(\x01\"0\n\x0bStageTiming\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x12\n\nlatency_ms\x18\x02 \x01(\x01*r\n\x10\x43onversationRole\x12!\n\x1d\x43ONVERSATION_ROLE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43ONVERSATION_ROLE_USER\x10\x01\x12\x1f\n\x1b\x43ONVERSATION_ROLE_ASSISTANT\x10\x02*\xa3\x01\n\x0fGuardrailAction\x12 \n\x1cGUARDRAIL_ACTION_UNSPECIFIED\x10\x00\x12\x1a\n\x16GUARDRAIL_ACTION_ALLOW\x10\x01\x12\x19\n\x15GUARDRAIL_ACTION_MARK\x10\x02\x12\x1b\n\x17GUARDRAIL_ACTION_REDACT\x10\x03\x12\x1a\n\x16GUARDRAIL_ACTION_BLOCK\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ragplane.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CONVERSATIONROLE']._serialized_start=1781
-  _globals['_CONVERSATIONROLE']._serialized_end=1895
-  _globals['_GUARDRAILACTION']._serialized_start=1898
-  _globals['_GUARDRAILACTION']._serialized_end=2061
+  _globals['_CONVERSATIONROLE']._serialized_start=1796
+  _globals['_CONVERSATIONROLE']._serialized_end=1910
+  _globals['_GUARDRAILACTION']._serialized_start=1913
+  _globals['_GUARDRAILACTION']._serialized_end=2076
   _globals['_DOCUMENTVERSION']._serialized_start=71
   _globals['_DOCUMENTVERSION']._serialized_end=128
   _globals['_SPARSEVECTOR']._serialized_start=130
@@ -43,25 +43,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PROVENANCE']._serialized_start=180
   _globals['_PROVENANCE']._serialized_end=424
   _globals['_CHUNK']._serialized_start=426
-  _globals['_CHUNK']._serialized_end=510
-  _globals['_SCOREDCHUNK']._serialized_start=513
-  _globals['_SCOREDCHUNK']._serialized_end=654
-  _globals['_FIELDFILTER']._serialized_start=657
-  _globals['_FIELDFILTER']._serialized_end=846
-  _globals['_NUMERICRANGE']._serialized_start=848
-  _globals['_NUMERICRANGE']._serialized_end=962
-  _globals['_CITATION']._serialized_start=965
-  _globals['_CITATION']._serialized_end=1100
-  _globals['_USAGE']._serialized_start=1102
-  _globals['_USAGE']._serialized_end=1159
-  _globals['_SAMPLINGPARAMS']._serialized_start=1162
-  _globals['_SAMPLINGPARAMS']._serialized_end=1312
-  _globals['_CONVERSATIONTURN']._serialized_start=1314
-  _globals['_CONVERSATIONTURN']._serialized_end=1391
-  _globals['_GUARDRAILFINDING']._serialized_start=1394
-  _globals['_GUARDRAILFINDING']._serialized_end=1554
-  _globals['_GUARDRAILVERDICT']._serialized_start=1557
-  _globals['_GUARDRAILVERDICT']._serialized_end=1729
-  _globals['_STAGETIMING']._serialized_start=1731
-  _globals['_STAGETIMING']._serialized_end=1779
+  _globals['_CHUNK']._serialized_end=525
+  _globals['_SCOREDCHUNK']._serialized_start=528
+  _globals['_SCOREDCHUNK']._serialized_end=669
+  _globals['_FIELDFILTER']._serialized_start=672
+  _globals['_FIELDFILTER']._serialized_end=861
+  _globals['_NUMERICRANGE']._serialized_start=863
+  _globals['_NUMERICRANGE']._serialized_end=977
+  _globals['_CITATION']._serialized_start=980
+  _globals['_CITATION']._serialized_end=1115
+  _globals['_USAGE']._serialized_start=1117
+  _globals['_USAGE']._serialized_end=1174
+  _globals['_SAMPLINGPARAMS']._serialized_start=1177
+  _globals['_SAMPLINGPARAMS']._serialized_end=1327
+  _globals['_CONVERSATIONTURN']._serialized_start=1329
+  _globals['_CONVERSATIONTURN']._serialized_end=1406
+  _globals['_GUARDRAILFINDING']._serialized_start=1409
+  _globals['_GUARDRAILFINDING']._serialized_end=1569
+  _globals['_GUARDRAILVERDICT']._serialized_start=1572
+  _globals['_GUARDRAILVERDICT']._serialized_end=1744
+  _globals['_STAGETIMING']._serialized_start=1746
+  _globals['_STAGETIMING']._serialized_end=1794
 # @@protoc_insertion_point(module_scope)

@@ -71,14 +71,16 @@ class Provenance(_message.Message):
     def __init__(self, doc_id: _Optional[str] = ..., version: _Optional[_Union[DocumentVersion, _Mapping]] = ..., chunk_index: _Optional[int] = ..., page: _Optional[int] = ..., section_path: _Optional[_Iterable[str]] = ..., char_start: _Optional[int] = ..., char_end: _Optional[int] = ..., source: _Optional[str] = ..., title: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class Chunk(_message.Message):
-    __slots__ = ("chunk_id", "text", "provenance")
+    __slots__ = ("chunk_id", "text", "provenance", "flags")
     CHUNK_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
     chunk_id: str
     text: str
     provenance: Provenance
-    def __init__(self, chunk_id: _Optional[str] = ..., text: _Optional[str] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ...) -> None: ...
+    flags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, chunk_id: _Optional[str] = ..., text: _Optional[str] = ..., provenance: _Optional[_Union[Provenance, _Mapping]] = ..., flags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ScoredChunk(_message.Message):
     __slots__ = ("chunk", "retrieval_score", "rerank_score", "retrieval_rank")
