@@ -1,0 +1,98 @@
+"""Create the ragplane topics, or bring existing ones up to the chart's spec.
+
+Runs in a ragplane image (kafka-python and ragplane.runtime are there) as a Helm hook before the services
+start. The connection comes from the same RAGPLANE_KAFKA_* variables the services read; the topics from
+RAGPLANE_TOPICS, a JSON object rendered by the chart:
+    {"ragplane.chunks.v1": {"partitions": 12, "replicationFactor": 3, "retentionMs": 604800000}, ...}
+Missing topics are created; existing ones get more partitions when the spec asks for more (Kafka cannot
+remove partitions, so fewer is reported and left alone) and their retention.ms set. Exit status 0 means every
+topic matches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.errors import IncompatibleBrokerVersion, KafkaError, TopicAlreadyExistsError
+
+from ragplane.runtime.kafka import client_config
+from ragplane.runtime.settings import CommonSettings, load_settings
+
+CONNECT_TIMEOUT_S = float(os.environ.get("RAGPLANE_TOPICS_CONNECT_TIMEOUT_S", "120"))
+
+
+def log(event: str, **fields: object) -> None:
+    print(json.dumps({"event": event, **fields}), flush=True)
+
+
+def connect(settings: CommonSettings) -> KafkaAdminClient:
+    deadline = time.monotonic() + CONNECT_TIMEOUT_S
+    while True:
+        try:
+            return KafkaAdminClient(**client_config(settings), client_id="ragplane-topics")
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise
+            log("broker not reachable yet", error=str(exc))
+            time.sleep(2)
+
+
+def partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    existing = set(admin.list_topics())
+    present = [n for n in names if n in existing]
+    if not present:
+        return {}
+    # kafka-python 3 names the key "name", 2.x "topic"
+    return {t.get("name") or t["topic"]: len(t["partitions"]) for t in admin.describe_topics(present)}
+
+
+def main() -> int:
+    spec: dict[str, dict[str, int]] = json.loads(os.environ["RAGPLANE_TOPICS"])
+    admin = connect(load_settings(CommonSettings))
+    try:
+        counts = partition_counts(admin, list(spec))
+        missing = {name: want for name, want in spec.items() if name not in counts}
+        if missing:
+            try:
+                admin.create_topics({
+                    name: {
+                        "num_partitions": want["partitions"],
+                        "replication_factor": want["replicationFactor"],
+                        "configs": {"retention.ms": str(want["retentionMs"]), "cleanup.policy": "delete"},
+                    }
+                    for name, want in missing.items()
+                }, timeout_ms=60_000)
+            except TopicAlreadyExistsError:
+                pass  # created concurrently (a service's own ensure_topics); brought to spec below
+            log("topics created", topics=sorted(missing))
+            counts = partition_counts(admin, list(spec))
+        grow = {name: want["partitions"] for name, want in spec.items() if counts.get(name, 0) < want["partitions"]}
+        if grow:
+            try:
+                admin.create_partitions(grow, timeout_ms=60_000)
+                log("partitions added", topics=grow)
+            except IncompatibleBrokerVersion as exc:  # Kafka-compatible brokers without the API (Tansu)
+                log("broker cannot add partitions; topics left as they are", topics=grow, error=str(exc))
+        for name, want in spec.items():
+            if counts.get(name, 0) > want["partitions"]:
+                log("topic has more partitions than asked; Kafka cannot shrink it", topic=name,
+                    partitions=counts[name], wanted=want["partitions"])
+        try:
+            admin.alter_configs([
+                ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": str(want["retentionMs"])})
+                for name, want in spec.items()
+            ])
+        except IncompatibleBrokerVersion as exc:
+            log("broker cannot alter topic configs; retention left as it is", error=str(exc))
+        log("topics ready", topics=sorted(spec))
+        return 0
+    finally:
+        admin.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+{{/*
+NetworkPolicy of one workload, derived from ragplane.topology: ingress only from the workloads that call it
+(plus clients for the client-facing services) on its gRPC port and from Prometheus on its metrics port;
+egress only to DNS, its callees, the LLM server, the external systems it uses and the trace collector.
+Both policy types are set, so whatever is not listed is denied. Call with dict "root" $ "name" <workload>.
+*/}}
+{{- define "ragplane.networkPolicy" -}}
+{{- $root := .root -}}
+{{- $v := .root.Values -}}
+{{- $g := $v.global -}}
+{{- $block := get $v .name -}}
+{{- $topo := get (include "ragplane.topology" . | fromYaml) .name -}}
+{{- $callers := include "ragplane.callers" . | fromYamlArray -}}
+{{- $callees := include "ragplane.callees" . | fromYamlArray -}}
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata:
+  name: {{ include "ragplane.workloadName" . }}
+  labels:
+    {{- include "ragplane.labels" . | nindent 4 }}
+spec:
+  podSelector:
+    matchLabels:
+      {{- include "ragplane.selectorLabels" . | nindent 6 }}
+  policyTypes: [Ingress, Egress]
+  ingress:
+    {{- if $topo.public }}
+    # clients
+    - ports:
+        - {port: {{ $topo.grpcPort }}, protocol: TCP}
+      {{- with $g.networkPolicy.clients.from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- if $callers }}
+    # callers: {{ join ", " $callers }}
+    - from:
+        {{- range $callers }}
+        - podSelector:
+            matchLabels:
+              {{- include "ragplane.selectorLabels" (dict "root" $root "name" .) | nindent 14 }}
+        {{- end }}
+      ports:
+        - {port: {{ $topo.grpcPort }}, protocol: TCP}
+    {{- end }}
+    # Prometheus
+    - ports:
+        - {port: {{ $topo.metricsPort }}, protocol: TCP}
+      {{- with $g.networkPolicy.prometheus.from }}
+      from:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- with $block.networkPolicy.extraIngress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  egress:
+    # DNS
+    - to:
+        {{- toYaml $g.networkPolicy.dns.to | nindent 8 }}
+      ports:
+        {{- toYaml $g.networkPolicy.dns.ports | nindent 8 }}
+    {{- range $callees }}
+    # callee: {{ . }}
+    - to:
+        - podSelector:
+            matchLabels:
+              {{- include "ragplane.selectorLabels" (dict "root" $root "name" .) | nindent 14 }}
+      ports:
+        - {port: {{ (get (include "ragplane.topology" $root | fromYaml) .).grpcPort }}, protocol: TCP}
+    {{- end }}
+    {{- if include "ragplane.callsLLM" . }}
+    {{- $llm := include "ragplane.llmEndpoint" . | fromYaml }}
+    # the LLM server ({{ $v.llm.server }})
+    - ports:
+        - {port: {{ $llm.port }}, protocol: TCP}
+      {{- if $llm.podLabels }}
+      to:
+        - podSelector:
+            matchLabels:
+              {{- toYaml $llm.podLabels | nindent 14 }}
+      {{- end }}
+    {{- end }}
+    {{- range $system := list "kafka" "redis" "qdrant" }}
+    {{- if has $system $topo.uses }}
+    {{- $np := (get $v $system).networkPolicy }}
+    # {{ $system }}
+    - ports:
+        {{- range $np.ports }}
+        - {port: {{ . }}, protocol: TCP}
+        {{- end }}
+      {{- with $np.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- end }}
+    {{- if eq $g.otel.exporter "otlp" }}
+    # trace collector
+    - ports:
+        {{- range $g.otel.networkPolicy.ports }}
+        - {port: {{ . }}, protocol: TCP}
+        {{- end }}
+      {{- with $g.otel.networkPolicy.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- if and (eq .name "triton") (eq $v.triton.modelRepository.source "objectStore") }}
+    {{- $np := $v.triton.modelRepository.objectStore.networkPolicy }}
+    # object store holding the model repository
+    - ports:
+        {{- range $np.ports }}
+        - {port: {{ . }}, protocol: TCP}
+        {{- end }}
+      {{- with $np.to }}
+      to:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+    {{- end }}
+    {{- with $block.networkPolicy.extraEgress }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+{{- end -}}
