@@ -2,25 +2,54 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 
-from ragplane.v1 import embed_pb2_grpc
+from ragplane.runtime.kafka import ConsumerOptions, ConsumerRunner, EventProducer, ensure_topics
+from ragplane.runtime.logs import get_logger
+from ragplane.v1 import embed_pb2_grpc, events_pb2
 from ragplane_embed.config import Settings
+from ragplane_embed.consumer import ChunksHandler
+from ragplane_embed.embedder import Embedder, build_embedder
 from ragplane_embed.servicer import EmbedServiceServicer
+
+log = get_logger(__name__)
 
 
 class EmbedApp:
+    """Embed RPC plus the chunks -> vectors consumer; the model loads in ``start()``."""
+
     name = "embed"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.embedder: Embedder = build_embedder(settings)
+        self.consumer: ConsumerRunner | None = None
+        self._producer: EventProducer | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         embed_pb2_grpc.add_EmbedServiceServicer_to_server(EmbedServiceServicer(self), server)
         return ["ragplane.v1.EmbedService"]
 
     async def start(self) -> None:
-        return None
+        await asyncio.to_thread(self.embedder.start)
+        if not self.settings.consumer_enabled:
+            return
+        settings = self.settings
+        await asyncio.to_thread(ensure_topics, settings, [settings.chunks_topic, settings.vectors_topic])
+        self._producer = await asyncio.to_thread(EventProducer, settings, "ragplane-embed")
+        self.consumer = ConsumerRunner(
+            settings, topic=settings.chunks_topic, group=settings.consumer_group,
+            message_type=events_pb2.ChunksEvent,
+            handler=ChunksHandler(self.embedder, self._producer, settings.vectors_topic),
+            options=ConsumerOptions(batch_size=settings.batch_records, batch_wait_s=settings.batch_wait_s))
+        self.consumer.start()
+        log.info("consuming", topic=settings.chunks_topic, group=settings.consumer_group)
 
     async def stop(self) -> None:
-        return None
+        if self.consumer is not None:
+            await asyncio.to_thread(self.consumer.stop)
+        if self._producer is not None:
+            await asyncio.to_thread(self._producer.close)
+        self.embedder.close()

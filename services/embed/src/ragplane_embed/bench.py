@@ -1,0 +1,44 @@
+"""Raw embedder throughput: the ceiling the ingest pipeline is compared against."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ragplane_embed.embedder import Embedder
+
+
+def raw_embed_throughput(texts: Sequence[str], batch_size: int = 32, embedder: Embedder | None = None,
+                         settings: Any = None) -> dict[str, Any]:
+    """Embed ``texts`` as documents (dense windows + BM25 sparse) the way the consumer does; time it.
+
+    No Kafka and no gRPC: this is the embedder alone, in batches of ``batch_size`` texts, after one
+    warm-up batch that is not timed.
+
+    Args:
+        texts: passages to embed.
+        batch_size: texts per call (the consumer's micro-batch).
+        embedder: a started embedder; by default one is built from ``settings`` (or the environment).
+        settings: embed Settings for the default embedder.
+
+    Returns:
+        ``{"texts", "windows", "seconds", "chunks_per_s", "batch_size", "dense_model", "backend"}``.
+    """
+    if embedder is None:
+        from ragplane_embed.config import load
+        from ragplane_embed.embedder import build_embedder
+
+        settings = settings or load()
+        embedder = build_embedder(settings)
+        embedder.start()
+    backend = type(embedder.dense).__name__
+    embedder.embed(list(texts[:batch_size]), query=False, source="bench")
+    windows = len(embedder.windower.split(list(texts)).windows)
+    started = time.perf_counter()
+    for i in range(0, len(texts), batch_size):
+        embedder.embed(list(texts[i:i + batch_size]), query=False, source="bench")
+    seconds = time.perf_counter() - started
+    return {"texts": len(texts), "windows": windows, "seconds": round(seconds, 3),
+            "chunks_per_s": round(len(texts) / seconds, 2) if seconds > 0 else None,
+            "batch_size": batch_size, "dense_model": embedder.dense_model, "backend": backend}

@@ -1,0 +1,100 @@
+"""The vector store protocol the index writer and the search path use."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from ragplane.runtime.errors import Unavailable
+
+from ragplane_retrieve.model import Condition, DocState, Hit, PointRecord, SearchQuery, TenantState
+
+# Payload indexes every backend creates on the chunk points (name -> type), besides the tenant index.
+CHUNK_INDEXES = {"doc_id": "keyword", "sequence": "integer", "page": "integer", "chunk_index": "integer",
+                 "source": "keyword"}
+INDEX_TYPES = ("keyword", "integer", "float", "bool")
+
+
+class StoreError(Unavailable):
+    """The store failed an operation (I/O, a lost server, a lock): retriable, the message names the store."""
+
+
+class VectorStore(Protocol):
+    """Chunk points (dense + sparse vectors and payload) plus per-document and per-tenant state.
+
+    Every method is synchronous and thread-safe; effects are durable when a write method returns. Every
+    chunk operation is scoped to one tenant, which the store adds as a filter condition itself.
+    """
+
+    backend: str
+    dimensions: int
+
+    def open(self) -> None:
+        """Create or load the collections and payload indexes."""
+
+    def close(self) -> None:
+        """Flush and release the store."""
+
+    def upsert(self, points: Sequence[PointRecord]) -> None:
+        """Insert or replace points by id."""
+
+    def delete(self, tenant: str, conditions: Sequence[Condition]) -> None:
+        """Delete the tenant's points matching every condition."""
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        """Dense, sparse or hybrid (RRF in the engine) search within the query's tenant."""
+
+    def scroll_doc(self, tenant: str, doc_id: str, limit: int) -> list[Hit]:
+        """The stored chunks of one document, in chunk order (score 0)."""
+
+    def count(self, tenant: str, conditions: Sequence[Condition] = ()) -> int:
+        """Exact number of the tenant's points matching every condition."""
+
+    def doc_states(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], DocState]:
+        """Stored state of (tenant, doc_id) pairs; absent documents are left out."""
+
+    def tenant_states(self, tenants: Sequence[str]) -> dict[str, TenantState]:
+        """Stored state of tenants; absent tenants get a fresh state (index_version 0)."""
+
+    def save_states(self, docs: Sequence[DocState], tenants: Sequence[TenantState]) -> None:
+        """Write document and tenant states (one write)."""
+
+    def count_documents(self, tenant: str) -> int:
+        """Documents of the tenant that are indexed or being indexed (deleted ones excluded)."""
+
+    def unindexed_points(self) -> int:
+        """Points not yet in a vector index (searched by brute force); 0 where the server manages it."""
+
+    def optimize(self) -> bool:
+        """Build vector indexes now (blocking); True if anything changed."""
+
+
+def parse_metadata_indexes(spec: str) -> dict[str, str]:
+    """``key:type,key2:type`` -> {"metadata.key": type}.
+
+    Raises:
+        ValueError: naming the bad entry.
+    """
+    out: dict[str, str] = {}
+    for entry in (e.strip() for e in spec.split(",")):
+        if not entry:
+            continue
+        key, sep, kind = entry.partition(":")
+        if not sep or not key or kind not in INDEX_TYPES:
+            raise ValueError(f"entry {entry!r} must be key:type with type one of {', '.join(INDEX_TYPES)}")
+        out[f"metadata.{key}"] = kind
+    return out
+
+
+def state_payload(doc: DocState) -> dict[str, Any]:
+    # "status" repeats "deleted" as a keyword: qdrant-edge 0.9's binding cannot match booleans.
+    return {"kind": "doc", "status": "deleted" if doc.deleted else "live",
+            "tenant": doc.tenant, "doc_id": doc.doc_id, "sequence": doc.sequence,
+            "content_hash": doc.content_hash, "deleted": doc.deleted, "total_chunks": doc.total_chunks,
+            "complete": doc.complete}
+
+
+def doc_state_from(payload: Mapping[str, Any]) -> DocState:
+    return DocState(payload["tenant"], payload["doc_id"], int(payload["sequence"]), payload.get("content_hash", ""),
+                    bool(payload.get("deleted", False)), int(payload.get("total_chunks", 0)),
+                    bool(payload.get("complete", False)))

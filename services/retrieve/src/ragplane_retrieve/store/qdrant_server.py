@@ -1,0 +1,236 @@
+"""A Qdrant server through qdrant-client (the production store).
+
+Two collections: ``<name>`` (chunk points: "dense" cosine + "sparse" with the IDF modifier, payload indexes,
+tenant indexed with ``is_tenant``) and ``<name>_state`` (vector-less document and tenant state points).
+Hybrid search is one ``query_points`` call: a dense and a sparse prefetch fused by RRF in the server.
+
+``location`` (":memory:" or a folder) runs qdrant-client's local mode instead of a server: a pure-Python
+brute-force engine that ignores payload indexes. The contract tests use it because no Qdrant server binary
+exists on the build machines; it exercises this class's code path, not a server's performance.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ragplane.runtime.logs import get_logger
+
+from ragplane_retrieve.model import (DENSE, SPARSE, Condition, DocState, Hit, PointRecord, SearchQuery, TenantState,
+                                     doc_state_id, tenant_state_id)
+from ragplane_retrieve.store.base import CHUNK_INDEXES, StoreError, doc_state_from, state_payload
+
+log = get_logger(__name__)
+SCROLL_PAGE = 1000
+
+
+class QdrantServerStore:
+    """The VectorStore on a Qdrant server (or qdrant-client's local mode).
+
+    Args:
+        url: the server's URL (``http://host:6333``); ignored when ``location`` is given.
+        api_key: the server's API key.
+        collection: chunk collection name; state lives in ``<collection>_state``.
+        dimensions: dense vector width.
+        metadata_indexes: extra payload indexes, {"metadata.key": type}.
+        timeout_s: deadline of each request to the server.
+        location: ":memory:" or a folder for qdrant-client's local mode (tests).
+    """
+
+    backend = "qdrant"
+
+    def __init__(self, url: str = "", api_key: str = "", collection: str = "ragplane_chunks",
+                 dimensions: int = 384, metadata_indexes: Mapping[str, str] | None = None,
+                 timeout_s: float = 10.0, location: str | None = None) -> None:
+        self.url = url
+        self.api_key = api_key
+        self.collection = collection
+        self.state_collection = f"{collection}_state"
+        self.dimensions = dimensions
+        self.metadata_indexes = dict(metadata_indexes or {})
+        self.timeout_s = timeout_s
+        self.location = location
+        self._client: Any = None
+        # Local mode is not thread-safe; against a server the lock only orders this process's calls.
+        self._lock = threading.RLock()
+
+    def _call(self, what: str, fn):
+        from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
+
+        if self._client is None:
+            raise StoreError("qdrant store is not open")
+        with self._lock:
+            try:
+                return fn(self._client)
+            except UnexpectedResponse as exc:
+                if exc.status_code is not None and exc.status_code < 500 and exc.status_code != 429:
+                    raise StoreError(f"qdrant {what}: HTTP {exc.status_code}: {exc.content!r}"[:2000]) from exc
+                raise StoreError(f"qdrant {what}: {exc}") from exc
+            except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
+                raise StoreError(f"qdrant {what}: {exc}") from exc
+
+    def open(self) -> None:
+        from qdrant_client import QdrantClient, models
+
+        if self.location is not None:
+            if self.location == ":memory:":
+                self._client = QdrantClient(location=":memory:")
+            else:
+                self._client = QdrantClient(path=self.location)
+        else:
+            self._client = QdrantClient(url=self.url, api_key=self.api_key or None, timeout=int(self.timeout_s))
+        if not self._call("collection_exists", lambda c: c.collection_exists(self.collection)):
+            self._call("create collection", lambda c: c.create_collection(
+                self.collection,
+                vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)}))
+        if not self._call("collection_exists", lambda c: c.collection_exists(self.state_collection)):
+            self._call("create collection", lambda c: c.create_collection(self.state_collection, vectors_config={}))
+        schema = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER,
+                  "float": models.PayloadSchemaType.FLOAT, "bool": models.PayloadSchemaType.BOOL}
+        indexes: list[tuple[str, str, Any]] = [
+            (self.collection, "tenant", models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD,
+                                                                  is_tenant=True))]
+        indexes += [(self.collection, name, schema[kind])
+                    for name, kind in {**CHUNK_INDEXES, **self.metadata_indexes}.items()]
+        indexes += [(self.state_collection, name, schema["keyword"]) for name in ("kind", "tenant", "status")]
+        with warnings.catch_warnings():
+            # Local mode warns that it ignores payload indexes; a server builds them.
+            warnings.simplefilter("ignore", UserWarning)
+            for collection, name, field_schema in indexes:
+                self._call("create index", lambda c: c.create_payload_index(collection, name, field_schema,
+                                                                              wait=True))
+        log.info("qdrant store open", url=self.url or self.location, collection=self.collection)
+
+    def close(self) -> None:
+        if self._client is not None:
+            with self._lock:
+                self._client.close()
+                self._client = None
+
+    # -- filters -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _condition(condition: Condition):
+        from qdrant_client import models
+
+        if condition.range is not None:
+            r = condition.range
+            return models.FieldCondition(key=condition.key, range=models.Range(gt=r.gt, gte=r.gte, lt=r.lt,
+                                                                               lte=r.lte))
+        if condition.any_of is not None:
+            return models.FieldCondition(key=condition.key, match=models.MatchAny(any=list(condition.any_of)))
+        return models.FieldCondition(key=condition.key, match=models.MatchValue(value=condition.equals))
+
+    def _filter(self, tenant: str, conditions: Sequence[Condition] = ()):
+        from qdrant_client import models
+
+        must: list[Any] = [models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant))]
+        must_not = []
+        for condition in conditions:
+            (must_not if condition.negate else must).append(self._condition(condition))
+        return models.Filter(must=must, must_not=must_not or None)
+
+    # -- chunks --------------------------------------------------------------------------------------
+
+    def upsert(self, points: Sequence[PointRecord]) -> None:
+        from qdrant_client import models
+
+        if not points:
+            return
+        structs = [models.PointStruct(id=p.id, payload=p.payload, vector={
+            DENSE: p.dense, SPARSE: models.SparseVector(indices=list(p.sparse.indices), values=list(p.sparse.values))})
+            for p in points]
+        self._call("upsert", lambda c: c.upsert(self.collection, points=structs, wait=True))
+
+    def delete(self, tenant: str, conditions: Sequence[Condition]) -> None:
+        from qdrant_client import models
+
+        selector = models.FilterSelector(filter=self._filter(tenant, conditions))
+        self._call("delete", lambda c: c.delete(self.collection, points_selector=selector, wait=True))
+
+    def search(self, query: SearchQuery) -> list[Hit]:
+        from qdrant_client import models
+
+        flt = self._filter(query.tenant, query.conditions)
+        idf = (models.SearchParams(idf=models.IdfCorpusParams(corpus=self._filter(query.tenant)))
+               if query.tenant_idf else None)
+        sparse = (models.SparseVector(indices=list(query.sparse.indices), values=list(query.sparse.values))
+                  if query.sparse else None)
+        if query.mode == "dense":
+            kwargs: dict[str, Any] = {"query": query.dense, "using": DENSE}
+        elif query.mode == "sparse":
+            kwargs = {"query": sparse, "using": SPARSE, "search_params": idf}
+        else:
+            prefetch = [models.Prefetch(query=query.dense, using=DENSE, limit=query.prefetch_limit, filter=flt)]
+            if sparse is not None:
+                prefetch.append(models.Prefetch(query=sparse, using=SPARSE, limit=query.prefetch_limit, filter=flt,
+                                                params=idf))
+            kwargs = {"prefetch": prefetch, "query": models.RrfQuery(rrf=models.Rrf(k=query.rrf_k))}
+        response = self._call("query", lambda c: c.query_points(self.collection, query_filter=flt,
+                                                                 limit=query.top_k, with_payload=True, **kwargs))
+        return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
+
+    def scroll_doc(self, tenant: str, doc_id: str, limit: int) -> list[Hit]:
+        flt = self._filter(tenant, [Condition("doc_id", equals=doc_id)])
+        records: list[Any] = []
+        offset = None
+        while True:
+            page, offset = self._call("scroll", lambda c: c.scroll(self.collection, scroll_filter=flt,
+                                                                   limit=SCROLL_PAGE, offset=offset,
+                                                                   with_payload=True, with_vectors=False))
+            records.extend(page)
+            if offset is None:
+                break
+        hits = [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+        hits.sort(key=lambda h: (h.payload.get("chunk_index", 0), h.payload.get("sequence", 0)))
+        return hits[:limit]
+
+    def count(self, tenant: str, conditions: Sequence[Condition] = ()) -> int:
+        flt = self._filter(tenant, conditions)
+        return self._call("count", lambda c: c.count(self.collection, count_filter=flt, exact=True).count)
+
+    # -- state ---------------------------------------------------------------------------------------
+
+    def doc_states(self, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], DocState]:
+        if not keys:
+            return {}
+        ids = [doc_state_id(t, d) for t, d in keys]
+        records = self._call("retrieve", lambda c: c.retrieve(self.state_collection, ids=ids, with_payload=True))
+        states = [doc_state_from(r.payload) for r in records if r.payload]
+        return {(s.tenant, s.doc_id): s for s in states}
+
+    def tenant_states(self, tenants: Sequence[str]) -> dict[str, TenantState]:
+        ids = [tenant_state_id(t) for t in tenants]
+        records = self._call("retrieve", lambda c: c.retrieve(self.state_collection, ids=ids,
+                                                              with_payload=True)) if ids else []
+        found = {r.payload["tenant"]: TenantState(r.payload["tenant"], int(r.payload.get("index_version", 0)))
+                 for r in records if r.payload}
+        return {t: found.get(t, TenantState(t)) for t in tenants}
+
+    def save_states(self, docs: Sequence[DocState], tenants: Sequence[TenantState]) -> None:
+        from qdrant_client import models
+
+        points = [models.PointStruct(id=doc_state_id(d.tenant, d.doc_id), vector={}, payload=state_payload(d))
+                  for d in docs]
+        points += [models.PointStruct(id=tenant_state_id(t.tenant), vector={},
+                                      payload={"kind": "tenant", "tenant": t.tenant,
+                                               "index_version": t.index_version}) for t in tenants]
+        if points:
+            self._call("save state", lambda c: c.upsert(self.state_collection, points=points, wait=True))
+
+    def count_documents(self, tenant: str) -> int:
+        from qdrant_client import models
+
+        flt = models.Filter(must=[models.FieldCondition(key="kind", match=models.MatchValue(value="doc")),
+                                  models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant)),
+                                  models.FieldCondition(key="status", match=models.MatchValue(value="live"))])
+        return self._call("count", lambda c: c.count(self.state_collection, count_filter=flt, exact=True).count)
+
+    def unindexed_points(self) -> int:
+        return 0  # the server's own optimizers build indexes in the background
+
+    def optimize(self) -> bool:
+        return False
