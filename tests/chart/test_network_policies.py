@@ -1,0 +1,107 @@
+"""NetworkPolicies allow exactly the call paths of the architecture and deny the rest."""
+
+from __future__ import annotations
+
+import pytest
+
+from chartlib import CALLERS, CLIENT_FACING, METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES
+
+pytestmark = pytest.mark.chart
+
+
+def policy(rendered, name):
+    return rendered.get("NetworkPolicy", f"{RELEASE}-ragplane-{name}")["spec"]
+
+
+def pod_names(peers) -> set[str]:
+    return {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in peers
+            if "podSelector" in p and "namespaceSelector" not in p}
+
+
+def rules_on_port(rules, port, key):
+    return [r for r in rules if {"port": port, "protocol": "TCP"} in r["ports"]]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_policy_denies_by_default_in_both_directions(rendered_scenarios, scenario):
+    for obj in rendered_scenarios[scenario].of_kind("NetworkPolicy"):
+        assert obj["spec"]["policyTypes"] == ["Ingress", "Egress"], obj["metadata"]["name"]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_only_the_real_callers_reach_a_services_grpc_port(rendered_scenarios, scenario):
+    rendered = rendered_scenarios[scenario]
+    for name in SERVICES:
+        rules = rules_on_port(policy(rendered, name)["ingress"], PORTS[name], "from")
+        internal = set().union(*(pod_names(r.get("from", [])) for r in rules))
+        assert internal == CALLERS[name], name
+        open_rules = [r for r in rules if not pod_names(r.get("from", []))]
+        assert bool(open_rules) == (name in CLIENT_FACING), name
+        other_ports = [p for r in policy(rendered, name)["ingress"] for p in r["ports"]
+                       if p["port"] not in (PORTS[name], METRICS_PORTS[name])]
+        assert not other_ports, name
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_egress_reaches_only_the_callees(rendered_scenarios, scenario):
+    rendered = rendered_scenarios[scenario]
+    for name in SERVICES:
+        egress = policy(rendered, name)["egress"]
+        callees = set().union(*(pod_names(r.get("to", [])) for r in egress)) - {"modelserver", "triton"}
+        assert callees == {c for c, callers in CALLERS.items() if name in callers}, name
+
+
+def test_guardrail_talks_to_nothing_but_dns_and_the_collector(rendered_scenarios):
+    egress = policy(rendered_scenarios["gpu-tp2"], "guardrail")["egress"]
+    ports = sorted(p["port"] for r in egress for p in r["ports"])
+    assert ports == [53, 53, 4317]
+
+
+def test_prometheus_may_scrape_every_metrics_port(rendered_scenarios):
+    rendered = rendered_scenarios["gpu-tp2"]
+    for name in [*SERVICES, "triton"]:
+        assert rules_on_port(policy(rendered, name)["ingress"], METRICS_PORTS[name], "from"), name
+
+
+def test_the_llm_server_admits_only_generate(rendered_scenarios):
+    for scenario, server in (("cpu-dev", "modelserver"), ("gpu-tp2", "triton"), ("kserve-llm", "triton")):
+        ingress = policy(rendered_scenarios[scenario], server)["ingress"]
+        rules = rules_on_port(ingress, PORTS[server], "from")
+        assert set().union(*(pod_names(r["from"]) for r in rules)) == {"generate"}, scenario
+        egress = policy(rendered_scenarios[scenario], "generate")["egress"]
+        llm_rules = rules_on_port(egress, PORTS[server], "to")
+        assert pod_names(llm_rules[0]["to"]) == {server}
+
+
+def test_external_systems_are_reached_on_their_configured_peers_and_ports(rendered_scenarios):
+    rendered = rendered_scenarios["external-kafka-sasl"]
+    egress = policy(rendered, "orchestrator")["egress"]
+    kafka = rules_on_port(egress, 9096, "to")
+    assert kafka and kafka[0]["to"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}]
+    redis = rules_on_port(egress, 6380, "to")
+    assert redis and redis[0]["to"] == [{"ipBlock": {"cidr": "192.0.2.0/24"}}]
+    assert not rules_on_port(egress, 6333, "to"), "orchestrator must not reach Qdrant"
+    qdrant = rules_on_port(policy(rendered, "retrieve")["egress"], 6333, "to")
+    assert qdrant[0]["to"] == [{"ipBlock": {"cidr": "198.51.100.0/24"}}]
+    llm = rules_on_port(policy(rendered, "generate")["egress"], 8001, "to")
+    assert llm and "to" not in llm[0], "an external LLM is reached on its port"
+
+
+def test_clients_and_prometheus_can_be_narrowed_to_namespaces(rendered_scenarios):
+    ingress = policy(rendered_scenarios["external-kafka-sasl"], "orchestrator")["ingress"]
+    clients = [r for r in rules_on_port(ingress, 50051, "from") if not pod_names(r.get("from", []))]
+    assert clients[0]["from"] == [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    scrape = rules_on_port(ingress, 9151, "from")
+    assert scrape[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
+
+
+def test_every_workload_may_resolve_names(rendered_scenarios):
+    for obj in rendered_scenarios["cpu-dev"].of_kind("NetworkPolicy"):
+        ports = [p for r in obj["spec"]["egress"] for p in r["ports"]]
+        assert {"port": 53, "protocol": "UDP"} in ports, obj["metadata"]["name"]
+
+
+def test_no_collector_egress_when_tracing_is_off(rendered_scenarios):
+    egress = policy(rendered_scenarios["cpu-dev"], "guardrail")["egress"]
+    assert sorted(p["port"] for r in egress for p in r["ports"]) == [53, 53]
