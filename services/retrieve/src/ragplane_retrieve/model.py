@@ -66,6 +66,8 @@ class SearchQuery:
     prefetch_limit: int = 50
     conditions: tuple[Condition, ...] = ()
     tenant_idf: bool = True
+    # Exact (brute-force) dense scoring instead of HNSW: for recall measurements.
+    exact: bool = False
 
 
 @dataclass(frozen=True)

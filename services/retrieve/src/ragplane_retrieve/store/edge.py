@@ -202,7 +202,8 @@ class EdgeStore:
 
     def search(self, query: SearchQuery) -> list[Hit]:
         flt = edge_filter(query.tenant, query.conditions)
-        dense_params = qe.SearchParams(hnsw_ef=self.search_ef) if self.search_ef else None
+        dense_params = (qe.SearchParams(hnsw_ef=self.search_ef, exact=query.exact)
+                        if self.search_ef or query.exact else None)
         if query.mode == "dense":
             request = qe.QueryRequest(limit=query.top_k, query=qe.Query.Nearest(query.dense, using=DENSE),
                                       filter=flt, params=dense_params, with_payload=True)

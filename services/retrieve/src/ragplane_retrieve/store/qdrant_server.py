@@ -160,7 +160,8 @@ class QdrantServerStore:
         sparse = (models.SparseVector(indices=list(query.sparse.indices), values=list(query.sparse.values))
                   if query.sparse else None)
         if query.mode == "dense":
-            kwargs: dict[str, Any] = {"query": query.dense, "using": DENSE}
+            kwargs: dict[str, Any] = {"query": query.dense, "using": DENSE,
+                                      "search_params": models.SearchParams(exact=True) if query.exact else None}
         elif query.mode == "sparse":
             kwargs = {"query": sparse, "using": SPARSE, "search_params": idf}
         else:
