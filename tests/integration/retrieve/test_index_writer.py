@@ -1,0 +1,148 @@
+"""The index writer against the real broker and qdrant-edge in a temporary folder.
+
+VectorsEvents go to a unique topic; the retrieve service (writer on, optimize off) indexes them; outcomes
+are read from a unique indexed topic and the index is read back through the service's own RPCs.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import grpc
+import numpy as np
+import pytest
+
+from ragplane.runtime.kafka import EventProducer, ensure_topics
+from ragplane.runtime.server import start_service
+from ragplane.runtime.settings import load_settings
+from ragplane.v1 import common_pb2, events_pb2, retrieve_pb2, retrieve_pb2_grpc
+from ragplane_retrieve.config import Settings
+from ragplane_retrieve.service import RetrieveApp
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+METADATA = [("authorization", "Bearer dev-key")]
+O = events_pb2
+
+
+def vectors_event(doc_id: str, sequence: int, indexes: list[int], total: int, batch: int = 0, batches: int = 1,
+                  tenant: str = "default", seed: int = 0) -> events_pb2.VectorsEvent:
+    rng = np.random.default_rng(seed + sequence * 100)
+    event = events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id, operation=O.DOCUMENT_OPERATION_UPSERT,
+                                    version=common_pb2.DocumentVersion(content_hash=f"hash{sequence}",
+                                                                       sequence=sequence),
+                                    batch=events_pb2.BatchPosition(index=batch, count=batches, total_chunks=total))
+    for i in indexes:
+        v = rng.normal(size=384)
+        chunk = common_pb2.Chunk(
+            chunk_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{doc_id}/{i}")), text=f"v{sequence} chunk {i}",
+            provenance=common_pb2.Provenance(doc_id=doc_id, chunk_index=i, page=1, source=f"{doc_id}.txt",
+                                             version=event.version))
+        event.chunks.append(events_pb2.EmbeddedChunk(chunk=chunk, dense=(v / np.linalg.norm(v)).tolist(),
+                                                     sparse=common_pb2.SparseVector(indices=[i + 1], values=[1.0])))
+    return event
+
+
+def delete_event(doc_id: str, sequence: int, tenant: str = "default") -> events_pb2.VectorsEvent:
+    return events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id, operation=O.DOCUMENT_OPERATION_DELETE,
+                                   version=common_pb2.DocumentVersion(sequence=sequence))
+
+
+@pytest.fixture
+def topics(kafka_bootstrap, unique_topic):
+    return {"vectors": unique_topic, "indexed": unique_topic.replace(".v1", ".indexed.v1"),
+            "group": f"writer-{uuid.uuid4().hex[:8]}"}
+
+
+def settings_for(kafka_bootstrap, topics, path) -> Settings:
+    return load_settings(Settings, {}, kafka_bootstrap=kafka_bootstrap, edge_path=str(path),
+                         vectors_topic=topics["vectors"], indexed_topic=topics["indexed"],
+                         writer_group=topics["group"], optimize_mode="off", writer_batch_wait_s=0.05)
+
+
+async def chunks_of(address: str, doc_id: str) -> list[tuple[int, int, str]]:
+    async with grpc.aio.insecure_channel(address) as channel:
+        response = await retrieve_pb2_grpc.RetrieveServiceStub(channel).ListChunks(
+            retrieve_pb2.ListChunksRequest(doc_id=doc_id), metadata=METADATA)
+    return [(c.provenance.chunk_index, c.provenance.version.sequence, c.text) for c in response.chunks]
+
+
+async def stats(address: str) -> retrieve_pb2.GetIndexStatsResponse:
+    async with grpc.aio.insecure_channel(address) as channel:
+        return await retrieve_pb2_grpc.RetrieveServiceStub(channel).GetIndexStats(
+            retrieve_pb2.GetIndexStatsRequest(), metadata=METADATA)
+
+
+async def test_versions_replays_stale_deletes_poison_and_restart(kafka_bootstrap, topics, tmp_path, topic_reader):
+    settings = settings_for(kafka_bootstrap, topics, tmp_path / "store")
+    ensure_topics(settings, [topics["vectors"], topics["indexed"]])
+    indexed = topic_reader(topics["indexed"], events_pb2.IndexedEvent)
+    dlq = topic_reader(topics["vectors"] + ".dlq")
+    producer = EventProducer(settings, "test-producer")
+    running = await start_service(RetrieveApp(settings), settings, port=0, metrics=False)
+    try:
+        assert running.service.consumer.wait_assigned(60)
+
+        def send(*events):
+            producer.send_many(topics["vectors"], [(f"{e.tenant}/{e.doc_id}", e) for e in events])
+
+        # Version 1 in two batches: PARTIAL, then INDEXED.
+        v1 = [vectors_event("a", 1, [0, 1, 2], 5, 0, 2), vectors_event("a", 1, [3, 4], 5, 1, 2)]
+        send(*v1)
+        got = indexed.take(2)
+        assert [e.outcome for e in got] == [O.INDEX_OUTCOME_PARTIAL, O.INDEX_OUTCOME_INDEXED]
+        assert [e.indexed_chunks for e in got] == [3, 5]
+        assert got[1].index_version > got[0].index_version > 0
+        assert [c[:2] for c in await chunks_of(running.address, "a")] == [(i, 1) for i in range(5)]
+        version_after_v1 = (await stats(running.address)).index_version
+
+        # A replay of both batches changes nothing.
+        send(*v1)
+        got = indexed.take(4)
+        assert [e.outcome for e in got[2:]] == [O.INDEX_OUTCOME_INDEXED, O.INDEX_OUTCOME_INDEXED]
+        assert (await stats(running.address)).chunk_count == 5
+        assert (await stats(running.address)).index_version == version_after_v1
+
+        # Version 2 has 3 chunks: it replaces version 1 entirely, no stale chunk survives.
+        send(vectors_event("a", 2, [0, 1, 2], 3))
+        assert indexed.take(5)[4].outcome == O.INDEX_OUTCOME_INDEXED
+        assert await chunks_of(running.address, "a") == [(i, 2, f"v2 chunk {i}") for i in range(3)]
+
+        # A late batch of version 1 is stale and skipped.
+        send(v1[1])
+        late = indexed.take(6)[5]
+        assert late.outcome == O.INDEX_OUTCOME_STALE and "sequence 2" in late.reason
+        assert [c[1] for c in await chunks_of(running.address, "a")] == [2, 2, 2]
+
+        # A poison record goes to the DLQ and the writer goes on with the next one.
+        producer.send_raw(topics["vectors"], b"default/bad", b"\xff\xfe not a protobuf", [])
+        bad_dims = vectors_event("b", 1, [0], 1)
+        del bad_dims.chunks[0].dense[10:]
+        send(bad_dims, vectors_event("c", 1, [0, 1], 2))
+        assert indexed.take(7)[6].doc_id == "c"
+        dead = dlq.take(2)
+        assert {dict(r.headers).get("ragplane-error-type") for r in dead} == {b"PoisonMessage"}
+        assert await chunks_of(running.address, "b") == []
+
+        # Delete removes every chunk of the document.
+        send(delete_event("a", 3))
+        assert indexed.take(8)[7].outcome == O.INDEX_OUTCOME_DELETED
+        assert await chunks_of(running.address, "a") == []
+        before_restart = await stats(running.address)
+        assert (before_restart.chunk_count, before_restart.document_count) == (2, 1)
+        assert before_restart.backend == "qdrant-edge"
+    finally:
+        await running.stop(0)
+
+    # A new writer process on the same folder: the state survived, version 2 is now stale.
+    running = await start_service(RetrieveApp(settings), settings, port=0, metrics=False)
+    try:
+        assert running.service.consumer.wait_assigned(60)
+        after = await stats(running.address)
+        assert (after.chunk_count, after.document_count, after.index_version) == (
+            2, 1, before_restart.index_version)
+        producer.send_many(topics["vectors"], [("default/a", vectors_event("a", 2, [0, 1, 2], 3))])
+        assert indexed.take(9)[8].outcome == O.INDEX_OUTCOME_STALE
+        assert await chunks_of(running.address, "a") == []
+    finally:
+        await running.stop(0)
+        producer.close()
