@@ -103,10 +103,11 @@ def test_every_value_is_documented_in_the_deployment_guide():
     missing = []
     for path in _leaf_paths(values):
         head, _, rest = path.partition(".")
-        if head in workloads:
-            path = f"<workload>.{rest}"
-        if f"`{path}`" not in guide:
-            missing.append(path)
+        spellings = [f"<workload>.{rest}"] if head in workloads else [path]
+        if head == "triton":  # keys Triton shares with the workloads are documented once, for all
+            spellings.append(f"<workload>.{rest}")
+        if not any(f"`{spelling}`" in guide for spelling in spellings):
+            missing.append(spellings[0])
     assert not sorted(set(missing)), sorted(set(missing))
 
 
