@@ -171,6 +171,18 @@ def test_generate_reaches_the_selected_llm_server(rendered_scenarios):
         assert config["RAGPLANE_LLM_MODEL_NAME"] == "ensemble"
 
 
+def test_generate_and_the_model_server_agree_on_the_model_and_the_budget_profile(rendered_scenarios):
+    cpu = rendered_scenarios["cpu-dev"]
+    generate = config_of(cpu, "generate")
+    assert generate["RAGPLANE_LLM_MODEL"] == config_of(cpu, "modelserver")["RAGPLANE_LLM_MODEL"] == "smollm2-135m"
+    assert config_of(cpu, "modelserver")["RAGPLANE_LLM_MODEL_NAME"] == generate["RAGPLANE_LLM_MODEL_NAME"]
+    assert generate["RAGPLANE_GENERATE_PROFILE"] == "cpu"
+    gpu = config_of(rendered_scenarios["gpu-tp2"], "generate")
+    assert (gpu["RAGPLANE_GENERATE_PROFILE"], gpu["RAGPLANE_LLM_MODEL"]) == ("gpu", "llama-3.1-8b-instruct")
+    assert gpu["RAGPLANE_GENERATE_CHAT_TEMPLATE"] == "llama3"
+    assert "RAGPLANE_LLM_MODEL" not in config_of(rendered_scenarios["external-kafka-sasl"], "generate")
+
+
 def test_termination_grace_outlasts_the_services_own_drain(rendered_scenarios):
     rendered = rendered_scenarios["gpu-tp2"]
     for name in SERVICES:

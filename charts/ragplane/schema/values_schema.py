@@ -325,6 +325,7 @@ def build() -> Schema:
             "llm": obj({
                 "server": string(enum=["modelserver", "triton", "external"]),
                 "modelName": string(minLength=1),
+                "model": string("RAGPLANE_LLM_MODEL: a packaged model name, a GGUF path, or the engines' model."),
                 "externalAddress": string("host:port when server is external."),
             }, "The LLM behind generate."),
             **{name: service_block(name) for name in SERVICES},

@@ -190,9 +190,13 @@ its callees, the external systems it uses, then the workload's own `env` strings
 {{- $llm := include "ragplane.llmEndpoint" . | fromYaml -}}
 {{- $_ := set $data "RAGPLANE_MODEL_ADDR" $llm.address -}}
 {{- $_ := set $data "RAGPLANE_LLM_MODEL_NAME" $v.llm.modelName -}}
+{{- /* prompt budgets: the CPU model server's small context, or a GPU server's */ -}}
+{{- $_ := set $data "RAGPLANE_GENERATE_PROFILE" (ternary "cpu" "gpu" (eq $v.llm.server "modelserver")) -}}
+{{- with $v.llm.model }}{{ $_ := set $data "RAGPLANE_LLM_MODEL" . }}{{ end -}}
 {{- else if eq .name "modelserver" -}}
 {{- /* the model server serves its model under the name the clients ask for */ -}}
 {{- $_ := set $data "RAGPLANE_LLM_MODEL_NAME" $v.llm.modelName -}}
+{{- with $v.llm.model }}{{ $_ := set $data "RAGPLANE_LLM_MODEL" . }}{{ end -}}
 {{- end -}}
 {{- if has "kafka" $topo.uses -}}
 {{- $data = merge (include "ragplane.kafkaConfigData" $root | fromYaml) $data -}}
