@@ -159,11 +159,6 @@ Repository defaults to <global.image.registry>/<name>, tag to global.image.tag, 
 {{- end -}}
 {{- end -}}
 
-{{/* A workload's values block. */}}
-{{- define "ragplane.block" -}}
-{{- toYaml (get .root.Values .name) -}}
-{{- end -}}
-
 {{/*
 The topics as JSON: {"<topic>": {"partitions": n, "replicationFactor": n, "retentionMs": n}}, the event topics
 and their dead-letter topics (<topic>.dlq), with kafka.topics.overrides applied per topic.
