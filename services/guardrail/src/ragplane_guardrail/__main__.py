@@ -1,12 +1,18 @@
 """Run the guardrail service: ``python -m ragplane_guardrail``."""
 
+import sys
+
 from ragplane.runtime.server import run_service
+from ragplane.runtime.settings import SettingsError
 from ragplane_guardrail.config import load
 from ragplane_guardrail.service import GuardrailApp
 
 
 def main() -> None:
-    settings = load()
+    try:
+        settings = load()
+    except SettingsError as exc:
+        sys.exit(f"guardrail: invalid configuration: {exc}")
     run_service(GuardrailApp(settings), settings)
 
 

@@ -1,26 +1,100 @@
-"""The guardrail service's core wiring: servicer registration, start and stop."""
+"""The guardrail service's core wiring: policies and detectors, servicer registration, start and stop."""
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
 import grpc
 
+from ragplane.runtime.logs import get_logger
+from ragplane.runtime.settings import SettingsError
 from ragplane.v1 import guardrail_pb2_grpc
 from ragplane_guardrail.config import Settings
+from ragplane_guardrail.detectors.injection_classifier import EmbeddingClassifier, TfidfClassifier
+from ragplane_guardrail.detectors.injection_rules import InjectionRules
+from ragplane_guardrail.detectors.pii_patterns import PiiPatterns
+from ragplane_guardrail.detectors.pii_presidio import PresidioNer
+from ragplane_guardrail.detectors.toxicity import Toxicity
+from ragplane_guardrail.embedding import SentenceEncoder
+from ragplane_guardrail.engine import EngineDetectors, GuardrailEngine
+from ragplane_guardrail.grounding import Grounding
+from ragplane_guardrail.policy import PolicyError, PolicySet, load_policies
 from ragplane_guardrail.servicer import GuardrailServiceServicer
+
+log = get_logger(__name__)
+T = TypeVar("T")
+
+
+def build_detectors(settings: Settings) -> tuple[EngineDetectors, SentenceEncoder | None, list[Any]]:
+    """The detectors the settings ask for, not yet loaded, plus the encoder and the things to load."""
+    encoder = SentenceEncoder(settings.encoder_path, settings.torch_threads) \
+        if settings.embedding_classifier or settings.semantic_grounding else None
+    injection: list[Any] = [InjectionRules()]
+    to_load: list[Any] = []
+    if encoder is not None:
+        to_load.append(encoder)
+    if settings.tfidf_classifier:
+        injection.append(TfidfClassifier())
+        to_load.append(injection[-1])
+    if settings.embedding_classifier and encoder is not None:
+        injection.append(EmbeddingClassifier(encoder))
+        to_load.append(injection[-1])
+    pii: list[Any] = [PiiPatterns(settings.phone_region)]
+    if settings.presidio:
+        pii.append(PresidioNer(settings.spacy_model, gate=settings.presidio_gate))
+        to_load.append(pii[-1])
+    detectors = EngineDetectors(tuple(injection), tuple(pii), (Toxicity(),))
+    return detectors, encoder, to_load
 
 
 class GuardrailApp:
+    """Guardrail service core: builds policies in ``__init__`` (validation), loads models in ``start()``."""
+
     name = "guardrail"
 
     def __init__(self, settings: Settings) -> None:
+        """Raises:
+            SettingsError: the policy file is invalid (the message names the YAML key).
+        """
         self.settings = settings
+        try:
+            self.policies: PolicySet = load_policies(settings.policy_file or None)
+        except PolicyError as exc:
+            raise SettingsError(f"RAGPLANE_GUARDRAIL_POLICY_FILE: {exc}") from None
+        self._detectors, self._encoder, self._to_load = build_detectors(settings)
+        self.engine: GuardrailEngine | None = None
+        self._executor: ThreadPoolExecutor | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server(GuardrailServiceServicer(self), server)
         return ["ragplane.v1.GuardrailService"]
 
     async def start(self) -> None:
-        return None
+        """Load the classifiers, the NER model and the encoder (in a thread), then build the engine."""
+        self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="guardrail")
+        loop = asyncio.get_running_loop()
+        for component in self._to_load:
+            await loop.run_in_executor(self._executor, component.load)
+            note = getattr(component, "version_note", "")
+            log.info("loaded", component=type(component).__name__, **({"note": note} if note else {}))
+        grounding = Grounding(self._encoder if self.settings.semantic_grounding else None)
+        self.engine = GuardrailEngine(self.policies, self._detectors, grounding, self.settings.log_content)
+        log.info("guardrail ready", policies=sorted(self.policies.policies), tenants=len(self.policies.tenants))
 
     async def stop(self) -> None:
-        return None
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    async def run(self, function: Callable[..., T], *args: Any) -> T:
+        """Run a check in the worker pool, keeping the request context (tenant, request id) for its logs."""
+        if self._executor is None:
+            raise RuntimeError("GuardrailApp.run before start()")
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, function, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
