@@ -1,0 +1,135 @@
+"""The guardrail's document scan at ingest, and what its verdicts do to chunks.
+
+BLOCK drops the chunk, REDACT replaces its text with the redacted text, MARK keeps it with the findings as
+flags. When no scan can run, chunks are kept and flagged "unscanned" (or the document fails, if the scan is
+required): a chunk is never passed on as if it had been scanned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+
+import grpc
+
+from ragplane.runtime.interceptors import remaining_time
+from ragplane.runtime.logs import get_logger
+from ragplane.v1 import common_pb2, guardrail_pb2, guardrail_pb2_grpc
+
+log = get_logger(__name__)
+
+UNSCANNED = "unscanned"
+REDACTED = "redacted"
+MARKED = "guardrail.mark"
+_ALLOW = common_pb2.GUARDRAIL_ACTION_ALLOW
+_MARK = common_pb2.GUARDRAIL_ACTION_MARK
+_REDACT = common_pb2.GUARDRAIL_ACTION_REDACT
+_BLOCK = common_pb2.GUARDRAIL_ACTION_BLOCK
+_RETRIABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+
+
+class ScanUnavailable(Exception):
+    """The scan could not run (guardrail down, too slow, or it answered something unusable)."""
+
+
+@dataclass
+class ScanResult:
+    """Chunks that go on (text and flags set), and how many the scan blocked or marked."""
+
+    kept: list[common_pb2.Chunk]
+    blocked: int = 0
+    marked: int = 0
+    unscanned: bool = False
+
+    @property
+    def flagged(self) -> int:
+        return self.blocked + self.marked
+
+
+def apply_verdicts(chunks: list[common_pb2.Chunk], verdicts: list[common_pb2.GuardrailVerdict]) -> ScanResult:
+    """Apply one verdict per chunk (same order).
+
+    Raises:
+        ScanUnavailable: when the counts differ (the scan's answer cannot be matched to the chunks).
+    """
+    if len(verdicts) != len(chunks):
+        raise ScanUnavailable(f"guardrail returned {len(verdicts)} verdicts for {len(chunks)} chunks")
+    result = ScanResult(kept=[])
+    for chunk, verdict in zip(chunks, verdicts, strict=True):
+        action = verdict.action
+        if action == _BLOCK:
+            result.blocked += 1
+            continue
+        kept = common_pb2.Chunk()
+        kept.CopyFrom(chunk)
+        if action in (_MARK, _REDACT):
+            flags = sorted({finding.category for finding in verdict.findings if finding.category})
+            if action == _REDACT:
+                kept.text = verdict.redacted_text
+                flags.append(REDACTED)
+            kept.flags.extend(flags or [MARKED])
+            result.marked += 1
+        elif action != _ALLOW:
+            # An unset action is not a decision: say so rather than pass the chunk as clean.
+            kept.flags.append(UNSCANNED)
+            result.unscanned = True
+        result.kept.append(kept)
+    return result
+
+
+def mark_unscanned(chunks: list[common_pb2.Chunk]) -> ScanResult:
+    """Keep every chunk, flagged as not scanned."""
+    kept = []
+    for chunk in chunks:
+        copy = common_pb2.Chunk()
+        copy.CopyFrom(chunk)
+        copy.flags.append(UNSCANNED)
+        kept.append(copy)
+    return ScanResult(kept=kept, unscanned=True)
+
+
+class GuardrailScanner:
+    """Calls GuardrailService.ScanDocument in batches, each with a deadline."""
+
+    def __init__(self, channel: grpc.aio.Channel, *, timeout_s: float, batch_chunks: int,
+                 attempts: int = 2) -> None:
+        self._stub = guardrail_pb2_grpc.GuardrailServiceStub(channel)
+        self._timeout_s = timeout_s
+        self._batch = batch_chunks
+        self._attempts = attempts
+
+    async def scan(self, doc_id: str, chunks: list[common_pb2.Chunk]) -> ScanResult:
+        """Scan all chunks of a document and apply the verdicts.
+
+        Raises:
+            ScanUnavailable: when any batch cannot be scanned.
+        """
+        verdicts: list[common_pb2.GuardrailVerdict] = []
+        for offset in range(0, len(chunks), self._batch):
+            batch = chunks[offset:offset + self._batch]
+            response = await self._call(guardrail_pb2.ScanDocumentRequest(doc_id=doc_id, chunks=batch))
+            if len(response.verdicts) != len(batch):
+                raise ScanUnavailable(
+                    f"guardrail returned {len(response.verdicts)} verdicts for {len(batch)} chunks")
+            verdicts.extend(v.verdict for v in response.verdicts)
+        return apply_verdicts(chunks, verdicts)
+
+    async def _call(self, request: guardrail_pb2.ScanDocumentRequest) -> guardrail_pb2.ScanDocumentResponse:
+        attempt = 0
+        while True:
+            left = remaining_time()
+            timeout = self._timeout_s if left is None else min(self._timeout_s, max(0.001, left - 0.05))
+            try:
+                return await self._stub.ScanDocument(request, timeout=timeout)
+            except grpc.aio.AioRpcError as exc:
+                attempt += 1
+                retry = exc.code() in _RETRIABLE and attempt < self._attempts
+                if retry:
+                    delay = random.uniform(0.05, 0.2 * attempt)
+                    left = remaining_time()
+                    retry = left is None or left > delay + 0.1
+                if not retry:
+                    log.warning("document scan failed", code=exc.code().name, attempts=attempt)
+                    raise ScanUnavailable(f"{exc.code().name}: {exc.details()}") from exc
+                await asyncio.sleep(delay)
