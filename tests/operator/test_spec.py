@@ -171,7 +171,7 @@ def test_settings_from_environment():
     )
     assert s.namespaces == ("rag", "llm") and s.interval_s == 2.5 and s.metrics_port == 0
     assert s.gpu_pools == {"l4": 8, "h100": 16}
-    assert Settings.from_env({}) == Settings()
+    assert Settings.from_env({}) == Settings(kafka={"security_protocol": "PLAINTEXT"})
 
 
 @pytest.mark.parametrize(
@@ -183,11 +183,32 @@ def test_settings_from_environment():
         ("GPU_POOLS", "l4=8,l4=4"),
         ("METRICS_PORT", "-1"),
         ("POST_EVENTS", "maybe"),
+        ("KAFKA_SECURITY_PROTOCOL", "TLS"),
     ],
 )
 def test_bad_settings_name_the_variable(var, value):
     with pytest.raises(SettingsError, match=f"RAGPLANE_AUTOSCALER_{var}"):
         Settings.from_env({f"RAGPLANE_AUTOSCALER_{var}": value})
+
+
+def test_kafka_security_settings_become_kafka_python_arguments():
+    s = Settings.from_env({
+        "RAGPLANE_AUTOSCALER_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "RAGPLANE_AUTOSCALER_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "RAGPLANE_AUTOSCALER_KAFKA_SASL_USERNAME": "ragplane",
+        "RAGPLANE_AUTOSCALER_KAFKA_SASL_PASSWORD": "s3cret",
+        "RAGPLANE_AUTOSCALER_KAFKA_SSL_CAFILE": "/etc/ragplane/kafka-ca/ca.crt",
+    })
+    assert s.kafka == {
+        "security_protocol": "SASL_SSL",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "ragplane",
+        "sasl_plain_password": "s3cret",
+        "ssl_cafile": "/etc/ragplane/kafka-ca/ca.crt",
+    }
+    assert Settings.from_env({}).kafka == {"security_protocol": "PLAINTEXT"}
+    with pytest.raises(SettingsError, match="RAGPLANE_AUTOSCALER_KAFKA_SASL_USERNAME"):
+        Settings.from_env({"RAGPLANE_AUTOSCALER_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"})
 
 
 def test_gpu_pools_may_be_empty():

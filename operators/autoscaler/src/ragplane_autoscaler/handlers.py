@@ -48,7 +48,7 @@ def build_registry(app: Settings) -> kopf.OperatorRegistry:
             logger.info(f"metrics on http://{app.metrics_host}:{port}/metrics")
         memo.ctx = Context(
             kube=client,
-            signals=SignalReader(app.signal_timeout_s),
+            signals=SignalReader(app.signal_timeout_s, kafka_settings=app.kafka),
             metrics=metrics,
             settings=app,
         )

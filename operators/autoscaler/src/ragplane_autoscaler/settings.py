@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Callable, Mapping
 
 PREFIX = "RAGPLANE_AUTOSCALER_"
 
@@ -29,6 +29,7 @@ class Settings:
         post_events: "auto" (post Kubernetes Events when the API has them), "true" or "false".
         finalizer: the finalizer kopf puts on RagAutoscalers (it stops the timer cleanly on deletion).
         log_format: "json" or "plain".
+        kafka: extra kafka-python client settings for every Kafka lag signal (security protocol, SASL, CA file).
     """
 
     namespaces: tuple[str, ...] = ()
@@ -42,6 +43,7 @@ class Settings:
     post_events: str = "auto"
     finalizer: str = "ragplane.io/autoscaler"
     log_format: str = "json"
+    kafka: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
@@ -73,7 +75,37 @@ class Settings:
             post_events=post_events,
             finalizer=get("FINALIZER", "ragplane.io/autoscaler"),
             log_format=log_format,
+            kafka=_kafka_client_settings(get),
         )
+
+
+KAFKA_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+def _kafka_client_settings(get: Callable[[str, str], str]) -> dict[str, str]:
+    """kafka-python keyword arguments from RAGPLANE_AUTOSCALER_KAFKA_* (the services' cluster credentials)."""
+    protocol = get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+    if protocol not in KAFKA_PROTOCOLS:
+        raise SettingsError(
+            f"{PREFIX}KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_PROTOCOLS)}, but got {protocol!r}"
+        )
+    out = {"security_protocol": protocol}
+    if protocol.startswith("SASL_"):
+        mechanism = get("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512").upper()
+        if mechanism not in KAFKA_MECHANISMS:
+            raise SettingsError(
+                f"{PREFIX}KAFKA_SASL_MECHANISM must be one of {', '.join(KAFKA_MECHANISMS)}, but got {mechanism!r}"
+            )
+        username = get("KAFKA_SASL_USERNAME", "")
+        if not username:
+            raise SettingsError(f"{PREFIX}KAFKA_SASL_USERNAME must be set with security protocol {protocol}")
+        out.update(sasl_mechanism=mechanism, sasl_plain_username=username,
+                   sasl_plain_password=get("KAFKA_SASL_PASSWORD", ""))
+    cafile = get("KAFKA_SSL_CAFILE", "")
+    if cafile and protocol.endswith("SSL"):
+        out["ssl_cafile"] = cafile
+    return out
 
 
 def parse_gpu_pools(raw: str) -> dict[str, int]:

@@ -195,8 +195,9 @@ class KafkaLagReader:
     is closed and rebuilt on the next read.
     """
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, client_settings: Mapping[str, str] | None = None) -> None:
         self._timeout_ms = int(timeout_s * 1000)
+        self._client_settings = dict(client_settings or {})
         self._clients: dict[str, tuple[Any, Any]] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -237,6 +238,7 @@ class KafkaLagReader:
             from kafka import KafkaAdminClient, KafkaConsumer
 
             common = {
+                **self._client_settings,
                 "bootstrap_servers": bootstrap.split(","),
                 "client_id": "ragplane-autoscaler",
                 "request_timeout_ms": self._timeout_ms,
@@ -276,9 +278,11 @@ def _group_offsets(admin: Any, group: str, tps: list[Any]) -> dict[Any, int | No
 class SignalReader:
     """Turns signal specs into decision readings, with a deadline per read."""
 
-    def __init__(self, timeout_s: float, kafka: KafkaLagReader | None = None) -> None:
+    def __init__(
+        self, timeout_s: float, kafka: KafkaLagReader | None = None, kafka_settings: Mapping[str, str] | None = None
+    ) -> None:
         self._timeout_s = timeout_s
-        self._kafka = kafka or KafkaLagReader(timeout_s)
+        self._kafka = kafka or KafkaLagReader(timeout_s, kafka_settings)
 
     async def read_all(self, signals: Iterable[SignalSpec]) -> tuple[Reading, ...]:
         """Read every signal concurrently."""
