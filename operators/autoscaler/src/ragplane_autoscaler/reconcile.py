@@ -356,7 +356,8 @@ async def _note_failed_scale(ctx: Context, namespace: str, name: str, message: s
         old = obj.get("status") or {}
         now = ctx.clock()
         conditions = [c for c in old.get("conditions") or [] if c.get("type") != "AbleToScale"]
-        conditions.append({**condition("AbleToScale", False, "FailedUpdateScale", message), "lastTransitionTime": iso(now)})
+        failed = condition("AbleToScale", False, "FailedUpdateScale", message)
+        conditions.append({**failed, "lastTransitionTime": iso(now)})
         await _write(ctx, obj, {"conditions": conditions})
     except Exception:  # noqa: BLE001 (best effort: the next run reports again)
         logging.getLogger(__name__).debug("could not record a failed scale", exc_info=True)
