@@ -47,6 +47,12 @@ def test_unspecified_action_is_flagged_unscanned_not_passed_as_clean():
     assert list(result.kept[0].flags) == ["unscanned"] and result.unscanned
 
 
+def test_a_redaction_that_leaves_no_text_drops_the_chunk():
+    result = apply_verdicts([chunk(0, "a@b.c")], [verdict(common_pb2.GUARDRAIL_ACTION_REDACT, "pii.email",
+                                                          redacted=" ")])
+    assert result.kept == [] and result.blocked == 1
+
+
 def test_verdict_count_mismatch_means_the_scan_is_unusable():
     with pytest.raises(ScanUnavailable, match="1 verdicts for 2 chunks"):
         apply_verdicts([chunk(0, "a"), chunk(1, "b")], [verdict(common_pb2.GUARDRAIL_ACTION_ALLOW)])

@@ -1,7 +1,7 @@
 """The guardrail's document scan at ingest, and what its verdicts do to chunks.
 
-BLOCK drops the chunk, REDACT replaces its text with the redacted text, MARK keeps it with the findings as
-flags. When no scan can run, chunks are kept and flagged "unscanned" (or the document fails, if the scan is
+BLOCK drops the chunk, REDACT replaces its text with the redacted text (a redaction that leaves no text drops
+it), MARK keeps it with the findings as flags. When no scan can run, chunks are kept and flagged "unscanned" (or the document fails, if the scan is
 required): a chunk is never passed on as if it had been scanned.
 """
 
@@ -58,7 +58,8 @@ def apply_verdicts(chunks: list[common_pb2.Chunk], verdicts: list[common_pb2.Gua
     result = ScanResult(kept=[])
     for chunk, verdict in zip(chunks, verdicts, strict=True):
         action = verdict.action
-        if action == _BLOCK:
+        # A redaction that leaves nothing is as good as a block: an empty chunk cannot be embedded.
+        if action == _BLOCK or (action == _REDACT and not verdict.redacted_text.strip()):
             result.blocked += 1
             continue
         kept = common_pb2.Chunk()
