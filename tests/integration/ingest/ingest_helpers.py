@@ -101,7 +101,8 @@ async def upsert(stub: ingest_pb2_grpc.IngestServiceStub, doc: Doc,
 
 async def wait_for_status(stub: ingest_pb2_grpc.IngestServiceStub, doc_id: str,
                           done: Callable[[ingest_pb2.DocumentStatus], bool], *,
-                          metadata: Sequence[tuple[str, str]] = AUTH, timeout_s: float = 60) -> ingest_pb2.DocumentStatus:
+                          metadata: Sequence[tuple[str, str]] = AUTH,
+                          timeout_s: float = 60) -> ingest_pb2.DocumentStatus:
     """Poll GetDocumentStatus until ``done(status)``; the last status otherwise (the caller's assertion fails)."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -13,7 +13,19 @@ import socket
 import grpc
 import pytest
 
-from ingest_helpers import AUTH, AUTH_A, Doc, TopicReader, all_chunks, complete, events_for, make_settings, running_ingest, upsert, wait_for_status
+from ingest_helpers import (
+    AUTH,
+    AUTH_A,
+    Doc,
+    TopicReader,
+    all_chunks,
+    complete,
+    events_for,
+    make_settings,
+    running_ingest,
+    upsert,
+    wait_for_status,
+)
 from ragplane.v1 import common_pb2, guardrail_pb2, guardrail_pb2_grpc, ingest_pb2, ingest_pb2_grpc
 
 pytestmark = pytest.mark.integration

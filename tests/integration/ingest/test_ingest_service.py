@@ -210,6 +210,8 @@ async def test_upsert_rpc_fails_with_the_documents_error(server):
         (Doc("x/huge.txt", b"a" * 200_001, doc_id="u-huge"), grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit"),
         (Doc("x/empty.md", b"", doc_id="u-empty"), grpc.StatusCode.INVALID_ARGUMENT, "document 'x/empty.md' is empty"),
         (Doc("", b"text"), grpc.StatusCode.INVALID_ARGUMENT, "header.doc_id"),
+        (Doc("x/meta.txt", b"text", metadata={"blob": "m" * 20_000}), grpc.StatusCode.INVALID_ARGUMENT,
+         "header.metadata"),
     ]
     for doc, code, fragment in cases:
         with pytest.raises(grpc.aio.AioRpcError) as info:

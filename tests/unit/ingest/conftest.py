@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -10,18 +10,16 @@ import pytest
 
 from ragplane_ingest.chunking import HFTokenizer
 
-
-def load_docgen() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("ragplane_ingest_docgen", Path(__file__).with_name("ingest_docgen.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
 
 
 @pytest.fixture(scope="session")
 def docgen() -> ModuleType:
-    return load_docgen()
+    import ingest_docgen
+
+    return ingest_docgen
 
 
 @pytest.fixture(scope="session")

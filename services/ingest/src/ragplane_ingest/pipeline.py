@@ -11,6 +11,7 @@ import asyncio
 import base64
 import binascii
 import hashlib
+import json
 import posixpath
 import re
 from collections.abc import AsyncIterator
@@ -24,7 +25,14 @@ from ragplane.runtime.errors import InvalidArgument, NotFound, RagplaneError, Re
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import common_pb2, events_pb2
 from ragplane_ingest import events, metrics, registry, versioning
-from ragplane_ingest.chunking import ChunkingLimits, ChunkingParams, ChunkSpan, TokenCounter, chunk_document, resolve_params
+from ragplane_ingest.chunking import (
+    ChunkingLimits,
+    ChunkingParams,
+    ChunkSpan,
+    TokenCounter,
+    chunk_document,
+    resolve_params,
+)
 from ragplane_ingest.config import Settings
 from ragplane_ingest.errors import (
     AllChunksBlocked,
@@ -34,13 +42,23 @@ from ragplane_ingest.errors import (
     UnreadableDocument,
     reason_of,
 )
-from ragplane_ingest.parsing import PARSER_VERSION, DocumentFormat, ParsedDocument, ParseError, UnsupportedFormat, parse, select_format
+from ragplane_ingest.parsing import (
+    PARSER_VERSION,
+    DocumentFormat,
+    ParsedDocument,
+    ParseError,
+    UnsupportedFormat,
+    parse,
+    select_format,
+)
 from ragplane_ingest.scanning import GuardrailScanner, ScanResult, ScanUnavailable, mark_unscanned
 
 log = get_logger(__name__)
 
 ACCEPTED, UNCHANGED = "ACCEPTED", "UNCHANGED"
 MAX_DOC_ID_CHARS = 1024
+# Every chunk carries the caller's metadata, so it is kept small (events stay well under the broker's limit).
+MAX_METADATA_BYTES = 16 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -159,6 +177,10 @@ class IngestPipeline:
         except UnsupportedFormat as exc:
             raise InvalidArgument("header.content_type", str(exc)) from None
         params = resolve_params(spec.chunk_size, spec.chunk_overlap, self._defaults, self._limits)
+        metadata_bytes = len(json.dumps(spec.metadata, separators=(",", ":")).encode())
+        if metadata_bytes > MAX_METADATA_BYTES:
+            raise InvalidArgument("header.metadata", f"must be at most {MAX_METADATA_BYTES} bytes as JSON, "
+                                                     f"but got {metadata_bytes}")
         if spec.size_bytes:
             self.check_size(source, spec.size_bytes)
         return PreparedDocument(doc_id, source, spec.content_type, spec.title, dict(spec.metadata), fmt, params)
@@ -217,7 +239,9 @@ class IngestPipeline:
             except (ScanUnavailableError, AllChunksBlocked) as exc:
                 await self._registry.mark_failed(tenant, doc.doc_id, exc.reason, source=doc.source, title=title)
                 raise
-            return await self._publish(tenant, doc, title, content_hash, scanned)
+            # Once a version is being registered and produced, finish even if the caller goes away, so the
+            # registry never keeps a QUEUED version whose events were neither sent nor marked failed.
+            return await asyncio.shield(self._publish(tenant, doc, title, content_hash, scanned))
 
     def _unchanged(self, current: registry.DocumentRecord | None, content_hash: str) -> bool:
         if current is None or current.content_hash != content_hash:
@@ -235,6 +259,10 @@ class IngestPipeline:
                 parsed = parse(data, doc.format, doc.content_type)
             except ParseError as exc:
                 raise UnreadableDocument(doc.source, exc.reason) from None
+            except Exception as exc:  # noqa: BLE001 - a parser bug on odd input fails that document, not the call
+                log.error("parser failed", doc_id=doc.doc_id, format=doc.format.name, exc_info=exc)
+                raise UnreadableDocument(doc.source, f"the {doc.format.name} parser failed "
+                                                     f"({type(exc).__name__})") from None
         if parsed.is_empty():
             detail = " (no extractable text; a scanned PDF needs OCR first)" if doc.format.name == "pdf" else ""
             raise EmptyDocument(doc.source, detail)

@@ -1,8 +1,8 @@
 """The guardrail's document scan at ingest, and what its verdicts do to chunks.
 
 BLOCK drops the chunk, REDACT replaces its text with the redacted text (a redaction that leaves no text drops
-it), MARK keeps it with the findings as flags. When no scan can run, chunks are kept and flagged "unscanned" (or the document fails, if the scan is
-required): a chunk is never passed on as if it had been scanned.
+it), MARK keeps it with the findings as flags. When no scan can run, chunks are kept and flagged "unscanned"
+(or the document fails, if the scan is required): a chunk is never passed on as if it had been scanned.
 """
 
 from __future__ import annotations
