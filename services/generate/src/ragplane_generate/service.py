@@ -2,25 +2,74 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+
 import grpc
 
+from ragplane.runtime.logs import get_logger
 from ragplane.v1 import generate_pb2_grpc
 from ragplane_generate.config import Settings
+from ragplane_generate.generator import Generator, SamplingDefaults
+from ragplane_generate.llm_client import LlmClient
+from ragplane_generate.models import ModelFileError, chat_template_for, resolve_model
+from ragplane_generate.prompt import PromptBuilder
 from ragplane_generate.servicer import GenerateServiceServicer
+from ragplane_generate.templates import get_template
+from ragplane_generate.tokens import ApproxTokenCounter, GgufTokenCounter, TokenCounter
+
+log = get_logger(__name__)
+
+
+def build_counter(settings: Settings) -> TokenCounter:
+    """The token counter the settings ask for (blocking: may join and hash the model file).
+
+    Raises:
+        ModelFileError: ``RAGPLANE_GENERATE_TOKENIZER=model`` and the model file cannot be resolved.
+    """
+    if settings.tokenizer == "approx":
+        return ApproxTokenCounter()
+    try:
+        path = resolve_model(settings.llm_model, Path(settings.model_cache).expanduser() if settings.model_cache
+                             else None, settings.models_dir)
+    except ModelFileError as exc:
+        if settings.tokenizer == "model":
+            raise
+        log.warning("model tokenizer not available; estimating tokens", model=settings.llm_model, reason=str(exc))
+        return ApproxTokenCounter()
+    return GgufTokenCounter(path)
 
 
 class GenerateApp:
+    """Prompt assembly and the LLM client behind ``ragplane.v1.GenerateService``."""
+
     name = "generate"
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self.budget = settings.budget()
+        template_name = chat_template_for(settings.llm_model) if settings.chat_template == "auto" \
+            else settings.chat_template
+        self.template = get_template(template_name)
+        self.client = LlmClient(settings.model_addr, settings.llm_model_name, streaming=settings.streaming,
+                                retries=settings.llm_retries)
+        self.generator: Generator | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         generate_pb2_grpc.add_GenerateServiceServicer_to_server(GenerateServiceServicer(self), server)
         return ["ragplane.v1.GenerateService"]
 
     async def start(self) -> None:
-        return None
+        counter = await asyncio.get_running_loop().run_in_executor(None, build_counter, self.settings)
+        builder = PromptBuilder(self.template, counter, self.budget)
+        defaults = SamplingDefaults(temperature=self.settings.temperature, top_p=self.settings.top_p,
+                                    max_tokens_limit=self.settings.max_tokens_limit)
+        await self.client.start()
+        self.generator = Generator(builder, self.client, defaults, self.settings.llm_model)
+        ready = await self.client.is_ready()
+        log.info("generate ready", model_addr=self.settings.model_addr, model=self.settings.llm_model_name,
+                 model_server_ready=ready, template=self.template.name, tokenizer=counter.name,
+                 profile=self.settings.profile, context_tokens=self.budget.context_tokens)
 
     async def stop(self) -> None:
-        return None
+        await self.client.close()

@@ -1,0 +1,8 @@
+"""Prometheus metrics of the rerank service."""
+
+from __future__ import annotations
+
+from prometheus_client import Histogram
+
+CANDIDATES = Histogram("ragplane_rerank_candidates", "Candidates per Rerank request.",
+                       buckets=(1, 5, 10, 20, 50, 100, 200))

