@@ -267,3 +267,28 @@ async def test_metrics_follow_decisions_and_forget_deleted_autoscalers(ctx, fake
     await reconcile(ctx, NS, "rerank", log)
     page = generate_latest(ctx.metrics.registry).decode()
     assert 'autoscaler="embed"' not in page and 'autoscaler="rerank"' in page
+
+
+async def test_a_statefulset_is_scaled_through_its_scale_subresource(ctx, fake_api, signals):
+    fake_api.put("apps", "statefulsets", NS, {"metadata": {"name": "writer"}, "spec": {"replicas": 2}})
+    autoscaler(fake_api, "writer", "writer", targetRef={"kind": "StatefulSet", "name": "writer"})
+    signals.values["q"] = 40
+    assert (await reconcile(ctx, NS, "writer", log)).desired == 4
+    assert fake_api.obj("apps", "statefulsets", NS, "writer")["spec"]["replicas"] == 4
+
+
+async def test_a_409_on_the_scale_write_is_answered_by_re_reading_the_scale(ctx, fake_api, signals):
+    deployment(fake_api, "embed", 1)
+    autoscaler(fake_api, "embed", "embed")
+    signals.values["q"] = 30
+    seen = []
+
+    def concurrent_writer(name, key):
+        if key[1] == "deployments":
+            seen.append(name)
+            if len(seen) == 1:  # a rollout bumps the Deployment between our read and our write
+                fake_api.touch(*key[:3], name)
+
+    fake_api.before_write = concurrent_writer
+    assert (await reconcile(ctx, NS, "embed", log)).kind == "scaled"
+    assert replicas(fake_api, "embed") == 3 and len(seen) == 2
