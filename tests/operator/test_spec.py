@@ -102,6 +102,7 @@ def test_kafka_signal_defaults():
         ({"gpu": {"pool": "h100", "tensorParallel": 0}}, "spec.gpu.tensorParallel"),
         ({"behavior": {"scaleUp": {"maxStep": 0}}}, "spec.behavior.scaleUp.maxStep"),
         ({"behavior": {"tolerance": 1.5}}, "spec.behavior.tolerance"),
+        ({"minReplicas": 0, "signals": LLM["signals"][:1]}, "spec.minReplicas 0 needs a kafkaLag or prometheus"),
     ],
 )
 def test_bad_specs_name_the_field(change, field):

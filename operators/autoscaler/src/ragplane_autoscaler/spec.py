@@ -217,6 +217,9 @@ def parse_spec(spec: Mapping[str, Any]) -> AutoscalerSpec:
     names = [s.name for s in signals]
     if len(set(names)) != len(names):
         raise SpecError(f"spec.signals names must be unique, but got {names}")
+    if min_replicas == 0 and all(isinstance(s.source, MetricsEndpointSignal) for s in signals):
+        # A target scaled to zero has no pods to scrape, so nothing would ever wake it.
+        raise SpecError("spec.minReplicas 0 needs a kafkaLag or prometheus signal to wake the target from zero")
     gpu = None
     raw_gpu = _mapping(spec, "gpu")
     if raw_gpu:
