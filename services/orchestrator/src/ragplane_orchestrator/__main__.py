@@ -1,4 +1,4 @@
-"""Run the orchestrator service: ``python -m ragplane_orchestrator``."""
+"""Run the orchestrator: ``python -m ragplane_orchestrator``."""
 
 from ragplane.runtime.server import run_service
 from ragplane_orchestrator.config import load

@@ -17,12 +17,9 @@ from ragplane.runtime.interceptors import remaining_time
 DEADLINE_MARGIN_S = 0.02
 
 
-class _ServiceCallInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
+class _ServiceCallDetails:
+    """Adds service credentials, tenant, request id and the inherited deadline to outbound call details."""
+
     def __init__(self, service_token: str, default_timeout_s: float) -> None:
         self._token = service_token
         self._default_timeout_s = default_timeout_s
@@ -52,15 +49,25 @@ class _ServiceCallInterceptor(
             wait_for_ready=details.wait_for_ready,
         )
 
+
+# grpc.aio files each interceptor under ONE call type (the first base class it matches), so every call type
+# needs its own interceptor object.
+class _UnaryUnary(_ServiceCallDetails, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[override]
         return await continuation(self._details(client_call_details), request)
 
+
+class _UnaryStream(_ServiceCallDetails, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[override]
         return await continuation(self._details(client_call_details), request)
 
+
+class _StreamUnary(_ServiceCallDetails, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[override]
         return await continuation(self._details(client_call_details), request_iterator)
 
+
+class _StreamStream(_ServiceCallDetails, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[override]
         return await continuation(self._details(client_call_details), request_iterator)
 
@@ -82,5 +89,5 @@ def service_channel(address: str, service_token: str, default_timeout_s: float =
         interceptors.extend(aio_client_interceptors())
     except ImportError:  # pragma: no cover - the instrumentation is a runtime dependency
         pass
-    interceptors.append(_ServiceCallInterceptor(service_token, default_timeout_s))
+    interceptors.extend(kind(service_token, default_timeout_s) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream))
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)

@@ -1,0 +1,50 @@
+"""User feedback on answers -> ``ragplane.feedback.v1``."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from ragplane.runtime.context import current_tenant, hash_identity, principal_var
+from ragplane.runtime.errors import InvalidArgument, NotFound
+from ragplane.v1 import events_pb2, rag_pb2
+
+from ragplane_orchestrator.events import EventPublisher, now_timestamp
+
+ANSWER_TTL_S = 7 * 24 * 3600
+
+
+def answer_key(tenant: str, request_id: str) -> str:
+    return f"rp:answer:{tenant}:{request_id}"
+
+
+class FeedbackRecorder:
+    def __init__(self, redis: aioredis.Redis, publisher: EventPublisher, topic: str, salt: str) -> None:
+        self._redis = redis
+        self._publisher = publisher
+        self._topic = topic
+        self._salt = salt
+
+    async def remember_answer(self, tenant: str, request_id: str) -> None:
+        await self._redis.set(answer_key(tenant, request_id), "1", ex=ANSWER_TTL_S)
+
+    async def record(self, request: rag_pb2.FeedbackRequest) -> None:
+        """Validate and publish one piece of feedback.
+
+        Raises:
+            InvalidArgument: missing request_id or rating.
+            NotFound: the request id is not an answer this tenant received (or it is older than 7 days).
+        """
+        if not request.request_id:
+            raise InvalidArgument("request_id", "must not be empty")
+        if request.rating == rag_pb2.FEEDBACK_RATING_UNSPECIFIED and not request.corrected_answer:
+            raise InvalidArgument("rating", "must be THUMBS_UP or THUMBS_DOWN (or send corrected_answer)")
+        if len(request.comment) > 4000:
+            raise InvalidArgument("comment", f"must be at most 4000 characters, but got {len(request.comment)}")
+        tenant = current_tenant()
+        if not await self._redis.exists(answer_key(tenant, request.request_id)):
+            raise NotFound(f"no answer with request_id {request.request_id!r} for this tenant")
+        event = events_pb2.FeedbackEvent(
+            request_id=request.request_id, tenant=tenant,
+            user_hash=hash_identity(principal_var.get() or "", self._salt), rating=request.rating,
+            comment=request.comment, corrected_answer=request.corrected_answer, produced_at=now_timestamp())
+        self._publisher.publish(self._topic, f"{tenant}/{request.request_id}", event)
