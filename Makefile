@@ -62,9 +62,9 @@ lint: $(BUF) venv ## buf lint, import boundaries
 	$(VENV)/bin/lint-imports
 
 .PHONY: test
-test: deps ## the whole test suite (unit, integration, e2e, chart, operator)
+test: deps chart-tools ## the whole test suite (unit, integration, e2e, chart, operator)
 	$(MAKE) --no-print-directory lint
-	$(PY) scripts/run_tests.py
+	PY=$(PY) scripts/run-tests.sh
 
 .PHONY: up
 up: deps ## start the local stack (broker, Redis, model server, services) on loopback
