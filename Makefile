@@ -38,6 +38,8 @@ system-deps: ## Debian packages: redis-server (local stack), etcd (operator test
 $(STAMP): requirements.lock $(foreach p,$(LOCAL_PACKAGES),$(p)/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade 'pip>=24'
+	@# llama.cpp first, built here from source with CMAKE_ARGS (never a cached wheel built with native flags)
+	$(PIP) install -q --no-cache-dir --no-deps "$$(grep -i '^llama.cpp.python==' requirements.lock)"
 	$(PIP) install -q -r requirements.lock
 	$(PIP) install -q --no-deps $(foreach p,$(LOCAL_PACKAGES),-e $(p))
 	@touch $@
