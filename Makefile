@@ -79,3 +79,17 @@ down: ## stop the local stack
 .PHONY: status
 status:
 	$(RAGPLANE) status
+
+.PHONY: demo
+demo: deps ## start the local stack, ingest examples/corpus, ask examples/questions.txt, leave the stack running
+	@$(RAGPLANE) status >/dev/null 2>&1 || $(RAGPLANE) up
+	$(RAGPLANE) ingest examples/corpus --wait --timeout 900
+	@while IFS= read -r question; do \
+	  [ -n "$$question" ] || continue; \
+	  printf '\n\033[1m>>> %s\033[0m\n' "$$question"; \
+	  $(RAGPLANE) ask "$$question" --stream || exit 1; \
+	done < examples/questions.txt
+	@printf '\nThe local stack is still running. Ask your own questions:\n'
+	@printf '  %s ask "Why did the Black Death spread so quickly?" --stream\n' "$(RAGPLANE)"
+	@printf '  %s ingest PATH... --wait      add your own documents (txt, md, html, pdf, docx)\n' "$(RAGPLANE)"
+	@printf '  %s status | make down\n' "$(RAGPLANE)"
