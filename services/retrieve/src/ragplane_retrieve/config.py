@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ragplane.runtime.kafka import TOPIC_INDEXED, TOPIC_VECTORS
 from ragplane.runtime.settings import CommonSettings, env, load_settings, non_negative, positive
@@ -23,8 +24,10 @@ def _metadata_indexes(raw: str) -> str:
 class Settings(CommonSettings):
     store: str = env("RAGPLANE_RETRIEVE_STORE", "edge", check=_one_of("edge", "qdrant"),
                      doc="'edge' (qdrant-edge in process, local default) or 'qdrant' (a Qdrant server)")
-    edge_path: str = env("RAGPLANE_RETRIEVE_EDGE_PATH", "./data/retrieve",
-                         doc="store directory of the embedded engine (one process per directory)")
+    data_dir: str = env("RAGPLANE_DATA_DIR", "./data", doc="the local stack's data folder")
+    edge_path: str = env("RAGPLANE_RETRIEVE_EDGE_PATH", "",
+                         doc="store directory of the embedded engine, one process per directory "
+                             "(default: $RAGPLANE_DATA_DIR/retrieve)")
     qdrant_url: str = env("RAGPLANE_QDRANT_URL", "http://127.0.0.1:6333", doc="Qdrant server URL")
     qdrant_api_key: str = env("RAGPLANE_QDRANT_API_KEY", "", doc="Qdrant API key")
     qdrant_collection: str = env("RAGPLANE_QDRANT_COLLECTION", "ragplane_chunks",
@@ -67,6 +70,10 @@ class Settings(CommonSettings):
                                   doc="edge: how often the optimize policy looks")
     optimize_timeout_s: float = env("RAGPLANE_RETRIEVE_OPTIMIZE_TIMEOUT_S", 3600.0, check=positive,
                                     doc="edge: an offline optimize running longer is abandoned")
+
+    @property
+    def store_path(self) -> str:
+        return self.edge_path or str(Path(self.data_dir) / "retrieve")
 
 
 def load() -> Settings:

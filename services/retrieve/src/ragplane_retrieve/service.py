@@ -29,7 +29,7 @@ def build_store(settings: Settings) -> VectorStore:
                                  settings.dimensions, indexes, settings.qdrant_timeout_s)
     from ragplane_retrieve.store.edge import EdgeStore
 
-    return EdgeStore(settings.edge_path, settings.dimensions, indexes, settings.hnsw_m, settings.hnsw_ef_construct,
+    return EdgeStore(settings.store_path, settings.dimensions, indexes, settings.hnsw_m, settings.hnsw_ef_construct,
                      settings.search_ef or None)
 
 

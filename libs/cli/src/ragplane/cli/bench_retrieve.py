@@ -235,7 +235,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     embedder = build_embedder(load_embed_settings())
     embedder.start()
     points_fn, queries, embed_s = build_corpus(args, embedder, passages, questions)
-    results: dict[str, Any] = {"chunks": args.chunks, "passages": len(passages), "passage_source": source,
+    results: dict[str, Any] = {"load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+                               "chunks": args.chunks, "passages": len(passages), "passage_source": source,
                                "queries": len(queries["dense"]), "top_k": args.top_k,
                                "passage_embed_s": round(embed_s, 1)}
     tmp = Path(args.path) if args.path else Path(tempfile.mkdtemp(prefix="ragplane-bench-retrieve-"))
@@ -277,6 +278,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.compare_local:
         console.print(f"comparing with qdrant-client local mode at {args.compare_local} points")
         results["store_choice"] = local_mode_comparison(points_fn, queries, args.compare_local)
+    # The machine is shared: the load says how much of it the benchmark really had.
+    results["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 
 
