@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+from ragplane.v1 import common_pb2, events_pb2
 from ragplane_retrieve.model import PointRecord, Sparse
+
+O = events_pb2
 
 
 def unit(rng: np.random.Generator, dims: int = 384) -> list[float]:
@@ -86,3 +90,32 @@ def topic_reader(kafka_bootstrap):
     yield make
     for reader in readers:
         reader.close()
+
+
+def vectors_event(doc_id: str, sequence: int, indexes: list[int], total: int, batch: int = 0, batches: int = 1,
+                  tenant: str = "default", seed: int = 0) -> events_pb2.VectorsEvent:
+    rng = np.random.default_rng(seed + sequence * 100)
+    event = events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id, operation=O.DOCUMENT_OPERATION_UPSERT,
+                                    version=common_pb2.DocumentVersion(content_hash=f"hash{sequence}",
+                                                                       sequence=sequence),
+                                    batch=events_pb2.BatchPosition(index=batch, count=batches, total_chunks=total))
+    for i in indexes:
+        v = rng.normal(size=384)
+        chunk = common_pb2.Chunk(
+            chunk_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{doc_id}/{i}")), text=f"v{sequence} chunk {i}",
+            provenance=common_pb2.Provenance(doc_id=doc_id, chunk_index=i, page=1, source=f"{doc_id}.txt",
+                                             version=event.version))
+        event.chunks.append(events_pb2.EmbeddedChunk(chunk=chunk, dense=(v / np.linalg.norm(v)).tolist(),
+                                                     sparse=common_pb2.SparseVector(indices=[i + 1], values=[1.0])))
+    return event
+
+
+def delete_event(doc_id: str, sequence: int, tenant: str = "default") -> events_pb2.VectorsEvent:
+    return events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id, operation=O.DOCUMENT_OPERATION_DELETE,
+                                   version=common_pb2.DocumentVersion(sequence=sequence))
+
+
+@pytest.fixture
+def make_events():
+    """``vectors(doc_id, sequence, chunk_indexes, total, batch, batches, tenant)`` and ``delete(doc_id, sequence)``."""
+    return SimpleNamespace(vectors=vectors_event, delete=delete_event)

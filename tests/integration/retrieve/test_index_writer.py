@@ -9,42 +9,18 @@ from __future__ import annotations
 import uuid
 
 import grpc
-import numpy as np
 import pytest
 
 from ragplane.runtime.kafka import EventProducer, ensure_topics
 from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
-from ragplane.v1 import common_pb2, events_pb2, retrieve_pb2, retrieve_pb2_grpc
+from ragplane.v1 import events_pb2, retrieve_pb2, retrieve_pb2_grpc
 from ragplane_retrieve.config import Settings
 from ragplane_retrieve.service import RetrieveApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 METADATA = [("authorization", "Bearer dev-key")]
 O = events_pb2
-
-
-def vectors_event(doc_id: str, sequence: int, indexes: list[int], total: int, batch: int = 0, batches: int = 1,
-                  tenant: str = "default", seed: int = 0) -> events_pb2.VectorsEvent:
-    rng = np.random.default_rng(seed + sequence * 100)
-    event = events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id, operation=O.DOCUMENT_OPERATION_UPSERT,
-                                    version=common_pb2.DocumentVersion(content_hash=f"hash{sequence}",
-                                                                       sequence=sequence),
-                                    batch=events_pb2.BatchPosition(index=batch, count=batches, total_chunks=total))
-    for i in indexes:
-        v = rng.normal(size=384)
-        chunk = common_pb2.Chunk(
-            chunk_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{doc_id}/{i}")), text=f"v{sequence} chunk {i}",
-            provenance=common_pb2.Provenance(doc_id=doc_id, chunk_index=i, page=1, source=f"{doc_id}.txt",
-                                             version=event.version))
-        event.chunks.append(events_pb2.EmbeddedChunk(chunk=chunk, dense=(v / np.linalg.norm(v)).tolist(),
-                                                     sparse=common_pb2.SparseVector(indices=[i + 1], values=[1.0])))
-    return event
-
-
-def delete_event(doc_id: str, sequence: int, tenant: str = "default") -> events_pb2.VectorsEvent:
-    return events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id, operation=O.DOCUMENT_OPERATION_DELETE,
-                                   version=common_pb2.DocumentVersion(sequence=sequence))
 
 
 @pytest.fixture
@@ -72,7 +48,9 @@ async def stats(address: str) -> retrieve_pb2.GetIndexStatsResponse:
             retrieve_pb2.GetIndexStatsRequest(), metadata=METADATA)
 
 
-async def test_versions_replays_stale_deletes_poison_and_restart(kafka_bootstrap, topics, tmp_path, topic_reader):
+async def test_versions_replays_stale_deletes_poison_and_restart(kafka_bootstrap, topics, tmp_path, topic_reader,
+                                                                 make_events):
+    vectors_event, delete_event = make_events.vectors, make_events.delete
     settings = settings_for(kafka_bootstrap, topics, tmp_path / "store")
     ensure_topics(settings, [topics["vectors"], topics["indexed"]])
     indexed = topic_reader(topics["indexed"], events_pb2.IndexedEvent)
