@@ -26,9 +26,14 @@ class RetrieveServiceServicer(retrieve_pb2_grpc.RetrieveServiceServicer):
         tenant = current_tenant()
         store = self.app.store
         query = build_query(request, tenant, store.dimensions, self.app.search_defaults)
-        results = await asyncio.to_thread(run_search, store, query)
-        version = (await asyncio.to_thread(store.tenant_states, [tenant]))[tenant].index_version
-        return retrieve_pb2.SearchResponse(results=results, index_version=version)
+
+        def search() -> retrieve_pb2.SearchResponse:
+            # The version is read before the search: a change landing in between shows up as a newer
+            # version on the next call rather than being reported for results that predate it.
+            version = store.tenant_states([tenant])[tenant].index_version
+            return retrieve_pb2.SearchResponse(results=run_search(store, query), index_version=version)
+
+        return await asyncio.to_thread(search)
 
     async def ListChunks(self, request: retrieve_pb2.ListChunksRequest, context) -> retrieve_pb2.ListChunksResponse:
         tenant = current_tenant()
