@@ -27,6 +27,9 @@ class Settings(CommonSettings):
                                  doc="run the prompt-guardrail TF-IDF injection classifier")
     embedding_classifier: bool = env("RAGPLANE_GUARDRAIL_EMBEDDING_CLASSIFIER", True,
                                      doc="run the embedding injection classifier (loads all-MiniLM-L6-v2)")
+    classifier_gate: bool = env("RAGPLANE_GUARDRAIL_CLASSIFIER_GATE", True,
+                                doc="skip the embedding classifier for texts that neither address a model nor "
+                                    "mention instructions")
     presidio: bool = env("RAGPLANE_GUARDRAIL_PRESIDIO", True, doc="run Presidio NER for names, places and groups")
     presidio_gate: bool = env("RAGPLANE_GUARDRAIL_PRESIDIO_GATE", True,
                               doc="skip NER for texts without capitalised words past sentence starts")
@@ -36,7 +39,9 @@ class Settings(CommonSettings):
                                    doc="embedding support for answer sentences that lexical support misses")
     encoder_path: str = env("RAGPLANE_GUARDRAIL_ENCODER_PATH", "",
                             doc="SentenceTransformer folder; empty: the packaged all-MiniLM-L6-v2")
-    torch_threads: int = env("RAGPLANE_GUARDRAIL_TORCH_THREADS", 0,
+    # One thread: a single short text gains nothing from two, and on a busy host torch's spinning worker
+    # threads made one encode 10x slower (README, "Figures").
+    torch_threads: int = env("RAGPLANE_GUARDRAIL_TORCH_THREADS", 1,
                              check=lambda v: None if v >= 0 else f"must be >= 0, but got {v}",
                              doc="torch intra-op threads for the encoder; 0 keeps torch's default")
     workers: int = env("RAGPLANE_GUARDRAIL_WORKERS", 1, check=positive,

@@ -1,10 +1,10 @@
 """Grounding: which answer sentences have support in the context passages.
 
 Each answer sentence with at least two content words is scored against the passages:
-- lexical support: the share of its content words (light stemming; numbers count double) found in one
-  passage; the best passage wins;
+- lexical support: the share of its content words (light stemming; number words read as digits; numbers
+  count double) found in one passage; the best passage wins;
 - semantic support (when an encoder is given): cosine similarity between the sentence and the most
-  word-overlapping passage sentences, mapped linearly from [0.35, 0.85] onto [0, 1]. It only runs for
+  word-overlapping passage sentences, mapped linearly from [0.35, 0.80] onto [0, 1]. It only runs for
   sentences the lexical score leaves unsupported, so answers that quote their sources cost no model call.
 Support is the larger of the two, capped at NUMBER_CAP when the sentence states a number that no passage
 contains: a wrong figure is the commonest unsupported claim, and embeddings barely see numbers.
@@ -35,7 +35,24 @@ _CITATION = re.compile(r"\[\d+(?:\s*[,;-]\s*\d+)*\]")
 _REFUSAL = re.compile(r"\b(?:i (?:don't|do not|cannot|can't) (?:know|find|answer)|(?:context|passages?|documents?|sources?)"
                       r" (?:does|do) not (?:contain|mention|say|include|provide|specify)|not enough information|"
                       r"no information (?:about|on)|unable to (?:find|answer)|unanswerable)\b", re.IGNORECASE)
-SEMANTIC_LOW, SEMANTIC_HIGH = 0.35, 0.85
+# Cosine 0.35 -> support 0, 0.80 -> 1; with the default cut-off (support 0.55) a sentence needs cosine >= 0.60
+# to a context sentence. Chosen on datasets/grounding.jsonl (README, "Figures").
+SEMANTIC_LOW, SEMANTIC_HIGH = 0.35, 0.80
+_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+          "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
+          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
+_NUMBER_WORD = re.compile(r"\b(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(k for k in _UNITS if k != "zero") + r"))?\b"
+                          r"|\b(" + "|".join(_UNITS) + r")\b")
+
+
+def _number_words_to_digits(text: str) -> str:
+    def convert(match: re.Match[str]) -> str:
+        if match.group(1):
+            return str(_TENS[match.group(1)] + (_UNITS[match.group(2)] if match.group(2) else 0))
+        return str(_UNITS[match.group(3)])
+
+    return _NUMBER_WORD.sub(convert, text)
 SEMANTIC_CANDIDATES = 8
 NUMBER_CAP = 0.5
 
@@ -55,7 +72,7 @@ def _stem(token: str) -> str:
 
 def content_terms(text: str) -> list[str]:
     """Lower-cased, lightly stemmed tokens without stopwords or citation markers."""
-    text = _CITATION.sub(" ", text.lower())
+    text = _number_words_to_digits(_CITATION.sub(" ", text.lower()))
     return [_stem(token) for token in _TOKEN.findall(text) if token not in STOPWORDS]
 
 

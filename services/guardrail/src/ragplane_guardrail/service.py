@@ -42,7 +42,7 @@ def build_detectors(settings: Settings) -> tuple[EngineDetectors, SentenceEncode
         injection.append(TfidfClassifier())
         to_load.append(injection[-1])
     if settings.embedding_classifier and encoder is not None:
-        injection.append(EmbeddingClassifier(encoder))
+        injection.append(EmbeddingClassifier(encoder, gate=settings.classifier_gate))
         to_load.append(injection[-1])
     pii: list[Any] = [PiiPatterns(settings.phone_region)]
     if settings.presidio:
@@ -79,12 +79,24 @@ class GuardrailApp:
         self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="guardrail")
         loop = asyncio.get_running_loop()
         for component in self._to_load:
+            if getattr(component, "loaded", False):
+                continue
             await loop.run_in_executor(self._executor, component.load)
             note = getattr(component, "version_note", "")
             log.info("loaded", component=type(component).__name__, **({"note": note} if note else {}))
-        grounding = Grounding(self._encoder if self.settings.semantic_grounding else None)
-        self.engine = GuardrailEngine(self.policies, self._detectors, grounding, self.settings.log_content)
+        self.engine = self.build_engine()
         log.info("guardrail ready", policies=sorted(self.policies.policies), tenants=len(self.policies.tenants))
+
+    def build_engine(self) -> GuardrailEngine:
+        """The engine over this app's policies and (loaded) detectors."""
+        grounding = Grounding(self._encoder if self.settings.semantic_grounding else None)
+        return GuardrailEngine(self.policies, self._detectors, grounding, self.settings.log_content)
+
+    def load_models(self) -> None:
+        """Load every model synchronously (tools and tests; ``start()`` does the same in a worker thread)."""
+        for component in self._to_load:
+            if not getattr(component, "loaded", False):
+                component.load()
 
     async def stop(self) -> None:
         if self._executor is not None:

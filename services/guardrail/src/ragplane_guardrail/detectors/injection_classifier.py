@@ -8,11 +8,13 @@ recorded under 1.7.2 and refuses to run when any differs.
 ``EmbeddingClassifier`` is a logistic-regression head over all-MiniLM-L6-v2 sentence embeddings, trained
 on the labelled sets in ``services/guardrail/datasets`` (``python -m ragplane_guardrail.training``) and
 shipped as plain JSON weights. It generalises to paraphrases that share no words with known attacks.
+Texts that neither address a model nor mention instructions (most plain questions) skip the encoder.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from importlib import resources
 from typing import Any
@@ -99,20 +101,43 @@ class TfidfClassifier:
         return [Finding(INJECTION, round(probability, 4), 0, 0, self.name, "TF-IDF classifier")]
 
 
+# Words an instruction aimed at the model nearly always contains: addressing it ("you", "assistant"), naming
+# its instructions or restrictions, or asking it to act, reveal or decode. A text with none of them (in the
+# de-obfuscated view) and only Latin script is not sent through the encoder.
+_ADDRESSES_MODEL = re.compile(
+    r"\b(?:you|your|yours|yourself|u|ur|ai|assistants?|models?|bots?|chatbots?|gpt|chatgpt|llms?|agents?|system|"
+    r"prompts?|instructions?|instruct|directions?|directives?|rules?|guidelines?|guidance|polic(?:y|ies)|"
+    r"restrictions?|filters?|constraints?|ignor\w*|disregard\w*|forget|overlook|override|bypass|cancel|scrap|reveal|"
+    r"pretend|act|acting|role\w*|mode|jailbr\w*|dan|developer|admin\w*|operators?|secret|hidden|confidential|"
+    r"previous|prior|earlier|above|decode|base64|execute|run|command\w*|obey|comply|persona|character|unrestricted|"
+    r"uncensored|unfiltered|ethic\w*|moral\w*|refus\w*|configur\w*|anweisungen|instrucciones|istruzioni|instrucoes|"
+    r"instructies|consignes|regles|reglas|regeln|simulate|imagine|hypothetical\w*|fiction|story|game|translate|"
+    r"repeat|print|output|dump|leak)\b")
+_NON_LATIN = re.compile(r"[^\x00-\u024f\s]")
+
+
+def addresses_model(text: Text) -> bool:
+    """Cheap gate for the embedding classifier (see ``_ADDRESSES_MODEL``)."""
+    return bool(_ADDRESSES_MODEL.search(text.deobfuscated.text) or _NON_LATIN.search(text.raw))
+
+
 class EmbeddingClassifier:
     """Logistic-regression head over sentence embeddings (``detector="classifier.embedding"``)."""
 
     name = "classifier.embedding"
     categories = frozenset({INJECTION})
 
-    def __init__(self, encoder: SentenceEncoder, min_score: float = 0.5, head: dict[str, Any] | None = None) -> None:
+    def __init__(self, encoder: SentenceEncoder, min_score: float = 0.5, head: dict[str, Any] | None = None,
+                 gate: bool = True) -> None:
         """Args:
             encoder: the shared sentence encoder (loaded by the service).
             min_score: probabilities below this produce no finding.
             head: weights as written by ``ragplane_guardrail.training``; default: the shipped head.
+            gate: skip texts that ``addresses_model`` rejects (plain questions), saving an encoder call.
         """
         self.encoder = encoder
         self.min_score = min_score
+        self.gate = gate
         self._head = head
         self._coef: np.ndarray | None = None
         self._intercept = 0.0
@@ -135,6 +160,8 @@ class EmbeddingClassifier:
         return 1.0 / (1.0 + np.exp(-(vectors @ self._coef + self._intercept)))
 
     def detect(self, text: Text) -> list[Finding]:
+        if self.gate and not addresses_model(text):
+            return []
         probability = float(self.probabilities([text.deobfuscated.text])[0])
         if probability < self.min_score:
             return []
