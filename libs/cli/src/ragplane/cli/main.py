@@ -1,6 +1,6 @@
 """``ragplane``: the one command for people.
 
-    ragplane up | down | status          local stack on loopback
+    ragplane up | down | status          local stack on loopback (restart SERVICE after a crash)
     ragplane ingest PATH...              upload documents (see --help)
     ragplane ask "question"              ask the orchestrator
     ragplane eval run DATASET            evaluate retrieval and answers
@@ -49,6 +49,15 @@ def _cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_restart(args: argparse.Namespace) -> int:
+    from ragplane.cli import stack
+
+    with console.status(f"restarting {args.service}"):
+        component = stack.restart(args.service, timeout_s=args.timeout)
+    console.print(f"{component.name} SERVING on {component.address} (pid {component.pid})")
+    return 0
+
+
 def _cmd_status(args: argparse.Namespace) -> int:
     from ragplane.cli import stack
 
@@ -74,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     down = sub.add_parser("down", help="stop exactly what 'ragplane up' started")
     down.add_argument("--json", action="store_true")
     down.set_defaults(func=_cmd_down)
+    restart = sub.add_parser("restart", help="start one service of the running local stack again")
+    restart.add_argument("service")
+    restart.add_argument("--timeout", type=float, default=600.0)
+    restart.set_defaults(func=_cmd_restart)
     status = sub.add_parser("status", help="health of every component of the local stack")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_cmd_status)

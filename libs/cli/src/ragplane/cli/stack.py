@@ -55,6 +55,13 @@ class Component:
         return f"127.0.0.1:{self.port}"
 
 
+_KEPT_ENV = ("RAGPLANE_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OTEL_", "OMP_", "CMAKE_")
+
+
+def _env_file() -> Path:
+    return home() / "run" / "env.json"
+
+
 def _state_file() -> Path:
     return home() / "run" / "stack.json"
 
@@ -143,6 +150,8 @@ def up(timeout_s: float = 600.0, progress=None) -> list[Component]:
         components.append(Component("redis", redis.process.pid, redis_port, "infra", log=str(redis.log_path)))
         _save_state(components)
         env = stack_env(broker_port, redis_port)
+        _env_file().write_text(json.dumps({k: v for k, v in env.items() if k.startswith(_KEPT_ENV)}, indent=2))
+        _env_file().chmod(0o600)
 
         from ragplane.runtime.kafka import ALL_TOPICS, ensure_topics
         from ragplane.runtime.settings import CommonSettings, load_settings
@@ -157,33 +166,73 @@ def up(timeout_s: float = 600.0, progress=None) -> list[Component]:
         for name, module, kind in to_start:
             port = _port(name, DEFAULT_PORTS[name])
             check_free(name, port)
-            metrics_port = 9100 + port % 100
-            child_env = dict(env)
-            child_env["RAGPLANE_GRPC_LISTEN"] = f"127.0.0.1:{port}"
-            child_env["RAGPLANE_METRICS_LISTEN"] = f"127.0.0.1:{metrics_port}"
-            log_path = logs / f"{name}.log"
             note(f"starting {name}")
-            process = infra._spawn([sys.executable, "-m", module], log_path, child_env)
-            components.append(Component(name, process.pid, port, kind, metrics_port, str(log_path)))
+            components.append(_spawn_component(name, module, kind, port, env, logs))
             _save_state(components)
 
-        deadline = time.monotonic() + timeout_s
-        pending = {c.name: c for c in components if c.kind in {"service", "model"}}
-        while pending:
-            for name, component in list(pending.items()):
-                if not infra.pid_alive(component.pid):
-                    tail = Path(component.log).read_text(errors="replace")[-2000:] if component.log else ""
-                    raise infra.InfraError(f"{name} exited during start; last log lines:\n{tail}")
-                if health_status(component.address) == "SERVING":
-                    note(f"{name} SERVING")
-                    del pending[name]
-            if time.monotonic() > deadline:
-                raise infra.InfraError(f"not SERVING after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
-            time.sleep(0.25)
+        _wait_serving([c for c in components if c.kind in {"service", "model"}], timeout_s, note)
         return components
     except BaseException:
         down()
         raise
+
+
+def _module_for(name: str) -> str:
+    return "ragplane_generate.modelserver" if name == "modelserver" else f"ragplane_{name}"
+
+
+def _spawn_component(name: str, module: str, kind: str, port: int, env: dict[str, str], logs: Path) -> Component:
+    metrics_port = 9100 + port % 100
+    child_env = dict(env)
+    child_env["RAGPLANE_GRPC_LISTEN"] = f"127.0.0.1:{port}"
+    child_env["RAGPLANE_METRICS_LISTEN"] = f"127.0.0.1:{metrics_port}"
+    log_path = logs / f"{name}.log"
+    process = infra._spawn([sys.executable, "-m", module], log_path, child_env)
+    return Component(name, process.pid, port, kind, metrics_port, str(log_path))
+
+
+def _wait_serving(components: list[Component], timeout_s: float, note=None) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = {c.name: c for c in components}
+    while pending:
+        for name, component in list(pending.items()):
+            if not infra.pid_alive(component.pid):
+                tail = Path(component.log).read_text(errors="replace")[-2000:] if component.log else ""
+                raise infra.InfraError(f"{name} exited during start; last log lines:\n{tail}")
+            if health_status(component.address) == "SERVING":
+                if note:
+                    note(f"{name} SERVING")
+                del pending[name]
+        if time.monotonic() > deadline:
+            raise infra.InfraError(f"not SERVING after {timeout_s:.0f}s: {', '.join(sorted(pending))}")
+        time.sleep(0.25)
+
+
+def restart(name: str, timeout_s: float = 600.0) -> Component:
+    """Start one service of the running stack again (after it crashed or was killed), same port and settings.
+
+    Raises:
+        SystemExit: the stack is not running, or ``name`` is not one of its services.
+    """
+    components = load_state()
+    by_name = {c.name: c for c in components}
+    if name not in by_name or by_name[name].kind == "infra":
+        raise SystemExit(f"{name!r} is not a service of the running local stack")
+    if "broker" not in by_name or "redis" not in by_name:
+        raise SystemExit("the local stack is not running; start it with 'ragplane up'")
+    old = by_name[name]
+    if infra.pid_alive(old.pid):
+        infra.stop_pid(old.pid)
+    env = dict(os.environ)
+    if _env_file().exists():  # the settings the stack was started with, not this shell's
+        env.update(json.loads(_env_file().read_text()))
+    env = stack_env(by_name["broker"].port, by_name["redis"].port) | {
+        k: v for k, v in env.items() if k.startswith(_KEPT_ENV)}
+    new = _spawn_component(name, _module_for(name), old.kind, old.port, env, home() / "logs")
+    components[components.index(old)] = new
+    _save_state(components)
+    _wait_serving([new], timeout_s)
+    return new
 
 
 def down(timeout_s: float = 20.0) -> list[tuple[str, int, bool]]:
