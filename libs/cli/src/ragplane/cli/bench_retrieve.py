@@ -37,9 +37,23 @@ SQUAD_PATHS = (os.environ.get("RAGPLANE_SQUAD_PATH", ""), "/work/shared/datasets
                "../shared/datasets/squaddev_v1.1.json")
 
 
-def load_passages(limit: int, seed: int = 0) -> tuple[list[str], list[str], str]:
-    """(passages, questions, source): SQuAD v1.1 dev if a copy is found, else generated text."""
+def _squad_path() -> str | None:
+    """A local copy of SQuAD v1.1 dev, else the project's dataset helper (downloads and caches it once)."""
     for path in SQUAD_PATHS:
+        if path and Path(path).is_file():
+            return path
+    try:
+        from ragplane.cli import datasets
+
+        return str(datasets.squad_dev_path(progress=lambda msg: console.print(msg)))
+    except Exception as exc:  # noqa: BLE001 - no copy and no download: fall back to generated text
+        console.print(f"SQuAD v1.1 dev unavailable ({exc}); using generated passages")
+        return None
+
+
+def load_passages(limit: int, seed: int = 0) -> tuple[list[str], list[str], str]:
+    """(passages, questions, source): SQuAD v1.1 dev if a copy can be had, else generated text."""
+    for path in (_squad_path(),):
         if path and Path(path).is_file():
             data = json.loads(Path(path).read_text())["data"]
             passages, questions = [], []
