@@ -258,3 +258,56 @@ def status() -> list[tuple[Component, str]]:
             state = health_status(component.address)
         rows.append((component, state))
     return rows
+
+
+@dataclass
+class PrivateStack:
+    home: Path
+    env: dict[str, str]
+    components: list[Component]
+
+    def address(self, name: str) -> str:
+        return next(c.address for c in self.components if c.name == name)
+
+    def pids(self) -> dict[str, int]:
+        return {c.name: c.pid for c in load_state_at(self.home)}
+
+
+def load_state_at(stack_home: Path) -> list[Component]:
+    path = stack_home / "run" / "stack.json"
+    return [Component(**item) for item in json.loads(path.read_text())] if path.exists() else []
+
+
+class private_stack:  # noqa: N801 - used as a context manager
+    """A separate local stack on free ports in a temporary home (benchmarks, tests); stopped on exit."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None, timeout_s: float = 900.0) -> None:
+        import tempfile
+
+        self._home = Path(tempfile.mkdtemp(prefix="ragplane-stack-"))
+        self._env = dict(os.environ)
+        self._env.update(extra_env or {})
+        self._env["RAGPLANE_HOME"] = str(self._home)
+        for name in ("broker", "redis", *DEFAULT_PORTS):
+            self._env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
+        self._timeout_s = timeout_s
+
+    def __enter__(self) -> PrivateStack:
+        import subprocess
+
+        started = subprocess.run([sys.executable, "-m", "ragplane.cli.main", "up", "--json", "--timeout",
+                                  str(self._timeout_s)], env=self._env, capture_output=True, text=True)
+        if started.returncode != 0:
+            self.__exit__(None, None, None)
+            raise infra.InfraError(f"the stack did not start:\n{started.stderr[-3000:]}")
+        components = load_state_at(self._home)
+        self._env["RAGPLANE_ADDR"] = next(c.address for c in components if c.name == "orchestrator")
+        for component in components:
+            if component.kind == "service":
+                self._env[f"RAGPLANE_{component.name.upper()}_ADDR"] = component.address
+        return PrivateStack(self._home, self._env, components)
+
+    def __exit__(self, *exc) -> None:
+        import subprocess
+
+        subprocess.run([sys.executable, "-m", "ragplane.cli.main", "down"], env=self._env, capture_output=True)

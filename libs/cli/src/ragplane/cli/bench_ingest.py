@@ -1,0 +1,135 @@
+"""``ragplane bench ingest``: end-to-end ingest throughput through Kafka against the raw embedder's throughput.
+
+One run, one machine: first the embedder alone (the same models and windowing the embed workers use, no Kafka,
+no gRPC) embeds the SQuAD v1.1 dev passages; then a private local stack is started on free ports and the same
+passages are ingested through the whole pipeline (ingest: parse, chunk, guardrail scan -> Kafka -> embed
+workers -> Kafka -> index writer -> embedded Qdrant). The figure is the ratio of the two throughputs. Peak
+memory (VmHWM) of every process of the stack is read at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from ragplane.cli.cmd_bench import add_common_arguments, save_results
+from ragplane.cli.output import console, print_json, print_table
+
+TENANT_KEY = "bench-ingest-key"
+TENANT = "bench-ingest"
+
+
+def _passages(limit: int, seed: int) -> list[tuple[str, str]]:
+    from ragplane.cli.datasets import load_dataset, squad_dev_path
+
+    dataset = load_dataset(squad_dev_path(progress=lambda msg: console.print(msg, style="dim")))
+    documents = [(doc.doc_id, doc.text) for doc in dataset.corpus]
+    if limit and limit < len(documents):
+        documents = random.Random(seed).sample(documents, limit)
+    return documents
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+def _raw_embedder(texts: list[str], batch_size: int) -> dict[str, Any]:
+    from ragplane_embed.bench import raw_embed_throughput
+
+    return raw_embed_throughput(texts, batch_size=batch_size)
+
+
+def _pipeline(documents: list[tuple[str, str]], batch_size: int, timeout_s: float) -> dict[str, Any]:
+    import grpc
+
+    from ragplane.cli.stack import private_stack
+    from ragplane.v1 import ingest_pb2, ingest_pb2_grpc, retrieve_pb2, retrieve_pb2_grpc
+
+    env = {"RAGPLANE_API_KEYS": f"{TENANT_KEY}={TENANT}", "RAGPLANE_EMBED_MODEL_BATCH_SIZE": str(batch_size)}
+    metadata = [("authorization", f"Bearer {TENANT_KEY}")]
+    with console.status("starting a private local stack") as spinner, private_stack(env) as stack:
+        spinner.update("ingesting through the pipeline")
+
+        def requests():
+            for doc_id, text in documents:
+                yield ingest_pb2.IngestDocumentsRequest(header=ingest_pb2.DocumentHeader(
+                    doc_id=doc_id, source=f"{doc_id}.txt", content_type="text/plain", title=doc_id.split("/")[0]))
+                yield ingest_pb2.IngestDocumentsRequest(content=text.encode())
+                yield ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd())
+
+        with grpc.insecure_channel(stack.address("ingest")) as ingest_channel, \
+                grpc.insecure_channel(stack.address("retrieve")) as retrieve_channel:
+            ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
+            retrieve = retrieve_pb2_grpc.RetrieveServiceStub(retrieve_channel)
+            started = time.perf_counter()
+            accepted = chunks = failed = 0
+            for response in ingest.IngestDocuments(requests(), metadata=metadata, timeout=timeout_s):
+                if response.result.outcome == ingest_pb2.INGEST_OUTCOME_ACCEPTED:
+                    accepted += 1
+                    chunks += response.result.chunk_count
+                else:
+                    failed += 1
+            uploaded_s = time.perf_counter() - started
+            deadline = started + timeout_s
+            indexed = 0
+            while indexed < chunks:
+                if time.perf_counter() > deadline:
+                    break
+                stats = retrieve.GetIndexStats(retrieve_pb2.GetIndexStatsRequest(), metadata=metadata, timeout=30)
+                indexed = stats.chunk_count
+                spinner.update(f"indexed {indexed}/{chunks} chunks")
+                time.sleep(0.2)
+            total_s = time.perf_counter() - started
+        peaks = {name: _peak_rss_mb(pid) for name, pid in stack.pids().items()}
+    return {
+        "documents": accepted, "failed_documents": failed, "chunks": chunks, "indexed_chunks": indexed,
+        "upload_seconds": round(uploaded_s, 2), "seconds": round(total_s, 2),
+        "documents_per_s": round(accepted / total_s, 2), "chunks_per_s": round(indexed / total_s, 2),
+        "complete": indexed >= chunks, "peak_rss_mb": peaks,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    documents = _passages(args.limit, args.seed)
+    console.print(f"{len(documents)} SQuAD v1.1 dev passages")
+    with console.status("raw embedder (in process, no Kafka)"):
+        raw = _raw_embedder([text for _, text in documents], args.batch_size)
+    pipeline = _pipeline(documents, args.batch_size, args.timeout)
+    ratio = round(pipeline["chunks_per_s"] / raw["chunks_per_s"], 3) if raw["chunks_per_s"] else None
+    results = {"passages": len(documents), "raw_embedder": raw, "pipeline": pipeline,
+               "ratio_pipeline_to_raw": ratio, "target_ratio": 0.85}
+    path = save_results("ingest", results, args.out)
+    if args.json:
+        print_json(results)
+        return 0 if pipeline["complete"] else 1
+    print_table("ingest throughput (SQuAD v1.1 dev passages)", ["path", "documents", "chunks", "seconds",
+                                                               "documents/s", "chunks/s"],
+                [("raw embedder (in process)", raw["texts"], raw["texts"], raw["seconds"], "",
+                  raw["chunks_per_s"]),
+                 ("end to end through Kafka", pipeline["documents"], pipeline["indexed_chunks"], pipeline["seconds"],
+                  pipeline["documents_per_s"], pipeline["chunks_per_s"])])
+    console.print(f"pipeline / raw embedder = [bold]{ratio}[/bold] (target >= 0.85)")
+    print_table("peak memory per process (VmHWM)", ["process", "MB"],
+                sorted(pipeline["peak_rss_mb"].items(), key=lambda item: -(item[1] or 0)))
+    console.print(f"saved {path}", style="dim")
+    return 0 if pipeline["complete"] else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("ingest", help="end-to-end ingest throughput vs the raw embedder",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--limit", type=int, default=0, help="passages to use (default all 2,067)")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--batch-size", type=int, default=32, help="embedder batch size in both runs")
+    parser.add_argument("--timeout", type=float, default=3600.0)
+    add_common_arguments(parser)
+    parser.set_defaults(func=run)
