@@ -1,0 +1,161 @@
+"""``ragplane bench query``: per-stage latency of the query path and the orchestrator's own overhead.
+
+A private local stack is started on free ports (or ``--use-running`` targets the running one), the passages of
+the SQuAD v1.1 dev articles that the sampled questions come from are ingested, and every question is asked
+through the orchestrator with the caches bypassed (so every stage runs), then once more from the exact cache.
+Stage timings come from the answers themselves (AnswerResult.timings): input guardrail, embed, retrieve, rerank,
+generate (time to first token and total), output guardrail, total, and the orchestrator's overhead (total minus
+the time spent waiting on downstream services).
+
+Retrieval latency at 100k chunks is ``ragplane bench retrieve``; retrieval and answer quality are
+``ragplane eval run squad-dev`` (with ``--retrieval-only`` for the retrieval metrics).
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+from typing import Any
+
+from ragplane.cli.cmd_bench import add_common_arguments, save_results
+from ragplane.cli.output import console, print_json, print_table
+
+TENANT_KEY = "bench-query-key"
+TENANT = "bench-query"
+STAGES = ("guardrail_input", "cache_exact", "embed", "cache_semantic", "retrieve", "rerank", "generate_ttft",
+          "generate", "guardrail_output", "orchestrator_overhead", "total")
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return round(ordered[index], 2)
+
+
+def _summarise(samples: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
+    summary = {}
+    for stage in STAGES:
+        values = [s[stage] for s in samples if stage in s]
+        if values:
+            summary[stage] = {"n": len(values), "p50_ms": _percentile(values, 50), "p95_ms": _percentile(values, 95),
+                              "mean_ms": round(statistics.fmean(values), 2)}
+    return summary
+
+
+def _workload(questions: int, seed: int):
+    from ragplane.cli.datasets import load_dataset, squad_dev_path
+
+    dataset = load_dataset(squad_dev_path())
+    picked = random.Random(seed).sample(dataset.questions, questions)
+    articles = {doc_id.split("/")[0] for q in picked for doc_id in q.relevant_doc_ids}
+    corpus = [doc for doc in dataset.corpus if doc.doc_id.split("/")[0] in articles]
+    return picked, corpus
+
+
+def _ingest(address: str, metadata, corpus, timeout_s: float) -> int:
+    import grpc
+
+    from ragplane.v1 import ingest_pb2, ingest_pb2_grpc
+
+    def requests():
+        for doc in corpus:
+            yield ingest_pb2.IngestDocumentsRequest(header=ingest_pb2.DocumentHeader(
+                doc_id=doc.doc_id, source=f"{doc.doc_id}.txt", content_type="text/plain", title=doc.title))
+            yield ingest_pb2.IngestDocumentsRequest(content=doc.text.encode())
+            yield ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd())
+
+    with grpc.insecure_channel(address) as channel:
+        stub = ingest_pb2_grpc.IngestServiceStub(channel)
+        accepted = {r.result.doc_id for r in stub.IngestDocuments(requests(), metadata=metadata, timeout=timeout_s)
+                    if r.result.outcome in (ingest_pb2.INGEST_OUTCOME_ACCEPTED, ingest_pb2.INGEST_OUTCOME_UNCHANGED)}
+        deadline = time.monotonic() + timeout_s
+        pending = set(accepted)
+        while pending and time.monotonic() < deadline:
+            for doc_id in list(pending):
+                status = stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id),
+                                                metadata=metadata, timeout=30).status
+                if status.state in (ingest_pb2.DOCUMENT_STATE_INDEXED, ingest_pb2.DOCUMENT_STATE_FAILED):
+                    pending.discard(doc_id)
+            time.sleep(0.5)
+    return len(accepted) - len(pending)
+
+
+def _ask_all(address: str, metadata, questions, max_tokens: int) -> list[tuple[str, dict[str, float]]]:
+    """Ask every question once; returns (cache outcome, stage -> ms) per answer."""
+    import grpc
+
+    from ragplane.v1 import common_pb2, rag_pb2, rag_pb2_grpc
+
+    samples = []
+    with grpc.insecure_channel(address) as channel:
+        stub = rag_pb2_grpc.RagServiceStub(channel)
+        for index, question in enumerate(questions, start=1):
+            console.print(f"[dim]{index}/{len(questions)}[/dim] {question.question}", highlight=False)
+            options = rag_pb2.AskOptions(sampling=common_pb2.SamplingParams(max_tokens=max_tokens))
+            result = stub.Ask(rag_pb2.AskRequest(query=question.question, options=options), metadata=metadata,
+                              timeout=900).result
+            outcome = rag_pb2.CacheOutcome.Name(result.cache).removeprefix("CACHE_OUTCOME_").lower()
+            samples.append((outcome, {t.stage: t.latency_ms for t in result.timings}))
+    return samples
+
+
+def _measure(args: argparse.Namespace, addresses: dict[str, str], metadata) -> dict[str, Any]:
+    questions, corpus = _workload(args.questions, args.seed)
+    articles = len({d.doc_id.split("/")[0] for d in corpus})
+    console.print(f"ingesting {len(corpus)} passages of {articles} articles")
+    indexed = _ingest(addresses["ingest"], metadata, corpus, args.timeout)
+    first = _ask_all(addresses["orchestrator"], metadata, questions, args.max_tokens)
+    again = _ask_all(addresses["orchestrator"], metadata, questions, args.max_tokens)
+    misses = [timings for outcome, timings in first if outcome == "miss"]
+    hits = [timings for outcome, timings in first + again if outcome in ("exact_hit", "semantic_hit")]
+    return {"questions": len(questions), "passages_indexed": indexed, "articles": articles,
+            "max_tokens": args.max_tokens, "full_path": _summarise(misses), "cache_hits": _summarise(hits),
+            "cache_outcomes": {"first_pass": [o for o, _ in first], "second_pass": [o for o, _ in again]},
+            "overhead_target_p95_ms": 15.0}
+
+
+def run(args: argparse.Namespace) -> int:
+    from ragplane.cli.stack import private_stack
+
+    import os
+
+    default_key = os.environ.get("RAGPLANE_API_KEY", "dev-key") if args.use_running else TENANT_KEY
+    metadata = [("authorization", f"Bearer {args.api_key or default_key}")]
+    if args.use_running:
+        addresses = {"orchestrator": os.environ.get("RAGPLANE_ADDR", "127.0.0.1:50051"),
+                     "ingest": os.environ.get("RAGPLANE_INGEST_ADDR", "127.0.0.1:50052")}
+        results = _measure(args, addresses, metadata)
+    else:
+        console.print("starting a private local stack on free ports")
+        with private_stack({"RAGPLANE_API_KEYS": f"{TENANT_KEY}={TENANT}"}) as stack:
+            addresses = {"orchestrator": stack.address("orchestrator"), "ingest": stack.address("ingest")}
+            results = _measure(args, addresses, metadata)
+    path = save_results("query", results, args.out)
+    if args.json:
+        print_json(results)
+        return 0
+    for title, key in (("full query path (cache miss)", "full_path"), ("served from cache", "cache_hits")):
+        rows = [(stage, v["n"], v["p50_ms"], v["p95_ms"], v["mean_ms"]) for stage, v in results[key].items()]
+        print_table(title, ["stage", "n", "p50 ms", "p95 ms", "mean ms"], rows)
+    overhead = results["full_path"].get("orchestrator_overhead", {}).get("p95_ms")
+    console.print(f"orchestrator overhead p95: [bold]{overhead} ms[/bold] (target <= 15 ms)")
+    console.print(f"saved {path}", style="dim")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("query", help="per-stage latency of the query path and orchestrator overhead",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--questions", type=int, default=20, help="SQuAD v1.1 dev questions to ask")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--max-tokens", type=int, default=64, help="answer length cap per question")
+    parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--use-running", action="store_true",
+                        help="measure the running local stack ($RAGPLANE_ADDR) instead of a private one")
+    parser.add_argument("--api-key", help="key for --use-running (default: the bench tenant's)")
+    add_common_arguments(parser)
+    parser.set_defaults(func=run)
