@@ -352,3 +352,15 @@ async def test_process_drains_on_sigterm_and_exits_cleanly(tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+@pytest.mark.parametrize("overrides", [{"api_keys": "dev-key=default"}, {"service_token": "dev-service-token"}])
+async def test_production_mode_refuses_development_credentials(overrides):
+    from ragplane.runtime.settings import SettingsError
+
+    settings = load_settings(CommonSettings, {}, **{"api_keys": "k=t", "service_token": "s3cret", **overrides},
+                             allow_dev_key=False)
+    app = _App(settings)
+    app.warm.set()
+    with pytest.raises(SettingsError, match="RAGPLANE_ALLOW_DEV_KEY"):
+        await start_service(app, settings, port=0, metrics=False)

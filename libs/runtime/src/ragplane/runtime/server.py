@@ -20,10 +20,13 @@ from grpc_reflection.v1alpha import reflection
 from ragplane.runtime.auth import Authenticator, parse_api_keys
 from ragplane.runtime.interceptors import ServerInterceptor
 from ragplane.runtime.logs import configure_logging, get_logger
-from ragplane.runtime.settings import CommonSettings
+from ragplane.runtime.settings import CommonSettings, SettingsError
 from ragplane.runtime.telemetry import configure_tracing, start_metrics_server
 
 log = get_logger("ragplane.server")
+
+DEV_API_KEY = "dev-key"
+DEV_SERVICE_TOKEN = "dev-service-token"
 
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -119,7 +122,14 @@ async def start_service(
         port: bind 127.0.0.1 on this port instead of the configured address (0 picks a free port; tests).
         metrics: start the Prometheus endpoint.
     """
-    authenticator = Authenticator(parse_api_keys(settings.api_keys), settings.service_token)
+    api_keys = parse_api_keys(settings.api_keys)
+    if not settings.allow_dev_key:
+        if DEV_API_KEY in api_keys:
+            raise SettingsError("RAGPLANE_API_KEYS: contains the development key 'dev-key' while "
+                                "RAGPLANE_ALLOW_DEV_KEY is false")
+        if settings.service_token == DEV_SERVICE_TOKEN:
+            raise SettingsError("RAGPLANE_SERVICE_TOKEN: is the development default while RAGPLANE_ALLOW_DEV_KEY is false")
+    authenticator = Authenticator(api_keys, settings.service_token)
     interceptors: list[grpc.aio.ServerInterceptor] = []
     try:
         from opentelemetry.instrumentation.grpc import aio_server_interceptor

@@ -160,7 +160,8 @@ class CommonSettings:
     service_token: str = env("RAGPLANE_SERVICE_TOKEN", "dev-service-token",
                              doc="credential services present to each other; set a secret in production")
     allow_dev_key: bool = env("RAGPLANE_ALLOW_DEV_KEY", True,
-                              doc="accept the local stack's 'dev-key'; turn off outside development")
+                              doc="allow the local stack's 'dev-key' and default service token; when false, "
+                                  "a service configured with either refuses to start")
     grace_period_s: float = env("RAGPLANE_GRACE_PERIOD_S", 10.0, check=non_negative,
                                 doc="seconds in-flight RPCs get to finish after SIGTERM")
     shutdown_delay_s: float = env("RAGPLANE_SHUTDOWN_DELAY_S", 0.0, check=non_negative,
