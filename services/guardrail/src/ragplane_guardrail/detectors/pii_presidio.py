@@ -22,6 +22,7 @@ LOCATION = "pii.location"
 NRP = "pii.nrp"
 
 ENTITY_CATEGORIES = {"PERSON": PERSON, "LOCATION": LOCATION, "NRP": NRP}
+UNUSED_PIPES = ("tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
 
 # A capitalised word that does not start a sentence (or the text), e.g. "call John" or "in Paris".
 _CAPITALISED_INSIDE = re.compile(r"(?<![.!?:\n]\s)(?<!^)(?<![.!?:\n])\b[A-ZÀ-Þ][a-zß-ÿ]+")
@@ -84,6 +85,9 @@ class PresidioNer:
         except OSError as exc:
             raise RuntimeError(f"spaCy model {self.model!r} is not installed: pip install "
                                f"{self.model.replace('_', '-')}") from exc
+        # Only the entity recognizer is used: the tagger, parser and lemmatizer cost ~30% of the pipeline's time.
+        nlp = nlp_engine.nlp["en"]
+        nlp.select_pipes(disable=[p for p in UNUSED_PIPES if p in nlp.pipe_names])
         registry = RecognizerRegistry(supported_languages=["en"])
         registry.add_recognizer(SpacyRecognizer(supported_language="en", supported_entities=list(self.entities)))
         self._analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
