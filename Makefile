@@ -93,3 +93,7 @@ demo: deps ## start the local stack, ingest examples/corpus, ask examples/questi
 	@printf '  %s ask "Why did the Black Death spread so quickly?" --stream\n' "$(RAGPLANE)"
 	@printf '  %s ingest PATH... --wait      add your own documents (txt, md, html, pdf, docx)\n' "$(RAGPLANE)"
 	@printf '  %s status | make down\n' "$(RAGPLANE)"
+
+.PHONY: proto-breaking
+proto-breaking: $(BUF) ## fail when protos/ breaks wire or JSON compatibility with main (run on a branch)
+	$(BUF) breaking protos --against '.git#branch=main,subdir=protos'
