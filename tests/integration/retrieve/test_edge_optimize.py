@@ -1,4 +1,5 @@
-"""Off-process optimize of the embedded store: searches go on, writes made meanwhile survive the swap."""
+"""The embedded store's own behaviour: off-process optimize (searches go on, writes made meanwhile survive
+the swap), crash recovery, one process per directory."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from ragplane_retrieve.model import Condition, SearchQuery
+from ragplane_retrieve.store.base import StoreError
 from ragplane_retrieve.store.edge import EdgeStore
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -77,3 +79,13 @@ def test_a_failed_child_leaves_the_live_shard_untouched(tmp_path, rng, make_poin
     assert store.count("t1") == 31
     assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["chunks", "state"]
     store.close()
+
+
+def test_a_second_opener_of_the_same_folder_is_refused_with_a_clear_error(tmp_path):
+    first = open_store(tmp_path / "s")
+    try:
+        with pytest.raises(StoreError, match="open in another process"):
+            # A second process in production; the WAL lock works the same within one process.
+            open_store(tmp_path / "s")
+    finally:
+        first.close()

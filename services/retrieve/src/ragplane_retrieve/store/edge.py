@@ -133,16 +133,27 @@ class EdgeStore:
             # Left behind by an optimize that was killed; the shard loads fine without it.
             shutil.rmtree(shard_dir / "temp_segments", ignore_errors=True)
         self._chunks = self._call("open", lambda: self._open_shard(self.chunks_path, self._chunks_config()))
-        self._state = self._call("open", lambda: self._open_shard(
-            self.path / "state", qe.EdgeConfig(sparse_vectors={"unused": qe.EdgeSparseVectorParams()})))
+        try:
+            self._state = self._call("open", lambda: self._open_shard(
+                self.path / "state", qe.EdgeConfig(sparse_vectors={"unused": qe.EdgeSparseVectorParams()})))
+        except StoreError:
+            self._chunks.close()
+            self._chunks = None
+            raise
         self._create_indexes()
         log.info("edge store open", path=str(self.path), points=self._chunks.info().points_count)
 
     @staticmethod
     def _open_shard(path: Path, config: qe.EdgeConfig) -> qe.EdgeShard:
-        if _has_segments(path):
-            return qe.EdgeShard.load(str(path), config)
-        return qe.EdgeShard.create(str(path), config)
+        try:
+            if _has_segments(path):
+                return qe.EdgeShard.load(str(path), config)
+            return qe.EdgeShard.create(str(path), config)
+        except Exception as exc:  # noqa: BLE001 - the engine raises bare Exceptions
+            if "WouldBlock" in str(exc):
+                raise StoreError(f"qdrant-edge: {path} is open in another process (its WAL is locked); "
+                                 "one process per store directory") from exc
+            raise
 
     def _create_indexes(self) -> None:
         assert self._chunks is not None and self._state is not None
