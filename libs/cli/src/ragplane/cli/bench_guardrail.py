@@ -36,6 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="run Presidio NER on every text (to measure what the gate saves)")
     parser.add_argument("--no-embedding-classifier", action="store_true",
                         help="leave the embedding injection classifier out")
+    parser.add_argument("--no-semantic-grounding", action="store_true",
+                        help="lexical grounding only (no encoder call in CheckOutput)")
     parser.add_argument("--no-classifier-gate", action="store_true",
                         help="run the embedding classifier on every text (to measure what its gate saves)")
     add_common_arguments(parser)
@@ -72,8 +74,8 @@ def rates(outcomes: list[tuple[bool, bool]]) -> dict[str, float | int | None]:
 CPU_MS: dict[str, list[float]] = {}
 
 
-def _timed(function: Callable[[], Any], cpu_key: str = "") -> tuple[Any, float]:
-    """Run ``function``; return its result and wall milliseconds (CPU milliseconds go to ``CPU_MS[cpu_key]``).
+def _timed(function: Callable[[], Any], *cpu_keys: str) -> tuple[Any, float]:
+    """Run ``function``; return its result and wall milliseconds (CPU milliseconds go to ``CPU_MS[key]``).
 
     CPU time of the whole process (all threads, so torch's intra-op threads count) is the service demand of
     a check: on a shared machine it is what the wall time would be without other processes competing.
@@ -82,8 +84,8 @@ def _timed(function: Callable[[], Any], cpu_key: str = "") -> tuple[Any, float]:
     started = time.perf_counter()
     result = function()
     elapsed = (time.perf_counter() - started) * 1000.0
-    if cpu_key:
-        CPU_MS.setdefault(cpu_key, []).append((time.process_time() - cpu_started) * 1000.0)
+    for key in cpu_keys:
+        CPU_MS.setdefault(key, []).append((time.process_time() - cpu_started) * 1000.0)
     return result, elapsed
 
 
@@ -111,6 +113,8 @@ async def _run(args: argparse.Namespace) -> int:
         overrides["embedding_classifier"] = False
     if args.no_classifier_gate:
         overrides["classifier_gate"] = False
+    if args.no_semantic_grounding:
+        overrides["semantic_grounding"] = False
     settings = load_settings(Settings, **overrides)
     # Blocked verdicts are logged one line each; the table is what this command is for.
     logging.getLogger("ragplane_guardrail.engine").setLevel(logging.ERROR)
@@ -147,7 +151,8 @@ async def _run(args: argparse.Namespace) -> int:
         outcomes: dict[str, list[tuple[bool, bool]]] = {}
         for _ in range(max(1, args.repeat)):
             for example in attacks:
-                verdict, elapsed = _timed(lambda e=example: engine.check_input(e.text, policy), "input")
+                keys = ("input", "input_plain") if example.style == "everyday" else ("input",)
+                verdict, elapsed = _timed(lambda e=example: engine.check_input(e.text, policy), *keys)
                 latency_input.append(elapsed)
                 hit = flagged_injection(verdict) and verdict.action == Action.BLOCK
                 if example.style == "everyday":
@@ -290,7 +295,8 @@ def _print(results: dict[str, Any]) -> None:
     for name, row in results["checks"].items():
         latency = row["latency_ms"]
         check, _, rest = name.partition("/")
-        key = "input_pii" if name == "input/pii" else cpu_key.get(name if name.startswith("output") else check, check)
+        key = {"input/pii": "input_pii", "input/plain_questions": "input_plain"}.get(
+            name, cpu_key.get(name if name.startswith("output") else check, check))
         cpu_p95 = cpu.get(key, {}).get("p95", "-")
         if "leak_rate" in row:
             rows.append((check, rest, row["spans"], f"leak {row['leak_rate']:.3f}", "-", "-", latency["p50"],
