@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import shutil
 import tempfile
 import threading
