@@ -15,7 +15,7 @@ from ragplane_guardrail.grounding import Grounding
 from ragplane_guardrail.policy import CategoryRule, CheckPolicy, load_policies, parse_policies, builtin_document
 from ragplane_guardrail.redaction import redact
 from ragplane_guardrail.text import Text
-from ragplane_guardrail.verdict import Action, Check, CitationRef, DocumentChunk, Finding, Passage
+from ragplane_guardrail.verdict import Action, CitationRef, DocumentChunk, Finding, Passage
 
 pytestmark = pytest.mark.unit
 

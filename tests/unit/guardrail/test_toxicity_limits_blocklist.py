@@ -70,3 +70,16 @@ def test_blocklist_matches_whole_words_case_and_width_insensitively():
 
 def test_empty_blocklist_reports_nothing():
     assert Blocklist().empty and Blocklist().detect(Text("anything")) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("What is the refund policy for annual subscriptions?", False),
+    ("how do i reset my password? Thanks.", False),
+    ("Is Maria in the office today?", True),
+    ("Maria Garcia wrote the contract.", True),
+    ("The office is in Berlin.", True),
+])
+def test_presidio_gate_passes_only_texts_with_capitalised_words_past_sentence_starts(text: str, expected: bool):
+    from ragplane_guardrail.detectors.pii_presidio import worth_analysing
+
+    assert worth_analysing(text) is expected

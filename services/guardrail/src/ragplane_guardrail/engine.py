@@ -19,6 +19,7 @@ from ragplane_guardrail.detectors.limits import LENGTH, Limits
 from ragplane_guardrail.grounding import Grounding
 from ragplane_guardrail.policy import CheckPolicy, Policy, PolicySet
 from ragplane_guardrail.redaction import redact
+from ragplane_guardrail.text import Text
 from ragplane_guardrail.verdict import (
     Action,
     Check,
@@ -31,7 +32,6 @@ from ragplane_guardrail.verdict import (
     UnsupportedSentence,
     Verdict,
 )
-from ragplane_guardrail.text import Text
 
 log = get_logger(__name__)
 

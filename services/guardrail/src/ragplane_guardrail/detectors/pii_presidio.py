@@ -24,17 +24,17 @@ NRP = "pii.nrp"
 ENTITY_CATEGORIES = {"PERSON": PERSON, "LOCATION": LOCATION, "NRP": NRP}
 UNUSED_PIPES = ("tagger", "parser", "attribute_ruler", "lemmatizer", "senter")
 
-# A capitalised word that does not start a sentence (or the text), e.g. "call John" or "in Paris".
-_CAPITALISED_INSIDE = re.compile(r"(?<![.!?:\n]\s)(?<!^)(?<![.!?:\n])\b[A-ZÀ-Þ][a-zß-ÿ]+")
-_CAPITALISED_ANY = re.compile(r"\b[A-ZÀ-Þ][a-zß-ÿ]+\b")
+_CAPITALISED = re.compile(r"\b[A-ZÀ-Þ][a-zß-ÿ]+")
+_OPENS_SENTENCE = frozenset(".!?:;\n\"'(“‘-•*")
 
 
 def worth_analysing(raw: str) -> bool:
-    """Cheap gate: does the text contain a capitalised word that is not just the first word of a sentence?"""
-    stripped = raw.lstrip()
-    if _CAPITALISED_INSIDE.search(stripped[1:] if stripped else stripped):
-        return True
-    # "Maria Garcia wrote" opens with a name: two capitalised words in a row at the start count too.
+    """Cheap gate: is there a capitalised word that does not just open a sentence ("call John", "in Paris"),
+    or two capitalised words opening the text ("Maria Garcia wrote")?"""
+    for match in _CAPITALISED.finditer(raw):
+        before = raw[max(0, match.start() - 16):match.start()].rstrip()
+        if before and before[-1] not in _OPENS_SENTENCE:
+            return True
     return bool(re.match(r"\s*[A-ZÀ-Þ][a-zß-ÿ]+\s+[A-ZÀ-Þ][a-zß-ÿ]+", raw))
 
 
