@@ -9,6 +9,7 @@ with no Kafka and no gRPC in the way.
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any
 
 from ragplane.cli.bench_retrieve import load_passages
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         result["mean_chars"] = round(sum(len(p) for p in passages) / max(len(passages), 1), 1)
         results.append(result)
     # The machine is shared: the load says how much of it the benchmark really had.
-    return {"runs": results, "load_average": [round(x, 2) for x in __import__("os").getloadavg()]}
+    return {"runs": results, "load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def _cmd(args: argparse.Namespace) -> int:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import random
@@ -88,9 +89,7 @@ def _time_queries(store, queries, **kwargs) -> dict[str, float]:
 
 
 def _replace(query, **kwargs):
-    from dataclasses import replace
-
-    return replace(query, **kwargs)
+    return dataclasses.replace(query, **kwargs)
 
 
 def build_corpus(args, embedder, passages, questions):
@@ -244,6 +243,7 @@ def local_mode_comparison(points_fn, queries, size: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from ragplane_embed.config import load as load_embed_settings
     from ragplane_embed.embedder import build_embedder
+    from ragplane_retrieve.model import Condition
     from ragplane_retrieve.store.edge import EdgeStore
 
     passages, questions, source = load_passages(args.passages, args.seed)
@@ -279,8 +279,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 store.search(q)
         results["store"] = {m: _time_queries(store, qs) for m, qs in queries.items()}
         results["store"]["sparse_global_idf"] = _time_queries(store, queries["sparse"], tenant_idf=False)
-        filtered = [_replace(q, conditions=(__import__("ragplane_retrieve.model", fromlist=["Condition"])
-                                            .Condition("metadata.lang", equals="en"),)) for q in queries["hybrid"]]
+        filtered = [_replace(q, conditions=(Condition("metadata.lang", equals="en"),)) for q in queries["hybrid"]]
         results["store"]["hybrid_filtered_half"] = _time_queries(store, filtered)
         results["recall_at_10_hnsw_vs_exact"] = recall_at(store, queries["dense"][:100])
         results["rpc"] = asyncio.run(rpc_latency(store, queries))
