@@ -254,3 +254,16 @@ def _kubernetes_validate(paths: list[Path]) -> str:
     done = subprocess.run([str(exe), "--strict", "--quiet", "-k", "1.31.0", *map(str, paths)],
                           capture_output=True, text=True, timeout=300)
     return (done.stdout + done.stderr).strip()
+
+
+def test_workloads_the_example_autoscalers_scale_leave_replicas_to_the_operator(helm):
+    def deployments(*sets):
+        return {o["metadata"]["name"]: o for o in objects(helm, "gpu-tp2", *sets) if o["kind"] == "Deployment"}
+
+    managed = deployments(*LLM_EXAMPLES, "autoscaler.examples.embed.gpuPool=")
+    assert "replicas" not in managed["rp-ragplane-embed"]["spec"]
+    assert "replicas" not in managed["rp-ragplane-retrieve"]["spec"]
+    assert "replicas" not in managed["rp-ragplane-triton"]["spec"]
+    assert "replicas" in managed["rp-ragplane-orchestrator"]["spec"]
+    unmanaged = deployments()
+    assert "replicas" in unmanaged["rp-ragplane-embed"]["spec"] and "replicas" in unmanaged["rp-ragplane-triton"]["spec"]

@@ -185,3 +185,17 @@ and their dead-letter topics (<topic>.dlq), with kafka.topics.overrides applied 
 {{- end -}}
 {{- toJson $spec -}}
 {{- end -}}
+
+{{/*
+"true" when one of the example RagAutoscalers (autoscaler.examples) scales this workload: the chart then leaves
+spec.replicas unset, so that a helm upgrade does not reset the count the operator chose.
+Usage: include "ragplane.ragAutoscaled" (dict "root" $ "name" "embed")
+*/}}
+{{- define "ragplane.ragAutoscaled" -}}
+{{- $a := .root.Values.autoscaler | default dict -}}
+{{- $ex := $a.examples | default dict -}}
+{{- $key := get (dict "embed" "embed" "retrieve" "indexWriter" "triton" "llm") .name -}}
+{{- if and $a.enabled $ex.enabled $key (get $ex $key | default dict).enabled -}}
+{{- if or (ne .name "triton") (eq .root.Values.llm.server "triton") -}}true{{- end -}}
+{{- end -}}
+{{- end -}}

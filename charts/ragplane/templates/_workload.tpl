@@ -39,7 +39,7 @@ metadata:
   labels:
     {{- include "ragplane.labels" . | nindent 4 }}
 spec:
-  {{- if not $block.hpa.enabled }}
+  {{- if not (or $block.hpa.enabled (include "ragplane.ragAutoscaled" .)) }}
   replicas: {{ $block.replicas }}
   {{- end }}
   revisionHistoryLimit: 5
