@@ -55,6 +55,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     })
     for name in ("broker", "redis", "modelserver", *SERVICE_NAMES):
         env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
+    for name in ("modelserver", *SERVICE_NAMES):
+        env[f"RAGPLANE_{name.upper()}_METRICS_PORT"] = str(infra.free_port())
     up = subprocess.run([sys.executable, "-m", "ragplane.cli.main", "up", "--json", "--timeout", "900"], env=env,
                         text=True, capture_output=True, timeout=1200)
     if up.returncode != 0:

@@ -181,8 +181,13 @@ def _module_for(name: str) -> str:
     return "ragplane_generate.modelserver" if name == "modelserver" else f"ragplane_{name}"
 
 
+def _metrics_port(name: str, grpc_port: int) -> int:
+    """9100 + the last two digits of the gRPC port, or RAGPLANE_<NAME>_METRICS_PORT."""
+    return _port(f"{name}_metrics", 9100 + grpc_port % 100)
+
+
 def _spawn_component(name: str, module: str, kind: str, port: int, env: dict[str, str], logs: Path) -> Component:
-    metrics_port = 9100 + port % 100
+    metrics_port = _metrics_port(name, port)
     child_env = dict(env)
     child_env["RAGPLANE_GRPC_LISTEN"] = f"127.0.0.1:{port}"
     child_env["RAGPLANE_METRICS_LISTEN"] = f"127.0.0.1:{metrics_port}"
@@ -290,6 +295,8 @@ class private_stack:  # noqa: N801 - used as a context manager
         self._env["RAGPLANE_HOME"] = str(self._home)
         for name in ("broker", "redis", *DEFAULT_PORTS):
             self._env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
+        for name in DEFAULT_PORTS:
+            self._env[f"RAGPLANE_{name.upper()}_METRICS_PORT"] = str(infra.free_port())
         self._timeout_s = timeout_s
 
     def __enter__(self) -> PrivateStack:
