@@ -25,20 +25,24 @@ class EvaluateAnswerRequest(_message.Message):
     def __init__(self, question: _Optional[str] = ..., answer: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_common_pb2.Chunk, _Mapping]]] = ..., reference_answers: _Optional[_Iterable[str]] = ..., relevant_doc_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AnswerScores(_message.Message):
-    __slots__ = ("faithfulness", "answer_relevance", "context_relevance", "exact_match", "f1", "judge")
+    __slots__ = ("faithfulness", "answer_relevance", "context_relevance", "exact_match", "f1", "judge", "context_precision", "context_recall")
     FAITHFULNESS_FIELD_NUMBER: _ClassVar[int]
     ANSWER_RELEVANCE_FIELD_NUMBER: _ClassVar[int]
     CONTEXT_RELEVANCE_FIELD_NUMBER: _ClassVar[int]
     EXACT_MATCH_FIELD_NUMBER: _ClassVar[int]
     F1_FIELD_NUMBER: _ClassVar[int]
     JUDGE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_RECALL_FIELD_NUMBER: _ClassVar[int]
     faithfulness: float
     answer_relevance: float
     context_relevance: float
     exact_match: float
     f1: float
     judge: str
-    def __init__(self, faithfulness: _Optional[float] = ..., answer_relevance: _Optional[float] = ..., context_relevance: _Optional[float] = ..., exact_match: _Optional[float] = ..., f1: _Optional[float] = ..., judge: _Optional[str] = ...) -> None: ...
+    context_precision: float
+    context_recall: float
+    def __init__(self, faithfulness: _Optional[float] = ..., answer_relevance: _Optional[float] = ..., context_relevance: _Optional[float] = ..., exact_match: _Optional[float] = ..., f1: _Optional[float] = ..., judge: _Optional[str] = ..., context_precision: _Optional[float] = ..., context_recall: _Optional[float] = ...) -> None: ...
 
 class EvaluateAnswerResponse(_message.Message):
     __slots__ = ("scores",)
@@ -79,7 +83,7 @@ class Metric(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
 
 class EvalReport(_message.Message):
-    __slots__ = ("run_id", "dataset", "questions", "metrics", "started_at", "finished_at", "rows_path")
+    __slots__ = ("run_id", "dataset", "questions", "metrics", "started_at", "finished_at", "rows_path", "tenant", "retrieval_only", "judge")
     RUN_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_FIELD_NUMBER: _ClassVar[int]
     QUESTIONS_FIELD_NUMBER: _ClassVar[int]
@@ -87,6 +91,9 @@ class EvalReport(_message.Message):
     STARTED_AT_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
     ROWS_PATH_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVAL_ONLY_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_FIELD_NUMBER: _ClassVar[int]
     run_id: str
     dataset: str
     questions: int
@@ -94,15 +101,54 @@ class EvalReport(_message.Message):
     started_at: _timestamp_pb2.Timestamp
     finished_at: _timestamp_pb2.Timestamp
     rows_path: str
-    def __init__(self, run_id: _Optional[str] = ..., dataset: _Optional[str] = ..., questions: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rows_path: _Optional[str] = ...) -> None: ...
+    tenant: str
+    retrieval_only: bool
+    judge: str
+    def __init__(self, run_id: _Optional[str] = ..., dataset: _Optional[str] = ..., questions: _Optional[int] = ..., metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., rows_path: _Optional[str] = ..., tenant: _Optional[str] = ..., retrieval_only: _Optional[bool] = ..., judge: _Optional[str] = ...) -> None: ...
+
+class RankedDocuments(_message.Message):
+    __slots__ = ("mode", "doc_ids")
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    DOC_IDS_FIELD_NUMBER: _ClassVar[int]
+    mode: str
+    doc_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, mode: _Optional[str] = ..., doc_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class QuestionResult(_message.Message):
+    __slots__ = ("question_id", "question", "reference_answers", "relevant_doc_ids", "answer", "blocked", "retrieved", "metrics", "error", "cited_doc_ids", "request_id")
+    QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
+    QUESTION_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_ANSWERS_FIELD_NUMBER: _ClassVar[int]
+    RELEVANT_DOC_IDS_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    RETRIEVED_FIELD_NUMBER: _ClassVar[int]
+    METRICS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    CITED_DOC_IDS_FIELD_NUMBER: _ClassVar[int]
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    question_id: str
+    question: str
+    reference_answers: _containers.RepeatedScalarFieldContainer[str]
+    relevant_doc_ids: _containers.RepeatedScalarFieldContainer[str]
+    answer: str
+    blocked: bool
+    retrieved: _containers.RepeatedCompositeFieldContainer[RankedDocuments]
+    metrics: _containers.RepeatedCompositeFieldContainer[Metric]
+    error: str
+    cited_doc_ids: _containers.RepeatedScalarFieldContainer[str]
+    request_id: str
+    def __init__(self, question_id: _Optional[str] = ..., question: _Optional[str] = ..., reference_answers: _Optional[_Iterable[str]] = ..., relevant_doc_ids: _Optional[_Iterable[str]] = ..., answer: _Optional[str] = ..., blocked: _Optional[bool] = ..., retrieved: _Optional[_Iterable[_Union[RankedDocuments, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ..., error: _Optional[str] = ..., cited_doc_ids: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
 
 class RunDatasetResponse(_message.Message):
-    __slots__ = ("progress", "report")
+    __slots__ = ("progress", "report", "result")
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     REPORT_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
     progress: RunProgress
     report: EvalReport
-    def __init__(self, progress: _Optional[_Union[RunProgress, _Mapping]] = ..., report: _Optional[_Union[EvalReport, _Mapping]] = ...) -> None: ...
+    result: QuestionResult
+    def __init__(self, progress: _Optional[_Union[RunProgress, _Mapping]] = ..., report: _Optional[_Union[EvalReport, _Mapping]] = ..., result: _Optional[_Union[QuestionResult, _Mapping]] = ...) -> None: ...
 
 class GetReportRequest(_message.Message):
     __slots__ = ("run_id",)
