@@ -155,8 +155,10 @@ def test_mixed_format_folder_is_indexed_with_provenance(stack, corpus):
 def test_injection_hidden_in_a_document_is_caught_at_ingest_and_never_indexed(stack, corpus):
     _, _, report = corpus
     garden = next(doc for doc in report["documents"] if doc["doc_id"] == "garden.md")
-    assert garden["flagged_chunks"] >= 1
-    for chunk in _chunks(stack, "garden.md"):
+    assert garden["outcome"] == "ACCEPTED" and garden["flagged_chunks"] >= 1
+    chunks = _chunks(stack, "garden.md")
+    assert chunks and any("Prune the hedges" in chunk.text for chunk in chunks)
+    for chunk in chunks:
         assert "Ignore all previous instructions" not in chunk.text
 
 
