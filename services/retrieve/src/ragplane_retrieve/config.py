@@ -59,7 +59,10 @@ class Settings(CommonSettings):
                                     doc="most VectorsEvents applied together")
     writer_batch_wait_s: float = env("RAGPLANE_RETRIEVE_BATCH_WAIT_S", 0.1, check=non_negative,
                                      doc="longest wait for more records after the first one")
-    upsert_batch: int = env("RAGPLANE_RETRIEVE_UPSERT_BATCH", 512, check=positive, doc="points per store upsert")
+    upsert_batch: int = env("RAGPLANE_RETRIEVE_UPSERT_BATCH", 32, check=positive,
+                            doc="points per store upsert call (the embedded engine holds the GIL ~130 us per point)")
+    writer_yield_s: float = env("RAGPLANE_RETRIEVE_WRITER_YIELD_S", 0.05, check=non_negative,
+                                doc="longest a write call waits for in-flight searches to finish (read priority)")
     optimize_mode: str = env("RAGPLANE_RETRIEVE_OPTIMIZE", "auto", check=_one_of("auto", "off"),
                              doc="edge: 'auto' optimizes off-process when the policy says so; 'off' never")
     optimize_threshold: int = env("RAGPLANE_RETRIEVE_OPTIMIZE_THRESHOLD", 20_000, check=positive,

@@ -10,6 +10,7 @@ from ragplane.runtime.kafka import ConsumerOptions, ConsumerRunner, EventProduce
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import events_pb2, retrieve_pb2_grpc
 from ragplane_retrieve.config import Settings
+from ragplane_retrieve.gate import ReadPriorityGate
 from ragplane_retrieve.optimize import OptimizePolicy, OptimizeScheduler
 from ragplane_retrieve.search import SearchDefaults
 from ragplane_retrieve.servicer import RetrieveServiceServicer
@@ -41,6 +42,7 @@ class RetrieveApp:
     def __init__(self, settings: Settings, store: VectorStore | None = None) -> None:
         self.settings = settings
         self.store: VectorStore = store or build_store(settings)
+        self.gate = ReadPriorityGate(settings.writer_yield_s)
         self.search_defaults = SearchDefaults(settings.default_top_k, settings.default_rrf_k,
                                               settings.min_prefetch, settings.tenant_idf)
         self.writer: IndexWriter | None = None
@@ -58,7 +60,8 @@ class RetrieveApp:
         if settings.writer_enabled:
             await asyncio.to_thread(ensure_topics, settings, [settings.vectors_topic, settings.indexed_topic])
             self._producer = await asyncio.to_thread(EventProducer, settings, "ragplane-index-writer")
-            self.writer = IndexWriter(self.store, self._producer, settings.indexed_topic, settings.upsert_batch)
+            self.writer = IndexWriter(self.store, self._producer, settings.indexed_topic, settings.upsert_batch,
+                                      self.gate)
             self.consumer = ConsumerRunner(
                 settings, topic=settings.vectors_topic, group=settings.writer_group,
                 message_type=events_pb2.VectorsEvent, handler=self.writer,

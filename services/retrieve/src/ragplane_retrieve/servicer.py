@@ -23,17 +23,18 @@ class RetrieveServiceServicer(retrieve_pb2_grpc.RetrieveServiceServicer):
         self.app = app
 
     async def Search(self, request: retrieve_pb2.SearchRequest, context) -> retrieve_pb2.SearchResponse:
-        tenant = current_tenant()
-        store = self.app.store
-        query = build_query(request, tenant, store.dimensions, self.app.search_defaults)
+        with self.app.gate.reading():  # the index writer holds back its next write call meanwhile
+            tenant = current_tenant()
+            store = self.app.store
+            query = build_query(request, tenant, store.dimensions, self.app.search_defaults)
 
-        def search() -> retrieve_pb2.SearchResponse:
-            # The version is read before the search: a change landing in between shows up as a newer
-            # version on the next call rather than being reported for results that predate it.
-            version = store.tenant_states([tenant])[tenant].index_version
-            return retrieve_pb2.SearchResponse(results=run_search(store, query), index_version=version)
+            def search() -> retrieve_pb2.SearchResponse:
+                # The version is read before the search: a change landing in between shows up as a newer
+                # version on the next call rather than being reported for results that predate it.
+                version = store.tenant_states([tenant])[tenant].index_version
+                return retrieve_pb2.SearchResponse(results=run_search(store, query), index_version=version)
 
-        return await asyncio.to_thread(search)
+            return await asyncio.to_thread(search)
 
     async def ListChunks(self, request: retrieve_pb2.ListChunksRequest, context) -> retrieve_pb2.ListChunksResponse:
         tenant = current_tenant()

@@ -78,14 +78,24 @@ def _pct(samples: list[float]) -> dict[str, float]:
 
 
 def _time_queries(store, queries, **kwargs) -> dict[str, float]:
-    for q in queries[:3]:  # untimed: first-call costs (lazy loads, page faults) are not search latency
-        store.search(q if not kwargs else _replace(q, **kwargs))
-    times = []
-    for q in queries:
-        started = time.perf_counter()
-        store.search(q if not kwargs else _replace(q, **kwargs))
-        times.append(time.perf_counter() - started)
-    return _pct(times)
+    return _time_interleaved(store, {"_": [q if not kwargs else _replace(q, **kwargs) for q in queries]})["_"]
+
+
+def _time_interleaved(store, variants: dict[str, list[Any]]) -> dict[str, dict[str, float]]:
+    """p50/p95 of each variant, timing query i of every variant before query i + 1 of any.
+
+    The machine is shared and its load drifts; interleaving gives every variant the same conditions.
+    """
+    for qs in variants.values():
+        for q in qs[:3]:  # untimed: first-call costs (lazy loads, page faults) are not search latency
+            store.search(q)
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    for i in range(min(len(qs) for qs in variants.values())):
+        for name, qs in variants.items():
+            started = time.perf_counter()
+            store.search(qs[i])
+            times[name].append(time.perf_counter() - started)
+    return {name: _pct(samples) for name, samples in times.items()}
 
 
 def _replace(query, **kwargs):
@@ -140,8 +150,13 @@ def recall_at(store, queries, k: int = 10) -> float:
     return round(hits / max(total, 1), 4)
 
 
-async def rpc_latency(store, queries, writer_points=None) -> dict[str, Any]:
-    """Search RPC p50/p95 per mode on loopback; with ``writer_points`` a thread upserts meanwhile."""
+async def rpc_latency(store, queries, writer_points=None, writer_rate: float = 0.0) -> dict[str, Any]:
+    """Search RPC p50/p95 per mode on loopback.
+
+    With ``writer_points`` a thread writes meanwhile the way the index writer does (upsert calls of
+    RAGPLANE_RETRIEVE_UPSERT_BATCH points, each after the service's read-priority gate), as fast as it can
+    (``writer_rate`` 0, a backlog) or at about ``writer_rate`` points per second.
+    """
     import grpc
 
     from ragplane.runtime.server import start_service
@@ -166,7 +181,9 @@ async def rpc_latency(store, queries, writer_points=None) -> dict[str, Any]:
             return None
 
     settings = load_settings(Settings, {}, writer_enabled=False, optimize_mode="off")
-    running = await start_service(RetrieveApp(settings, store=_Opened(store)), settings, port=0, metrics=False)
+    batch_size = settings.upsert_batch
+    app = RetrieveApp(settings, store=_Opened(store))
+    running = await start_service(app, settings, port=0, metrics=False)
     modes = {"dense": retrieve_pb2.SEARCH_MODE_DENSE, "sparse": retrieve_pb2.SEARCH_MODE_SPARSE,
              "hybrid": retrieve_pb2.SEARCH_MODE_HYBRID}
     out: dict[str, Any] = {}
@@ -175,10 +192,14 @@ async def rpc_latency(store, queries, writer_points=None) -> dict[str, Any]:
 
     def write() -> None:
         batch = 0
+        started = time.perf_counter()
         while not stop.is_set():
-            store.upsert(writer_points(batch))
-            written[0] += 64
+            app.gate.before_write()
+            store.upsert(writer_points(batch)[:batch_size])
+            written[0] += min(batch_size, 64)
             batch += 1
+            if writer_rate > 0:
+                stop.wait(max(0.0, started + written[0] / writer_rate - time.perf_counter()))
 
     try:
         async with grpc.aio.insecure_channel(running.address) as channel:
@@ -228,14 +249,12 @@ def local_mode_comparison(points_fn, queries, size: int) -> dict[str, Any]:
             for i in range(0, len(pts), 512):
                 store.upsert(pts[i:i + 512])
             out[name] = {"upsert_points_per_s": round(size / (time.perf_counter() - started), 1)}
-            for mode, qs in sample.items():
-                out[name][mode] = _time_queries(store, qs)
+            out[name].update(_time_interleaved(store, sample))
         local.close()
         started = time.perf_counter()
         edge.optimize()
         out["edge_optimized"] = {"optimize_s": round(time.perf_counter() - started, 1)}
-        for mode, qs in sample.items():
-            out["edge_optimized"][mode] = _time_queries(edge, qs)
+        out["edge_optimized"].update(_time_interleaved(edge, sample))
         edge.close()
     return out
 
@@ -266,8 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             store.upsert(batch)
             upsert_s += time.perf_counter() - started
         results["upsert_points_per_s"] = round(args.chunks / upsert_s, 1)
-        sample = {m: qs[:30] for m, qs in queries.items()}
-        results["store_before_optimize"] = {m: _time_queries(store, qs) for m, qs in sample.items()}
+        results["store_before_optimize"] = _time_interleaved(store, {m: qs[:30] for m, qs in queries.items()})
         console.print(f"indexed {args.chunks} points in {upsert_s:.1f} s; optimizing (blocks this process)")
         started = time.perf_counter()
         store.optimize()
@@ -277,18 +295,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for qs in queries.values():
             for q in qs:
                 store.search(q)
-        results["store"] = {m: _time_queries(store, qs) for m, qs in queries.items()}
-        results["store"]["sparse_global_idf"] = _time_queries(store, queries["sparse"], tenant_idf=False)
-        filtered = [_replace(q, conditions=(Condition("metadata.lang", equals="en"),)) for q in queries["hybrid"]]
-        results["store"]["hybrid_filtered_half"] = _time_queries(store, filtered)
+        results["store"] = _time_interleaved(store, {
+            **queries,
+            "sparse_global_idf": [_replace(q, tenant_idf=False) for q in queries["sparse"]],
+            "hybrid_global_idf": [_replace(q, tenant_idf=False) for q in queries["hybrid"]],
+            "hybrid_filtered_half": [_replace(q, conditions=(Condition("metadata.lang", equals="en"),))
+                                     for q in queries["hybrid"]]})
         results["recall_at_10_hnsw_vs_exact"] = recall_at(store, queries["dense"][:100])
         results["rpc"] = asyncio.run(rpc_latency(store, queries))
-        extra = args.chunks + 1
+        # The writer's points are made beforehand, so the thread spends its time in store writes (re-upserting
+        # the same ids once it has written them all, which the engine handles as new versions of them).
+        batches = [points_fn(args.chunks + 1 + b * 64, 64, "bench-writer") for b in range(100)]
 
         def writer_points(batch: int):
-            return points_fn(extra + batch * 64, 64, "bench-writer")
+            return batches[batch % len(batches)]
 
         results["rpc_under_concurrent_writer"] = asyncio.run(rpc_latency(store, queries, writer_points))
+        results["rpc_under_writer_200_points_per_s"] = asyncio.run(
+            rpc_latency(store, queries, writer_points, writer_rate=200.0))
     finally:
         store.close()
         if not args.path:
@@ -304,7 +328,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def _rows(results: dict[str, Any]) -> list[tuple[Any, ...]]:
     rows = []
     for label, key in (("store, before optimize", "store_before_optimize"), ("store, optimized", "store"),
-                       ("Search RPC (loopback)", "rpc"), ("RPC + concurrent writer", "rpc_under_concurrent_writer")):
+                       ("Search RPC (loopback)", "rpc"), ("RPC + writer, unthrottled", "rpc_under_concurrent_writer"),
+                       ("RPC + writer, 200 points/s", "rpc_under_writer_200_points_per_s")):
         for mode, value in results.get(key, {}).items():
             if isinstance(value, dict):
                 rows.append((label, mode, value["p50_ms"], value["p95_ms"]))
