@@ -17,7 +17,7 @@ def _backend(value: str) -> str | None:
 class Settings(CommonSettings):
     """Settings of the rerank service."""
 
-    backend: str = env("RAGPLANE_RERANK_BACKEND", "passthrough", check=_backend,
+    backend: str = env("RAGPLANE_RERANK_BACKEND", "late-interaction", check=_backend,
                        doc="late-interaction, cross-encoder (local path), triton (v2 protocol) or passthrough")
     model_path: str = env("RAGPLANE_RERANK_MODEL_PATH", "",
                           doc="cross-encoder: the model folder (required); late-interaction: the encoder folder "

@@ -156,7 +156,7 @@ class LateInteractionReranker:
 
     def _windows(self, text: str) -> list[list[int]]:
         """Token ids of ``text`` (no special tokens) split into overlapping windows that fit the encoder."""
-        ids = self._tokenizer(text, add_special_tokens=False, truncation=False)["input_ids"]
+        ids = self._tokenizer(text, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
         size = self.max_length - 2
         if len(ids) <= size:
             return [ids]
