@@ -11,6 +11,7 @@ services are exercised together by the end-to-end tests.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import re
@@ -70,6 +71,8 @@ class PeerState:
     asks: list[tuple[str, str, str]] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)
     failing_questions: set[str] = field(default_factory=set)
+    ask_delay_s: float = 0.0
+    answered: int = 0
 
     def saw(self, service: str) -> str:
         tenant = current_tenant()
@@ -192,8 +195,11 @@ class FakeOrchestrator(rag_pb2_grpc.RagServiceServicer):
     async def Ask(self, request, context) -> rag_pb2.AskResponse:
         tenant = self.state.saw("orchestrator")
         self.state.asks.append((tenant, current_request_id() or "", request.query))
+        if self.state.ask_delay_s:
+            await asyncio.sleep(self.state.ask_delay_s)
         if request.query in self.state.failing_questions:
             raise FailedPrecondition("the fake orchestrator refuses this question")
+        self.state.answered += 1
         answer = self.state.answers.get(request.query, "I don't know.")
         docs = self.state.documents.get(tenant, {})
         cited = next((d for d, (_, text) in docs.items() if answer.split(" [")[0] in text), "")

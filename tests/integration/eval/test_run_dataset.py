@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY
 
 from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
@@ -150,3 +152,20 @@ async def test_a_malformed_run_id_is_an_invalid_argument(eval_server):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.GetReport(eval_pb2.GetReportRequest(run_id="../secrets"), metadata=A, timeout=10)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_cancelling_a_run_stops_its_questions_and_counts_it_as_cancelled(eval_server):
+    stub, state, settings = eval_server
+    state.ask_delay_s = 1.0
+    cancelled_before = REGISTRY.get_sample_value("ragplane_eval_runs_total", {"outcome": "cancelled"}) or 0.0
+    call = stub.RunDataset(eval_pb2.RunDatasetRequest(dataset_path=SQUAD), metadata=A, timeout=300)
+    async for response in call:
+        if response.WhichOneof("event") == "result":
+            call.cancel()
+            break
+    await asyncio.sleep(2.5)  # longer than one more answer would take
+    assert state.answered < 4
+    assert REGISTRY.get_sample_value("ragplane_eval_runs_total", {"outcome": "cancelled"}) == cancelled_before + 1
+    rows = list(Path(settings.reports_dir).glob("*/rows.jsonl"))
+    assert len(rows) == 1 and len(rows[0].read_text().splitlines()) < 4
+    assert not list(Path(settings.reports_dir).glob("*/report.json"))

@@ -16,4 +16,4 @@ SAMPLED = Counter("ragplane_eval_online_sampled_total", "Answers scored online."
 SKIPPED = Counter("ragplane_eval_online_skipped_total", "Answers not sampled for online scoring.", ["tenant"])
 JUDGE_FAILURES = Counter("ragplane_eval_online_judge_failures_total",
                          "Sampled answers the judge could not score (published without scores).", ["tenant"])
-RUNS = Counter("ragplane_eval_runs_total", "Offline dataset runs by outcome.", ["outcome"])
+RUNS = Counter("ragplane_eval_runs_total", "Offline dataset runs by outcome (ok, error, cancelled).", ["outcome"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -118,5 +119,8 @@ class EvalApp:
                 if isinstance(item, dict):
                     outcome = "ok"
                 yield item
+        except (asyncio.CancelledError, GeneratorExit):
+            outcome = "cancelled"
+            raise
         finally:
             metrics.RUNS.labels(outcome).inc()
