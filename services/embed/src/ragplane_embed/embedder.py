@@ -70,11 +70,15 @@ class Embedder:
             return np.zeros((0, self.dimensions), dtype=np.float32)
         started = time.perf_counter()
         windowed = self.windower.split(texts)
-        parts = []
-        for i in range(0, len(windowed.windows), self.model_batch_size):
+        windows = windowed.windows
+        # Batches of similar length pad less: encode in length order, then put the rows back.
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
+        encoded = np.empty((len(windows), self.dimensions), dtype=np.float32)
+        for start in range(0, len(order), self.model_batch_size):
+            rows = order[start:start + self.model_batch_size]
             with self._lock:
-                parts.append(self.dense.encode(windowed.windows[i:i + self.model_batch_size]))
-        vectors = pool(np.concatenate(parts, axis=0), windowed.spans)
+                encoded[rows] = self.dense.encode([windows[i] for i in rows])
+        vectors = pool(encoded, windowed.spans)
         elapsed = time.perf_counter() - started
         metrics.BATCH_SIZE.labels(source).observe(len(texts))
         metrics.EMBED_LATENCY.labels(source).observe(elapsed)
