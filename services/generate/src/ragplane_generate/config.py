@@ -10,12 +10,13 @@ from ragplane_generate.prompt import PromptBudget
 from ragplane_generate.templates import TEMPLATES
 
 # Token budgets per deployment profile. "gpu" follows the design guide (system ~500, context <= 3,000, answer
-# <= 512). "cpu" is sized for the CPU model server, where reading the prompt dominates latency (~11 ms per
-# prompt token for the 1.5B model on 2 cores; see the README's TTFT table).
+# <= 512). "cpu" is sized for the CPU model server, where reading the prompt dominates latency: every prompt
+# token not already cached adds 74 ms to the time to first token on the shared 2-core machine this was measured
+# on (see the README's table), so the context holds about three SQuAD-sized passages.
 PROFILES: dict[str, PromptBudget] = {
     "gpu": PromptBudget(system_tokens=500, context_tokens=3000, history_tokens=1000, query_tokens=256,
                         answer_tokens=512),
-    "cpu": PromptBudget(system_tokens=500, context_tokens=1000, history_tokens=250, query_tokens=128,
+    "cpu": PromptBudget(system_tokens=500, context_tokens=640, history_tokens=200, query_tokens=128,
                         answer_tokens=256),
 }
 

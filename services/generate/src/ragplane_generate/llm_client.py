@@ -42,6 +42,8 @@ class Sampling:
     top_p: float = 1.0
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # Sent as ``min_length`` when > 0 (benchmarks use it to fix the number of generated tokens).
+    min_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ def build_inputs(prompt: str, sampling: Sampling, stream: bool) -> list[InferInp
         inputs.append(tensor)
     if sampling.seed is not None:
         inputs.append(_scalar_input("random_seed", "UINT64", sampling.seed, np.uint64))
+    if sampling.min_tokens > 0:
+        inputs.append(_scalar_input("min_length", "INT32", sampling.min_tokens, np.int32))
     return inputs
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
@@ -42,17 +43,34 @@ class ModelServerSettings(CommonSettings):
     slots: int = env("RAGPLANE_LLM_SLOTS", 1, check=positive,
                      doc="llama.cpp contexts serving requests in parallel (weights are shared)")
     threads: int = env("RAGPLANE_LLM_THREADS", 0, check=non_negative,
-                       doc="CPU threads per slot; 0: the CPU count divided by the slots")
+                       doc="CPU threads per slot; 0: the usable CPUs less one (at least one), divided by the slots")
     max_queue: int = env("RAGPLANE_LLM_MAX_QUEUE", 16, check=non_negative,
                          doc="requests that may wait for a slot; more get RESOURCE_EXHAUSTED")
     batch_tokens: int = env("RAGPLANE_LLM_BATCH_TOKENS", 256, check=positive,
                             doc="prompt tokens per llama.cpp decode call")
 
     def threads_per_slot(self) -> int:
-        """Threads each slot uses."""
+        """Threads each slot uses.
+
+        By default one CPU is left to the event loop and to neighbours: llama.cpp's threads wait for each other
+        at every layer, so on a busy or oversubscribed host one thread more than the free cores slows decoding
+        many times over (measured in the README).
+        """
         if self.threads:
             return self.threads
-        return max(1, (os.cpu_count() or 1) // self.slots)
+        return max(1, (usable_cpus() - 1) // self.slots)
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (containers)."""
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if quota != "max":
+            count = min(count, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return count
 
 
 def load() -> ModelServerSettings:

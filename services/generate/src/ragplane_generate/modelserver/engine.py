@@ -186,12 +186,13 @@ class LlamaEngine:
             self._free = asyncio.Queue()
             for slot in self._slots:
                 self._free.put_nowait(slot)
-        if self._free.empty() and self._waiting >= self.config.max_queue:
+        free = self._free
+        if free.empty() and self._waiting >= self.config.max_queue:
             raise QueueFull(f"{self._waiting} requests are waiting for the model; retry later")
         submitted = time.perf_counter()
         self._waiting += 1
         try:
-            slot = await self._free.get()
+            slot = await free.get()
         finally:
             self._waiting -= 1
         events: asyncio.Queue[Event | BaseException] = asyncio.Queue()
@@ -207,7 +208,7 @@ class LlamaEngine:
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting coroutine
                 emit(exc)
             finally:
-                loop.call_soon_threadsafe(self._free.put_nowait, slot)
+                loop.call_soon_threadsafe(free.put_nowait, slot)
 
         future = loop.run_in_executor(self._executor, work)
         finished = False
@@ -315,14 +316,16 @@ class LlamaEngine:
         return True
 
     def close(self) -> None:
-        """Release the contexts and the worker threads."""
+        """Refuse new requests, let running ones finish, then release the contexts (blocking)."""
         self.ready = False
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
         for slot in self._slots:
             with contextlib.suppress(Exception):
                 slot.close()
         self._slots.clear()
+        self._free = None
 
 
 class _SuppressUntil:

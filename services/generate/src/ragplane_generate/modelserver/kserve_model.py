@@ -89,11 +89,14 @@ class LlmModel(Model):
         return await asyncio.get_running_loop().run_in_executor(None, self._load_blocking)
 
     def stop(self) -> None:
-        """Unload: not ready, contexts freed. A later ``load_async`` loads again."""
+        """Unload: not ready at once; the contexts are freed in a background thread once running requests end.
+
+        A later ``load_async`` loads again.
+        """
         self.ready = False
-        if self._llm is not None:
-            self._llm.close()
-            self._llm = None
+        engine, self._llm = self._llm, None
+        if engine is not None:
+            threading.Thread(target=engine.close, name="llm-unload", daemon=True).start()
         if self._on_ready_change is not None:
             self._on_ready_change(False)
 
