@@ -163,3 +163,10 @@ def test_modelserver_process_never_imports_tritonclient():
             "assert 'kserve' in sys.modules; assert 'tritonclient' not in sys.modules, 'tritonclient imported'")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_a_model_that_cannot_load_ends_the_process_with_the_reason(start_server, tmp_path):
+    server = start_server(RAGPLANE_LLM_MODEL=str(tmp_path / "absent.gguf"))
+    assert server.process.wait(timeout=120) == 1
+    log = server.log_path.read_text()
+    assert "model failed to load" in log and "absent.gguf does not exist" in log
