@@ -169,3 +169,20 @@ async def test_cancelling_a_run_stops_its_questions_and_counts_it_as_cancelled(e
     rows = list(Path(settings.reports_dir).glob("*/rows.jsonl"))
     assert len(rows) == 1 and len(rows[0].read_text().splitlines()) < 4
     assert not list(Path(settings.reports_dir).glob("*/report.json"))
+
+
+async def test_a_dataset_without_documents_runs_in_the_callers_tenant_against_its_index(eval_server, tmp_path):
+    stub, state, _ = eval_server
+    state.documents["tenant-a"] = {"paris": ("France", "Paris is the capital of France."),
+                                   "lima": ("Peru", "Lima is the capital of Peru.")}
+    questions = tmp_path / "questions.jsonl"
+    questions.write_text(json.dumps({"question": "What is the capital of Peru?", "answers": ["Lima"],
+                                     "relevant_doc_ids": ["lima"]}) + "\n")
+    events = []
+    async for response in stub.RunDataset(eval_pb2.RunDatasetRequest(dataset_path=str(questions),
+                                                                     retrieval_only=True), metadata=A, timeout=60):
+        events.append(response)
+    report = events[-1].report
+    assert report.tenant == "tenant-a"
+    assert state.ingested == [] and state.tenants["retrieve"] == {"tenant-a"}
+    assert _metrics(report)["retrieval.hybrid.hit@1"] == 1.0 and _metrics(report)["run.documents"] == 0
