@@ -210,6 +210,18 @@ its callees, the external systems it uses, then the workload's own `env` strings
 {{- if eq ($block.models | default dict).source "volume" -}}
 {{- $_ := set $data "RAGPLANE_MODELS_DIR" $block.models.mountPath -}}
 {{- end -}}
+{{- if has .name (list "generate" "modelserver") -}}
+{{- /* the root filesystem is read-only: model files joined at start (about 1.1 GB for the 1.5B) go to /tmp */ -}}
+{{- $_ := set $data "RAGPLANE_MODEL_CACHE" "/tmp/ragplane-models" -}}
+{{- end -}}
+{{- if eq .name "modelserver" -}}
+{{- with (($block.resources | default dict).requests | default dict).cpu -}}
+{{- if or (kindIs "float64" .) (kindIs "int64" .) (kindIs "int" .) -}}
+{{- /* llama.cpp threads = the CPUs the pod asked for (the container sees every CPU of the node) */ -}}
+{{- $_ := set $data "RAGPLANE_LLM_THREADS" (max 1 (int .) | toString) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
 {{- range $key, $value := $block.env -}}
 {{- if not (kindIs "map" $value) -}}
 {{- $_ := set $data $key ($value | toString) -}}
