@@ -14,6 +14,17 @@ TARGET = ROOT / "docs" / "configuration.md"
 SERVICES = ("orchestrator", "ingest", "embed", "retrieve", "rerank", "generate", "guardrail", "eval")
 
 
+def _portable(rows):
+    """Defaults that point into this machine's site-packages are shown relative to it."""
+    import site
+
+    prefixes = sorted(site.getsitepackages(), key=len, reverse=True)
+    for var, default, doc in rows:
+        for prefix in prefixes:
+            default = default.replace(prefix, "<site-packages>")
+        yield var, default, doc
+
+
 def render() -> str:
     from ragplane.runtime.settings import CommonSettings, describe
 
@@ -30,7 +41,7 @@ def render() -> str:
         "| variable | default | meaning |",
         "|---|---|---|",
     ]
-    lines += [f"| `{var}` | `{default}` | {doc} |" for var, default, doc in describe(CommonSettings)]
+    lines += [f"| `{var}` | `{default}` | {doc} |" for var, default, doc in _portable(describe(CommonSettings))]
     for name in SERVICES:
         module = importlib.import_module(f"ragplane_{name}.config")
         rows = [row for row in describe(module.Settings) if row[0] not in common]
@@ -39,7 +50,7 @@ def render() -> str:
             lines.append("No settings beyond the shared ones.")
             continue
         lines += ["| variable | default | meaning |", "|---|---|---|"]
-        lines += [f"| `{var}` | `{default}` | {doc} |" for var, default, doc in rows]
+        lines += [f"| `{var}` | `{default}` | {doc} |" for var, default, doc in _portable(rows)]
     return "\n".join(line.replace("\n", " ") for line in lines) + "\n"
 
 

@@ -14,6 +14,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from ragplane.runtime import errors
@@ -29,6 +31,9 @@ pytestmark = pytest.mark.integration
 
 SPANS = InMemorySpanExporter()
 configure_tracing("runtime-tests", span_exporter=SPANS)
+if isinstance(trace.get_tracer_provider(), TracerProvider):
+    # Another test module may have installed the process's provider first: record its spans too.
+    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(SPANS))
 
 USER = [("authorization", "Bearer user-key")]
 
