@@ -31,9 +31,8 @@ system-deps: ## Debian packages: redis-server (local stack), etcd (operator test
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq redis-server etcd-server >/dev/null; \
 	fi
-	@# the Debian package starts a system-wide Redis on 6379; the local stack runs its own
+	@# the Debian package may start a system-wide Redis on 6379; the local stack runs its own
 	@if command -v systemctl >/dev/null && systemctl is-active --quiet redis-server 2>/dev/null; then systemctl stop redis-server || true; fi
-	@pkill -f '^/usr/bin/redis-server 127.0.0.1:6379' 2>/dev/null || true
 
 $(STAMP): requirements.lock $(foreach p,$(LOCAL_PACKAGES),$(p)/pyproject.toml)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -386,3 +386,17 @@ async def test_malformed_requests_name_the_field(stack, fields, field_name):
             await rag_pb2_grpc.RagServiceStub(channel).Ask(rag_pb2.AskRequest(**fields), metadata=A, timeout=5)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details().startswith(f"{field_name}:")
+
+
+async def test_redis_outage_is_reported_as_unavailable(stack):
+    server, _, _, app = stack
+    import redis.asyncio as aioredis
+
+    reachable = app.pipeline.limiter._redis
+    app.pipeline.limiter._redis = aioredis.from_url("redis://127.0.0.1:1/0")
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _ask(server, "What is Mars?", metadata=LIMITED)  # a rate-limited tenant: the limiter reads Redis
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE and "Redis" in caught.value.details()
+    finally:
+        app.pipeline.limiter._redis = reachable

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 import grpc
 from google.protobuf import json_format
+from redis import exceptions as redis_errors
 
 from ragplane.runtime.context import current_request_id, current_tenant, hash_identity, new_request_id, principal_var
-from ragplane.runtime.errors import InvalidArgument, RagplaneError, from_rpc_error
+from ragplane.runtime.errors import InvalidArgument, RagplaneError, Unavailable, from_rpc_error
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import common_pb2, events_pb2, generate_pb2, guardrail_pb2, rag_pb2, rerank_pb2, retrieve_pb2
 
@@ -103,10 +104,13 @@ class QueryPipeline:
         Raises:
             RagplaneError: invalid input, rate limits, or a failed stage (the error is also published).
         """
-        async for kind, payload in self._run(question, stream):
-            if kind == "result" and self.on_answer is not None:
-                await self.on_answer(current_tenant(), payload.request_id)
-            yield kind, payload
+        try:
+            async for kind, payload in self._run(question, stream):
+                if kind == "result" and self.on_answer is not None:
+                    await self.on_answer(current_tenant(), payload.request_id)
+                yield kind, payload
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+            raise Unavailable(f"Redis (caches, sessions, rate limits) is unreachable: {exc}") from exc
 
     async def _run(self, question: Question, stream: bool) -> AsyncIterator[tuple[str, object]]:
         _validate(question, self.settings)
