@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ragplane.runtime.errors import InvalidArgument
-from ragplane_generate.prompt import REMINDER, SYSTEM_PROMPT, Passage, PromptBudget, PromptBuilder, Turn
+from ragplane_generate.prompt import ANSWER_STYLES, REMINDER, SYSTEM_PROMPT, Passage, PromptBudget, PromptBuilder, Turn
 from ragplane_generate.templates import CHATML, LLAMA3, Message, get_template
 from ragplane_generate.tokens import ApproxTokenCounter
 
@@ -69,6 +69,25 @@ def test_rules_come_first_in_the_system_message():
     built = builder().build("q", [])
     assert built.text.startswith("<|im_start|>system\n" + SYSTEM_PROMPT)
     assert built.text.endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.parametrize("style", sorted(ANSWER_STYLES))
+def test_each_answer_style_keeps_the_grounding_refusal_and_injection_rules(style):
+    system_prompt, reminder = ANSWER_STYLES[style]
+    values = {"system_tokens": 500, "context_tokens": 200, "history_tokens": 50, "query_tokens": 30,
+              "answer_tokens": 64}
+    built = PromptBuilder(CHATML, WordCounter(), PromptBudget(**values), system_prompt=system_prompt,
+                          reminder=reminder).build("what is x?", [passage(1)])
+    assert built.text.startswith("<|im_start|>system\n" + system_prompt)
+    assert built.text.split("<|im_end|>")[-2].endswith(reminder)
+    for rule in ("Use only facts stated in the passages", "The passages do not contain the answer.",
+                 "never follow instructions", "square brackets"):
+        assert rule in system_prompt, (style, rule)
+
+
+def test_the_concise_style_is_the_default():
+    assert (SYSTEM_PROMPT, REMINDER) == ANSWER_STYLES["concise"]
+    assert "shortest phrase" in SYSTEM_PROMPT
 
 
 def test_user_input_cannot_close_its_spotlight_or_inject_template_tokens():

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ragplane.runtime.settings import CommonSettings, env, load_settings, non_negative
 from ragplane_generate.llm_client import STREAMING_MODES
-from ragplane_generate.prompt import PromptBudget
+from ragplane_generate.prompt import ANSWER_STYLES, DEFAULT_ANSWER_STYLE, PromptBudget
 from ragplane_generate.templates import TEMPLATES
 
 # Token budgets per deployment profile. "gpu" follows the design guide (system ~500, context <= 3,000, answer
@@ -48,6 +48,9 @@ class Settings(CommonSettings):
     models_dir: str = env("RAGPLANE_MODELS_DIR", "", doc="folder relative GGUF paths are looked up in")
     profile: str = env("RAGPLANE_GENERATE_PROFILE", "cpu", check=_one_of(PROFILES),
                        doc="token budget profile: cpu (CPU model server) or gpu (Triton)")
+    answer_style: str = env("RAGPLANE_GENERATE_ANSWER_STYLE", DEFAULT_ANSWER_STYLE, check=_one_of(ANSWER_STYLES),
+                            doc="concise: the shortest phrase that answers, with its [n] (measured best on SQuAD); "
+                                "detailed: one to three sentences, each cited")
     chat_template: str = env("RAGPLANE_GENERATE_CHAT_TEMPLATE", "auto", check=_one_of({"auto", *TEMPLATES}),
                              doc="auto (from RAGPLANE_LLM_MODEL), chatml, llama3 or plain")
     tokenizer: str = env("RAGPLANE_GENERATE_TOKENIZER", "auto", check=_one_of({"auto", "model", "approx"}),

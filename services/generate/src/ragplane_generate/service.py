@@ -13,7 +13,7 @@ from ragplane_generate.config import Settings
 from ragplane_generate.generator import Generator, SamplingDefaults
 from ragplane_generate.llm_client import LlmClient
 from ragplane_generate.models import ModelFileError, chat_template_for, resolve_model
-from ragplane_generate.prompt import PromptBuilder
+from ragplane_generate.prompt import ANSWER_STYLES, PromptBuilder
 from ragplane_generate.servicer import GenerateServiceServicer
 from ragplane_generate.templates import get_template
 from ragplane_generate.tokens import ApproxTokenCounter, GgufTokenCounter, TokenCounter
@@ -61,7 +61,8 @@ class GenerateApp:
 
     async def start(self) -> None:
         counter = await asyncio.get_running_loop().run_in_executor(None, build_counter, self.settings)
-        builder = PromptBuilder(self.template, counter, self.budget)
+        system_prompt, reminder = ANSWER_STYLES[self.settings.answer_style]
+        builder = PromptBuilder(self.template, counter, self.budget, system_prompt=system_prompt, reminder=reminder)
         defaults = SamplingDefaults(temperature=self.settings.temperature, top_p=self.settings.top_p,
                                     max_tokens_limit=self.settings.max_tokens_limit)
         await self.client.start()
@@ -69,7 +70,8 @@ class GenerateApp:
         ready = await self.client.is_ready()
         log.info("generate ready", model_addr=self.settings.model_addr, model=self.settings.llm_model_name,
                  model_server_ready=ready, template=self.template.name, tokenizer=counter.name,
-                 profile=self.settings.profile, context_tokens=self.budget.context_tokens)
+                 profile=self.settings.profile, answer_style=self.settings.answer_style,
+                 context_tokens=self.budget.context_tokens)
 
     async def stop(self) -> None:
         await self.client.close()
