@@ -15,3 +15,4 @@ def test_raw_embed_throughput_reports_chunks_per_second():
     assert result["texts"] == 12 and result["batch_size"] == 4
     assert result["windows"] > 12  # the longest texts need more than one window
     assert result["chunks_per_s"] > 0 and result["backend"] == "InProcessEncoder"
+    assert result["cpu_seconds"] > 0

@@ -23,7 +23,8 @@ def raw_embed_throughput(texts: Sequence[str], batch_size: int = 32, embedder: E
         settings: embed Settings for the default embedder.
 
     Returns:
-        ``{"texts", "windows", "seconds", "chunks_per_s", "batch_size", "dense_model", "backend"}``.
+        ``{"texts", "windows", "seconds", "chunks_per_s", "cpu_seconds", "batch_size", "dense_model",
+        "backend"}`` (``cpu_seconds``: this process's CPU time, all threads, over the timed part).
     """
     if embedder is None:
         from ragplane_embed.config import load
@@ -36,9 +37,12 @@ def raw_embed_throughput(texts: Sequence[str], batch_size: int = 32, embedder: E
     embedder.embed(list(texts[:batch_size]), query=False, source="bench")
     windows = len(embedder.windower.split(list(texts)).windows)
     started = time.perf_counter()
+    cpu_started = time.process_time()
     for i in range(0, len(texts), batch_size):
         embedder.embed(list(texts[i:i + batch_size]), query=False, source="bench")
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     return {"texts": len(texts), "windows": windows, "seconds": round(seconds, 3),
             "chunks_per_s": round(len(texts) / seconds, 2) if seconds > 0 else None,
-            "batch_size": batch_size, "dense_model": embedder.dense_model, "backend": backend}
+            "cpu_seconds": round(cpu_seconds, 2), "batch_size": batch_size, "dense_model": embedder.dense_model,
+            "backend": backend}

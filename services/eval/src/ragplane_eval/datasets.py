@@ -7,8 +7,8 @@
   optional) is a question; ``{"doc_id": ..., "text": ..., "title": ...}`` is a document;
   ``{"corpus": "docs.jsonl"}`` names a file of document lines, relative to the dataset file.
 
-The CLI (``ragplane.cli.datasets``) owns an identical loader, since services never import the CLI; a contract
-test keeps the two in agreement.
+This is the only loader: the CLI's ``ragplane.cli.datasets`` fetches and resolves dataset files, and its
+benchmarks import this module.
 """
 
 from __future__ import annotations

@@ -68,11 +68,16 @@ def build_verdict(text: str, acted: list[Finding], policy_name: str, latency_ms:
 
 @dataclass(frozen=True)
 class EngineDetectors:
-    """The shared detectors; blocklists and limits are built per policy by the engine."""
+    """The shared detectors; blocklists and limits are built per policy by the engine.
+
+    ``document_injection`` replaces ``injection`` for ScanDocument when given (a stricter, cheaper gate in
+    front of the encoder: documents are scanned in bulk at ingest, on the embedder's cores).
+    """
 
     injection: tuple[Detector, ...]
     pii: tuple[Detector, ...]
     toxicity: tuple[Detector, ...]
+    document_injection: tuple[Detector, ...] | None = None
 
 
 class GuardrailEngine:
@@ -150,8 +155,11 @@ class GuardrailEngine:
         """The detectors a check runs for a policy, cheapest first; those whose categories are all allowed
         are left out."""
         rules = policy.check(check)
+        injection = self.detectors.injection
+        if check == Check.DOCUMENT and self.detectors.document_injection is not None:
+            injection = self.detectors.document_injection
         candidates: list[Detector] = [Limits(rules.max_chars), self._blocklists[policy.name],
-                                      *self.detectors.injection, *self.detectors.pii, *self.detectors.toxicity]
+                                      *injection, *self.detectors.pii, *self.detectors.toxicity]
         chosen = []
         for detector in candidates:
             if isinstance(detector, Blocklist) and detector.empty:

@@ -41,14 +41,16 @@ def build_detectors(settings: Settings) -> tuple[EngineDetectors, SentenceEncode
     if settings.tfidf_classifier:
         injection.append(TfidfClassifier())
         to_load.append(injection[-1])
+    document_injection = list(injection)
     if settings.embedding_classifier and encoder is not None:
         injection.append(EmbeddingClassifier(encoder, gate=settings.classifier_gate))
-        to_load.append(injection[-1])
+        document_injection.append(EmbeddingClassifier(encoder, gate=settings.classifier_gate, strict_gate=True))
+        to_load += [injection[-1], document_injection[-1]]
     pii: list[Any] = [PiiPatterns(settings.phone_region)]
     if settings.presidio:
         pii.append(PresidioNer(settings.spacy_model, gate=settings.presidio_gate))
         to_load.append(pii[-1])
-    detectors = EngineDetectors(tuple(injection), tuple(pii), (Toxicity(),))
+    detectors = EngineDetectors(tuple(injection), tuple(pii), (Toxicity(),), tuple(document_injection))
     return detectors, encoder, to_load
 
 

@@ -99,7 +99,8 @@ async def _one(client: Any, prompt: str, sampling: Any) -> dict[str, float]:
 
 
 async def _bench(args: argparse.Namespace, progress) -> dict[str, Any]:
-    from ragplane.cli.datasets import load_dataset, resolve_dataset
+    from ragplane.cli.datasets import resolve_dataset
+    from ragplane_eval.datasets import load_dataset
     from ragplane_generate.llm_client import LlmClient, Sampling
     from ragplane_generate.models import chat_template_for, resolve_model
     from ragplane_generate.prompt import Passage, PromptBudget, PromptBuilder

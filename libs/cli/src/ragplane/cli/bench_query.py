@@ -47,7 +47,8 @@ def _summarise(samples: list[dict[str, float]]) -> dict[str, dict[str, float | N
 
 
 def _workload(questions: int, seed: int):
-    from ragplane.cli.datasets import load_dataset, squad_dev_path
+    from ragplane.cli.datasets import squad_dev_path
+    from ragplane_eval.datasets import load_dataset
 
     dataset = load_dataset(squad_dev_path())
     picked = random.Random(seed).sample(dataset.questions, questions)

@@ -156,7 +156,8 @@ def _reorder(candidates: Sequence[int], scores: Sequence[float]) -> list[int]:
 
 
 def run_quality(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, Any]:
-    from ragplane.cli.datasets import load_dataset, resolve_dataset
+    from ragplane.cli.datasets import resolve_dataset
+    from ragplane_eval.datasets import load_dataset
     from ragplane_rerank.rerankers import CrossEncoderReranker, LateInteractionReranker
 
     dataset = load_dataset(resolve_dataset(args.dataset, progress=progress))
@@ -213,7 +214,8 @@ def run_quality(args: argparse.Namespace, progress: Callable[[str], None]) -> di
 async def _latency(args: argparse.Namespace, progress: Callable[[str], None]) -> dict[str, Any]:
     import grpc
 
-    from ragplane.cli.datasets import load_dataset, resolve_dataset
+    from ragplane.cli.datasets import resolve_dataset
+    from ragplane_eval.datasets import load_dataset
     from ragplane.runtime.server import start_service
     from ragplane.runtime.settings import load_settings
     from ragplane.v1 import common_pb2, rerank_pb2, rerank_pb2_grpc

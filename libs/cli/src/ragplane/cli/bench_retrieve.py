@@ -33,12 +33,11 @@ import numpy as np
 from ragplane.cli.cmd_bench import add_common_arguments, save_results
 from ragplane.cli.output import console, print_json, print_table
 
-SQUAD_PATHS = (os.environ.get("RAGPLANE_SQUAD_PATH", ""), "/work/shared/datasets/squaddev_v1.1.json",
-               "../shared/datasets/squaddev_v1.1.json")
+SQUAD_PATHS = (os.environ.get("RAGPLANE_SQUAD_PATH", ""),)
 
 
 def _squad_path() -> str | None:
-    """A local copy of SQuAD v1.1 dev, else the project's dataset helper (downloads and caches it once)."""
+    """$RAGPLANE_SQUAD_PATH, else the project's dataset helper (downloads and caches it once)."""
     for path in SQUAD_PATHS:
         if path and Path(path).is_file():
             return path
