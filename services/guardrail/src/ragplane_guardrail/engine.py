@@ -70,8 +70,8 @@ def build_verdict(text: str, acted: list[Finding], policy_name: str, latency_ms:
 class EngineDetectors:
     """The shared detectors; blocklists and limits are built per policy by the engine.
 
-    ``document_injection`` replaces ``injection`` for ScanDocument when given (a stricter, cheaper gate in
-    front of the encoder: documents are scanned in bulk at ingest, on the embedder's cores).
+    ``document_injection`` replaces ``injection`` for ScanDocument when given: documents are scanned in bulk
+    at ingest, so the service leaves the embedding classifier out of it unless asked (see its settings).
     """
 
     injection: tuple[Detector, ...]

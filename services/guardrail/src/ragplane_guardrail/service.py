@@ -44,8 +44,9 @@ def build_detectors(settings: Settings) -> tuple[EngineDetectors, SentenceEncode
     document_injection = list(injection)
     if settings.embedding_classifier and encoder is not None:
         injection.append(EmbeddingClassifier(encoder, gate=settings.classifier_gate))
-        document_injection.append(EmbeddingClassifier(encoder, gate=settings.classifier_gate, strict_gate=True))
-        to_load += [injection[-1], document_injection[-1]]
+        to_load.append(injection[-1])
+        if settings.document_embedding_classifier:
+            document_injection.append(injection[-1])
     pii: list[Any] = [PiiPatterns(settings.phone_region)]
     if settings.presidio:
         pii.append(PresidioNer(settings.spacy_model, gate=settings.presidio_gate))

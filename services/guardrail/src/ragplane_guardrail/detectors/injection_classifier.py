@@ -116,25 +116,9 @@ _ADDRESSES_MODEL = re.compile(
 _NON_LATIN = re.compile(r"[^\x00-\u024f\s]")
 
 
-# The stricter gate of document scans: an instruction hidden in a document has to name its target (you, the
-# assistant, the model) or the instructions it overrides. Ordinary prose passes the broad gate above often
-# ("previous", "system", "act", "story", "run": 57% of the 2,067 SQuAD v1.1 dev passages) and this one less
-# (32%); every indirect injection of the labelled sets, dev and held-out, passes both.
-_ADDRESSES_MODEL_DIRECTLY = re.compile(
-    r"\b(?:you|your|yours|yourself|u|ur|ai|assistants?|models?|chatbots?|bots?|gpt|chatgpt|llms?|agents?|"
-    r"summari[sz]ers?|prompts?|instructions?|instruct|directives?|directions?|guidelines?|guidance|ignor\w*|"
-    r"disregard\w*|forget|override|bypass|jailbr\w*|reveal|obey|comply|uncensored|unrestricted|unfiltered|"
-    r"anweisungen|instrucciones|istruzioni|instrucoes|instructies|consignes)\b")
-
-
 def addresses_model(text: Text) -> bool:
     """Cheap gate for the embedding classifier (see ``_ADDRESSES_MODEL``)."""
     return bool(_ADDRESSES_MODEL.search(text.deobfuscated.text) or _NON_LATIN.search(text.raw))
-
-
-def addresses_model_directly(text: Text) -> bool:
-    """The stricter gate of document scans (see ``_ADDRESSES_MODEL_DIRECTLY``)."""
-    return bool(_ADDRESSES_MODEL_DIRECTLY.search(text.deobfuscated.text) or _NON_LATIN.search(text.raw))
 
 
 class EmbeddingClassifier:
@@ -144,18 +128,16 @@ class EmbeddingClassifier:
     categories = frozenset({INJECTION})
 
     def __init__(self, encoder: SentenceEncoder, min_score: float = 0.5, head: dict[str, Any] | None = None,
-                 gate: bool = True, strict_gate: bool = False) -> None:
+                 gate: bool = True) -> None:
         """Args:
             encoder: the shared sentence encoder (loaded by the service).
             min_score: probabilities below this produce no finding.
             head: weights as written by ``ragplane_guardrail.training``; default: the shipped head.
             gate: skip texts that ``addresses_model`` rejects (plain questions), saving an encoder call.
-            strict_gate: with ``gate``, use ``addresses_model_directly`` instead (document scans).
         """
         self.encoder = encoder
         self.min_score = min_score
         self.gate = gate
-        self._gate = addresses_model_directly if strict_gate else addresses_model
         self._head = head
         self._coef: np.ndarray | None = None
         self._intercept = 0.0
@@ -178,7 +160,7 @@ class EmbeddingClassifier:
         return 1.0 / (1.0 + np.exp(-(vectors @ self._coef + self._intercept)))
 
     def detect(self, text: Text) -> list[Finding]:
-        if self.gate and not self._gate(text):
+        if self.gate and not addresses_model(text):
             return []
         probability = float(self.probabilities([text.deobfuscated.text])[0])
         if probability < self.min_score:
