@@ -14,11 +14,13 @@ from pathlib import Path
 import grpc
 import numpy as np
 import pytest
+import torch
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import deserialize_bytes_tensor
 
 from ragplane.runtime.errors import Unavailable
-from ragplane_rerank.rerankers import Candidate, CrossEncoderReranker, LateInteractionReranker, PassThroughReranker
+from ragplane_rerank.rerankers import (Candidate, CrossEncoderReranker, LateInteractionReranker, PassThroughReranker,
+                                       VectorCache)
 from ragplane_rerank.triton_backend import TritonReranker
 
 pytestmark = pytest.mark.integration
@@ -117,6 +119,35 @@ class TestLateInteraction(RerankerContract):
         late_answer = filler + " The Seine is the river that flows through Paris."
         scores = await reranker.score(QUERY, [Candidate(filler), Candidate(late_answer)])
         assert scores[1] > scores[0]
+
+    async def test_cached_passages_score_exactly_as_when_encoded_and_are_not_encoded_again(self, late_interaction,
+                                                                                          monkeypatch):
+        cached = LateInteractionReranker(cache_bytes=4 * 1024 * 1024)
+        cached._tokenizer, cached._model = late_interaction._tokenizer, late_interaction._model
+        candidates = [Candidate(t) for t in TEXTS]
+        first = await cached.score(QUERY, candidates)
+        assert len(cached.cache) == len(TEXTS) and cached.cache.misses == len(TEXTS)
+        assert first == await late_interaction.score(QUERY, candidates)
+        encoded: list[int] = []
+        original = cached._encode
+        monkeypatch.setattr(cached, "_encode", lambda windows: encoded.append(len(windows)) or original(windows))
+        again = await cached.score("Which river runs through the French capital?", candidates)
+        assert encoded == [1]  # only the query
+        assert cached.cache.hits == len(TEXTS)
+        assert int(np.argmax(again)) == 0
+
+    async def test_the_cache_stays_within_its_byte_bound_dropping_the_least_recently_used(self, late_interaction):
+        cached = LateInteractionReranker(cache_bytes=1)
+        cached._tokenizer, cached._model = late_interaction._tokenizer, late_interaction._model
+        await cached.score(QUERY, [Candidate(t) for t in TEXTS])
+        assert len(cached.cache) == 0  # nothing fits in one byte
+        one = cached._encode(cached._windows(TEXTS[0]))[0].to(torch.float16)
+        size = one.element_size() * one.nelement()
+        cached.cache = VectorCache(2 * size + size // 2)
+        for text in (TEXTS[0], TEXTS[0] + " a", TEXTS[0] + " b"):
+            cached.cache.put(text, one)
+        assert len(cached.cache) == 2 and cached.cache.bytes <= cached.cache.max_bytes
+        assert cached.cache.get(TEXTS[0]) is None and cached.cache.get(TEXTS[0] + " b") is not None
 
 
 class TestCrossEncoderFromLocalFolder(RerankerContract):

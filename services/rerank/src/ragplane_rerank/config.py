@@ -34,6 +34,9 @@ class Settings(CommonSettings):
     max_candidates: int = env("RAGPLANE_RERANK_MAX_CANDIDATES", 200, check=positive,
                               doc="the most candidates one request may carry")
     batch_size: int = env("RAGPLANE_RERANK_BATCH_SIZE", 32, check=positive, doc="passages per forward pass")
+    cache_mb: int = env("RAGPLANE_RERANK_CACHE_MB", 128, check=non_negative,
+                        doc="late-interaction: memory for cached passage token vectors (float16, ~150 KB per "
+                            "200-token passage; 0 disables the cache)")
     max_length: int = env("RAGPLANE_RERANK_MAX_LENGTH", 256, check=positive,
                           doc="tokens per encoder window (late-interaction) or per pair (cross-encoder)")
 

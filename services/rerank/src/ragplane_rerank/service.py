@@ -19,7 +19,8 @@ def build_reranker(settings: Settings) -> Reranker:
     """The backend the settings select (not yet warmed up)."""
     if settings.backend == "late-interaction":
         return LateInteractionReranker(settings.model_path or None, settings.retrieval_weight,
-                                       max_length=settings.max_length, batch_size=settings.batch_size)
+                                       max_length=settings.max_length, batch_size=settings.batch_size,
+                                       cache_bytes=settings.cache_mb * 1024 * 1024)
     if settings.backend == "cross-encoder":
         return CrossEncoderReranker(settings.model_path, batch_size=settings.batch_size,
                                     max_length=settings.max_length)
