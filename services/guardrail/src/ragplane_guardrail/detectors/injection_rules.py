@@ -52,8 +52,10 @@ def _rule(name: str, category: str, weight: float, pattern: str) -> Rule:
 
 RULES: tuple[Rule, ...] = (
     # Overriding the instructions.
+    # ("...to override any rule of national law...", legal prose in SQuAD, is not an attack: "rule(s) of ... law")
     _rule("override_qualified", INJECTION, 0.95,
-          rf"\b{_VERB_OVERRIDE}(?:\s+[\w']+){{0,3}}?\s+{_QUALIFIER}(?:\s+[\w']+){{0,2}}?\s+{_NOUN_RULES}\b"),
+          rf"\b{_VERB_OVERRIDE}(?:\s+[\w']+){{0,3}}?\s+{_QUALIFIER}(?:\s+[\w']+){{0,2}}?\s+{_NOUN_RULES}\b"
+          r"(?!\s+of\s+(?:[\w-]+\s+){0,2}law\b)"),
     _rule("override_abbreviated", INJECTION, 0.9, rf"\b{_VERB_OVERRIDE} (?:all |your )?prev\.? instr"),
     _rule("ignore_the_sources", INJECTION, 0.75,
           r"\b(?:ignore|disregard|forget|skip)\s+(?:the |this |all |any )?(?:retrieved |provided |given |attached )?"
