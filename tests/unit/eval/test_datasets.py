@@ -17,12 +17,10 @@ from ragplane_eval import datasets as service_datasets
 pytestmark = pytest.mark.unit
 
 FIXTURES = Path(__file__).parent / "fixtures"
-LOADERS = [pytest.param(service_datasets, id="service")]
 
 
-@pytest.mark.parametrize("module", LOADERS)
-def test_squad_json_becomes_one_document_per_paragraph_with_questions_pointing_at_it(module):
-    dataset = module.load_dataset(FIXTURES / "tiny_squad.json")
+def test_squad_json_becomes_one_document_per_paragraph_with_questions_pointing_at_it():
+    dataset = service_datasets.load_dataset(FIXTURES / "tiny_squad.json")
     assert [d.doc_id for d in dataset.corpus] == ["Super_Bowl_50/0", "Super_Bowl_50/1", "Warsaw/0"]
     assert dataset.corpus[0].title == "Super Bowl 50"
     assert dataset.corpus[2].text.startswith("Warsaw is the capital")
@@ -33,23 +31,20 @@ def test_squad_json_becomes_one_document_per_paragraph_with_questions_pointing_a
     assert dataset.questions[3].relevant_doc_ids == ("Warsaw/0",)
 
 
-@pytest.mark.parametrize("module", LOADERS)
-def test_squad_questions_without_answers_are_skipped_and_counted(module):
-    dataset = module.load_dataset(FIXTURES / "tiny_squad.json")
+def test_squad_questions_without_answers_are_skipped_and_counted():
+    dataset = service_datasets.load_dataset(FIXTURES / "tiny_squad.json")
     assert [q.id for q in dataset.questions] == ["q1", "q2", "q3", "q4"]
     assert dataset.skipped == 1
 
 
-@pytest.mark.parametrize("module", LOADERS)
-def test_jsonl_reads_questions_inline_documents_and_a_referenced_corpus(module):
-    dataset = module.load_dataset(FIXTURES / "tiny.jsonl")
+def test_jsonl_reads_questions_inline_documents_and_a_referenced_corpus():
+    dataset = service_datasets.load_dataset(FIXTURES / "tiny.jsonl")
     assert [d.doc_id for d in dataset.corpus] == ["france", "poland", "inline"]
     assert [q.id for q in dataset.questions] == ["j1", "q4"]  # missing id -> line number
     assert dataset.questions[1].answers == ("Vistula",)  # a single string is accepted
     assert dataset.questions[0].relevant_doc_ids == ("france",)
 
 
-@pytest.mark.parametrize("module", LOADERS)
 @pytest.mark.parametrize(("line", "problem"), [
     ('{"question": ""}', "'question' must be a non-empty string"),
     ('{"question": "q", "answers": [1]}', "'answers' must be a list of strings"),
@@ -58,20 +53,19 @@ def test_jsonl_reads_questions_inline_documents_and_a_referenced_corpus(module):
     ("not json", "not JSON"),
     ('{"question": "q", "relevant_doc_ids": ["nope"]}\n{"doc_id": "d", "text": "t"}', "not in the corpus"),
 ])
-def test_jsonl_errors_name_the_file_line_and_problem(module, tmp_path, line, problem):
+def test_jsonl_errors_name_the_file_line_and_problem(tmp_path, line, problem):
     path = tmp_path / "bad.jsonl"
     path.write_text(line + "\n")
-    with pytest.raises(module.DatasetError, match=problem) as info:
-        module.load_dataset(path)
+    with pytest.raises(service_datasets.DatasetError, match=problem) as info:
+        service_datasets.load_dataset(path)
     assert str(path) in str(info.value)
 
 
-@pytest.mark.parametrize("module", LOADERS)
-def test_non_squad_json_is_refused(module, tmp_path):
+def test_non_squad_json_is_refused(tmp_path):
     path = tmp_path / "x.json"
     path.write_text(json.dumps({"rows": []}))
-    with pytest.raises(module.DatasetError, match="not SQuAD format"):
-        module.load_dataset(path)
+    with pytest.raises(service_datasets.DatasetError, match="not SQuAD format"):
+        service_datasets.load_dataset(path)
 
 
 def test_the_cli_has_no_loader_of_its_own():

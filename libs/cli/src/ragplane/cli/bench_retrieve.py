@@ -33,14 +33,12 @@ import numpy as np
 from ragplane.cli.cmd_bench import add_common_arguments, save_results
 from ragplane.cli.output import console, print_json, print_table
 
-SQUAD_PATHS = (os.environ.get("RAGPLANE_SQUAD_PATH", ""),)
-
 
 def _squad_path() -> str | None:
     """$RAGPLANE_SQUAD_PATH, else the project's dataset helper (downloads and caches it once)."""
-    for path in SQUAD_PATHS:
-        if path and Path(path).is_file():
-            return path
+    path = os.environ.get("RAGPLANE_SQUAD_PATH", "")
+    if path and Path(path).is_file():
+        return path
     try:
         from ragplane.cli import datasets
 
