@@ -12,7 +12,7 @@ from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, events_pb2
 from ragplane_embed.config import Settings
-from ragplane_embed.service import EmbedApp
+from ragplane_embed.app import EmbedApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 O = events_pb2

@@ -11,7 +11,7 @@ from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import embed_pb2, embed_pb2_grpc
 from ragplane_embed.config import Settings
-from ragplane_embed.service import EmbedApp
+from ragplane_embed.app import EmbedApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 METADATA = [("authorization", "Bearer dev-key")]

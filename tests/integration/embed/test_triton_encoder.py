@@ -23,7 +23,7 @@ from ragplane.v1 import embed_pb2, embed_pb2_grpc
 from ragplane_embed.config import Settings
 from ragplane_embed.dense import InProcessEncoder
 from ragplane_embed.embedder import build_embedder
-from ragplane_embed.service import EmbedApp
+from ragplane_embed.app import EmbedApp
 from ragplane_embed.triton import TritonEncoder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

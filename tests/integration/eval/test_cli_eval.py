@@ -14,7 +14,7 @@ import pytest
 from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane_eval.config import Settings
-from ragplane_eval.service import EvalApp
+from ragplane_eval.app import EvalApp
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, events_pb2
 from ragplane_eval.config import Settings
 from ragplane_eval.online import sampling_reason
-from ragplane_eval.service import EvalApp
+from ragplane_eval.app import EvalApp
 
 pytestmark = pytest.mark.integration
 

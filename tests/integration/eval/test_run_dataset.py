@@ -14,7 +14,7 @@ from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import eval_pb2, eval_pb2_grpc
 from ragplane_eval.config import Settings
-from ragplane_eval.service import EvalApp
+from ragplane_eval.app import EvalApp
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from ragplane.v1 import common_pb2, eval_pb2, eval_pb2_grpc
 from ragplane_eval.config import Settings
 from ragplane_eval.judge import JudgeError
 from ragplane_eval.judge_v2 import V2Judge
-from ragplane_eval.service import EvalApp
+from ragplane_eval.app import EvalApp
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, generate_pb2, generate_pb2_grpc
 from ragplane_generate.config import Settings
-from ragplane_generate.service import GenerateApp
+from ragplane_generate.app import GenerateApp
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import pytest
 
 from ragplane.runtime.settings import load_settings
 from ragplane_guardrail.config import Settings
-from ragplane_guardrail.service import GuardrailApp
+from ragplane_guardrail.app import GuardrailApp
 
 POLICY = """
 policies:

@@ -17,7 +17,7 @@ from ragplane.runtime.kafka import EventProducer
 from ragplane.runtime.server import RunningService, start_service
 from ragplane.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 from ragplane_ingest.config import Settings, load
-from ragplane_ingest.service import IngestApp
+from ragplane_ingest.app import IngestApp
 
 API_KEYS = "dev-key=default,key-a=tenant-a,key-b=tenant-b"
 AUTH = [("authorization", "Bearer dev-key")]

@@ -36,7 +36,7 @@ from ragplane.v1 import (
     retrieve_pb2_grpc,
 )
 from ragplane_orchestrator.config import Settings
-from ragplane_orchestrator.service import RagApp
+from ragplane_orchestrator.app import RagApp
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, rerank_pb2, rerank_pb2_grpc
 from ragplane_rerank.config import Settings
-from ragplane_rerank.service import RerankApp
+from ragplane_rerank.app import RerankApp
 
 pytestmark = pytest.mark.integration
 

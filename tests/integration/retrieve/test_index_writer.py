@@ -16,7 +16,7 @@ from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import events_pb2, retrieve_pb2, retrieve_pb2_grpc
 from ragplane_retrieve.config import Settings
-from ragplane_retrieve.service import RetrieveApp
+from ragplane_retrieve.app import RetrieveApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 METADATA = [("authorization", "Bearer dev-key")]

@@ -19,7 +19,7 @@ from ragplane_embed.config import Settings as EmbedSettings
 from ragplane_embed.embedder import build_embedder
 from ragplane_retrieve.config import Settings
 from ragplane_retrieve.payload import to_points
-from ragplane_retrieve.service import RetrieveApp
+from ragplane_retrieve.app import RetrieveApp
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -195,7 +195,7 @@ def test_without_document_injection_detectors_documents_use_the_general_ones():
 def test_document_scans_leave_the_embedding_classifier_out_unless_asked(enabled, expected):
     from ragplane.runtime.settings import load_settings
     from ragplane_guardrail.config import Settings
-    from ragplane_guardrail.service import build_detectors
+    from ragplane_guardrail.app import build_detectors
 
     settings = load_settings(Settings, {"RAGPLANE_GUARDRAIL_DOCUMENT_EMBEDDING_CLASSIFIER": str(enabled).lower()})
     detectors, _, _ = build_detectors(settings)

@@ -2,7 +2,7 @@
 
 from ragplane.runtime.server import run_service
 from ragplane_embed.config import load
-from ragplane_embed.service import EmbedApp
+from ragplane_embed.app import EmbedApp
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import common_pb2, embed_pb2, embed_pb2_grpc
 
 if TYPE_CHECKING:
-    from ragplane_embed.service import EmbedApp
+    from ragplane_embed.app import EmbedApp
 
 MAX_TEXTS = 256
 

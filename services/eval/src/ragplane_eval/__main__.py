@@ -2,7 +2,7 @@
 
 from ragplane.runtime.server import run_service
 from ragplane_eval.config import load
-from ragplane_eval.service import EvalApp
+from ragplane_eval.app import EvalApp
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from ragplane_eval.reports import Row
 from ragplane_eval.runner import Progress, RunRequest
 
 if TYPE_CHECKING:
-    from ragplane_eval.service import EvalApp
+    from ragplane_eval.app import EvalApp
 
 
 def _timestamp(iso: str) -> timestamp_pb2.Timestamp:

@@ -2,7 +2,7 @@
 
 from ragplane.runtime.server import run_service
 from ragplane_generate.config import load
-from ragplane_generate.service import GenerateApp
+from ragplane_generate.app import GenerateApp
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ from ragplane_generate.generator import GenerateInput, GenerationResult, Generat
 from ragplane_generate.prompt import Passage, Turn
 
 if TYPE_CHECKING:
-    from ragplane_generate.service import GenerateApp
+    from ragplane_generate.app import GenerateApp
 
 _ROLES = {common_pb2.CONVERSATION_ROLE_USER: "user", common_pb2.CONVERSATION_ROLE_ASSISTANT: "assistant"}
 

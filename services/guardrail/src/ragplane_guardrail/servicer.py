@@ -11,7 +11,7 @@ from ragplane_guardrail.engine import GuardrailEngine
 from ragplane_guardrail.verdict import CitationRef, DocumentChunk, Passage, Verdict
 
 if TYPE_CHECKING:
-    from ragplane_guardrail.service import GuardrailApp
+    from ragplane_guardrail.app import GuardrailApp
 
 
 def verdict_to_proto(verdict: Verdict) -> common_pb2.GuardrailVerdict:

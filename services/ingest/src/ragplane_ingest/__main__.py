@@ -2,7 +2,7 @@
 
 from ragplane.runtime.server import run_service
 from ragplane_ingest.config import load
-from ragplane_ingest.service import IngestApp
+from ragplane_ingest.app import IngestApp
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ from ragplane_ingest.pipeline import DocumentSpec, IngestPipeline, IngestResult
 from ragplane_ingest.uploads import Upload, UploadAssembler
 
 if TYPE_CHECKING:
-    from ragplane_ingest.service import IngestApp
+    from ragplane_ingest.app import IngestApp
 
 log = get_logger(__name__)
 

@@ -2,7 +2,7 @@
 
 from ragplane.runtime.server import run_service
 from ragplane_orchestrator.config import load
-from ragplane_orchestrator.service import RagApp
+from ragplane_orchestrator.app import RagApp
 
 
 def main() -> None:

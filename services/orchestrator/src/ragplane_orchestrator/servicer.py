@@ -9,7 +9,7 @@ from ragplane.v1 import rag_pb2, rag_pb2_grpc
 from ragplane_orchestrator.pipeline import Question
 
 if TYPE_CHECKING:
-    from ragplane_orchestrator.service import RagApp
+    from ragplane_orchestrator.app import RagApp
 
 
 def _question(request) -> Question:

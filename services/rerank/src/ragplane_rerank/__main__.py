@@ -2,7 +2,7 @@
 
 from ragplane.runtime.server import run_service
 from ragplane_rerank.config import load
-from ragplane_rerank.service import RerankApp
+from ragplane_rerank.app import RerankApp
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from ragplane_rerank.core import rerank
 from ragplane_rerank.rerankers import Candidate
 
 if TYPE_CHECKING:
-    from ragplane_rerank.service import RerankApp
+    from ragplane_rerank.app import RerankApp
 
 
 class RerankServiceServicer(rerank_pb2_grpc.RerankServiceServicer):

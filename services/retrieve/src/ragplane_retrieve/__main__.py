@@ -2,7 +2,7 @@
 
 from ragplane.runtime.server import run_service
 from ragplane_retrieve.config import load
-from ragplane_retrieve.service import RetrieveApp
+from ragplane_retrieve.app import RetrieveApp
 
 
 def main() -> None:

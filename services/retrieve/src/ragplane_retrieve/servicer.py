@@ -13,7 +13,7 @@ from ragplane_retrieve.payload import to_chunk
 from ragplane_retrieve.search import build_query, run_search
 
 if TYPE_CHECKING:
-    from ragplane_retrieve.service import RetrieveApp
+    from ragplane_retrieve.app import RetrieveApp
 
 MAX_LIST = 1000
 

@@ -101,7 +101,7 @@ async def _run(args: argparse.Namespace) -> int:
     from ragplane.v1 import common_pb2, guardrail_pb2, guardrail_pb2_grpc
     from ragplane_guardrail import datasets
     from ragplane_guardrail.config import Settings
-    from ragplane_guardrail.service import GuardrailApp
+    from ragplane_guardrail.app import GuardrailApp
     from ragplane_guardrail.text import Text
     from ragplane_guardrail.verdict import Action, Check, DocumentChunk, Passage
 

@@ -225,7 +225,7 @@ async def _latency(args: argparse.Namespace, progress: Callable[[str], None]) ->
     from ragplane.runtime.settings import load_settings
     from ragplane.v1 import common_pb2, rerank_pb2, rerank_pb2_grpc
     from ragplane_rerank.config import Settings
-    from ragplane_rerank.service import RerankApp
+    from ragplane_rerank.app import RerankApp
 
     dataset = load_dataset(resolve_dataset(args.dataset, progress=progress))
     rng = random.Random(args.seed)

@@ -160,7 +160,7 @@ async def rpc_latency(store, queries, writer_points=None, writer_rate: float = 0
     from ragplane.runtime.settings import load_settings
     from ragplane.v1 import common_pb2, retrieve_pb2, retrieve_pb2_grpc
     from ragplane_retrieve.config import Settings
-    from ragplane_retrieve.service import RetrieveApp
+    from ragplane_retrieve.app import RetrieveApp
 
     class _Opened:
         """The already-open store, so the service does not open (or close) it again."""
