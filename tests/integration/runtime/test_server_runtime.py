@@ -248,7 +248,9 @@ async def test_trace_continues_across_a_grpc_hop():
                     embed_pb2.EmbedRequest(texts=["forward"]), metadata=[*USER, *carrier.items()], timeout=5)
             trace_id = root.get_span_context().trace_id
         trace.get_tracer_provider().force_flush()
-        in_trace = [s for s in SPANS.get_finished_spans() if s.context.trace_id == trace_id]
+        # When this module installed the provider, SPANS is behind two processors: count each span once.
+        in_trace = list({s.context.span_id: s for s in SPANS.get_finished_spans()
+                         if s.context.trace_id == trace_id}.values())
         server_spans = [s for s in in_trace if s.kind == trace.SpanKind.SERVER]
         client_spans = [s for s in in_trace if s.kind == trace.SpanKind.CLIENT]
         # upstream's server span, its client call to downstream, and downstream's server span: one trace
@@ -258,23 +260,53 @@ async def test_trace_continues_across_a_grpc_hop():
         await downstream.stop(0)
 
 
-async def test_health_is_not_serving_until_warm_then_serving():
+async def _health(address: str) -> int:
+    async with grpc.aio.insecure_channel(address) as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="ragplane.v1.EmbedService"), timeout=2)
+    return reply.status
+
+
+async def _stream_error(address: str) -> grpc.aio.AioRpcError:
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = generate_pb2_grpc.GenerateServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for _ in stub.GenerateStream(generate_pb2.GenerateStreamRequest(query="q"), metadata=USER, timeout=5):
+                pass
+    return caught.value
+
+
+async def test_calls_during_warm_up_are_unavailable_and_health_not_serving_until_start_finished():
+    from ragplane.cli.infra import free_port
+
     app = _App(_settings())
-    starting = asyncio.create_task(start_service(app, app.settings, port=0))
+    port = free_port()
+    starting = asyncio.create_task(start_service(app, app.settings, port=port))
     await asyncio.sleep(0.3)
     assert not starting.done()
-    # The port is bound before warm-up, so probes can see NOT_SERVING.
+    # The port is bound before warm-up: probes see NOT_SERVING, and calls are refused by the runtime,
+    # not by the servicers (which would otherwise meet collaborators that are not started).
+    address = f"127.0.0.1:{port}"
     running = None
     try:
+        assert await _health(address) == health_pb2.HealthCheckResponse.NOT_SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _embed(address, ["whoami"])
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert caught.value.details() == "probe: warming up"
+        streamed = await _stream_error(address)
+        assert (streamed.code(), streamed.details()) == (grpc.StatusCode.UNAVAILABLE, "probe: warming up")
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await _embed(address, ["whoami"], metadata=[])
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
         app.warm.set()
         running = await starting
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            reply = await stub.Check(health_pb2.HealthCheckRequest(service="ragplane.v1.EmbedService"), timeout=2)
-            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        assert await _health(running.address) == health_pb2.HealthCheckResponse.SERVING
+        assert (await _embed(running.address, ["whoami"])).dense_model == "acme"
     finally:
-        if running:
-            await running.stop(0)
+        app.warm.set()
+        running = running or await starting
+        await running.stop(0)
 
 
 async def test_shutdown_reports_not_serving_drains_in_flight_calls_and_refuses_new_ones():

@@ -3,10 +3,12 @@
 Every service installs it, so every RPC gets the same treatment:
 1. health checks and reflection pass through without credentials;
 2. the caller is authenticated (UNAUTHENTICATED otherwise) and the tenant set in the request context;
-3. a call without a deadline gets the default one, and the handler is cut off when it expires;
-4. domain errors (ragplane.runtime.errors) become their status codes; anything else is INTERNAL with the
+3. until the service has warmed up (``mark_ready``), every call is UNAVAILABLE "<service>: warming up", so
+   servicers never see collaborators that are not started yet;
+4. a call without a deadline gets the default one, and the handler is cut off when it expires;
+5. domain errors (ragplane.runtime.errors) become their status codes; anything else is INTERNAL with the
    request id, and the traceback goes to the log;
-5. latency, in-flight count and an access log line are recorded.
+6. latency, in-flight count and an access log line are recorded.
 """
 
 from __future__ import annotations
@@ -42,10 +44,17 @@ def remaining_time(default: float | None = None) -> float | None:
 
 
 class ServerInterceptor(grpc.aio.ServerInterceptor):
+    """Wraps every RPC of one service except health checks and reflection (see the module docstring)."""
+
     def __init__(self, service: str, authenticator: Authenticator, default_deadline_s: float) -> None:
         self._service = service
         self._auth = authenticator
         self._default_deadline_s = default_deadline_s
+        self._ready = False
+
+    def mark_ready(self) -> None:
+        """Serve RPCs from now on: the service's ``start()`` has finished."""
+        self._ready = True
 
     async def intercept_service(
         self,
@@ -81,11 +90,19 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         )
 
     def _begin(self, context: grpc.aio.ServicerContext) -> tuple[float, str]:
-        """Authenticate and set the request context. Raises Unauthenticated."""
+        """Authenticate, refuse calls during warm-up and set the request context.
+
+        Raises:
+            Unauthenticated: no or unknown credentials.
+            Unavailable: the service has not finished ``start()``.
+        """
         metadata = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
         request_id = metadata.get(REQUEST_ID_HEADER) or new_request_id()
         request_id_var.set(request_id)
         identity = self._auth.authenticate(metadata)
+        # After authentication, so an unknown caller learns nothing about the service's state.
+        if not self._ready:
+            raise errors.Unavailable(f"{self._service}: warming up")
         tenant_var.set(identity.tenant)
         principal_var.set(identity.principal)
         loop = asyncio.get_running_loop()

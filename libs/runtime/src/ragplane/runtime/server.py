@@ -114,7 +114,10 @@ def _listen_address(settings: CommonSettings, service_name: str, port: int | Non
 async def start_service(
     service: Service, settings: CommonSettings, *, port: int | None = None, metrics: bool = True
 ) -> RunningService:
-    """Bind, register health/reflection/interceptors, warm up, then report SERVING.
+    """Bind, register health/reflection/interceptors, warm up, then serve RPCs and report SERVING.
+
+    During warm-up the port is bound: health answers NOT_SERVING and every other RPC UNAVAILABLE
+    "<service>: warming up" (the interceptor refuses them), so servicers need no readiness checks.
 
     Args:
         service: the service core.
@@ -137,7 +140,8 @@ async def start_service(
         interceptors.append(aio_server_interceptor())
     except ImportError:  # pragma: no cover
         pass
-    interceptors.append(ServerInterceptor(service.name, authenticator, settings.default_deadline_s))
+    gate = ServerInterceptor(service.name, authenticator, settings.default_deadline_s)
+    interceptors.append(gate)
     server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -166,6 +170,7 @@ async def start_service(
     except BaseException:
         await server.stop(0)
         raise
+    gate.mark_ready()
     await running.set_serving(True)
     log.info("serving", service=service.name, port=bound)
     return running
