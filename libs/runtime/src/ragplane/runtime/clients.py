@@ -1,7 +1,8 @@
 """Outbound gRPC channels to other ragplane services.
 
 Calls carry the service token, the caller's tenant and request id, W3C trace context, and a deadline: the
-one the caller gave, else what is left of the current request's deadline, else the default.
+one the caller gave, else what is left of the current request's deadline, else the default. gRPC retries
+UNAVAILABLE on idempotent methods within that deadline (``retry.service_config``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import grpc
 
 from ragplane.runtime.context import PRINCIPAL_HEADER, REQUEST_ID_HEADER, TENANT_HEADER, principal_var, request_id_var, tenant_var
 from ragplane.runtime.interceptors import remaining_time
+from ragplane.runtime.retry import service_config
 
 # A call gives up this much before its caller's deadline so that the caller can still answer.
 DEADLINE_MARGIN_S = 0.02
@@ -77,6 +79,7 @@ CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.keepalive_time_ms", 30_000),
     ("grpc.enable_retries", 1),
+    ("grpc.service_config", service_config()),
 ]
 
 

@@ -4,15 +4,14 @@
   ``ragplane-schema`` (the message's full name). Keys are ``<tenant>/<doc_id>`` or similar.
 - ``EventProducer`` waits for the broker's acknowledgement (acks=all) before reporting success.
 - ``ConsumerRunner`` is at-least-once: it commits a batch's offsets only after the handler returned, i.e.
-  after the handler made its effect durable. Retriable failures are retried with jittered backoff a bounded
-  number of times; a record that cannot be decoded or keeps failing goes to ``<topic>.dlq`` with the error in
-  headers and the consumer goes on.
+  after the handler made its effect durable. Retriable failures are retried with jittered backoff
+  (``retry.Backoff``) a bounded number of times; a record that cannot be decoded or keeps failing goes to
+  ``<topic>.dlq`` with the error in headers and the consumer goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -28,6 +27,7 @@ from opentelemetry import trace
 
 from ragplane.runtime.errors import RagplaneError
 from ragplane.runtime.logs import get_logger
+from ragplane.runtime.retry import Backoff, retry_call
 from ragplane.runtime.settings import CommonSettings
 from ragplane.runtime.telemetry import KAFKA_CONSUMED, KAFKA_DLQ, KAFKA_LAG, KAFKA_PRODUCED, extract_context, inject_headers
 
@@ -94,16 +94,10 @@ def ensure_topics(settings: CommonSettings, topics: Iterable[str], *, partitions
         wanted.append(topic)
         if with_dlq and not topic.endswith(".dlq"):
             wanted.append(dlq_topic(topic))
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            admin = KafkaAdminClient(**client_config(settings), client_id="ragplane-admin")
-            break
-        except KafkaError as exc:
-            if time.monotonic() > deadline:
-                raise
-            log.warning("broker not reachable yet", error=str(exc))
-            time.sleep(0.5)
+    admin = retry_call(lambda: KafkaAdminClient(**client_config(settings), client_id="ragplane-admin"),
+                       Backoff(base_s=0.1, cap_s=1.0, attempts=None),
+                       retriable=lambda exc: isinstance(exc, KafkaError),
+                       deadline=time.monotonic() + timeout_s, what="connect to the broker")
     try:
         existing = set(admin.list_topics())
         missing = [t for t in wanted if t not in existing]
@@ -366,20 +360,11 @@ class ConsumerRunner:
                 self._dead_letter(record, exc)
 
     def _handle_with_retries(self, batch: list[Envelope[Any]]) -> None:
-        attempt = 0
-        while True:
-            try:
-                self._call_handler(batch)
-                return
-            except Exception as exc:  # noqa: BLE001
-                if not is_retriable(exc) or attempt >= self._options.max_retries or self._stop.is_set():
-                    raise
-                delay = min(self._options.backoff_max_s, self._options.backoff_initial_s * 2**attempt)
-                delay = random.uniform(delay / 2, delay)  # jitter
-                log.warning("retrying batch", topic=self.topic, attempt=attempt + 1, delay_s=round(delay, 3),
-                            error=str(exc))
-                attempt += 1
-                self._stop.wait(delay)
+        options = self._options
+        policy = Backoff(options.backoff_initial_s, options.backoff_max_s, attempts=options.max_retries + 1)
+        # Waiting on the stop event lets shutdown interrupt a wait; a stopping consumer retries no more.
+        retry_call(lambda: self._call_handler(batch), policy, sleep=self._stop.wait,
+                   retriable=lambda exc: is_retriable(exc) and not self._stop.is_set(), what=f"batch of {self.topic}")
 
     def _call_handler(self, batch: list[Envelope[Any]]) -> None:
         ctx = batch[0].trace_context
