@@ -11,7 +11,6 @@ import sys
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TARGET = ROOT / "docs" / "configuration.md"
-SERVICES = ("orchestrator", "ingest", "embed", "retrieve", "rerank", "generate", "guardrail", "eval")
 
 
 def _portable(rows):
@@ -26,6 +25,7 @@ def _portable(rows):
 
 
 def render() -> str:
+    from ragplane.runtime.services import SERVICE_NAMES
     from ragplane.runtime.settings import CommonSettings, describe
 
     common = {row[0] for row in describe(CommonSettings)}
@@ -42,7 +42,7 @@ def render() -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{var}` | `{default}` | {doc} |" for var, default, doc in _portable(describe(CommonSettings))]
-    for name in SERVICES:
+    for name in SERVICE_NAMES:
         module = importlib.import_module(f"ragplane_{name}.config")
         rows = [row for row in describe(module.Settings) if row[0] not in common]
         lines += ["", f"## {name}", "", f"See also `services/{name}/README.md`.", ""]

@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from ragplane.runtime.services import DEFAULT_PORTS, SERVICE_NAMES, callers, metrics_port_for
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "ragplane"
 SCENARIOS_DIR = CHART / "ci"
@@ -29,21 +31,11 @@ NAMESPACE = "ragplane"
 # The Kubernetes version manifests are validated against (the chart supports this minor and later).
 KUBERNETES_VERSION = "1.31.0"
 
-SERVICES = ("orchestrator", "ingest", "embed", "retrieve", "rerank", "generate", "guardrail", "eval")
-PORTS = {"orchestrator": 50051, "ingest": 50052, "embed": 50053, "retrieve": 50054, "rerank": 50055,
-         "generate": 50056, "guardrail": 50057, "eval": 50058, "modelserver": 50070, "triton": 8001}
-METRICS_PORTS = {name: 9100 + port % 100 for name, port in PORTS.items() if name != "triton"} | {"triton": 8002}
-# Who calls whom (ARCHITECTURE.md; the table): the NetworkPolicies must allow exactly these.
-CALLERS = {
-    "orchestrator": {"eval"},
-    "ingest": {"eval"},
-    "embed": {"orchestrator", "eval"},
-    "retrieve": {"orchestrator", "eval"},
-    "rerank": {"orchestrator"},
-    "generate": {"orchestrator"},
-    "guardrail": {"orchestrator", "ingest"},
-    "eval": set(),
-}
+SERVICES = SERVICE_NAMES
+PORTS = DEFAULT_PORTS | {"triton": 8001}
+METRICS_PORTS = {name: metrics_port_for(port) for name, port in DEFAULT_PORTS.items()} | {"triton": 8002}
+# Who calls whom (the service table): the NetworkPolicies must allow exactly these.
+CALLERS = {name: set(callers(name)) for name in SERVICE_NAMES}
 CLIENT_FACING = {"orchestrator", "ingest", "eval"}
 
 

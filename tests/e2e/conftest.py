@@ -14,8 +14,8 @@ import grpc
 import pytest
 
 from ragplane.cli import infra
+from ragplane.runtime.services import SERVICE_NAMES
 
-SERVICE_NAMES = ("orchestrator", "ingest", "embed", "retrieve", "rerank", "generate", "guardrail", "eval")
 KEYS = {"tenant-a": "e2e-key-a", "tenant-b": "e2e-key-b"}
 
 

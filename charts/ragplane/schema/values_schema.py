@@ -16,7 +16,9 @@ import pathlib
 import sys
 from typing import Any
 
-SERVICES = ("orchestrator", "ingest", "embed", "retrieve", "rerank", "generate", "guardrail", "eval")
+from ragplane.runtime.services import SERVICE_NAMES
+
+SERVICES = SERVICE_NAMES
 REMOTE_MODEL_SERVICES = ("embed", "rerank")
 OUT = pathlib.Path(__file__).resolve().parents[1] / "values.schema.json"
 

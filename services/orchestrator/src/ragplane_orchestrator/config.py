@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ragplane.runtime.settings import CommonSettings, env, fraction, load_settings, non_negative, parse_hostport, positive
+from ragplane.runtime.services import local_address
 
 
 def parse_rate_limits(raw: str) -> dict[str, tuple[int, int]]:
@@ -23,13 +24,13 @@ def parse_rate_limits(raw: str) -> dict[str, tuple[int, int]]:
 
 @dataclass(frozen=True)
 class Settings(CommonSettings):
-    guardrail_addr: str = env("RAGPLANE_GUARDRAIL_ADDR", "127.0.0.1:50057", parse=parse_hostport,
+    guardrail_addr: str = env("RAGPLANE_GUARDRAIL_ADDR", local_address("guardrail"), parse=parse_hostport,
                               doc="guardrail service")
-    embed_addr: str = env("RAGPLANE_EMBED_ADDR", "127.0.0.1:50053", parse=parse_hostport, doc="embed service")
-    retrieve_addr: str = env("RAGPLANE_RETRIEVE_ADDR", "127.0.0.1:50054", parse=parse_hostport,
+    embed_addr: str = env("RAGPLANE_EMBED_ADDR", local_address("embed"), parse=parse_hostport, doc="embed service")
+    retrieve_addr: str = env("RAGPLANE_RETRIEVE_ADDR", local_address("retrieve"), parse=parse_hostport,
                              doc="retrieve service")
-    rerank_addr: str = env("RAGPLANE_RERANK_ADDR", "127.0.0.1:50055", parse=parse_hostport, doc="rerank service")
-    generate_addr: str = env("RAGPLANE_GENERATE_ADDR", "127.0.0.1:50056", parse=parse_hostport,
+    rerank_addr: str = env("RAGPLANE_RERANK_ADDR", local_address("rerank"), parse=parse_hostport, doc="rerank service")
+    generate_addr: str = env("RAGPLANE_GENERATE_ADDR", local_address("generate"), parse=parse_hostport,
                              doc="generate service")
     top_k: int = env("RAGPLANE_TOP_K", 20, check=positive, doc="retrieval candidates per question")
     top_n: int = env("RAGPLANE_TOP_N", 5, check=positive, doc="passages kept after rerank for the prompt")

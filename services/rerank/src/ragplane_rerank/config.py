@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ragplane.runtime.settings import CommonSettings, env, load_settings, non_negative, positive
+from ragplane.runtime.settings import CommonSettings, env, load_settings, non_negative, one_of, positive
 
 BACKENDS = ("late-interaction", "cross-encoder", "triton", "passthrough")
-
-
-def _backend(value: str) -> str | None:
-    return None if value in BACKENDS else f"must be one of {', '.join(BACKENDS)}, but got {value!r}"
 
 
 @dataclass(frozen=True)
 class Settings(CommonSettings):
     """Settings of the rerank service."""
 
-    backend: str = env("RAGPLANE_RERANK_BACKEND", "late-interaction", check=_backend,
+    backend: str = env("RAGPLANE_RERANK_BACKEND", "late-interaction", check=one_of(*BACKENDS),
                        doc="late-interaction, cross-encoder (local path), triton (v2 protocol) or passthrough")
     model_path: str = env("RAGPLANE_RERANK_MODEL_PATH", "",
                           doc="cross-encoder: the model folder (required); late-interaction: the encoder folder "

@@ -6,13 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ragplane.runtime.kafka import TOPIC_INDEXED, TOPIC_VECTORS
-from ragplane.runtime.settings import CommonSettings, env, load_settings, non_negative, positive
+from ragplane.runtime.settings import CommonSettings, env, in_range, load_settings, non_negative, one_of, positive
 
 from ragplane_retrieve.store.base import parse_metadata_indexes
-
-
-def _one_of(*allowed: str):
-    return lambda v: None if v in allowed else f"must be one of {', '.join(allowed)}, but got {v!r}"
 
 
 def _metadata_indexes(raw: str) -> str:
@@ -22,7 +18,7 @@ def _metadata_indexes(raw: str) -> str:
 
 @dataclass(frozen=True)
 class Settings(CommonSettings):
-    store: str = env("RAGPLANE_RETRIEVE_STORE", "edge", check=_one_of("edge", "qdrant"),
+    store: str = env("RAGPLANE_RETRIEVE_STORE", "edge", check=one_of("edge", "qdrant"),
                      doc="'edge' (qdrant-edge in process, local default) or 'qdrant' (a Qdrant server)")
     data_dir: str = env("RAGPLANE_DATA_DIR", "./data", doc="the local stack's data folder")
     edge_path: str = env("RAGPLANE_RETRIEVE_EDGE_PATH", "",
@@ -45,7 +41,7 @@ class Settings(CommonSettings):
     search_ef: int = env("RAGPLANE_RETRIEVE_SEARCH_EF", 0, check=non_negative,
                          doc="HNSW search beam width (0: the engine's default)")
     default_top_k: int = env("RAGPLANE_RETRIEVE_TOP_K", 20,
-                             check=lambda v: None if 1 <= v <= 200 else f"must be in 1..200, but got {v}",
+                             check=in_range(1, 200),
                              doc="results when a request leaves top_k at 0")
     default_rrf_k: int = env("RAGPLANE_RETRIEVE_RRF_K", 60, check=positive,
                              doc="reciprocal rank fusion constant when a request leaves rrf_k at 0")
@@ -63,7 +59,7 @@ class Settings(CommonSettings):
                             doc="points per store upsert call (the embedded engine holds the GIL ~130 us per point)")
     writer_yield_s: float = env("RAGPLANE_RETRIEVE_WRITER_YIELD_S", 0.05, check=non_negative,
                                 doc="longest a write call waits for in-flight searches to finish (read priority)")
-    optimize_mode: str = env("RAGPLANE_RETRIEVE_OPTIMIZE", "auto", check=_one_of("auto", "off"),
+    optimize_mode: str = env("RAGPLANE_RETRIEVE_OPTIMIZE", "auto", check=one_of("auto", "off"),
                              doc="edge: 'auto' optimizes off-process when the policy says so; 'off' never")
     optimize_threshold: int = env("RAGPLANE_RETRIEVE_OPTIMIZE_THRESHOLD", 20_000, check=positive,
                                   doc="edge: unindexed points that make an optimize due")

@@ -17,12 +17,9 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ragplane.cli import infra
+from ragplane.runtime.services import DEFAULT_PORTS, MODEL_SERVER, metrics_port_for, spec, start_order
 
-SERVICES = ("guardrail", "embed", "retrieve", "rerank", "generate", "ingest", "eval", "orchestrator")
-DEFAULT_PORTS = {
-    "orchestrator": 50051, "ingest": 50052, "embed": 50053, "retrieve": 50054,
-    "rerank": 50055, "generate": 50056, "guardrail": 50057, "eval": 50058, "modelserver": 50070,
-}
+SERVICES = start_order()
 BROKER_PORT = 9092
 REDIS_PORT = 6379
 
@@ -160,9 +157,9 @@ def up(timeout_s: float = 600.0, progress=None) -> list[Component]:
         ensure_topics(load_settings(CommonSettings, env), ALL_TOPICS)
 
         to_start: list[tuple[str, str, str]] = []
-        if _module_exists("ragplane_generate.modelserver"):
-            to_start.append(("modelserver", "ragplane_generate.modelserver", "model"))
-        to_start += [(name, f"ragplane_{name}", "service") for name in SERVICES]
+        if _module_exists(MODEL_SERVER.module):
+            to_start.append((MODEL_SERVER.name, MODEL_SERVER.module, "model"))
+        to_start += [(name, spec(name).module, "service") for name in SERVICES]
         for name, module, kind in to_start:
             port = _port(name, DEFAULT_PORTS[name])
             check_free(name, port)
@@ -177,13 +174,9 @@ def up(timeout_s: float = 600.0, progress=None) -> list[Component]:
         raise
 
 
-def _module_for(name: str) -> str:
-    return "ragplane_generate.modelserver" if name == "modelserver" else f"ragplane_{name}"
-
-
 def _metrics_port(name: str, grpc_port: int) -> int:
     """9100 + the last two digits of the gRPC port, or RAGPLANE_<NAME>_METRICS_PORT."""
-    return _port(f"{name}_metrics", 9100 + grpc_port % 100)
+    return _port(f"{name}_metrics", metrics_port_for(grpc_port))
 
 
 def _spawn_component(name: str, module: str, kind: str, port: int, env: dict[str, str], logs: Path) -> Component:
@@ -233,7 +226,7 @@ def restart(name: str, timeout_s: float = 600.0) -> Component:
         env.update(json.loads(_env_file().read_text()))
     env = stack_env(by_name["broker"].port, by_name["redis"].port) | {
         k: v for k, v in env.items() if k.startswith(_KEPT_ENV)}
-    new = _spawn_component(name, _module_for(name), old.kind, old.port, env, home() / "logs")
+    new = _spawn_component(name, spec(name).module, old.kind, old.port, env, home() / "logs")
     components[components.index(old)] = new
     _save_state(components)
     _wait_serving([new], timeout_s)

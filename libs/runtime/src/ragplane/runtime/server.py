@@ -20,6 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from ragplane.runtime.auth import Authenticator, parse_api_keys
 from ragplane.runtime.interceptors import ServerInterceptor
 from ragplane.runtime.logs import configure_logging, get_logger
+from ragplane.runtime.services import DEFAULT_PORTS, metrics_port_for
 from ragplane.runtime.settings import CommonSettings, SettingsError
 from ragplane.runtime.telemetry import configure_tracing, start_metrics_server
 
@@ -33,24 +34,6 @@ SERVER_OPTIONS = [
     ("grpc.max_receive_message_length", 64 * 1024 * 1024),
     ("grpc.so_reuseport", 0),
 ]
-
-# Default gRPC ports of the local stack (ARCHITECTURE.md section 7); metrics at 9100 + last two digits.
-DEFAULT_PORTS = {
-    "orchestrator": 50051,
-    "ingest": 50052,
-    "embed": 50053,
-    "retrieve": 50054,
-    "rerank": 50055,
-    "generate": 50056,
-    "guardrail": 50057,
-    "eval": 50058,
-    "modelserver": 50070,
-}
-
-
-def default_metrics_port(grpc_port: int) -> int:
-    return 9100 + grpc_port % 100
-
 
 class Service(Protocol):
     """What a ragplane service provides to the runtime."""
@@ -158,7 +141,7 @@ async def start_service(
         if port is not None:
             metrics_listen = "127.0.0.1:0"
         else:
-            metrics_listen = settings.metrics_listen or f"127.0.0.1:{default_metrics_port(bound)}"
+            metrics_listen = settings.metrics_listen or f"127.0.0.1:{metrics_port_for(bound)}"
         metrics_port = start_metrics_server(metrics_listen)
     running = RunningService(service, server, health, bound, metrics_port, names, settings.grace_period_s,
                              settings.shutdown_delay_s)

@@ -69,6 +69,37 @@ def fraction(value: float) -> str | None:
     return None if 0.0 <= value <= 1.0 else f"must be between 0 and 1, but got {value}"
 
 
+Check = Callable[[Any], "str | None"]
+
+
+def one_of(*options: str) -> Check:
+    """A check that the value is one of ``options`` (listed in the given order in the message)."""
+    def check(value: str) -> str | None:
+        return None if value in options else f"must be one of {', '.join(options)}, but got {value!r}"
+    return check
+
+
+def in_range(low: float, high: float, *, low_open: bool = False) -> Check:
+    """A check that ``low <= value <= high`` (``low < value`` when ``low_open``)."""
+    def check(value: float) -> str | None:
+        above = value > low if low_open else value >= low
+        if above and value <= high:
+            return None
+        if low_open:
+            return f"must be in ({low:g}, {high:g}], but got {value}"
+        return f"must be between {low:g} and {high:g}, but got {value}"
+    return check
+
+
+def non_empty(value: str) -> str | None:
+    return None if value else "must not be empty"
+
+
+def optional(inner: Check) -> Check:
+    """``inner`` for a set value; None (unset) passes."""
+    return lambda value: None if value is None else inner(value)
+
+
 def _default_parser(tp: Any) -> Callable[[str], Any]:
     origin = typing.get_origin(tp)
     if tp is bool:
@@ -173,8 +204,7 @@ class CommonSettings:
     log_content: bool = env("RAGPLANE_LOG_CONTENT", False,
                             doc="log document text, prompts and answers (off by default)")
     otel_exporter: str = env("RAGPLANE_OTEL_EXPORTER", "none",
-                             check=lambda v: None if v in {"none", "otlp", "console"}
-                             else f"must be none, otlp or console, but got {v!r}",
+                             check=one_of("none", "otlp", "console"),
                              doc="trace exporter; otlp uses OTEL_EXPORTER_OTLP_ENDPOINT")
     kafka_bootstrap: str = env("RAGPLANE_KAFKA_BOOTSTRAP", "127.0.0.1:9092",
                                doc="comma-separated Kafka bootstrap servers")

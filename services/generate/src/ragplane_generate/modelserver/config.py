@@ -6,17 +6,9 @@ import math
 import os
 from dataclasses import dataclass
 
-from ragplane.runtime.settings import CommonSettings, load_settings, non_negative, positive
-from ragplane.runtime.settings import env
+from ragplane.runtime.settings import CommonSettings, env, load_settings, non_empty, non_negative, one_of, positive
 
 LOAD_MODES = ("startup", "explicit")
-
-
-def _one_of(options: tuple[str, ...]):
-    def check(value: str) -> str | None:
-        return None if value in options else f"must be one of {', '.join(options)}, but got {value!r}"
-
-    return check
 
 
 @dataclass(frozen=True)
@@ -28,12 +20,12 @@ class ModelServerSettings(CommonSettings):
     llm_model_sha256: str = env("RAGPLANE_LLM_MODEL_SHA256", "",
                                 doc="expected sha256 of a GGUF path (packaged models have theirs pinned)")
     model_name: str = env("RAGPLANE_LLM_MODEL_NAME", "ensemble",
-                          check=lambda v: None if v else "must not be empty",
+                          check=non_empty,
                           doc="v2 model name it is served under (the TensorRT-LLM ensemble's name)")
     models_dir: str = env("RAGPLANE_MODELS_DIR", "", doc="folder relative GGUF paths are looked up in")
     model_cache: str = env("RAGPLANE_MODEL_CACHE", "",
                            doc="where joined model files are kept (default ~/.cache/ragplane/models)")
-    load_mode: str = env("RAGPLANE_LLM_LOAD", "startup", check=_one_of(LOAD_MODES),
+    load_mode: str = env("RAGPLANE_LLM_LOAD", "startup", check=one_of(*LOAD_MODES),
                          doc="startup: load at start; explicit: load on RepositoryModelLoad (Triton's explicit "
                              "model control)")
     context_tokens: int = env("RAGPLANE_LLM_CONTEXT_TOKENS", 4096, check=positive,

@@ -24,7 +24,8 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 
 from ragplane.runtime.logs import configure_logging, get_logger
-from ragplane.runtime.server import SERVER_OPTIONS, default_metrics_port
+from ragplane.runtime.server import SERVER_OPTIONS
+from ragplane.runtime.services import metrics_port_for
 from ragplane.runtime.telemetry import start_metrics_server
 from ragplane_generate.models import resolve_model
 from ragplane_generate.modelserver import metrics
@@ -142,7 +143,7 @@ async def start_model_server(settings: ModelServerSettings, *, metrics_enabled: 
     if port == 0:
         raise OSError(f"modelserver: cannot bind gRPC on {address}")
     if metrics_enabled:
-        metrics_listen = settings.metrics_listen or f"127.0.0.1:{default_metrics_port(port)}"
+        metrics_listen = settings.metrics_listen or f"127.0.0.1:{metrics_port_for(port)}"
         metrics_port = start_metrics_server(metrics_listen)
     else:
         metrics_port = None
