@@ -18,6 +18,8 @@ PROTOS = ROOT / "protos"
 def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:
     """Run protoc over every .proto under protos/ragplane and return the generated files."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    # Only our own files: protos/google/rpc/status.proto is there for imports, and its Python module comes from
+    # googleapis-common-protos at run time (one Status class in the process, the one grpcio-status uses).
     sources = sorted(str(p.relative_to(PROTOS)) for p in (PROTOS / "ragplane").rglob("*.proto"))
     include = pathlib.Path(grpc_tools.__file__).parent / "_proto"
     args = [

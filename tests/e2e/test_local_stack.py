@@ -233,7 +233,7 @@ def test_filter_excludes_what_it_should(stack, corpus):
 def test_tenants_never_see_each_others_chunks_or_cached_answers(stack, corpus):
     _ask(stack, "Who invented the Zorblax reactor?")
     other = _ask(stack, "Who invented the Zorblax reactor?", tenant="tenant-b")
-    assert other.cache == rag_pb2.CACHE_OUTCOME_MISS
+    assert other.cache == common_pb2.CACHE_OUTCOME_MISS
     assert "reactor.md" not in {c.doc_id for c in other.citations} and "Okonkwo" not in other.answer
     assert not _chunks(stack, "reactor.md", tenant="tenant-b")
 
@@ -241,11 +241,11 @@ def test_tenants_never_see_each_others_chunks_or_cached_answers(stack, corpus):
 def test_identical_question_hits_exact_cache_paraphrase_hits_semantic_cache_and_index_change_invalidates(
         stack, corpus, tmp_path):
     first = _ask(stack, "When was the last Harlow ferry leaving the north pier?")
-    assert first.cache in {rag_pb2.CACHE_OUTCOME_MISS, rag_pb2.CACHE_OUTCOME_EXACT_HIT}
+    assert first.cache in {common_pb2.CACHE_OUTCOME_MISS, common_pb2.CACHE_OUTCOME_EXACT_HIT}
     again = _ask(stack, "When was the last Harlow ferry leaving the north pier?")
-    assert again.cache == rag_pb2.CACHE_OUTCOME_EXACT_HIT and again.answer == first.answer
+    assert again.cache == common_pb2.CACHE_OUTCOME_EXACT_HIT and again.answer == first.answer
     paraphrase = _ask(stack, "when is the last Harlow ferry leaving the north pier")
-    assert paraphrase.cache == rag_pb2.CACHE_OUTCOME_SEMANTIC_HIT
+    assert paraphrase.cache == common_pb2.CACHE_OUTCOME_SEMANTIC_HIT
     version = _index_version(stack)
     extra = tmp_path / "lighthouse.md"
     extra.write_text("# Lighthouse\n\nThe Harlow lighthouse was painted red in 1950.\n")
@@ -255,7 +255,7 @@ def test_identical_question_hits_exact_cache_paraphrase_hits_semantic_cache_and_
         assert time.monotonic() < deadline
         time.sleep(0.5)
     time.sleep(2)  # the orchestrator follows the indexed topic
-    assert _ask(stack, "When was the last Harlow ferry leaving the north pier?").cache == rag_pb2.CACHE_OUTCOME_MISS
+    assert _ask(stack, "When was the last Harlow ferry leaving the north pier?").cache == common_pb2.CACHE_OUTCOME_MISS
 
 
 def test_stream_delivers_text_before_the_full_answer(stack, corpus):

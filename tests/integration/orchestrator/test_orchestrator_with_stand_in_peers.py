@@ -223,7 +223,7 @@ async def test_answer_cites_the_document_that_holds_it(stack):
     result = await _ask(server, "What is the capital of France?")
     assert "Paris" in result.answer
     assert [c.doc_id for c in result.citations] == ["france"]
-    assert result.cache == rag_pb2.CACHE_OUTCOME_MISS
+    assert result.cache == common_pb2.CACHE_OUTCOME_MISS
     stages = {t.stage for t in result.timings}
     assert {"guardrail_input", "embed", "retrieve", "rerank", "generate", "guardrail_output", "total",
             "orchestrator_overhead"} <= stages
@@ -233,19 +233,19 @@ async def test_repeated_question_is_served_from_exact_cache_and_paraphrase_from_
     server, peers, _, _ = stack
     await _ask(server, "What is the capital of France?")
     again = await _ask(server, "  what is the capital of france  ")
-    assert again.cache == rag_pb2.CACHE_OUTCOME_EXACT_HIT and "Paris" in again.answer
+    assert again.cache == common_pb2.CACHE_OUTCOME_EXACT_HIT and "Paris" in again.answer
     paraphrase = await _ask(server, "what is the capital of France, please?")
-    assert paraphrase.cache == rag_pb2.CACHE_OUTCOME_SEMANTIC_HIT
+    assert paraphrase.cache == common_pb2.CACHE_OUTCOME_SEMANTIC_HIT
     assert [c.doc_id for c in paraphrase.citations] == ["france"]
     unrelated = await _ask(server, "Which city is the capital of Peru?")
-    assert unrelated.cache == rag_pb2.CACHE_OUTCOME_MISS
+    assert unrelated.cache == common_pb2.CACHE_OUTCOME_MISS
     assert len(peers.generate_calls) == 2
 
 
 async def test_index_change_invalidates_both_caches(stack, kafka_bootstrap):
     server, peers, settings, app = stack
     await _ask(server, "What is the capital of France?")
-    assert (await _ask(server, "What is the capital of France?")).cache == rag_pb2.CACHE_OUTCOME_EXACT_HIT
+    assert (await _ask(server, "What is the capital of France?")).cache == common_pb2.CACHE_OUTCOME_EXACT_HIT
     producer = EventProducer(settings, "test")
     producer.send(settings.indexed_topic, "tenant-a/france",
                   events_pb2.IndexedEvent(tenant="tenant-a", doc_id="france", index_version=7,
@@ -255,9 +255,9 @@ async def test_index_change_invalidates_both_caches(stack, kafka_bootstrap):
     while await app.pipeline.versions.get("tenant-a") < 7:
         assert time.monotonic() < deadline, "index version never advanced"
         await asyncio.sleep(0.1)
-    assert (await _ask(server, "What is the capital of France?")).cache == rag_pb2.CACHE_OUTCOME_MISS
+    assert (await _ask(server, "What is the capital of France?")).cache == common_pb2.CACHE_OUTCOME_MISS
     # the fresh answer is cached under the new version: its paraphrase hits again
-    assert (await _ask(server, "what is the capital of France, please?")).cache == rag_pb2.CACHE_OUTCOME_SEMANTIC_HIT
+    assert (await _ask(server, "what is the capital of France, please?")).cache == common_pb2.CACHE_OUTCOME_SEMANTIC_HIT
     assert await app.pipeline.versions.get("tenant-b") == 0
 
 
@@ -265,7 +265,7 @@ async def test_tenants_never_share_answers_or_cache_entries(stack):
     server, _, _, _ = stack
     a = await _ask(server, "What is the capital of France?", metadata=A)
     b = await _ask(server, "What is the capital of France?", metadata=B)
-    assert b.cache == rag_pb2.CACHE_OUTCOME_MISS
+    assert b.cache == common_pb2.CACHE_OUTCOME_MISS
     assert "Paris" in a.answer and "Paris" not in b.answer
     assert all(c.doc_id == "mars" for c in b.citations)
 
@@ -320,7 +320,7 @@ async def test_session_history_reaches_generation_and_skips_the_cache(stack):
     session = f"s-{uuid.uuid4().hex[:6]}"
     await _ask(server, "What is the capital of France?", session_id=session)
     second = await _ask(server, "What is the capital of France?", session_id=session)
-    assert second.cache == rag_pb2.CACHE_OUTCOME_MISS
+    assert second.cache == common_pb2.CACHE_OUTCOME_MISS
     history = peers.generate_calls[-1].history
     assert [t.role for t in history] == [common_pb2.CONVERSATION_ROLE_USER, common_pb2.CONVERSATION_ROLE_ASSISTANT]
     assert history[0].text == "What is the capital of France?"
@@ -348,10 +348,10 @@ async def test_feedback_is_published_for_known_answers_only(stack, kafka_bootstr
     async with grpc.aio.insecure_channel(server.address) as channel:
         stub = rag_pb2_grpc.RagServiceStub(channel)
         await stub.Feedback(rag_pb2.FeedbackRequest(request_id=result.request_id,
-                                                    rating=rag_pb2.FEEDBACK_RATING_THUMBS_UP), metadata=A, timeout=5)
+                                                    rating=common_pb2.FEEDBACK_RATING_THUMBS_UP), metadata=A, timeout=5)
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Feedback(rag_pb2.FeedbackRequest(request_id=result.request_id,
-                                                        rating=rag_pb2.FEEDBACK_RATING_THUMBS_UP), metadata=B, timeout=5)
+                                                        rating=common_pb2.FEEDBACK_RATING_THUMBS_UP), metadata=B, timeout=5)
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Feedback(rag_pb2.FeedbackRequest(request_id=result.request_id), metadata=A, timeout=5)

@@ -21,7 +21,7 @@ from google.protobuf import timestamp_pb2
 from ragplane.runtime.kafka import ConsumerRunner, EventProducer, Envelope, RetriableError, ensure_topics
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.telemetry import STAGE_LATENCY
-from ragplane.v1 import common_pb2, eval_pb2, events_pb2
+from ragplane.v1 import common_pb2, events_pb2
 from ragplane_eval import metrics
 from ragplane_eval.config import Settings
 from ragplane_eval.judge import Judge, JudgeError, JudgeScores
@@ -76,8 +76,8 @@ class RollingScores:
         return sum(values) / len(values) if values else None
 
 
-def _scores_message(scores: JudgeScores | None, judge: str) -> eval_pb2.AnswerScores:
-    message = eval_pb2.AnswerScores(judge=judge)
+def _scores_message(scores: JudgeScores | None, judge: str) -> common_pb2.AnswerScores:
+    message = common_pb2.AnswerScores(judge=judge)
     if scores is not None:
         for name in ("faithfulness", "answer_relevance", "context_relevance"):
             value = getattr(scores, name)

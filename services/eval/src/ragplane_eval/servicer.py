@@ -10,7 +10,7 @@ import grpc
 from google.protobuf import timestamp_pb2
 
 from ragplane.runtime.context import current_tenant
-from ragplane.v1 import eval_pb2, eval_pb2_grpc
+from ragplane.v1 import common_pb2, eval_pb2, eval_pb2_grpc
 from ragplane_eval.reports import Row
 from ragplane_eval.runner import Progress, RunRequest
 
@@ -54,7 +54,7 @@ class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
             question=request.question, answer=request.answer,
             contexts=[(chunk.text, chunk.provenance.doc_id) for chunk in request.context],
             reference_answers=list(request.reference_answers), relevant_doc_ids=list(request.relevant_doc_ids))
-        scores = eval_pb2.AnswerScores(judge=result.judge)
+        scores = common_pb2.AnswerScores(judge=result.judge)
         for name, value in result.scores.items():
             setattr(scores, name, value)
         return eval_pb2.EvaluateAnswerResponse(scores=scores)

@@ -6,7 +6,7 @@ import redis.asyncio as aioredis
 
 from ragplane.runtime.context import current_tenant, hash_identity, principal_var
 from ragplane.runtime.errors import InvalidArgument, NotFound
-from ragplane.v1 import events_pb2, rag_pb2
+from ragplane.v1 import common_pb2, events_pb2, rag_pb2
 
 from ragplane_orchestrator.events import EventPublisher, now_timestamp
 
@@ -36,7 +36,7 @@ class FeedbackRecorder:
         """
         if not request.request_id:
             raise InvalidArgument("request_id", "must not be empty")
-        if request.rating == rag_pb2.FEEDBACK_RATING_UNSPECIFIED and not request.corrected_answer:
+        if request.rating == common_pb2.FEEDBACK_RATING_UNSPECIFIED and not request.corrected_answer:
             raise InvalidArgument("rating", "must be THUMBS_UP or THUMBS_DOWN (or send corrected_answer)")
         if len(request.comment) > 4000:
             raise InvalidArgument("comment", f"must be at most 4000 characters, but got {len(request.comment)}")

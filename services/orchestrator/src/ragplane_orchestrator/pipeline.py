@@ -121,7 +121,7 @@ class QueryPipeline:
         event = events_pb2.AnswerEvent(request_id=request_id, tenant=tenant, session_id=question.session_id,
                                        user_hash=hash_identity(principal_var.get() or "", self.settings.user_hash_salt))
         result = rag_pb2.AnswerResult(request_id=request_id, session_id=question.session_id,
-                                      cache=rag_pb2.CACHE_OUTCOME_MISS)
+                                      cache=common_pb2.CACHE_OUTCOME_MISS)
         first_token_at: float | None = None
         try:
             await self.limiter.admit(tenant)
@@ -147,7 +147,7 @@ class QueryPipeline:
             scope = _scope(question, top_k, top_n)
             cacheable = not history and not question.options.bypass_cache
             if question.options.bypass_cache:
-                result.cache = rag_pb2.CACHE_OUTCOME_BYPASSED
+                result.cache = common_pb2.CACHE_OUTCOME_BYPASSED
             version = await self.versions.get(tenant)
 
             # 2. exact cache
@@ -157,7 +157,7 @@ class QueryPipeline:
                 timings.add("cache_exact", time.perf_counter() - lookup_started, downstream=False)
                 if hit is not None:
                     metrics.CACHE_LOOKUPS.labels(tenant, "exact_hit").inc()
-                    async for item in self._serve_cached(hit, rag_pb2.CACHE_OUTCOME_EXACT_HIT, result, event,
+                    async for item in self._serve_cached(hit, common_pb2.CACHE_OUTCOME_EXACT_HIT, result, event,
                                                          timings, started, stream):
                         yield item
                     return
@@ -170,7 +170,7 @@ class QueryPipeline:
                 timings.add("cache_semantic", time.perf_counter() - lookup_started, downstream=False)
                 if similar is not None:
                     metrics.CACHE_LOOKUPS.labels(tenant, "semantic_hit").inc()
-                    async for item in self._serve_cached(similar[0], rag_pb2.CACHE_OUTCOME_SEMANTIC_HIT, result,
+                    async for item in self._serve_cached(similar[0], common_pb2.CACHE_OUTCOME_SEMANTIC_HIT, result,
                                                          event, timings, started, stream):
                         yield item
                     return

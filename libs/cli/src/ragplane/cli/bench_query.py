@@ -99,7 +99,7 @@ def _ask_all(address: str, metadata, questions, max_tokens: int) -> list[tuple[s
             options = rag_pb2.AskOptions(sampling=common_pb2.SamplingParams(max_tokens=max_tokens))
             result = stub.Ask(rag_pb2.AskRequest(query=question.question, options=options), metadata=metadata,
                               timeout=900).result
-            outcome = rag_pb2.CacheOutcome.Name(result.cache).removeprefix("CACHE_OUTCOME_").lower()
+            outcome = common_pb2.CacheOutcome.Name(result.cache).removeprefix("CACHE_OUTCOME_").lower()
             samples.append((outcome, {t.stage: t.latency_ms for t in result.timings}))
     return samples
 

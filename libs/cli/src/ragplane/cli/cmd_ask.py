@@ -73,7 +73,7 @@ def _request(args, streaming: bool):
 
 def _print_result(result, args, streamed_text: str | None = None) -> None:
     from google.protobuf import json_format
-    from ragplane.v1 import rag_pb2
+    from ragplane.v1 import common_pb2
 
     if args.json:
         print_json(json_format.MessageToDict(result, preserving_proto_field_name=True))
@@ -91,7 +91,7 @@ def _print_result(result, args, streamed_text: str | None = None) -> None:
                     [(c.passage_number, c.doc_id, c.page or "", c.source, " > ".join(c.section_path))
                      for c in result.citations])
     timings = {t.stage: t.latency_ms for t in result.timings}
-    cache = rag_pb2.CacheOutcome.Name(result.cache).replace("CACHE_OUTCOME_", "").lower()
+    cache = common_pb2.CacheOutcome.Name(result.cache).replace("CACHE_OUTCOME_", "").lower()
     summary = f"request {result.request_id} | cache {cache} | total {timings.get('total', 0):.0f} ms"
     if "ttft" in timings:
         summary += f" | first token {timings['ttft']:.0f} ms"

@@ -21,6 +21,20 @@ class GuardrailAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     GUARDRAIL_ACTION_MARK: _ClassVar[GuardrailAction]
     GUARDRAIL_ACTION_REDACT: _ClassVar[GuardrailAction]
     GUARDRAIL_ACTION_BLOCK: _ClassVar[GuardrailAction]
+
+class CacheOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CACHE_OUTCOME_UNSPECIFIED: _ClassVar[CacheOutcome]
+    CACHE_OUTCOME_MISS: _ClassVar[CacheOutcome]
+    CACHE_OUTCOME_EXACT_HIT: _ClassVar[CacheOutcome]
+    CACHE_OUTCOME_SEMANTIC_HIT: _ClassVar[CacheOutcome]
+    CACHE_OUTCOME_BYPASSED: _ClassVar[CacheOutcome]
+
+class FeedbackRating(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FEEDBACK_RATING_UNSPECIFIED: _ClassVar[FeedbackRating]
+    FEEDBACK_RATING_THUMBS_UP: _ClassVar[FeedbackRating]
+    FEEDBACK_RATING_THUMBS_DOWN: _ClassVar[FeedbackRating]
 CONVERSATION_ROLE_UNSPECIFIED: ConversationRole
 CONVERSATION_ROLE_USER: ConversationRole
 CONVERSATION_ROLE_ASSISTANT: ConversationRole
@@ -29,6 +43,14 @@ GUARDRAIL_ACTION_ALLOW: GuardrailAction
 GUARDRAIL_ACTION_MARK: GuardrailAction
 GUARDRAIL_ACTION_REDACT: GuardrailAction
 GUARDRAIL_ACTION_BLOCK: GuardrailAction
+CACHE_OUTCOME_UNSPECIFIED: CacheOutcome
+CACHE_OUTCOME_MISS: CacheOutcome
+CACHE_OUTCOME_EXACT_HIT: CacheOutcome
+CACHE_OUTCOME_SEMANTIC_HIT: CacheOutcome
+CACHE_OUTCOME_BYPASSED: CacheOutcome
+FEEDBACK_RATING_UNSPECIFIED: FeedbackRating
+FEEDBACK_RATING_THUMBS_UP: FeedbackRating
+FEEDBACK_RATING_THUMBS_DOWN: FeedbackRating
 
 class DocumentVersion(_message.Message):
     __slots__ = ("content_hash", "sequence")
@@ -207,3 +229,23 @@ class StageTiming(_message.Message):
     stage: str
     latency_ms: float
     def __init__(self, stage: _Optional[str] = ..., latency_ms: _Optional[float] = ...) -> None: ...
+
+class AnswerScores(_message.Message):
+    __slots__ = ("faithfulness", "answer_relevance", "context_relevance", "exact_match", "f1", "judge", "context_precision", "context_recall")
+    FAITHFULNESS_FIELD_NUMBER: _ClassVar[int]
+    ANSWER_RELEVANCE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_RELEVANCE_FIELD_NUMBER: _ClassVar[int]
+    EXACT_MATCH_FIELD_NUMBER: _ClassVar[int]
+    F1_FIELD_NUMBER: _ClassVar[int]
+    JUDGE_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_PRECISION_FIELD_NUMBER: _ClassVar[int]
+    CONTEXT_RECALL_FIELD_NUMBER: _ClassVar[int]
+    faithfulness: float
+    answer_relevance: float
+    context_relevance: float
+    exact_match: float
+    f1: float
+    judge: str
+    context_precision: float
+    context_recall: float
+    def __init__(self, faithfulness: _Optional[float] = ..., answer_relevance: _Optional[float] = ..., context_relevance: _Optional[float] = ..., exact_match: _Optional[float] = ..., f1: _Optional[float] = ..., judge: _Optional[str] = ..., context_precision: _Optional[float] = ..., context_recall: _Optional[float] = ...) -> None: ...

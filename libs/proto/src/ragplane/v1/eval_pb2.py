@@ -23,40 +23,41 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from ragplane.v1 import common_pb2 as ragplane_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ragplane/v1/eval.proto\x12\x0bragplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ragplane/v1/common.proto\"\x93\x01\n\x15\x45valuateAnswerRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12#\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x12.ragplane.v1.Chunk\x12\x19\n\x11reference_answers\x18\x04 \x03(\t\x12\x18\n\x10relevant_doc_ids\x18\x05 \x03(\t\"\xdb\x02\n\x0c\x41nswerScores\x12\x19\n\x0c\x66\x61ithfulness\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x1d\n\x10\x61nswer_relevance\x18\x02 \x01(\x01H\x01\x88\x01\x01\x12\x1e\n\x11\x63ontext_relevance\x18\x03 \x01(\x01H\x02\x88\x01\x01\x12\x18\n\x0b\x65xact_match\x18\x04 \x01(\x01H\x03\x88\x01\x01\x12\x0f\n\x02\x66\x31\x18\x05 \x01(\x01H\x04\x88\x01\x01\x12\r\n\x05judge\x18\x06 \x01(\t\x12\x1e\n\x11\x63ontext_precision\x18\x07 \x01(\x01H\x05\x88\x01\x01\x12\x1b\n\x0e\x63ontext_recall\x18\x08 \x01(\x01H\x06\x88\x01\x01\x42\x0f\n\r_faithfulnessB\x13\n\x11_answer_relevanceB\x14\n\x12_context_relevanceB\x0e\n\x0c_exact_matchB\x05\n\x03_f1B\x14\n\x12_context_precisionB\x11\n\x0f_context_recall\"C\n\x16\x45valuateAnswerResponse\x12)\n\x06scores\x18\x01 \x01(\x0b\x32\x19.ragplane.v1.AnswerScores\"s\n\x11RunDatasetRequest\x12\x14\n\x0c\x64\x61taset_path\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x16\n\x0eretrieval_only\x18\x04 \x01(\x08\x12\x13\n\x0bskip_ingest\x18\x05 \x01(\x08\"9\n\x0bRunProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\r\x12\r\n\x05total\x18\x03 \x01(\r\"%\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\x91\x02\n\nEvalReport\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\x11\n\tquestions\x18\x03 \x01(\r\x12$\n\x07metrics\x18\x04 \x03(\x0b\x32\x13.ragplane.v1.Metric\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trows_path\x18\x07 \x01(\t\x12\x0e\n\x06tenant\x18\x08 \x01(\t\x12\x16\n\x0eretrieval_only\x18\t \x01(\x08\x12\r\n\x05judge\x18\n \x01(\t\"0\n\x0fRankedDocuments\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x0f\n\x07\x64oc_ids\x18\x02 \x03(\t\"\x9e\x02\n\x0eQuestionResult\x12\x13\n\x0bquestion_id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x19\n\x11reference_answers\x18\x03 \x03(\t\x12\x18\n\x10relevant_doc_ids\x18\x04 \x03(\t\x12\x0e\n\x06\x61nswer\x18\x05 \x01(\t\x12\x0f\n\x07\x62locked\x18\x06 \x01(\x08\x12/\n\tretrieved\x18\x07 \x03(\x0b\x32\x1c.ragplane.v1.RankedDocuments\x12$\n\x07metrics\x18\x08 \x03(\x0b\x32\x13.ragplane.v1.Metric\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x15\n\rcited_doc_ids\x18\n \x03(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\"\xa5\x01\n\x12RunDatasetResponse\x12,\n\x08progress\x18\x01 \x01(\x0b\x32\x18.ragplane.v1.RunProgressH\x00\x12)\n\x06report\x18\x02 \x01(\x0b\x32\x17.ragplane.v1.EvalReportH\x00\x12-\n\x06result\x18\x03 \x01(\x0b\x32\x1b.ragplane.v1.QuestionResultH\x00\x42\x07\n\x05\x65vent\"\"\n\x10GetReportRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"<\n\x11GetReportResponse\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.ragplane.v1.EvalReport2\x85\x02\n\x0b\x45valService\x12Y\n\x0e\x45valuateAnswer\x12\".ragplane.v1.EvaluateAnswerRequest\x1a#.ragplane.v1.EvaluateAnswerResponse\x12O\n\nRunDataset\x12\x1e.ragplane.v1.RunDatasetRequest\x1a\x1f.ragplane.v1.RunDatasetResponse0\x01\x12J\n\tGetReport\x12\x1d.ragplane.v1.GetReportRequest\x1a\x1e.ragplane.v1.GetReportResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ragplane/v1/eval.proto\x12\x0bragplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x18ragplane/v1/common.proto\"\x93\x01\n\x15\x45valuateAnswerRequest\x12\x10\n\x08question\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12#\n\x07\x63ontext\x18\x03 \x03(\x0b\x32\x12.ragplane.v1.Chunk\x12\x19\n\x11reference_answers\x18\x04 \x03(\t\x12\x18\n\x10relevant_doc_ids\x18\x05 \x03(\t\"C\n\x16\x45valuateAnswerResponse\x12)\n\x06scores\x18\x01 \x01(\x0b\x32\x19.ragplane.v1.AnswerScores\"s\n\x11RunDatasetRequest\x12\x14\n\x0c\x64\x61taset_path\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\x12\x0c\n\x04seed\x18\x03 \x01(\x04\x12\x16\n\x0eretrieval_only\x18\x04 \x01(\x08\x12\x13\n\x0bskip_ingest\x18\x05 \x01(\x08\"9\n\x0bRunProgress\x12\r\n\x05phase\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\r\x12\r\n\x05total\x18\x03 \x01(\r\"%\n\x06Metric\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01\"\x91\x02\n\nEvalReport\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07\x64\x61taset\x18\x02 \x01(\t\x12\x11\n\tquestions\x18\x03 \x01(\r\x12$\n\x07metrics\x18\x04 \x03(\x0b\x32\x13.ragplane.v1.Metric\x12.\n\nstarted_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12/\n\x0b\x66inished_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\trows_path\x18\x07 \x01(\t\x12\x0e\n\x06tenant\x18\x08 \x01(\t\x12\x16\n\x0eretrieval_only\x18\t \x01(\x08\x12\r\n\x05judge\x18\n \x01(\t\"0\n\x0fRankedDocuments\x12\x0c\n\x04mode\x18\x01 \x01(\t\x12\x0f\n\x07\x64oc_ids\x18\x02 \x03(\t\"\xcc\x02\n\x0eQuestionResult\x12\x13\n\x0bquestion_id\x18\x01 \x01(\t\x12\x10\n\x08question\x18\x02 \x01(\t\x12\x19\n\x11reference_answers\x18\x03 \x03(\t\x12\x18\n\x10relevant_doc_ids\x18\x04 \x03(\t\x12\x0e\n\x06\x61nswer\x18\x05 \x01(\t\x12\x0f\n\x07\x62locked\x18\x06 \x01(\x08\x12/\n\tretrieved\x18\x07 \x03(\x0b\x32\x1c.ragplane.v1.RankedDocuments\x12$\n\x07metrics\x18\x08 \x03(\x0b\x32\x13.ragplane.v1.Metric\x12\x11\n\x05\x65rror\x18\t \x01(\tB\x02\x18\x01\x12\x15\n\rcited_doc_ids\x18\n \x03(\t\x12\x12\n\nrequest_id\x18\x0b \x01(\t\x12(\n\x0c\x65rror_status\x18\x0c \x01(\x0b\x32\x12.google.rpc.Status\"\xa5\x01\n\x12RunDatasetResponse\x12,\n\x08progress\x18\x01 \x01(\x0b\x32\x18.ragplane.v1.RunProgressH\x00\x12)\n\x06report\x18\x02 \x01(\x0b\x32\x17.ragplane.v1.EvalReportH\x00\x12-\n\x06result\x18\x03 \x01(\x0b\x32\x1b.ragplane.v1.QuestionResultH\x00\x42\x07\n\x05\x65vent\"\"\n\x10GetReportRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"<\n\x11GetReportResponse\x12\'\n\x06report\x18\x01 \x01(\x0b\x32\x17.ragplane.v1.EvalReport2\x85\x02\n\x0b\x45valService\x12Y\n\x0e\x45valuateAnswer\x12\".ragplane.v1.EvaluateAnswerRequest\x1a#.ragplane.v1.EvaluateAnswerResponse\x12O\n\nRunDataset\x12\x1e.ragplane.v1.RunDatasetRequest\x1a\x1f.ragplane.v1.RunDatasetResponse0\x01\x12J\n\tGetReport\x12\x1d.ragplane.v1.GetReportRequest\x1a\x1e.ragplane.v1.GetReportResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ragplane.v1.eval_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EVALUATEANSWERREQUEST']._serialized_start=99
-  _globals['_EVALUATEANSWERREQUEST']._serialized_end=246
-  _globals['_ANSWERSCORES']._serialized_start=249
-  _globals['_ANSWERSCORES']._serialized_end=596
-  _globals['_EVALUATEANSWERRESPONSE']._serialized_start=598
-  _globals['_EVALUATEANSWERRESPONSE']._serialized_end=665
-  _globals['_RUNDATASETREQUEST']._serialized_start=667
-  _globals['_RUNDATASETREQUEST']._serialized_end=782
-  _globals['_RUNPROGRESS']._serialized_start=784
-  _globals['_RUNPROGRESS']._serialized_end=841
-  _globals['_METRIC']._serialized_start=843
-  _globals['_METRIC']._serialized_end=880
-  _globals['_EVALREPORT']._serialized_start=883
-  _globals['_EVALREPORT']._serialized_end=1156
-  _globals['_RANKEDDOCUMENTS']._serialized_start=1158
-  _globals['_RANKEDDOCUMENTS']._serialized_end=1206
-  _globals['_QUESTIONRESULT']._serialized_start=1209
-  _globals['_QUESTIONRESULT']._serialized_end=1495
-  _globals['_RUNDATASETRESPONSE']._serialized_start=1498
-  _globals['_RUNDATASETRESPONSE']._serialized_end=1663
-  _globals['_GETREPORTREQUEST']._serialized_start=1665
-  _globals['_GETREPORTREQUEST']._serialized_end=1699
-  _globals['_GETREPORTRESPONSE']._serialized_start=1701
-  _globals['_GETREPORTRESPONSE']._serialized_end=1761
-  _globals['_EVALSERVICE']._serialized_start=1764
-  _globals['_EVALSERVICE']._serialized_end=2025
+  _globals['_QUESTIONRESULT'].fields_by_name['error']._loaded_options = None
+  _globals['_QUESTIONRESULT'].fields_by_name['error']._serialized_options = b'\030\001'
+  _globals['_EVALUATEANSWERREQUEST']._serialized_start=124
+  _globals['_EVALUATEANSWERREQUEST']._serialized_end=271
+  _globals['_EVALUATEANSWERRESPONSE']._serialized_start=273
+  _globals['_EVALUATEANSWERRESPONSE']._serialized_end=340
+  _globals['_RUNDATASETREQUEST']._serialized_start=342
+  _globals['_RUNDATASETREQUEST']._serialized_end=457
+  _globals['_RUNPROGRESS']._serialized_start=459
+  _globals['_RUNPROGRESS']._serialized_end=516
+  _globals['_METRIC']._serialized_start=518
+  _globals['_METRIC']._serialized_end=555
+  _globals['_EVALREPORT']._serialized_start=558
+  _globals['_EVALREPORT']._serialized_end=831
+  _globals['_RANKEDDOCUMENTS']._serialized_start=833
+  _globals['_RANKEDDOCUMENTS']._serialized_end=881
+  _globals['_QUESTIONRESULT']._serialized_start=884
+  _globals['_QUESTIONRESULT']._serialized_end=1216
+  _globals['_RUNDATASETRESPONSE']._serialized_start=1219
+  _globals['_RUNDATASETRESPONSE']._serialized_end=1384
+  _globals['_GETREPORTREQUEST']._serialized_start=1386
+  _globals['_GETREPORTREQUEST']._serialized_end=1420
+  _globals['_GETREPORTRESPONSE']._serialized_start=1422
+  _globals['_GETREPORTRESPONSE']._serialized_end=1482
+  _globals['_EVALSERVICE']._serialized_start=1485
+  _globals['_EVALSERVICE']._serialized_end=1746
 # @@protoc_insertion_point(module_scope)

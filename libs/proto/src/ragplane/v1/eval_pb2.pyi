@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from ragplane.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
@@ -24,31 +25,11 @@ class EvaluateAnswerRequest(_message.Message):
     relevant_doc_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, question: _Optional[str] = ..., answer: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_common_pb2.Chunk, _Mapping]]] = ..., reference_answers: _Optional[_Iterable[str]] = ..., relevant_doc_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
-class AnswerScores(_message.Message):
-    __slots__ = ("faithfulness", "answer_relevance", "context_relevance", "exact_match", "f1", "judge", "context_precision", "context_recall")
-    FAITHFULNESS_FIELD_NUMBER: _ClassVar[int]
-    ANSWER_RELEVANCE_FIELD_NUMBER: _ClassVar[int]
-    CONTEXT_RELEVANCE_FIELD_NUMBER: _ClassVar[int]
-    EXACT_MATCH_FIELD_NUMBER: _ClassVar[int]
-    F1_FIELD_NUMBER: _ClassVar[int]
-    JUDGE_FIELD_NUMBER: _ClassVar[int]
-    CONTEXT_PRECISION_FIELD_NUMBER: _ClassVar[int]
-    CONTEXT_RECALL_FIELD_NUMBER: _ClassVar[int]
-    faithfulness: float
-    answer_relevance: float
-    context_relevance: float
-    exact_match: float
-    f1: float
-    judge: str
-    context_precision: float
-    context_recall: float
-    def __init__(self, faithfulness: _Optional[float] = ..., answer_relevance: _Optional[float] = ..., context_relevance: _Optional[float] = ..., exact_match: _Optional[float] = ..., f1: _Optional[float] = ..., judge: _Optional[str] = ..., context_precision: _Optional[float] = ..., context_recall: _Optional[float] = ...) -> None: ...
-
 class EvaluateAnswerResponse(_message.Message):
     __slots__ = ("scores",)
     SCORES_FIELD_NUMBER: _ClassVar[int]
-    scores: AnswerScores
-    def __init__(self, scores: _Optional[_Union[AnswerScores, _Mapping]] = ...) -> None: ...
+    scores: _common_pb2.AnswerScores
+    def __init__(self, scores: _Optional[_Union[_common_pb2.AnswerScores, _Mapping]] = ...) -> None: ...
 
 class RunDatasetRequest(_message.Message):
     __slots__ = ("dataset_path", "limit", "seed", "retrieval_only", "skip_ingest")
@@ -115,7 +96,7 @@ class RankedDocuments(_message.Message):
     def __init__(self, mode: _Optional[str] = ..., doc_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class QuestionResult(_message.Message):
-    __slots__ = ("question_id", "question", "reference_answers", "relevant_doc_ids", "answer", "blocked", "retrieved", "metrics", "error", "cited_doc_ids", "request_id")
+    __slots__ = ("question_id", "question", "reference_answers", "relevant_doc_ids", "answer", "blocked", "retrieved", "metrics", "error", "cited_doc_ids", "request_id", "error_status")
     QUESTION_ID_FIELD_NUMBER: _ClassVar[int]
     QUESTION_FIELD_NUMBER: _ClassVar[int]
     REFERENCE_ANSWERS_FIELD_NUMBER: _ClassVar[int]
@@ -127,6 +108,7 @@ class QuestionResult(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     CITED_DOC_IDS_FIELD_NUMBER: _ClassVar[int]
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_STATUS_FIELD_NUMBER: _ClassVar[int]
     question_id: str
     question: str
     reference_answers: _containers.RepeatedScalarFieldContainer[str]
@@ -138,7 +120,8 @@ class QuestionResult(_message.Message):
     error: str
     cited_doc_ids: _containers.RepeatedScalarFieldContainer[str]
     request_id: str
-    def __init__(self, question_id: _Optional[str] = ..., question: _Optional[str] = ..., reference_answers: _Optional[_Iterable[str]] = ..., relevant_doc_ids: _Optional[_Iterable[str]] = ..., answer: _Optional[str] = ..., blocked: _Optional[bool] = ..., retrieved: _Optional[_Iterable[_Union[RankedDocuments, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ..., error: _Optional[str] = ..., cited_doc_ids: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ...) -> None: ...
+    error_status: _status_pb2.Status
+    def __init__(self, question_id: _Optional[str] = ..., question: _Optional[str] = ..., reference_answers: _Optional[_Iterable[str]] = ..., relevant_doc_ids: _Optional[_Iterable[str]] = ..., answer: _Optional[str] = ..., blocked: _Optional[bool] = ..., retrieved: _Optional[_Iterable[_Union[RankedDocuments, _Mapping]]] = ..., metrics: _Optional[_Iterable[_Union[Metric, _Mapping]]] = ..., error: _Optional[str] = ..., cited_doc_ids: _Optional[_Iterable[str]] = ..., request_id: _Optional[str] = ..., error_status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class RunDatasetResponse(_message.Message):
     __slots__ = ("progress", "report", "result")

@@ -23,36 +23,39 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from ragplane.v1 import common_pb2 as ragplane_dot_v1_dot_common__pb2
-from ragplane.v1 import eval_pb2 as ragplane_dot_v1_dot_eval__pb2
-from ragplane.v1 import rag_pb2 as ragplane_dot_v1_dot_rag__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ragplane/v1/events.proto\x12\x0bragplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ragplane/v1/common.proto\x1a\x16ragplane/v1/eval.proto\x1a\x15ragplane/v1/rag.proto\"C\n\rBatchPosition\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x14\n\x0ctotal_chunks\x18\x03 \x01(\r\"\x8f\x02\n\x0b\x43hunksEvent\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12-\n\x07version\x18\x03 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x31\n\toperation\x18\x04 \x01(\x0e\x32\x1e.ragplane.v1.DocumentOperation\x12\"\n\x06\x63hunks\x18\x05 \x03(\x0b\x32\x12.ragplane.v1.Chunk\x12)\n\x05\x62\x61tch\x18\x06 \x01(\x0b\x32\x1a.ragplane.v1.BatchPosition\x12/\n\x0bproduced_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\rEmbeddedChunk\x12!\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x12.ragplane.v1.Chunk\x12\r\n\x05\x64\x65nse\x18\x02 \x03(\x02\x12)\n\x06sparse\x18\x03 \x01(\x0b\x32\x19.ragplane.v1.SparseVector\"\xc3\x02\n\x0cVectorsEvent\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12-\n\x07version\x18\x03 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x31\n\toperation\x18\x04 \x01(\x0e\x32\x1e.ragplane.v1.DocumentOperation\x12*\n\x06\x63hunks\x18\x05 \x03(\x0b\x32\x1a.ragplane.v1.EmbeddedChunk\x12)\n\x05\x62\x61tch\x18\x06 \x01(\x0b\x32\x1a.ragplane.v1.BatchPosition\x12\x13\n\x0b\x64\x65nse_model\x18\x07 \x01(\t\x12\x14\n\x0csparse_model\x18\x08 \x01(\t\x12/\n\x0bproduced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x02\n\x0cIndexedEvent\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12-\n\x07version\x18\x03 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12*\n\x07outcome\x18\x04 \x01(\x0e\x32\x19.ragplane.v1.IndexOutcome\x12\x16\n\x0eindexed_chunks\x18\x05 \x01(\r\x12\x14\n\x0ctotal_chunks\x18\x06 \x01(\r\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x15\n\rindex_version\x18\x08 \x01(\x04\x12/\n\x0bproduced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xc1\x04\n\x0b\x41nswerEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\tuser_hash\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\r\n\x05query\x18\x05 \x01(\t\x12#\n\x07\x63ontext\x18\x06 \x03(\x0b\x32\x12.ragplane.v1.Chunk\x12\x0e\n\x06\x61nswer\x18\x07 \x01(\t\x12(\n\tcitations\x18\x08 \x03(\x0b\x32\x15.ragplane.v1.Citation\x12\r\n\x05model\x18\t \x01(\t\x12)\n\x07timings\x18\n \x03(\x0b\x32\x18.ragplane.v1.StageTiming\x12\x18\n\x10total_latency_ms\x18\x0b \x01(\x01\x12\x0f\n\x07ttft_ms\x18\x0c \x01(\x01\x12!\n\x05usage\x18\r \x01(\x0b\x32\x12.ragplane.v1.Usage\x12\x34\n\rinput_verdict\x18\x0e \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12\x35\n\x0eoutput_verdict\x18\x0f \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12(\n\x05\x63\x61\x63he\x18\x10 \x01(\x0e\x32\x19.ragplane.v1.CacheOutcome\x12\x12\n\nerror_code\x18\x11 \x01(\t\x12\x15\n\rerror_message\x18\x12 \x01(\t\x12/\n\x0bproduced_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xcf\x01\n\rFeedbackEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\tuser_hash\x18\x03 \x01(\t\x12+\n\x06rating\x18\x04 \x01(\x0e\x32\x1b.ragplane.v1.FeedbackRating\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12\x18\n\x10\x63orrected_answer\x18\x06 \x01(\t\x12/\n\x0bproduced_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9b\x01\n\tEvalEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12)\n\x06scores\x18\x03 \x01(\x0b\x32\x19.ragplane.v1.AnswerScores\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0bproduced_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*u\n\x11\x44ocumentOperation\x12\"\n\x1e\x44OCUMENT_OPERATION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44OCUMENT_OPERATION_UPSERT\x10\x01\x12\x1d\n\x19\x44OCUMENT_OPERATION_DELETE\x10\x02*\xb1\x01\n\x0cIndexOutcome\x12\x1d\n\x19INDEX_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15INDEX_OUTCOME_INDEXED\x10\x01\x12\x19\n\x15INDEX_OUTCOME_PARTIAL\x10\x02\x12\x19\n\x15INDEX_OUTCOME_DELETED\x10\x03\x12\x17\n\x13INDEX_OUTCOME_STALE\x10\x04\x12\x18\n\x14INDEX_OUTCOME_FAILED\x10\x05\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ragplane/v1/events.proto\x12\x0bragplane.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x18ragplane/v1/common.proto\"C\n\rBatchPosition\x12\r\n\x05index\x18\x01 \x01(\r\x12\r\n\x05\x63ount\x18\x02 \x01(\r\x12\x14\n\x0ctotal_chunks\x18\x03 \x01(\r\"\x8f\x02\n\x0b\x43hunksEvent\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12-\n\x07version\x18\x03 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x31\n\toperation\x18\x04 \x01(\x0e\x32\x1e.ragplane.v1.DocumentOperation\x12\"\n\x06\x63hunks\x18\x05 \x03(\x0b\x32\x12.ragplane.v1.Chunk\x12)\n\x05\x62\x61tch\x18\x06 \x01(\x0b\x32\x1a.ragplane.v1.BatchPosition\x12/\n\x0bproduced_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\rEmbeddedChunk\x12!\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x12.ragplane.v1.Chunk\x12\r\n\x05\x64\x65nse\x18\x02 \x03(\x02\x12)\n\x06sparse\x18\x03 \x01(\x0b\x32\x19.ragplane.v1.SparseVector\"\xc3\x02\n\x0cVectorsEvent\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12-\n\x07version\x18\x03 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x31\n\toperation\x18\x04 \x01(\x0e\x32\x1e.ragplane.v1.DocumentOperation\x12*\n\x06\x63hunks\x18\x05 \x03(\x0b\x32\x1a.ragplane.v1.EmbeddedChunk\x12)\n\x05\x62\x61tch\x18\x06 \x01(\x0b\x32\x1a.ragplane.v1.BatchPosition\x12\x13\n\x0b\x64\x65nse_model\x18\x07 \x01(\t\x12\x14\n\x0csparse_model\x18\x08 \x01(\t\x12/\n\x0bproduced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8f\x02\n\x0cIndexedEvent\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x02 \x01(\t\x12-\n\x07version\x18\x03 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12*\n\x07outcome\x18\x04 \x01(\x0e\x32\x19.ragplane.v1.IndexOutcome\x12\x16\n\x0eindexed_chunks\x18\x05 \x01(\r\x12\x14\n\x0ctotal_chunks\x18\x06 \x01(\r\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12\x15\n\rindex_version\x18\x08 \x01(\x04\x12/\n\x0bproduced_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xf3\x04\n\x0b\x41nswerEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\tuser_hash\x18\x03 \x01(\t\x12\x12\n\nsession_id\x18\x04 \x01(\t\x12\r\n\x05query\x18\x05 \x01(\t\x12#\n\x07\x63ontext\x18\x06 \x03(\x0b\x32\x12.ragplane.v1.Chunk\x12\x0e\n\x06\x61nswer\x18\x07 \x01(\t\x12(\n\tcitations\x18\x08 \x03(\x0b\x32\x15.ragplane.v1.Citation\x12\r\n\x05model\x18\t \x01(\t\x12)\n\x07timings\x18\n \x03(\x0b\x32\x18.ragplane.v1.StageTiming\x12\x18\n\x10total_latency_ms\x18\x0b \x01(\x01\x12\x0f\n\x07ttft_ms\x18\x0c \x01(\x01\x12!\n\x05usage\x18\r \x01(\x0b\x32\x12.ragplane.v1.Usage\x12\x34\n\rinput_verdict\x18\x0e \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12\x35\n\x0eoutput_verdict\x18\x0f \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12(\n\x05\x63\x61\x63he\x18\x10 \x01(\x0e\x32\x19.ragplane.v1.CacheOutcome\x12\x16\n\nerror_code\x18\x11 \x01(\tB\x02\x18\x01\x12\x19\n\rerror_message\x18\x12 \x01(\tB\x02\x18\x01\x12/\n\x0bproduced_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12(\n\x0c\x65rror_status\x18\x14 \x01(\x0b\x32\x12.google.rpc.Status\"\xcf\x01\n\rFeedbackEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x11\n\tuser_hash\x18\x03 \x01(\t\x12+\n\x06rating\x18\x04 \x01(\x0e\x32\x1b.ragplane.v1.FeedbackRating\x12\x0f\n\x07\x63omment\x18\x05 \x01(\t\x12\x18\n\x10\x63orrected_answer\x18\x06 \x01(\t\x12/\n\x0bproduced_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x9b\x01\n\tEvalEvent\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12)\n\x06scores\x18\x03 \x01(\x0b\x32\x19.ragplane.v1.AnswerScores\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12/\n\x0bproduced_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*u\n\x11\x44ocumentOperation\x12\"\n\x1e\x44OCUMENT_OPERATION_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x44OCUMENT_OPERATION_UPSERT\x10\x01\x12\x1d\n\x19\x44OCUMENT_OPERATION_DELETE\x10\x02*\xb1\x01\n\x0cIndexOutcome\x12\x1d\n\x19INDEX_OUTCOME_UNSPECIFIED\x10\x00\x12\x19\n\x15INDEX_OUTCOME_INDEXED\x10\x01\x12\x19\n\x15INDEX_OUTCOME_PARTIAL\x10\x02\x12\x19\n\x15INDEX_OUTCOME_DELETED\x10\x03\x12\x17\n\x13INDEX_OUTCOME_STALE\x10\x04\x12\x18\n\x14INDEX_OUTCOME_FAILED\x10\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ragplane.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DOCUMENTOPERATION']._serialized_start=2148
-  _globals['_DOCUMENTOPERATION']._serialized_end=2265
-  _globals['_INDEXOUTCOME']._serialized_start=2268
-  _globals['_INDEXOUTCOME']._serialized_end=2445
-  _globals['_BATCHPOSITION']._serialized_start=147
-  _globals['_BATCHPOSITION']._serialized_end=214
-  _globals['_CHUNKSEVENT']._serialized_start=217
-  _globals['_CHUNKSEVENT']._serialized_end=488
-  _globals['_EMBEDDEDCHUNK']._serialized_start=490
-  _globals['_EMBEDDEDCHUNK']._serialized_end=598
-  _globals['_VECTORSEVENT']._serialized_start=601
-  _globals['_VECTORSEVENT']._serialized_end=924
-  _globals['_INDEXEDEVENT']._serialized_start=927
-  _globals['_INDEXEDEVENT']._serialized_end=1198
-  _globals['_ANSWEREVENT']._serialized_start=1201
-  _globals['_ANSWEREVENT']._serialized_end=1778
-  _globals['_FEEDBACKEVENT']._serialized_start=1781
-  _globals['_FEEDBACKEVENT']._serialized_end=1988
-  _globals['_EVALEVENT']._serialized_start=1991
-  _globals['_EVALEVENT']._serialized_end=2146
+  _globals['_ANSWEREVENT'].fields_by_name['error_code']._loaded_options = None
+  _globals['_ANSWEREVENT'].fields_by_name['error_code']._serialized_options = b'\030\001'
+  _globals['_ANSWEREVENT'].fields_by_name['error_message']._loaded_options = None
+  _globals['_ANSWEREVENT'].fields_by_name['error_message']._serialized_options = b'\030\001'
+  _globals['_DOCUMENTOPERATION']._serialized_start=2176
+  _globals['_DOCUMENTOPERATION']._serialized_end=2293
+  _globals['_INDEXOUTCOME']._serialized_start=2296
+  _globals['_INDEXOUTCOME']._serialized_end=2473
+  _globals['_BATCHPOSITION']._serialized_start=125
+  _globals['_BATCHPOSITION']._serialized_end=192
+  _globals['_CHUNKSEVENT']._serialized_start=195
+  _globals['_CHUNKSEVENT']._serialized_end=466
+  _globals['_EMBEDDEDCHUNK']._serialized_start=468
+  _globals['_EMBEDDEDCHUNK']._serialized_end=576
+  _globals['_VECTORSEVENT']._serialized_start=579
+  _globals['_VECTORSEVENT']._serialized_end=902
+  _globals['_INDEXEDEVENT']._serialized_start=905
+  _globals['_INDEXEDEVENT']._serialized_end=1176
+  _globals['_ANSWEREVENT']._serialized_start=1179
+  _globals['_ANSWEREVENT']._serialized_end=1806
+  _globals['_FEEDBACKEVENT']._serialized_start=1809
+  _globals['_FEEDBACKEVENT']._serialized_end=2016
+  _globals['_EVALEVENT']._serialized_start=2019
+  _globals['_EVALEVENT']._serialized_end=2174
 # @@protoc_insertion_point(module_scope)

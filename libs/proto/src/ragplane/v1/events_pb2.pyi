@@ -1,9 +1,8 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from ragplane.v1 import common_pb2 as _common_pb2
-from ragplane.v1 import eval_pb2 as _eval_pb2
-from ragplane.v1 import rag_pb2 as _rag_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -120,7 +119,7 @@ class IndexedEvent(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., doc_id: _Optional[str] = ..., version: _Optional[_Union[_common_pb2.DocumentVersion, _Mapping]] = ..., outcome: _Optional[_Union[IndexOutcome, str]] = ..., indexed_chunks: _Optional[int] = ..., total_chunks: _Optional[int] = ..., reason: _Optional[str] = ..., index_version: _Optional[int] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class AnswerEvent(_message.Message):
-    __slots__ = ("request_id", "tenant", "user_hash", "session_id", "query", "context", "answer", "citations", "model", "timings", "total_latency_ms", "ttft_ms", "usage", "input_verdict", "output_verdict", "cache", "error_code", "error_message", "produced_at")
+    __slots__ = ("request_id", "tenant", "user_hash", "session_id", "query", "context", "answer", "citations", "model", "timings", "total_latency_ms", "ttft_ms", "usage", "input_verdict", "output_verdict", "cache", "error_code", "error_message", "produced_at", "error_status")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     TENANT_FIELD_NUMBER: _ClassVar[int]
     USER_HASH_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +139,7 @@ class AnswerEvent(_message.Message):
     ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
     ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
     PRODUCED_AT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_STATUS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     tenant: str
     user_hash: str
@@ -155,11 +155,12 @@ class AnswerEvent(_message.Message):
     usage: _common_pb2.Usage
     input_verdict: _common_pb2.GuardrailVerdict
     output_verdict: _common_pb2.GuardrailVerdict
-    cache: _rag_pb2.CacheOutcome
+    cache: _common_pb2.CacheOutcome
     error_code: str
     error_message: str
     produced_at: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., user_hash: _Optional[str] = ..., session_id: _Optional[str] = ..., query: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_common_pb2.Chunk, _Mapping]]] = ..., answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., model: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., total_latency_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., input_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., output_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., cache: _Optional[_Union[_rag_pb2.CacheOutcome, str]] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    error_status: _status_pb2.Status
+    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., user_hash: _Optional[str] = ..., session_id: _Optional[str] = ..., query: _Optional[str] = ..., context: _Optional[_Iterable[_Union[_common_pb2.Chunk, _Mapping]]] = ..., answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., model: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., total_latency_ms: _Optional[float] = ..., ttft_ms: _Optional[float] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., input_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., output_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., cache: _Optional[_Union[_common_pb2.CacheOutcome, str]] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., error_status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class FeedbackEvent(_message.Message):
     __slots__ = ("request_id", "tenant", "user_hash", "rating", "comment", "corrected_answer", "produced_at")
@@ -173,11 +174,11 @@ class FeedbackEvent(_message.Message):
     request_id: str
     tenant: str
     user_hash: str
-    rating: _rag_pb2.FeedbackRating
+    rating: _common_pb2.FeedbackRating
     comment: str
     corrected_answer: str
     produced_at: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., user_hash: _Optional[str] = ..., rating: _Optional[_Union[_rag_pb2.FeedbackRating, str]] = ..., comment: _Optional[str] = ..., corrected_answer: _Optional[str] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., user_hash: _Optional[str] = ..., rating: _Optional[_Union[_common_pb2.FeedbackRating, str]] = ..., comment: _Optional[str] = ..., corrected_answer: _Optional[str] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class EvalEvent(_message.Message):
     __slots__ = ("request_id", "tenant", "scores", "reason", "produced_at")
@@ -188,7 +189,7 @@ class EvalEvent(_message.Message):
     PRODUCED_AT_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     tenant: str
-    scores: _eval_pb2.AnswerScores
+    scores: _common_pb2.AnswerScores
     reason: str
     produced_at: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., scores: _Optional[_Union[_eval_pb2.AnswerScores, _Mapping]] = ..., reason: _Optional[str] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., tenant: _Optional[str] = ..., scores: _Optional[_Union[_common_pb2.AnswerScores, _Mapping]] = ..., reason: _Optional[str] = ..., produced_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -24,52 +24,57 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 from ragplane.v1 import common_pb2 as ragplane_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ragplane/v1/ingest.proto\x12\x0bragplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18ragplane/v1/common.proto\"J\n\x0f\x43hunkingOptions\x12\x19\n\x11\x63hunk_size_tokens\x18\x01 \x01(\r\x12\x1c\n\x14\x63hunk_overlap_tokens\x18\x02 \x01(\r\"\xc4\x01\n\x0e\x44ocumentHeader\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\x08\x63hunking\x18\x06 \x01(\x0b\x32\x1c.ragplane.v1.ChunkingOptions\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\"\x1d\n\x0b\x44ocumentEnd\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"\x8b\x01\n\x16IngestDocumentsRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentHeaderH\x00\x12\x11\n\x07\x63ontent\x18\x02 \x01(\x0cH\x00\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x18.ragplane.v1.DocumentEndH\x00\x42\x06\n\x04part\".\n\rDocumentError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xe4\x01\n\x0e\x44ocumentResult\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12+\n\x07outcome\x18\x03 \x01(\x0e\x32\x1a.ragplane.v1.IngestOutcome\x12-\n\x07version\x18\x04 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x13\n\x0b\x63hunk_count\x18\x05 \x01(\r\x12\x16\n\x0e\x66lagged_chunks\x18\x06 \x01(\r\x12)\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x1a.ragplane.v1.DocumentError\"F\n\x17IngestDocumentsResponse\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentResult\"U\n\x15UpsertDocumentRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentHeader\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"E\n\x16UpsertDocumentResponse\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentResult\"\'\n\x15\x44\x65leteDocumentRequest\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\"W\n\x16\x44\x65leteDocumentResponse\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12-\n\x07version\x18\x02 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\"\x86\x02\n\x0e\x44ocumentStatus\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12)\n\x05state\x18\x04 \x01(\x0e\x32\x1a.ragplane.v1.DocumentState\x12-\n\x07version\x18\x05 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\r\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eindexed_chunks\x18\t \x01(\r\"*\n\x18GetDocumentStatusRequest\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\"H\n\x19GetDocumentStatusResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentStatus\"h\n\x14ListDocumentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.ragplane.v1.DocumentState\"`\n\x15ListDocumentsResponse\x12.\n\tdocuments\x18\x01 \x03(\x0b\x32\x1b.ragplane.v1.DocumentStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x85\x01\n\rIngestOutcome\x12\x1e\n\x1aINGEST_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17INGEST_OUTCOME_ACCEPTED\x10\x01\x12\x1c\n\x18INGEST_OUTCOME_UNCHANGED\x10\x02\x12\x19\n\x15INGEST_OUTCOME_FAILED\x10\x03*\xb9\x01\n\rDocumentState\x12\x1e\n\x1a\x44OCUMENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44OCUMENT_STATE_QUEUED\x10\x01\x12\x1a\n\x16\x44OCUMENT_STATE_CHUNKED\x10\x02\x12\x1a\n\x16\x44OCUMENT_STATE_INDEXED\x10\x03\x12\x19\n\x15\x44OCUMENT_STATE_FAILED\x10\x04\x12\x1a\n\x16\x44OCUMENT_STATE_DELETED\x10\x05\x32\xe3\x03\n\rIngestService\x12`\n\x0fIngestDocuments\x12#.ragplane.v1.IngestDocumentsRequest\x1a$.ragplane.v1.IngestDocumentsResponse(\x01\x30\x01\x12Y\n\x0eUpsertDocument\x12\".ragplane.v1.UpsertDocumentRequest\x1a#.ragplane.v1.UpsertDocumentResponse\x12Y\n\x0e\x44\x65leteDocument\x12\".ragplane.v1.DeleteDocumentRequest\x1a#.ragplane.v1.DeleteDocumentResponse\x12\x62\n\x11GetDocumentStatus\x12%.ragplane.v1.GetDocumentStatusRequest\x1a&.ragplane.v1.GetDocumentStatusResponse\x12V\n\rListDocuments\x12!.ragplane.v1.ListDocumentsRequest\x1a\".ragplane.v1.ListDocumentsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ragplane/v1/ingest.proto\x12\x0bragplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x18ragplane/v1/common.proto\"J\n\x0f\x43hunkingOptions\x12\x19\n\x11\x63hunk_size_tokens\x18\x01 \x01(\r\x12\x1c\n\x14\x63hunk_overlap_tokens\x18\x02 \x01(\r\"\xc4\x01\n\x0e\x44ocumentHeader\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\r\n\x05title\x18\x04 \x01(\t\x12)\n\x08metadata\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\x12.\n\x08\x63hunking\x18\x06 \x01(\x0b\x32\x1c.ragplane.v1.ChunkingOptions\x12\x12\n\nsize_bytes\x18\x07 \x01(\x04\"\x1d\n\x0b\x44ocumentEnd\x12\x0e\n\x06sha256\x18\x01 \x01(\t\"\x8b\x01\n\x16IngestDocumentsRequest\x12-\n\x06header\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentHeaderH\x00\x12\x11\n\x07\x63ontent\x18\x02 \x01(\x0cH\x00\x12\'\n\x03\x65nd\x18\x03 \x01(\x0b\x32\x18.ragplane.v1.DocumentEndH\x00\x42\x06\n\x04part\"2\n\rDocumentError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t:\x02\x18\x01\"\x92\x02\n\x0e\x44ocumentResult\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12+\n\x07outcome\x18\x03 \x01(\x0e\x32\x1a.ragplane.v1.IngestOutcome\x12-\n\x07version\x18\x04 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x13\n\x0b\x63hunk_count\x18\x05 \x01(\r\x12\x16\n\x0e\x66lagged_chunks\x18\x06 \x01(\r\x12-\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x1a.ragplane.v1.DocumentErrorB\x02\x18\x01\x12(\n\x0c\x65rror_status\x18\x08 \x01(\x0b\x32\x12.google.rpc.Status\"F\n\x17IngestDocumentsResponse\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentResult\"U\n\x15UpsertDocumentRequest\x12+\n\x06header\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentHeader\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\x0c\"E\n\x16UpsertDocumentResponse\x12+\n\x06result\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentResult\"\'\n\x15\x44\x65leteDocumentRequest\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\"W\n\x16\x44\x65leteDocumentResponse\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12-\n\x07version\x18\x02 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\"\x86\x02\n\x0e\x44ocumentStatus\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\r\n\x05title\x18\x03 \x01(\t\x12)\n\x05state\x18\x04 \x01(\x0e\x32\x1a.ragplane.v1.DocumentState\x12-\n\x07version\x18\x05 \x01(\x0b\x32\x1c.ragplane.v1.DocumentVersion\x12\x13\n\x0b\x63hunk_count\x18\x06 \x01(\r\x12\x0e\n\x06reason\x18\x07 \x01(\t\x12.\n\nupdated_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x16\n\x0eindexed_chunks\x18\t \x01(\r\"*\n\x18GetDocumentStatusRequest\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\"H\n\x19GetDocumentStatusResponse\x12+\n\x06status\x18\x01 \x01(\x0b\x32\x1b.ragplane.v1.DocumentStatus\"h\n\x14ListDocumentsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\r\x12\x12\n\npage_token\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.ragplane.v1.DocumentState\"`\n\x15ListDocumentsResponse\x12.\n\tdocuments\x18\x01 \x03(\x0b\x32\x1b.ragplane.v1.DocumentStatus\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*\x85\x01\n\rIngestOutcome\x12\x1e\n\x1aINGEST_OUTCOME_UNSPECIFIED\x10\x00\x12\x1b\n\x17INGEST_OUTCOME_ACCEPTED\x10\x01\x12\x1c\n\x18INGEST_OUTCOME_UNCHANGED\x10\x02\x12\x19\n\x15INGEST_OUTCOME_FAILED\x10\x03*\xb9\x01\n\rDocumentState\x12\x1e\n\x1a\x44OCUMENT_STATE_UNSPECIFIED\x10\x00\x12\x19\n\x15\x44OCUMENT_STATE_QUEUED\x10\x01\x12\x1a\n\x16\x44OCUMENT_STATE_CHUNKED\x10\x02\x12\x1a\n\x16\x44OCUMENT_STATE_INDEXED\x10\x03\x12\x19\n\x15\x44OCUMENT_STATE_FAILED\x10\x04\x12\x1a\n\x16\x44OCUMENT_STATE_DELETED\x10\x05\x32\xe3\x03\n\rIngestService\x12`\n\x0fIngestDocuments\x12#.ragplane.v1.IngestDocumentsRequest\x1a$.ragplane.v1.IngestDocumentsResponse(\x01\x30\x01\x12Y\n\x0eUpsertDocument\x12\".ragplane.v1.UpsertDocumentRequest\x1a#.ragplane.v1.UpsertDocumentResponse\x12Y\n\x0e\x44\x65leteDocument\x12\".ragplane.v1.DeleteDocumentRequest\x1a#.ragplane.v1.DeleteDocumentResponse\x12\x62\n\x11GetDocumentStatus\x12%.ragplane.v1.GetDocumentStatusRequest\x1a&.ragplane.v1.GetDocumentStatusResponse\x12V\n\rListDocuments\x12!.ragplane.v1.ListDocumentsRequest\x1a\".ragplane.v1.ListDocumentsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ragplane.v1.ingest_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_INGESTOUTCOME']._serialized_start=1805
-  _globals['_INGESTOUTCOME']._serialized_end=1938
-  _globals['_DOCUMENTSTATE']._serialized_start=1941
-  _globals['_DOCUMENTSTATE']._serialized_end=2126
-  _globals['_CHUNKINGOPTIONS']._serialized_start=130
-  _globals['_CHUNKINGOPTIONS']._serialized_end=204
-  _globals['_DOCUMENTHEADER']._serialized_start=207
-  _globals['_DOCUMENTHEADER']._serialized_end=403
-  _globals['_DOCUMENTEND']._serialized_start=405
-  _globals['_DOCUMENTEND']._serialized_end=434
-  _globals['_INGESTDOCUMENTSREQUEST']._serialized_start=437
-  _globals['_INGESTDOCUMENTSREQUEST']._serialized_end=576
-  _globals['_DOCUMENTERROR']._serialized_start=578
-  _globals['_DOCUMENTERROR']._serialized_end=624
-  _globals['_DOCUMENTRESULT']._serialized_start=627
-  _globals['_DOCUMENTRESULT']._serialized_end=855
-  _globals['_INGESTDOCUMENTSRESPONSE']._serialized_start=857
-  _globals['_INGESTDOCUMENTSRESPONSE']._serialized_end=927
-  _globals['_UPSERTDOCUMENTREQUEST']._serialized_start=929
-  _globals['_UPSERTDOCUMENTREQUEST']._serialized_end=1014
-  _globals['_UPSERTDOCUMENTRESPONSE']._serialized_start=1016
-  _globals['_UPSERTDOCUMENTRESPONSE']._serialized_end=1085
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1087
-  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1126
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1128
-  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1215
-  _globals['_DOCUMENTSTATUS']._serialized_start=1218
-  _globals['_DOCUMENTSTATUS']._serialized_end=1480
-  _globals['_GETDOCUMENTSTATUSREQUEST']._serialized_start=1482
-  _globals['_GETDOCUMENTSTATUSREQUEST']._serialized_end=1524
-  _globals['_GETDOCUMENTSTATUSRESPONSE']._serialized_start=1526
-  _globals['_GETDOCUMENTSTATUSRESPONSE']._serialized_end=1598
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1600
-  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1704
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1706
-  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1802
-  _globals['_INGESTSERVICE']._serialized_start=2129
-  _globals['_INGESTSERVICE']._serialized_end=2612
+  _globals['_DOCUMENTERROR']._loaded_options = None
+  _globals['_DOCUMENTERROR']._serialized_options = b'\030\001'
+  _globals['_DOCUMENTRESULT'].fields_by_name['error']._loaded_options = None
+  _globals['_DOCUMENTRESULT'].fields_by_name['error']._serialized_options = b'\030\001'
+  _globals['_INGESTOUTCOME']._serialized_start=1880
+  _globals['_INGESTOUTCOME']._serialized_end=2013
+  _globals['_DOCUMENTSTATE']._serialized_start=2016
+  _globals['_DOCUMENTSTATE']._serialized_end=2201
+  _globals['_CHUNKINGOPTIONS']._serialized_start=155
+  _globals['_CHUNKINGOPTIONS']._serialized_end=229
+  _globals['_DOCUMENTHEADER']._serialized_start=232
+  _globals['_DOCUMENTHEADER']._serialized_end=428
+  _globals['_DOCUMENTEND']._serialized_start=430
+  _globals['_DOCUMENTEND']._serialized_end=459
+  _globals['_INGESTDOCUMENTSREQUEST']._serialized_start=462
+  _globals['_INGESTDOCUMENTSREQUEST']._serialized_end=601
+  _globals['_DOCUMENTERROR']._serialized_start=603
+  _globals['_DOCUMENTERROR']._serialized_end=653
+  _globals['_DOCUMENTRESULT']._serialized_start=656
+  _globals['_DOCUMENTRESULT']._serialized_end=930
+  _globals['_INGESTDOCUMENTSRESPONSE']._serialized_start=932
+  _globals['_INGESTDOCUMENTSRESPONSE']._serialized_end=1002
+  _globals['_UPSERTDOCUMENTREQUEST']._serialized_start=1004
+  _globals['_UPSERTDOCUMENTREQUEST']._serialized_end=1089
+  _globals['_UPSERTDOCUMENTRESPONSE']._serialized_start=1091
+  _globals['_UPSERTDOCUMENTRESPONSE']._serialized_end=1160
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_start=1162
+  _globals['_DELETEDOCUMENTREQUEST']._serialized_end=1201
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_start=1203
+  _globals['_DELETEDOCUMENTRESPONSE']._serialized_end=1290
+  _globals['_DOCUMENTSTATUS']._serialized_start=1293
+  _globals['_DOCUMENTSTATUS']._serialized_end=1555
+  _globals['_GETDOCUMENTSTATUSREQUEST']._serialized_start=1557
+  _globals['_GETDOCUMENTSTATUSREQUEST']._serialized_end=1599
+  _globals['_GETDOCUMENTSTATUSRESPONSE']._serialized_start=1601
+  _globals['_GETDOCUMENTSTATUSRESPONSE']._serialized_end=1673
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_start=1675
+  _globals['_LISTDOCUMENTSREQUEST']._serialized_end=1779
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_start=1781
+  _globals['_LISTDOCUMENTSRESPONSE']._serialized_end=1877
+  _globals['_INGESTSERVICE']._serialized_start=2204
+  _globals['_INGESTSERVICE']._serialized_end=2687
 # @@protoc_insertion_point(module_scope)

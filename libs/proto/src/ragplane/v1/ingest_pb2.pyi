@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.rpc import status_pb2 as _status_pb2
 from ragplane.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -89,7 +90,7 @@ class DocumentError(_message.Message):
     def __init__(self, code: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class DocumentResult(_message.Message):
-    __slots__ = ("doc_id", "source", "outcome", "version", "chunk_count", "flagged_chunks", "error")
+    __slots__ = ("doc_id", "source", "outcome", "version", "chunk_count", "flagged_chunks", "error", "error_status")
     DOC_ID_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
@@ -97,6 +98,7 @@ class DocumentResult(_message.Message):
     CHUNK_COUNT_FIELD_NUMBER: _ClassVar[int]
     FLAGGED_CHUNKS_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    ERROR_STATUS_FIELD_NUMBER: _ClassVar[int]
     doc_id: str
     source: str
     outcome: IngestOutcome
@@ -104,7 +106,8 @@ class DocumentResult(_message.Message):
     chunk_count: int
     flagged_chunks: int
     error: DocumentError
-    def __init__(self, doc_id: _Optional[str] = ..., source: _Optional[str] = ..., outcome: _Optional[_Union[IngestOutcome, str]] = ..., version: _Optional[_Union[_common_pb2.DocumentVersion, _Mapping]] = ..., chunk_count: _Optional[int] = ..., flagged_chunks: _Optional[int] = ..., error: _Optional[_Union[DocumentError, _Mapping]] = ...) -> None: ...
+    error_status: _status_pb2.Status
+    def __init__(self, doc_id: _Optional[str] = ..., source: _Optional[str] = ..., outcome: _Optional[_Union[IngestOutcome, str]] = ..., version: _Optional[_Union[_common_pb2.DocumentVersion, _Mapping]] = ..., chunk_count: _Optional[int] = ..., flagged_chunks: _Optional[int] = ..., error: _Optional[_Union[DocumentError, _Mapping]] = ..., error_status: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
 
 class IngestDocumentsResponse(_message.Message):
     __slots__ = ("result",)

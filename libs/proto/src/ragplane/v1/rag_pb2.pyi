@@ -1,34 +1,11 @@
 from ragplane.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
-from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class CacheOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    CACHE_OUTCOME_UNSPECIFIED: _ClassVar[CacheOutcome]
-    CACHE_OUTCOME_MISS: _ClassVar[CacheOutcome]
-    CACHE_OUTCOME_EXACT_HIT: _ClassVar[CacheOutcome]
-    CACHE_OUTCOME_SEMANTIC_HIT: _ClassVar[CacheOutcome]
-    CACHE_OUTCOME_BYPASSED: _ClassVar[CacheOutcome]
-
-class FeedbackRating(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
-    __slots__ = ()
-    FEEDBACK_RATING_UNSPECIFIED: _ClassVar[FeedbackRating]
-    FEEDBACK_RATING_THUMBS_UP: _ClassVar[FeedbackRating]
-    FEEDBACK_RATING_THUMBS_DOWN: _ClassVar[FeedbackRating]
-CACHE_OUTCOME_UNSPECIFIED: CacheOutcome
-CACHE_OUTCOME_MISS: CacheOutcome
-CACHE_OUTCOME_EXACT_HIT: CacheOutcome
-CACHE_OUTCOME_SEMANTIC_HIT: CacheOutcome
-CACHE_OUTCOME_BYPASSED: CacheOutcome
-FEEDBACK_RATING_UNSPECIFIED: FeedbackRating
-FEEDBACK_RATING_THUMBS_UP: FeedbackRating
-FEEDBACK_RATING_THUMBS_DOWN: FeedbackRating
 
 class AskOptions(_message.Message):
     __slots__ = ("top_k", "top_n", "sampling", "bypass_cache")
@@ -86,13 +63,13 @@ class AnswerResult(_message.Message):
     blocked: bool
     input_verdict: _common_pb2.GuardrailVerdict
     output_verdict: _common_pb2.GuardrailVerdict
-    cache: CacheOutcome
+    cache: _common_pb2.CacheOutcome
     usage: _common_pb2.Usage
     model: str
     timings: _containers.RepeatedCompositeFieldContainer[_common_pb2.StageTiming]
     session_id: str
     dropped_citations: int
-    def __init__(self, request_id: _Optional[str] = ..., answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., blocked: _Optional[bool] = ..., input_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., output_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., cache: _Optional[_Union[CacheOutcome, str]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., model: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., session_id: _Optional[str] = ..., dropped_citations: _Optional[int] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., answer: _Optional[str] = ..., citations: _Optional[_Iterable[_Union[_common_pb2.Citation, _Mapping]]] = ..., blocked: _Optional[bool] = ..., input_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., output_verdict: _Optional[_Union[_common_pb2.GuardrailVerdict, _Mapping]] = ..., cache: _Optional[_Union[_common_pb2.CacheOutcome, str]] = ..., usage: _Optional[_Union[_common_pb2.Usage, _Mapping]] = ..., model: _Optional[str] = ..., timings: _Optional[_Iterable[_Union[_common_pb2.StageTiming, _Mapping]]] = ..., session_id: _Optional[str] = ..., dropped_citations: _Optional[int] = ...) -> None: ...
 
 class AskResponse(_message.Message):
     __slots__ = ("result",)
@@ -115,10 +92,10 @@ class FeedbackRequest(_message.Message):
     COMMENT_FIELD_NUMBER: _ClassVar[int]
     CORRECTED_ANSWER_FIELD_NUMBER: _ClassVar[int]
     request_id: str
-    rating: FeedbackRating
+    rating: _common_pb2.FeedbackRating
     comment: str
     corrected_answer: str
-    def __init__(self, request_id: _Optional[str] = ..., rating: _Optional[_Union[FeedbackRating, str]] = ..., comment: _Optional[str] = ..., corrected_answer: _Optional[str] = ...) -> None: ...
+    def __init__(self, request_id: _Optional[str] = ..., rating: _Optional[_Union[_common_pb2.FeedbackRating, str]] = ..., comment: _Optional[str] = ..., corrected_answer: _Optional[str] = ...) -> None: ...
 
 class FeedbackResponse(_message.Message):
     __slots__ = ()

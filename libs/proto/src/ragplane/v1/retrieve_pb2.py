@@ -25,27 +25,29 @@ _sym_db = _symbol_database.Default()
 from ragplane.v1 import common_pb2 as ragplane_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aragplane/v1/retrieve.proto\x12\x0bragplane.v1\x1a\x18ragplane/v1/common.proto\"\xdf\x01\n\rSearchRequest\x12\x14\n\x0c\x64\x65nse_vector\x18\x01 \x03(\x02\x12\x30\n\rsparse_vector\x18\x02 \x01(\x0b\x32\x19.ragplane.v1.SparseVector\x12\r\n\x05top_k\x18\x03 \x01(\r\x12)\n\x07\x66ilters\x18\x04 \x03(\x0b\x32\x18.ragplane.v1.FieldFilter\x12%\n\x04mode\x18\x05 \x01(\x0e\x32\x17.ragplane.v1.SearchMode\x12\r\n\x05rrf_k\x18\x06 \x01(\r\x12\x16\n\x0eprefetch_limit\x18\x07 \x01(\r\"R\n\x0eSearchResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.ragplane.v1.ScoredChunk\x12\x15\n\rindex_version\x18\x02 \x01(\x04\"2\n\x11ListChunksRequest\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\r\n\x05limit\x18\x02 \x01(\r\"8\n\x12ListChunksResponse\x12\"\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x12.ragplane.v1.Chunk\"\x16\n\x14GetIndexStatsRequest\"l\n\x15GetIndexStatsResponse\x12\x13\n\x0b\x63hunk_count\x18\x01 \x01(\x04\x12\x16\n\x0e\x64ocument_count\x18\x02 \x01(\x04\x12\x15\n\rindex_version\x18\x03 \x01(\x04\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t*p\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x01\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x02\x12\x16\n\x12SEARCH_MODE_SPARSE\x10\x03\x32\xfb\x01\n\x0fRetrieveService\x12\x41\n\x06Search\x12\x1a.ragplane.v1.SearchRequest\x1a\x1b.ragplane.v1.SearchResponse\x12M\n\nListChunks\x12\x1e.ragplane.v1.ListChunksRequest\x1a\x1f.ragplane.v1.ListChunksResponse\x12V\n\rGetIndexStats\x12!.ragplane.v1.GetIndexStatsRequest\x1a\".ragplane.v1.GetIndexStatsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1aragplane/v1/retrieve.proto\x12\x0bragplane.v1\x1a\x18ragplane/v1/common.proto\"\xdf\x01\n\rSearchRequest\x12\x14\n\x0c\x64\x65nse_vector\x18\x01 \x03(\x02\x12\x30\n\rsparse_vector\x18\x02 \x01(\x0b\x32\x19.ragplane.v1.SparseVector\x12\r\n\x05top_k\x18\x03 \x01(\r\x12)\n\x07\x66ilters\x18\x04 \x03(\x0b\x32\x18.ragplane.v1.FieldFilter\x12%\n\x04mode\x18\x05 \x01(\x0e\x32\x17.ragplane.v1.SearchMode\x12\r\n\x05rrf_k\x18\x06 \x01(\r\x12\x16\n\x0eprefetch_limit\x18\x07 \x01(\r\"R\n\x0eSearchResponse\x12)\n\x07results\x18\x01 \x03(\x0b\x32\x18.ragplane.v1.ScoredChunk\x12\x15\n\rindex_version\x18\x02 \x01(\x04\"]\n\x11ListChunksRequest\x12\x0e\n\x06\x64oc_id\x18\x01 \x01(\t\x12\x11\n\x05limit\x18\x02 \x01(\rB\x02\x18\x01\x12\x11\n\tpage_size\x18\x03 \x01(\r\x12\x12\n\npage_token\x18\x04 \x01(\t\"Q\n\x12ListChunksResponse\x12\"\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x12.ragplane.v1.Chunk\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x16\n\x14GetIndexStatsRequest\"l\n\x15GetIndexStatsResponse\x12\x13\n\x0b\x63hunk_count\x18\x01 \x01(\x04\x12\x16\n\x0e\x64ocument_count\x18\x02 \x01(\x04\x12\x15\n\rindex_version\x18\x03 \x01(\x04\x12\x0f\n\x07\x62\x61\x63kend\x18\x04 \x01(\t*p\n\nSearchMode\x12\x1b\n\x17SEARCH_MODE_UNSPECIFIED\x10\x00\x12\x16\n\x12SEARCH_MODE_HYBRID\x10\x01\x12\x15\n\x11SEARCH_MODE_DENSE\x10\x02\x12\x16\n\x12SEARCH_MODE_SPARSE\x10\x03\x32\xfb\x01\n\x0fRetrieveService\x12\x41\n\x06Search\x12\x1a.ragplane.v1.SearchRequest\x1a\x1b.ragplane.v1.SearchResponse\x12M\n\nListChunks\x12\x1e.ragplane.v1.ListChunksRequest\x1a\x1f.ragplane.v1.ListChunksResponse\x12V\n\rGetIndexStats\x12!.ragplane.v1.GetIndexStatsRequest\x1a\".ragplane.v1.GetIndexStatsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ragplane.v1.retrieve_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_SEARCHMODE']._serialized_start=623
-  _globals['_SEARCHMODE']._serialized_end=735
+  _globals['_LISTCHUNKSREQUEST'].fields_by_name['limit']._loaded_options = None
+  _globals['_LISTCHUNKSREQUEST'].fields_by_name['limit']._serialized_options = b'\030\001'
+  _globals['_SEARCHMODE']._serialized_start=691
+  _globals['_SEARCHMODE']._serialized_end=803
   _globals['_SEARCHREQUEST']._serialized_start=70
   _globals['_SEARCHREQUEST']._serialized_end=293
   _globals['_SEARCHRESPONSE']._serialized_start=295
   _globals['_SEARCHRESPONSE']._serialized_end=377
   _globals['_LISTCHUNKSREQUEST']._serialized_start=379
-  _globals['_LISTCHUNKSREQUEST']._serialized_end=429
-  _globals['_LISTCHUNKSRESPONSE']._serialized_start=431
-  _globals['_LISTCHUNKSRESPONSE']._serialized_end=487
-  _globals['_GETINDEXSTATSREQUEST']._serialized_start=489
-  _globals['_GETINDEXSTATSREQUEST']._serialized_end=511
-  _globals['_GETINDEXSTATSRESPONSE']._serialized_start=513
-  _globals['_GETINDEXSTATSRESPONSE']._serialized_end=621
-  _globals['_RETRIEVESERVICE']._serialized_start=738
-  _globals['_RETRIEVESERVICE']._serialized_end=989
+  _globals['_LISTCHUNKSREQUEST']._serialized_end=472
+  _globals['_LISTCHUNKSRESPONSE']._serialized_start=474
+  _globals['_LISTCHUNKSRESPONSE']._serialized_end=555
+  _globals['_GETINDEXSTATSREQUEST']._serialized_start=557
+  _globals['_GETINDEXSTATSREQUEST']._serialized_end=579
+  _globals['_GETINDEXSTATSRESPONSE']._serialized_start=581
+  _globals['_GETINDEXSTATSRESPONSE']._serialized_end=689
+  _globals['_RETRIEVESERVICE']._serialized_start=806
+  _globals['_RETRIEVESERVICE']._serialized_end=1057
 # @@protoc_insertion_point(module_scope)

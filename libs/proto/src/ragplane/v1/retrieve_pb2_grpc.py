@@ -65,7 +65,7 @@ class RetrieveServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListChunks(self, request, context):
-        """Lists the stored chunks of one document, in chunk order.
+        """Lists the stored chunks of one document, in chunk order, a page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
