@@ -7,9 +7,7 @@ and RESOURCE_EXHAUSTED are retried with jittered backoff, anything else fails th
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
 
@@ -19,6 +17,7 @@ from google.protobuf import struct_pb2
 from ragplane.runtime.clients import service_channel
 from ragplane.runtime.errors import RETRIABLE_CODES, Internal, from_rpc_error
 from ragplane.runtime.logs import get_logger
+from ragplane.runtime.retry import Backoff, retry_async
 from ragplane.v1 import (
     common_pb2,
     embed_pb2,
@@ -52,21 +51,17 @@ async def with_retries(call: Callable[[], Awaitable[T]], service: str, *, attemp
     Raises:
         RagplaneError: the translated failure (naming ``service``) once retries are spent or not allowed.
     """
-    for attempt in range(attempts):
-        try:
-            return await call()
-        except grpc.RpcError as exc:
-            code = exc.code() if hasattr(exc, "code") else None
-            if code in RETRIABLE_CODES and attempt + 1 < attempts:
-                delay = random.uniform(0.5, 1.0) * min(8.0, 0.25 * 2**attempt)
-                log.warning("peer call failed; retrying", peer=service, code=code.name, delay_s=round(delay, 3))
-                await asyncio.sleep(delay)
-                continue
-            # The peer's own status name stays in the message: FAILED_PRECONDITION from a peer becomes INTERNAL
-            # here, which alone would hide what the peer said.
-            name = code.name if code is not None else "UNKNOWN"
-            raise from_rpc_error(exc, f"{service} ({name})") from None
-    raise AssertionError("unreachable")
+    def retriable(exc: BaseException) -> bool:
+        return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() in RETRIABLE_CODES
+
+    try:
+        return await retry_async(call, Backoff(base_s=0.25, cap_s=8.0, attempts=attempts), retriable=retriable,
+                                 what=f"{service} call")
+    except grpc.RpcError as exc:
+        # The peer's own status name stays in the message: FAILED_PRECONDITION from a peer becomes INTERNAL
+        # here, which alone would hide what the peer said.
+        name = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
+        raise from_rpc_error(exc, f"{service} ({name})") from None
 
 
 class Peers:

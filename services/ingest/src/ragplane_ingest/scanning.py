@@ -7,14 +7,14 @@ it), MARK keeps it with the findings as flags. When no scan can run, chunks are 
 
 from __future__ import annotations
 
-import asyncio
-import random
+import time
 from dataclasses import dataclass
 
 import grpc
 
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.logs import get_logger
+from ragplane.runtime.retry import Backoff, retry_async
 from ragplane.v1 import common_pb2, guardrail_pb2, guardrail_pb2_grpc
 
 log = get_logger(__name__)
@@ -117,20 +117,19 @@ class GuardrailScanner:
         return apply_verdicts(chunks, verdicts)
 
     async def _call(self, request: guardrail_pb2.ScanDocumentRequest) -> guardrail_pb2.ScanDocumentResponse:
-        attempt = 0
-        while True:
-            left = remaining_time()
-            timeout = self._timeout_s if left is None else min(self._timeout_s, max(0.001, left - 0.05))
-            try:
-                return await self._stub.ScanDocument(request, timeout=timeout)
-            except grpc.aio.AioRpcError as exc:
-                attempt += 1
-                retry = exc.code() in _RETRIABLE and attempt < self._attempts
-                if retry:
-                    delay = random.uniform(0.05, 0.2 * attempt)
-                    left = remaining_time()
-                    retry = left is None or left > delay + 0.1
-                if not retry:
-                    log.warning("document scan failed", code=exc.code().name, attempts=attempt)
-                    raise ScanUnavailable(f"{exc.code().name}: {exc.details()}") from exc
-                await asyncio.sleep(delay)
+        left = remaining_time()
+        # No retry starts unless it still has time for its own call within the caller's deadline.
+        deadline = None if left is None else time.monotonic() + left - 0.1
+        try:
+            return await retry_async(lambda: self._stub.ScanDocument(request, timeout=self._timeout()),
+                                     Backoff(base_s=0.2, cap_s=1.0, attempts=self._attempts),
+                                     retriable=lambda exc: isinstance(exc, grpc.RpcError) and exc.code() in _RETRIABLE,
+                                     deadline=deadline, what="guardrail ScanDocument")
+        except grpc.aio.AioRpcError as exc:
+            log.warning("document scan failed", code=exc.code().name)
+            raise ScanUnavailable(f"{exc.code().name}: {exc.details()}") from exc
+
+    def _timeout(self) -> float:
+        """The deadline of one scan call: the scan timeout, within what is left of the caller's deadline."""
+        left = remaining_time()
+        return self._timeout_s if left is None else min(self._timeout_s, max(0.001, left - 0.05))
