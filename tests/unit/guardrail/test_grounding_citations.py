@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ragplane_guardrail.citations import markers, validate
+from ragplane_guardrail.citations import validate
 from ragplane_guardrail.grounding import Grounding, content_terms
 from ragplane_guardrail.verdict import CitationRef, Passage
 
@@ -38,10 +38,6 @@ def test_refusals_and_fragments_are_not_assessed():
 
 def test_without_passages_every_claim_is_unsupported():
     assert _supports("Employees receive 25 vacation days.", passages=[])[0][1] == 0.0
-
-
-def test_markers_parse_lists_and_ranges():
-    assert [numbers for *_, numbers in markers("a [1] b [2, 3] c [4-6]")] == [[1], [2, 3], [4, 5, 6]]
 
 
 def test_citations_outside_the_context_are_invalid():

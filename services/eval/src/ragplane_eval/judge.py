@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ragplane.runtime.citations import strip_markers
 from ragplane_eval import text as textutil
 
 
@@ -144,7 +145,7 @@ class EmbeddingJudge:
         claims = claim_texts(question, answer)
         sentences_per_passage = [textutil.split_sentences(p) or [p] for p in passages]
         sentences = [s for group in sentences_per_passage for s in group]
-        clean_answer = textutil.strip_citations(answer)
+        clean_answer = strip_markers(answer)
         answer_view = self._answer_view(clean_answer, sentences)
         vectors = self.embed([question, answer_view or " ", *claims, *sentences])
         q_vec, a_vec = vectors[0], vectors[1]

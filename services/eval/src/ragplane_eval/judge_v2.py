@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from ragplane.runtime.citations import strip_markers
 from ragplane.runtime.logs import get_logger
 from ragplane_eval import text as textutil
 from ragplane_eval.judge import JudgeError, JudgeScores
@@ -212,7 +213,7 @@ class V2Judge:
 
     async def score(self, question: str, answer: str, contexts: Sequence[str]) -> JudgeScores:
         passages = [c for c in contexts if c.strip()][:MAX_PASSAGES]
-        clean_answer = textutil.strip_citations(answer)
+        clean_answer = strip_markers(answer)
         abstained = not clean_answer or textutil.is_abstention(clean_answer)
         claims = [] if abstained else judge_claims(question, clean_answer)
         prompt = build_prompt(question, claims, passages, self._chat)

@@ -30,12 +30,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ragplane.runtime.citations import strip_markers
 from ragplane.runtime.context import new_request_id, request_id_var, tenant_var
 from ragplane.runtime.errors import DeadlineExceeded, InvalidArgument, RagplaneError
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import ingest_pb2
 from ragplane_eval import scoring
-from ragplane_eval import text as textutil
 from ragplane_eval.config import Settings
 from ragplane_eval.datasets import Dataset, DatasetError, Document, Question, load_dataset
 from ragplane_eval.judge import Judge, JudgeError
@@ -339,7 +339,7 @@ class Runner:
         row.metrics["answer.blocked_rate"] = float(result.blocked)
         if question.answers:
             # Citation markers ("[1]") are not part of the answer text.
-            prediction = "" if result.blocked else textutil.strip_citations(result.answer)
+            prediction = "" if result.blocked else strip_markers(result.answer)
             row.metrics["answer.exact_match"] = scoring.exact_match(prediction, question.answers)
             row.metrics["answer.f1"] = scoring.token_f1(prediction, question.answers)
         if result.blocked:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ragplane.runtime.citations import strip_markers
+
 # Sentence ends: . ! ? followed by space and something that starts a sentence. Common abbreviations and
 # initials ("U.S.", "Dr.", "J. S. Bach") are protected by requiring the previous token to be longer than
 # one letter and not a listed abbreviation.
@@ -11,7 +13,6 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
 _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "no", "vs", "etc", "e.g",
                             "i.e", "inc", "ltd", "co", "corp", "fig", "approx", "ca", "c", "u.s", "u.k", "jan",
                             "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"})
-_CITATION = re.compile(r"\s*\[(?:\d+(?:\s*[,;-]\s*\d+)*)\]")
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 
 STOPWORDS = frozenset("""
@@ -30,11 +31,6 @@ _ABSTENTION = re.compile(
     r"include|specify|state))",
     re.IGNORECASE,
 )
-
-
-def strip_citations(text: str) -> str:
-    """Remove passage markers such as ``[1]`` or ``[2, 3]`` that generators add to answers."""
-    return _CITATION.sub("", text).strip()
 
 
 def split_sentences(text: str) -> list[str]:
@@ -94,7 +90,7 @@ def is_fragment(answer: str, max_words: int = 8) -> bool:
 
 def claims(answer: str) -> list[str]:
     """The claims an answer makes: its sentences, without citation markers; none for an abstention."""
-    text = strip_citations(answer)
+    text = strip_markers(answer)
     if not text or is_abstention(text):
         return []
     return [s for s in split_sentences(text) if tokens(s)]

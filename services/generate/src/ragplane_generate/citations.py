@@ -1,7 +1,7 @@
 """Citations: ``[n]`` markers in an answer mapped to the passages that were in the prompt.
 
-Accepted marker forms: ``[2]``, ``[1][3]``, ``[1, 3]`` and ``[1-3]`` (a range of at most 10). A number outside
-1..len(passages) is dropped: removed from the answer text and reported in ``dropped``, so that an answer never
+Markers follow the grammar of ``ragplane.runtime.citations`` (``[2]``, ``[1][3]``, ``[1, 3]``, ``[1-3]``). A number
+outside 1..len(passages) is dropped: removed from the answer text and reported in ``dropped``, so that an answer never
 points at a passage the model did not see.
 """
 
@@ -10,10 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ragplane.runtime.citations import Marker, replace_markers
 from ragplane_generate.prompt import Passage
-
-_MARKER = re.compile(r"\[\s*(\d{1,4}(?:\s*(?:,|-|–)\s*\d{1,4})*)\s*\]")
-MAX_RANGE = 10
 
 
 @dataclass(frozen=True)
@@ -39,21 +37,6 @@ class CitationResult:
     dropped: list[int] = field(default_factory=list)
 
 
-def _numbers(group: str) -> list[int]:
-    numbers: list[int] = []
-    for part in re.split(r"\s*,\s*", group.strip()):
-        bounds = re.split(r"\s*[-–]\s*", part)
-        if len(bounds) == 2:
-            low, high = int(bounds[0]), int(bounds[1])
-            if low <= high and high - low < MAX_RANGE:
-                numbers.extend(range(low, high + 1))
-            else:
-                numbers.extend([low, high])
-        else:
-            numbers.append(int(bounds[0]))
-    return numbers
-
-
 def extract_citations(text: str, passages: list[Passage]) -> CitationResult:
     """Map ``[n]`` markers in ``text`` to ``passages`` (passage n is ``passages[n - 1]``).
 
@@ -67,8 +50,8 @@ def extract_citations(text: str, passages: list[Passage]) -> CitationResult:
     cited: dict[int, Citation] = {}
     dropped: list[int] = []
 
-    def rewrite(match: re.Match[str]) -> str:
-        numbers = _numbers(match.group(1))
+    def rewrite(marker: Marker) -> str:
+        numbers = marker.numbers
         valid = [n for n in numbers if 1 <= n <= len(passages)]
         for number in numbers:
             if number in valid:
@@ -79,10 +62,10 @@ def extract_citations(text: str, passages: list[Passage]) -> CitationResult:
             elif number not in dropped:
                 dropped.append(number)
         if len(valid) == len(numbers):
-            return match.group(0)
+            return text[marker.start:marker.end]
         return "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
-    cleaned = _MARKER.sub(rewrite, text)
+    cleaned = replace_markers(text, rewrite)
     if not dropped:
         return CitationResult(text.strip(), list(cited.values()), [])
     cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)

@@ -1,14 +1,14 @@
-"""Citation validation: "[n]" markers in the answer and structured citations must point at a context passage."""
+"""Citation validation: "[n]" markers in the answer and structured citations must point at a context passage.
+
+Markers are read with the grammar the generator writes them in (``ragplane.runtime.citations``).
+"""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
+from ragplane.runtime.citations import find_markers
 from ragplane_guardrail.verdict import CitationRef, Passage
-
-_MARKER = re.compile(r"\[(\d+(?:\s*(?:,|;|-|–)\s*\d+)*)\]")
-MAX_RANGE = 50
 
 
 @dataclass(frozen=True)
@@ -21,21 +21,6 @@ class InvalidCitation:
     reason: str
 
 
-def markers(answer: str) -> list[tuple[int, int, list[int]]]:
-    """``(start, end, numbers)`` for every "[1]", "[1, 3]" or "[2-4]" marker in ``answer``."""
-    found = []
-    for match in _MARKER.finditer(answer):
-        numbers: list[int] = []
-        for part in re.split(r"\s*[,;]\s*", match.group(1)):
-            bounds = re.split(r"\s*[-–]\s*", part)
-            if len(bounds) == 2 and int(bounds[0]) <= int(bounds[1]) and int(bounds[1]) - int(bounds[0]) < MAX_RANGE:
-                numbers.extend(range(int(bounds[0]), int(bounds[1]) + 1))
-            else:
-                numbers.extend(int(b) for b in bounds)
-        found.append((match.start(), match.end(), numbers))
-    return found
-
-
 def validate(answer: str, passages: list[Passage], citations: list[CitationRef]) -> list[InvalidCitation]:
     """Citations that point outside the context.
 
@@ -44,7 +29,7 @@ def validate(answer: str, passages: list[Passage], citations: list[CitationRef])
     """
     numbers = {passage.number: passage for passage in passages}
     invalid: list[InvalidCitation] = []
-    for start, end, cited in markers(answer):
+    for start, end, cited in find_markers(answer):
         for number in cited:
             if number not in numbers:
                 invalid.append(InvalidCitation(number, start, end, f"[{number}] cites no context passage"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ragplane.runtime.citations import replace_markers
 from ragplane_guardrail.embedding import SentenceEncoder
 from ragplane_guardrail.text import split_sentences
 
@@ -31,7 +32,6 @@ which while who whom why will with would you your yours yourself yourselves may 
 therefore thus according based per via within without yes one two etc e.g i.e
 """.split())
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_][\w'-]*")
-_CITATION = re.compile(r"\[\d+(?:\s*[,;-]\s*\d+)*\]")
 _REFUSAL = re.compile(r"\b(?:i (?:don't|do not|cannot|can't) (?:know|find|answer)|(?:context|passages?|documents?|sources?)"
                       r" (?:does|do) not (?:contain|mention|say|include|provide|specify)|not enough information|"
                       r"no information (?:about|on)|unable to (?:find|answer)|unanswerable)\b", re.IGNORECASE)
@@ -72,7 +72,7 @@ def _stem(token: str) -> str:
 
 def content_terms(text: str) -> list[str]:
     """Lower-cased, lightly stemmed tokens without stopwords or citation markers."""
-    text = _number_words_to_digits(_CITATION.sub(" ", text.lower()))
+    text = _number_words_to_digits(replace_markers(text.lower(), lambda _: " "))
     return [_stem(token) for token in _TOKEN.findall(text) if token not in STOPWORDS]
 
 
