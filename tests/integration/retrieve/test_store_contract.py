@@ -131,6 +131,14 @@ class StoreContract:
         assert [h.payload["chunk_index"] for h in store.scroll_doc("t1", "d", 2)] == [0, 1]
         assert store.scroll_doc("t2", "d", 10) == []
 
+    def test_scroll_doc_resumes_after_a_position(self, store, rng, make_point, make_unit):
+        point, unit = make_point, make_unit
+        store.upsert([point("t1", "d", i, unit(rng), sequence=2) for i in (3, 0, 2, 1)])
+        after = [(h.payload["chunk_index"], h.payload["sequence"]) for h in store.scroll_doc("t1", "d", 10, (1, 2))]
+        assert after == [(2, 2), (3, 2)]
+        assert [h.payload["chunk_index"] for h in store.scroll_doc("t1", "d", 10, (1, 1))] == [1, 2, 3]
+        assert store.scroll_doc("t1", "d", 10, (3, 2)) == []
+
     def test_document_and_tenant_state_round_trip(self, store):
         assert store.doc_states([("t1", "d")]) == {}
         assert store.tenant_states(["t1"])["t1"].index_version == 0

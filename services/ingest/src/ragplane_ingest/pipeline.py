@@ -8,8 +8,6 @@ registry moves it to CHUNKED -> ACCEPTED. Nothing is reported accepted before th
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import hashlib
 import json
 import posixpath
@@ -23,6 +21,7 @@ from google.protobuf.struct_pb2 import Struct
 
 from ragplane.runtime.errors import InvalidArgument, NotFound, RagplaneError, ResourceExhausted, Unavailable
 from ragplane.runtime.logs import get_logger
+from ragplane.runtime.paging import decode_page_token, encode_page_token
 from ragplane.v1 import common_pb2, events_pb2
 from ragplane_ingest import events, metrics, registry, versioning
 from ragplane_ingest.chunking import (
@@ -397,17 +396,3 @@ class IngestPipeline:
         after = decode_page_token(page_token)
         records, last = await self._registry.list(tenant, page_size=page_size or 100, after=after, state=state)
         return records, encode_page_token(last) if last else ""
-
-
-def encode_page_token(doc_id: str) -> str:
-    return base64.urlsafe_b64encode(doc_id.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> str:
-    """Raises InvalidArgument naming page_token when it is not one this service issued."""
-    if not token:
-        return ""
-    try:
-        return base64.b64decode(token + "=" * (-len(token) % 4), altchars=b"-_", validate=True).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument("page_token", f"is not a token this service issued: {token!r}") from None

@@ -7,12 +7,16 @@ from typing import Any, Protocol
 
 from ragplane.runtime.errors import Unavailable
 
-from ragplane_retrieve.model import Condition, DocState, Hit, PointRecord, SearchQuery, TenantState
+from ragplane_retrieve.model import Condition, DocState, Hit, PointRecord, Range, SearchQuery, TenantState
 
 # Payload indexes every backend creates on the chunk points (name -> type), besides the tenant index.
 CHUNK_INDEXES = {"doc_id": "keyword", "sequence": "integer", "page": "integer", "chunk_index": "integer",
                  "source": "keyword"}
 INDEX_TYPES = ("keyword", "integer", "float", "bool")
+
+# Where a chunk sits in its document's listing: (chunk_index, sequence). The sequence orders the chunks of two
+# versions that share an index while a new version is being written.
+ChunkPosition = tuple[int, int]
 
 
 class StoreError(Unavailable):
@@ -44,8 +48,8 @@ class VectorStore(Protocol):
     def search(self, query: SearchQuery) -> list[Hit]:
         """Dense, sparse or hybrid (RRF in the engine) search within the query's tenant."""
 
-    def scroll_doc(self, tenant: str, doc_id: str, limit: int) -> list[Hit]:
-        """The stored chunks of one document, in chunk order (score 0)."""
+    def scroll_doc(self, tenant: str, doc_id: str, limit: int, after: ChunkPosition | None = None) -> list[Hit]:
+        """The first ``limit`` stored chunks of one document in chunk order (score 0), after ``after`` if given."""
 
     def count(self, tenant: str, conditions: Sequence[Condition] = ()) -> int:
         """Exact number of the tenant's points matching every condition."""
@@ -84,6 +88,27 @@ def parse_metadata_indexes(spec: str) -> dict[str, str]:
             raise ValueError(f"entry {entry!r} must be key:type with type one of {', '.join(INDEX_TYPES)}")
         out[f"metadata.{key}"] = kind
     return out
+
+
+def chunk_position(hit: Hit) -> ChunkPosition:
+    """The listing position of a stored chunk."""
+    return int(hit.payload.get("chunk_index", 0)), int(hit.payload.get("sequence", 0))
+
+
+def doc_conditions(doc_id: str, after: ChunkPosition | None) -> list[Condition]:
+    """The conditions that select a document's chunks from ``after``'s chunk index on (so a later page scans less)."""
+    conditions = [Condition("doc_id", equals=doc_id)]
+    if after is not None:
+        conditions.append(Condition("chunk_index", range=Range(gte=after[0])))
+    return conditions
+
+
+def page_in_chunk_order(hits: Sequence[Hit], limit: int, after: ChunkPosition | None) -> list[Hit]:
+    """The first ``limit`` hits in chunk order, after ``after`` when given."""
+    ordered = sorted(hits, key=chunk_position)
+    if after is not None:
+        ordered = [hit for hit in ordered if chunk_position(hit) > after]
+    return ordered[:limit]
 
 
 def state_payload(doc: DocState) -> dict[str, Any]:

@@ -32,7 +32,8 @@ from ragplane.runtime.logs import get_logger
 
 from ragplane_retrieve.model import (DENSE, SPARSE, Condition, DocState, Hit, PointRecord, SearchQuery, TenantState,
                                      doc_state_id, tenant_state_id)
-from ragplane_retrieve.store.base import CHUNK_INDEXES, StoreError, doc_state_from, state_payload
+from ragplane_retrieve.store.base import (CHUNK_INDEXES, ChunkPosition, StoreError, doc_conditions, doc_state_from,
+                                          page_in_chunk_order, state_payload)
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -238,8 +239,8 @@ class EdgeStore:
         points = self._call("query", lambda: self._shard().query(request))
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
-    def scroll_doc(self, tenant: str, doc_id: str, limit: int) -> list[Hit]:
-        flt = edge_filter(tenant, [Condition("doc_id", equals=doc_id)])
+    def scroll_doc(self, tenant: str, doc_id: str, limit: int, after: ChunkPosition | None = None) -> list[Hit]:
+        flt = edge_filter(tenant, doc_conditions(doc_id, after))
         records: list[Any] = []
         offset = None
         while True:
@@ -249,9 +250,7 @@ class EdgeStore:
             records.extend(page)
             if offset is None:
                 break
-        hits = [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records]
-        hits.sort(key=lambda h: (h.payload.get("chunk_index", 0), h.payload.get("sequence", 0)))
-        return hits[:limit]
+        return page_in_chunk_order([Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records], limit, after)
 
     def count(self, tenant: str, conditions: Sequence[Condition] = ()) -> int:
         request = qe.CountRequest(exact=True, filter=edge_filter(tenant, conditions))
