@@ -24,8 +24,9 @@ app.kubernetes.io/instance: {{ .root.Release.Name }}
 
 {{/* Full labels: dict "root" $ "name" "orchestrator". */}}
 {{- define "ragplane.labels" -}}
+{{- include "ragplane.loadTopology" .root -}}
 {{ include "ragplane.selectorLabels" . }}
-app.kubernetes.io/component: {{ (get (include "ragplane.topology" . | fromYaml) .name | default dict).component | default .name }}
+app.kubernetes.io/component: {{ (get .root.ragplaneTopology .name | default dict).component | default .name }}
 app.kubernetes.io/part-of: ragplane
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
@@ -38,18 +39,37 @@ services face clients. NetworkPolicies, service addresses and the environment ar
 new call path is added here and nowhere else. The LLM server (modelserver, triton or external) is the
 pseudo-callee "llm". modelEnv: the settings prefix of a workload whose encoders can run on a GPU
 (<prefix>_DEVICE=cuda) or on the v2 server (remoteModels: <prefix>_BACKEND=triton, <prefix>_TRITON_URL).
+Flags the generic templates read instead of workload names:
+  llmServer: one of the LLM servers; deployed when llm.server names it, called by every workload that calls
+    the pseudo-callee llm, and serving the model under llm.modelName.
+  modelCache: joins model files at start; they go to the writable /tmp (RAGPLANE_MODEL_CACHE).
+  cpuServer: an LLM server on CPUs (llama.cpp, which sees every CPU of the node): RAGPLANE_LLM_THREADS = the
+    CPUs requested, and its clients budget prompts for its small context (RAGPLANE_GENERATE_PROFILE=cpu).
+  autoscalerExample: the key under autoscaler.examples of the RagAutoscaler that scales this workload.
+Read it through ragplane.loadTopology, which parses it once per render.
 */}}
 {{- define "ragplane.topology" -}}
 orchestrator: {grpcPort: 50051, metricsPort: 9151, component: query, public: true, calls: [guardrail, embed, retrieve, rerank, generate], uses: [redis, kafka]}
 ingest: {grpcPort: 50052, metricsPort: 9152, component: ingest, public: true, calls: [guardrail], uses: [redis, kafka]}
-embed: {grpcPort: 50053, metricsPort: 9153, component: model, public: false, calls: [], uses: [kafka], modelEnv: RAGPLANE_EMBED}
-retrieve: {grpcPort: 50054, metricsPort: 9154, component: index, public: false, calls: [], uses: [kafka, qdrant]}
+embed: {grpcPort: 50053, metricsPort: 9153, component: model, public: false, calls: [], uses: [kafka], modelEnv: RAGPLANE_EMBED, autoscalerExample: embed}
+retrieve: {grpcPort: 50054, metricsPort: 9154, component: index, public: false, calls: [], uses: [kafka, qdrant], autoscalerExample: indexWriter}
 rerank: {grpcPort: 50055, metricsPort: 9155, component: model, public: false, calls: [], uses: [], modelEnv: RAGPLANE_RERANK}
-generate: {grpcPort: 50056, metricsPort: 9156, component: query, public: false, calls: [llm], uses: []}
+generate: {grpcPort: 50056, metricsPort: 9156, component: query, public: false, calls: [llm], uses: [], modelCache: true}
 guardrail: {grpcPort: 50057, metricsPort: 9157, component: policy, public: false, calls: [], uses: []}
 eval: {grpcPort: 50058, metricsPort: 9158, component: evaluation, public: true, calls: [orchestrator, ingest, retrieve, embed], uses: [kafka]}
-modelserver: {grpcPort: 50070, metricsPort: 9170, component: llm, public: false, calls: [], uses: []}
-triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, public: false, calls: [], uses: []}
+modelserver: {grpcPort: 50070, metricsPort: 9170, component: llm, public: false, calls: [], uses: [], llmServer: true, modelCache: true, cpuServer: true}
+triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, public: false, calls: [], uses: [], llmServer: true, autoscalerExample: llm}
+{{- end -}}
+
+{{/*
+Parse the topology once per render: every template of the chart shares one root context, so the parsed map
+is kept there (as ragplaneTopology) for the helpers that follow. Call with the root, then read
+.root.ragplaneTopology; a workload that is not in the topology (kafka-topics, autoscaler) has no entry.
+*/}}
+{{- define "ragplane.loadTopology" -}}
+{{- if not (hasKey . "ragplaneTopology") -}}
+{{- $_ := set . "ragplaneTopology" (include "ragplane.topology" . | fromYaml) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* The eight services, in the order the architecture lists them. */}}
@@ -57,18 +77,19 @@ triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, publ
 [orchestrator, ingest, embed, retrieve, rerank, generate, guardrail, eval]
 {{- end -}}
 
-{{/* Whether a workload is deployed: "true" or "". */}}
+{{/* Whether a workload is deployed: "true" or "". An LLM server is deployed when llm.server names it. */}}
 {{- define "ragplane.deployed" -}}
-{{- $v := .root.Values -}}
-{{- if eq .name "modelserver" -}}{{- if eq $v.llm.server "modelserver" }}true{{ end -}}
-{{- else if eq .name "triton" -}}{{- if eq $v.llm.server "triton" }}true{{ end -}}
-{{- else if (get $v .name).enabled -}}true
+{{- include "ragplane.loadTopology" .root -}}
+{{- if (get .root.ragplaneTopology .name | default dict).llmServer -}}
+{{- if eq .root.Values.llm.server .name }}true{{ end -}}
+{{- else if (get .root.Values .name).enabled -}}true
 {{- end -}}
 {{- end -}}
 
 {{/* Does this workload call the LLM server? generate always; embed and rerank with remoteModels. */}}
 {{- define "ragplane.callsLLM" -}}
-{{- $topo := get (include "ragplane.topology" . | fromYaml) .name -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name -}}
 {{- if has "llm" $topo.calls }}true
 {{- else if and $topo.modelEnv (get .root.Values .name).remoteModels }}true
 {{- end -}}
@@ -77,9 +98,9 @@ triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, publ
 {{/* Deployed workloads this one calls (services only; the LLM is separate): a YAML list. */}}
 {{- define "ragplane.callees" -}}
 {{- $root := .root -}}
-{{- $topo := get (include "ragplane.topology" . | fromYaml) .name -}}
+{{- include "ragplane.loadTopology" .root -}}
 {{- $out := list -}}
-{{- range $callee := $topo.calls -}}
+{{- range $callee := (get .root.ragplaneTopology .name).calls -}}
 {{- if and (ne $callee "llm") (include "ragplane.deployed" (dict "root" $root "name" $callee)) -}}
 {{- $out = append $out $callee -}}
 {{- end -}}
@@ -87,16 +108,18 @@ triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, publ
 {{- toYaml $out -}}
 {{- end -}}
 
-{{/* Deployed workloads that call this one: a YAML list. */}}
+{{/* Deployed workloads that call this one (an LLM server: those that call the LLM): a YAML list. */}}
 {{- define "ragplane.callers" -}}
 {{- $root := .root -}}
 {{- $name := .name -}}
-{{- $topology := include "ragplane.topology" . | fromYaml -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topology := .root.ragplaneTopology -}}
+{{- $isLLM := (get $topology $name).llmServer -}}
 {{- $out := list -}}
 {{- range $caller := include "ragplane.serviceNames" . | fromYamlArray -}}
-{{- if include "ragplane.deployed" (dict "root" $root "name" $caller) -}}
-{{- $topo := get $topology $caller -}}
-{{- if or (has $name $topo.calls) (and (has $name (list "modelserver" "triton")) (include "ragplane.callsLLM" (dict "root" $root "name" $caller))) -}}
+{{- $ctx := dict "root" $root "name" $caller -}}
+{{- if include "ragplane.deployed" $ctx -}}
+{{- if or (has $name (get $topology $caller).calls) (and $isLLM (include "ragplane.callsLLM" $ctx)) -}}
 {{- $out = append $out $caller -}}
 {{- end -}}
 {{- end -}}
@@ -106,8 +129,9 @@ triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, publ
 
 {{/* host:port of a workload's gRPC endpoint inside the cluster. */}}
 {{- define "ragplane.address" -}}
-{{- $topo := get (include "ragplane.topology" . | fromYaml) .name -}}
-{{- printf "%s.%s.svc:%v" (include "ragplane.workloadName" .) .root.Release.Namespace $topo.grpcPort -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $port := (get .root.ragplaneTopology .name).grpcPort -}}
+{{- printf "%s.%s.svc:%v" (include "ragplane.workloadName" .) .root.Release.Namespace $port -}}
 {{- end -}}
 
 {{/*
@@ -116,20 +140,18 @@ empty for an external server).
 */}}
 {{- define "ragplane.llmEndpoint" -}}
 {{- $v := .root.Values -}}
-{{- $root := .root -}}
-{{- if eq $v.llm.server "modelserver" -}}
-address: {{ include "ragplane.address" (dict "root" $root "name" "modelserver") }}
-port: 50070
-podLabels: {{- include "ragplane.selectorLabels" (dict "root" $root "name" "modelserver") | nindent 2 }}
-{{- else if eq $v.llm.server "triton" -}}
-{{- if $v.triton.kserve.enabled -}}
-{{/* KServe's raw-deployment Service maps port 80 to the first container port (Triton's gRPC). */}}
-address: {{ printf "%s-predictor.%s.svc:80" (include "ragplane.workloadName" (dict "root" $root "name" "triton")) $root.Release.Namespace }}
-{{- else -}}
-address: {{ include "ragplane.address" (dict "root" $root "name" "triton") }}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $server := get .root.ragplaneTopology $v.llm.server | default dict -}}
+{{- if $server.llmServer -}}
+{{- $ctx := dict "root" .root "name" $v.llm.server -}}
+{{- if ((get $v $v.llm.server).kserve | default dict).enabled -}}
+{{- /* KServe's raw-deployment Service maps port 80 to the first container port (the server's gRPC). */}}
+address: {{ printf "%s-predictor.%s.svc:80" (include "ragplane.workloadName" $ctx) .root.Release.Namespace }}
+{{- else }}
+address: {{ include "ragplane.address" $ctx }}
 {{- end }}
-port: 8001
-podLabels: {{- include "ragplane.selectorLabels" (dict "root" $root "name" "triton") | nindent 2 }}
+port: {{ $server.grpcPort }}
+podLabels: {{- include "ragplane.selectorLabels" $ctx | nindent 2 }}
 {{- else -}}
 {{- $addr := required "llm.externalAddress must be set (host:port of the v2 inference server) when llm.server is external" $v.llm.externalAddress -}}
 {{- if not (regexMatch "^[^:]+:[0-9]+$" $addr) -}}
@@ -156,46 +178,5 @@ Repository defaults to <global.image.registry>/<name>, tag to global.image.tag, 
 {{- printf "%s:%s@%s" $repo $tag .image.digest -}}
 {{- else -}}
 {{- printf "%s:%s" $repo $tag -}}
-{{- end -}}
-{{- end -}}
-
-{{/*
-The topics as JSON: {"<topic>": {"partitions": n, "replicationFactor": n, "retentionMs": n}}, the event topics
-and their dead-letter topics (<topic>.dlq), with kafka.topics.overrides applied per topic.
-*/}}
-{{- define "ragplane.topicSpec" -}}
-{{- $t := .Values.kafka.topics -}}
-{{- $spec := dict -}}
-{{- range $base := list "ragplane.chunks.v1" "ragplane.vectors.v1" "ragplane.indexed.v1" "ragplane.answers.v1" "ragplane.feedback.v1" "ragplane.evals.v1" -}}
-{{- range $topic := list $base (printf "%s.dlq" $base) -}}
-{{- $want := dict "partitions" (int $t.partitions) "replicationFactor" (int $t.replicationFactor) "retentionMs" (int64 (ternary $t.dlqRetentionMs $t.retentionMs (hasSuffix ".dlq" $topic))) -}}
-{{- $over := get $t.overrides $topic | default dict -}}
-{{- range $key := list "partitions" "replicationFactor" "retentionMs" -}}
-{{- if hasKey $over $key -}}
-{{- $_ := set $want $key (int64 (get $over $key)) -}}
-{{- end -}}
-{{- end -}}
-{{- $_ := set $spec $topic $want -}}
-{{- end -}}
-{{- end -}}
-{{- range $topic := keys $t.overrides -}}
-{{- if not (hasKey $spec $topic) -}}
-{{- fail (printf "kafka.topics.overrides: %s is not a ragplane topic (%s)" $topic (keys $spec | sortAlpha | join ", ")) -}}
-{{- end -}}
-{{- end -}}
-{{- toJson $spec -}}
-{{- end -}}
-
-{{/*
-"true" when one of the example RagAutoscalers (autoscaler.examples) scales this workload: the chart then leaves
-spec.replicas unset, so that a helm upgrade does not reset the count the operator chose.
-Usage: include "ragplane.ragAutoscaled" (dict "root" $ "name" "embed")
-*/}}
-{{- define "ragplane.ragAutoscaled" -}}
-{{- $a := .root.Values.autoscaler | default dict -}}
-{{- $ex := $a.examples | default dict -}}
-{{- $key := get (dict "embed" "embed" "retrieve" "indexWriter" "triton" "llm") .name -}}
-{{- if and $a.enabled $ex.enabled $key (get $ex $key | default dict).enabled -}}
-{{- if or (ne .name "triton") (eq .root.Values.llm.server "triton") -}}true{{- end -}}
 {{- end -}}
 {{- end -}}

@@ -9,7 +9,8 @@ Both policy types are set, so whatever is not listed is denied. Call with dict "
 {{- $v := .root.Values -}}
 {{- $g := $v.global -}}
 {{- $block := get $v .name -}}
-{{- $topo := get (include "ragplane.topology" . | fromYaml) .name -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name -}}
 {{- $callers := include "ragplane.callers" . | fromYamlArray -}}
 {{- $callees := include "ragplane.callees" . | fromYamlArray -}}
 apiVersion: networking.k8s.io/v1
@@ -67,7 +68,7 @@ spec:
             matchLabels:
               {{- include "ragplane.selectorLabels" (dict "root" $root "name" .) | nindent 14 }}
       ports:
-        - {port: {{ (get (include "ragplane.topology" $root | fromYaml) .).grpcPort }}, protocol: TCP}
+        - {port: {{ (get $root.ragplaneTopology .).grpcPort }}, protocol: TCP}
     {{- end }}
     {{- if include "ragplane.callsLLM" . }}
     {{- $llm := include "ragplane.llmEndpoint" . | fromYaml }}
@@ -106,8 +107,9 @@ spec:
         {{- toYaml . | nindent 8 }}
       {{- end }}
     {{- end }}
-    {{- if and (eq .name "triton") (eq $v.triton.modelRepository.source "objectStore") }}
-    {{- $np := $v.triton.modelRepository.objectStore.networkPolicy }}
+    {{- $repo := $block.modelRepository | default dict }}
+    {{- if eq $repo.source "objectStore" }}
+    {{- $np := $repo.objectStore.networkPolicy }}
     # object store holding the model repository
     - ports:
         {{- range $np.ports }}

@@ -8,7 +8,8 @@ Call with dict "root" $ "name" <workload>.
 {{- $root := .root -}}
 {{- $name := .name -}}
 {{- $block := get .root.Values .name -}}
-{{- $topo := get (include "ragplane.topology" . | fromYaml) .name -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name -}}
 {{- $fullName := include "ragplane.workloadName" . -}}
 {{- $config := include "ragplane.configData" . -}}
 apiVersion: v1
@@ -136,6 +137,19 @@ spec:
 {{ include "ragplane.serviceMonitor" . }}
 {{- end }}
 {{- end -}}
+{{- end -}}
+
+{{/*
+"true" when one of the example RagAutoscalers (autoscaler.examples) scales this workload (its topology names
+the example): the chart then leaves spec.replicas unset, so that a helm upgrade does not reset the count the
+operator chose. Usage: include "ragplane.ragAutoscaled" (dict "root" $ "name" "embed")
+*/}}
+{{- define "ragplane.ragAutoscaled" -}}
+{{- $a := .root.Values.autoscaler | default dict -}}
+{{- $ex := $a.examples | default dict -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $key := (get .root.ragplaneTopology .name | default dict).autoscalerExample -}}
+{{- if and $a.enabled $ex.enabled $key (get $ex $key | default dict).enabled (include "ragplane.deployed" .) -}}true{{- end -}}
 {{- end -}}
 
 {{- define "ragplane.pdb" -}}
