@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Kafka-protocol broker (Tansu) and a real Redis on loopback, started once per run.
+"""Shared fixtures: a real Kafka-protocol broker (Tansu) and a real Redis on loopback, started once per run, and
+readers of its topics (support.topics).
 
 Set RAGPLANE_TEST_KAFKA_BOOTSTRAP / RAGPLANE_TEST_REDIS_URL to use already-running ones instead.
 """
@@ -7,11 +8,12 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from ragplane.cli import infra
+from support.topics import TopicReader
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +45,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def unique_topic() -> str:
     """A fresh topic name so tests never see each other's records."""
     return f"test.{uuid.uuid4().hex[:10]}.v1"
+
+
+@pytest.fixture
+def topic_reader(kafka_bootstrap: str) -> Iterator[Callable[..., TopicReader]]:
+    """``topic_reader(topic, message_type=None)``: a reader of the topic from its beginning, closed after the test."""
+    readers: list[TopicReader] = []
+
+    def make(topic: str, message_type: type | None = None) -> TopicReader:
+        reader = TopicReader(kafka_bootstrap, topic, message_type)
+        readers.append(reader)
+        return reader
+
+    yield make
+    for reader in readers:
+        reader.close()

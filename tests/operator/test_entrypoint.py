@@ -13,6 +13,8 @@ import urllib.request
 
 import pytest
 
+from support.cluster import wait_for
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -38,7 +40,7 @@ def test_a_malformed_setting_stops_the_operator_at_start_naming_the_variable(mon
 
 
 @pytest.mark.operator
-def test_the_entry_point_serves_health_and_metrics_and_stops_on_sigterm(cluster_session, kubeconfig, kit):
+def test_the_entry_point_serves_health_and_metrics_and_stops_on_sigterm(cluster_session, kubeconfig):
     health, metrics = _free_port(), _free_port()
     env = {
         **os.environ,
@@ -51,7 +53,7 @@ def test_the_entry_point_serves_health_and_metrics_and_stops_on_sigterm(cluster_
     proc = subprocess.Popen([sys.executable, "-m", "ragplane_autoscaler"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        kit.wait_for(lambda: _get(f"http://127.0.0.1:{health}/healthz")[0] == 200, 30, what="kopf's /healthz")
+        wait_for(lambda: _get(f"http://127.0.0.1:{health}/healthz")[0] == 200, 30, what="kopf's /healthz")
         status, page = _get(f"http://127.0.0.1:{metrics}/metrics")
         assert status == 200 and "ragplane_autoscaler_reconcile_seconds" in page
         proc.send_signal(signal.SIGTERM)

@@ -12,6 +12,9 @@ import urllib.request
 
 import pytest
 
+from support.cluster import wait_for
+from support.operator import Gauges, operator, operator_settings
+
 
 pytestmark = [
     pytest.mark.operator,
@@ -21,16 +24,16 @@ POOL_GPUS = 8
 
 
 @pytest.fixture(scope="module")
-def page(kit):
-    g = kit.Gauges()
+def page():
+    g = Gauges()
     yield g
     g.close()
 
 
 @pytest.fixture(scope="module")
-def live(cluster_session, kubeconfig, kit):
-    settings = kit.operator_settings(kubeconfig, gpu_pools={"pool-a": POOL_GPUS})
-    with kit.operator(settings) as logs:
+def live(cluster_session, kubeconfig):
+    settings = operator_settings(kubeconfig, gpu_pools={"pool-a": POOL_GPUS})
+    with operator(settings) as logs:
         yield settings
     # The test API server has no Events API: the operator must have noticed, and posted none.
     assert "events off" in logs.text
@@ -53,7 +56,7 @@ def watch(cluster, name: str, seconds: float) -> list[int]:
 
 
 @pytest.mark.integration
-def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_it_catches_up(cluster, broker, live, kit, measure):
+def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_it_catches_up(cluster, broker, live, measure):
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
     from kafka.structs import OffsetAndMetadata
@@ -95,22 +98,22 @@ def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_
     try:
         produce(3)  # below the activation threshold: the consumers stay at zero
         assert lag_of.read(signal).total == 3  # what the broker reports, before relying on it
-        kit.wait_for(lambda: seen_lag() == 3, 10, what="the operator to read lag 3")
+        wait_for(lambda: seen_lag() == 3, 10, what="the operator to read lag 3")
         assert set(watch(cluster, name, 1.5)) == {0}
 
         produce(5)  # lag 8 > activation 5: wake one consumer
         assert lag_of.read(signal).total == 8
         started = time.monotonic()
-        kit.wait_for(lambda: cluster.replicas(name) == 1, 10, what="scale from zero to 1")
+        wait_for(lambda: cluster.replicas(name) == 1, 10, what="scale from zero to 1")
         wake_s = time.monotonic() - started
 
         produce(17)  # lag 25 -> ceil(25 / 10) = 3
         started = time.monotonic()
-        kit.wait_for(lambda: cluster.replicas(name) == 3, 10, what="scale to 3 on lag 25")
+        wait_for(lambda: cluster.replicas(name) == 3, 10, what="scale to 3 on lag 25")
         up_s = time.monotonic() - started
 
         produce(30)  # lag 55 would want 6, but the topic has 4 partitions
-        kit.wait_for(lambda: cluster.replicas(name) == 4, 10, what="scale to the partition count")
+        wait_for(lambda: cluster.replicas(name) == 4, 10, what="scale to the partition count")
         assert set(watch(cluster, name, 1.5)) == {4}
         status = cluster.status(name)
         assert status["signals"][0]["partitions"] == 4 and status["signals"][0]["value"] == 55
@@ -124,7 +127,7 @@ def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_
         consumer.close()
         assert lag_of.read(signal).total == 0
         caught_up = time.monotonic()
-        kit.wait_for(lambda: cluster.replicas(name) == 0, 10, what="scale to zero after catching up")
+        wait_for(lambda: cluster.replicas(name) == 0, 10, what="scale to zero after catching up")
         down_s = time.monotonic() - caught_up
         assert down_s >= 1.5  # held for the scale-down window first
         measure(f"lag: wake {wake_s:.2f}s, 1->3 {up_s:.2f}s, to zero after catch-up {down_s:.2f}s")
@@ -133,7 +136,7 @@ def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_
         lag_of.close()
 
 
-def test_two_autoscalers_share_one_gpu_pool_and_the_higher_priority_wins(cluster, page, live, kit, measure):
+def test_two_autoscalers_share_one_gpu_pool_and_the_higher_priority_wins(cluster, page, live, measure):
     llm, batch = cluster.name("llm"), cluster.name("batch")
     for n in (llm, batch):
         cluster.deployment(n, 1)
@@ -158,10 +161,10 @@ def test_two_autoscalers_share_one_gpu_pool_and_the_higher_priority_wins(cluster
         return (cluster.replicas(llm), cluster.replicas(batch)) == want
 
     page.set(batch.replace("-", "_"), 40)  # batch wants 4 replicas (8 GPUs); the LLM's minimum keeps 2
-    kit.wait_for(lambda: pool_state((1, 3)), 15, interval=0.05, what="batch to take the free GPUs")
+    wait_for(lambda: pool_state((1, 3)), 15, interval=0.05, what="batch to take the free GPUs")
     page.set(llm.replace("-", "_"), 40)  # the LLM wants 4 too, and has the higher priority
     started = time.monotonic()
-    kit.wait_for(lambda: pool_state((3, 1)), 20, interval=0.05, what="the LLM to win the pool from batch")
+    wait_for(lambda: pool_state((3, 1)), 20, interval=0.05, what="the LLM to win the pool from batch")
     handover_s = time.monotonic() - started
     for _ in range(15):
         pool_state((3, 1))
@@ -175,7 +178,7 @@ def test_two_autoscalers_share_one_gpu_pool_and_the_higher_priority_wins(cluster
     measure(f"GPU pool hand-over (batch 3->1, llm 1->3): {handover_s:.2f}s, peak {most}/{POOL_GPUS} GPUs")
 
 
-def test_holds_during_the_scale_down_window_then_scales_down(cluster, page, live, kit, measure):
+def test_holds_during_the_scale_down_window_then_scales_down(cluster, page, live, measure):
     name = cluster.name("rerank")
     gauge = name.replace("-", "_")
     window = 4
@@ -187,15 +190,15 @@ def test_holds_during_the_scale_down_window_then_scales_down(cluster, page, live
         "signals": [metric_spec(page.url, gauge, 10)],
         "behavior": {"scaleDown": {"stabilizationWindowSeconds": window}},
     })
-    kit.wait_for(lambda: cluster.replicas(name) == 3, 10, what="scale up to 3")
+    wait_for(lambda: cluster.replicas(name) == 3, 10, what="scale up to 3")
     page.set(gauge, 0)
     dropped = time.monotonic()
-    kit.wait_for(lambda: (cluster.status(name).get("recommendedReplicas") == 3
+    wait_for(lambda: (cluster.status(name).get("recommendedReplicas") == 3
                       and any(r["replicas"] == 1 for r in cluster.status(name)["recommendations"])),
              5, what="the low recommendation to be recorded")
     assert cluster.condition(name, "ScalingLimited")["reason"] == "Stabilizing"
     assert "stabilization" in cluster.status(name)["reason"]
-    kit.wait_for(lambda: cluster.replicas(name) == 1, window + 5, interval=0.05, what="scale down after the window")
+    wait_for(lambda: cluster.replicas(name) == 1, window + 5, interval=0.05, what="scale down after the window")
     held_s = time.monotonic() - dropped
     assert window - 0.6 <= held_s <= window + 2.5, held_s
     measure(f"scale-down window {window}s: held {held_s:.2f}s after the signal dropped")
@@ -205,7 +208,7 @@ def test_holds_during_the_scale_down_window_then_scales_down(cluster, page, live
     assert f'ragplane_autoscaler_scale_events_total{{autoscaler="{name}",direction="down",' in metrics
 
 
-def test_refuses_a_target_that_an_hpa_manages_until_the_hpa_is_gone(cluster, page, live, kit):
+def test_refuses_a_target_that_an_hpa_manages_until_the_hpa_is_gone(cluster, page, live):
     name = cluster.name("web")
     gauge = name.replace("-", "_")
     cluster.deployment(name, 2)
@@ -216,17 +219,17 @@ def test_refuses_a_target_that_an_hpa_manages_until_the_hpa_is_gone(cluster, pag
         "maxReplicas": 10,
         "signals": [metric_spec(page.url, gauge, 10)],
     })
-    kit.wait_for(lambda: cluster.condition(name, "AbleToScale").get("reason") == "ManagedByHPA", 10,
+    wait_for(lambda: cluster.condition(name, "AbleToScale").get("reason") == "ManagedByHPA", 10,
              what="the ManagedByHPA condition")
     assert f"HorizontalPodAutoscaler {name}-hpa" in cluster.condition(name, "AbleToScale")["message"]
     assert cluster.condition(name, "Ready")["status"] == "False"
     assert set(watch(cluster, name, 1.5)) == {2}
 
     cluster.delete("autoscaling", "v2", "horizontalpodautoscalers", f"{name}-hpa")
-    kit.wait_for(lambda: cluster.replicas(name) == 5, 10, what="scaling once the HPA is gone")
+    wait_for(lambda: cluster.replicas(name) == 5, 10, what="scaling once the HPA is gone")
 
 
-def test_dry_run_records_decisions_without_touching_the_target(cluster, page, live, kit):
+def test_dry_run_records_decisions_without_touching_the_target(cluster, page, live):
     name = cluster.name("dry")
     gauge = name.replace("-", "_")
     cluster.deployment(name, 1)
@@ -237,12 +240,12 @@ def test_dry_run_records_decisions_without_touching_the_target(cluster, page, li
         "dryRun": True,
         "signals": [metric_spec(page.url, gauge, 10)],
     })
-    kit.wait_for(lambda: cluster.status(name).get("desiredReplicas") == 7, 10, what="a recorded dry-run decision")
+    wait_for(lambda: cluster.status(name).get("desiredReplicas") == 7, 10, what="a recorded dry-run decision")
     assert cluster.status(name)["lastDecision"]["applied"] is False
     assert set(watch(cluster, name, 1.0)) == {1}
 
 
-def test_keeps_deciding_correctly_while_other_writers_cause_409_conflicts(cluster, page, live, kit, measure):
+def test_keeps_deciding_correctly_while_other_writers_cause_409_conflicts(cluster, page, live, measure):
     name = cluster.name("busy")
     gauge = name.replace("-", "_")
     cluster.deployment(name, 1)
@@ -253,7 +256,7 @@ def test_keeps_deciding_correctly_while_other_writers_cause_409_conflicts(cluste
         "signals": [metric_spec(page.url, gauge, 10)],
         "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
     })
-    kit.wait_for(lambda: cluster.replicas(name) == 2, 10, what="scale to 2")
+    wait_for(lambda: cluster.replicas(name) == 2, 10, what="scale to 2")
     metrics_url = f"http://127.0.0.1:{live.metrics_port}/metrics"
 
     def conflicts() -> float:
@@ -277,10 +280,10 @@ def test_keeps_deciding_correctly_while_other_writers_cause_409_conflicts(cluste
         t.start()
     try:
         page.set(gauge, 60)
-        kit.wait_for(lambda: cluster.replicas(name) == 6, 15, what="scale to 6 under concurrent writes")
-        kit.wait_for(lambda: conflicts() > before, 10, what="the operator to meet a 409")
+        wait_for(lambda: cluster.replicas(name) == 6, 15, what="scale to 6 under concurrent writes")
+        wait_for(lambda: conflicts() > before, 10, what="the operator to meet a 409")
         page.set(gauge, 40)
-        kit.wait_for(lambda: cluster.replicas(name) == 4, 15, what="scale to 4 under concurrent writes")
+        wait_for(lambda: cluster.replicas(name) == 4, 15, what="scale to 4 under concurrent writes")
     finally:
         stop.set()
         for t in threads:

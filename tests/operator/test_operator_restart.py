@@ -11,6 +11,7 @@ import time
 import pytest
 
 from ragplane_autoscaler.status import parse_time
+from support.cluster import wait_for
 
 pytestmark = [
     pytest.mark.operator,
@@ -18,7 +19,7 @@ pytestmark = [
 ]
 
 
-def test_recovers_the_stabilization_window_after_an_operator_restart(cluster, gauges, run_operator, kit, measure):
+def test_recovers_the_stabilization_window_after_an_operator_restart(cluster, gauges, run_operator, measure):
     name = cluster.name("restart")
     gauge = name.replace("-", "_")
     window = 8
@@ -32,9 +33,9 @@ def test_recovers_the_stabilization_window_after_an_operator_restart(cluster, ga
     })
 
     with run_operator():
-        kit.wait_for(lambda: cluster.replicas(name) == 3, 10, what="scale up to 3")
+        wait_for(lambda: cluster.replicas(name) == 3, 10, what="scale up to 3")
         gauges.set(gauge, 0)
-        kit.wait_for(lambda: any(r["replicas"] == 1 for r in cluster.status(name).get("recommendations", [])), 5,
+        wait_for(lambda: any(r["replicas"] == 1 for r in cluster.status(name).get("recommendations", [])), 5,
                      what="the low recommendation to be recorded")
         assert cluster.replicas(name) == 3
 
@@ -54,7 +55,7 @@ def test_recovers_the_stabilization_window_after_an_operator_restart(cluster, ga
         # ...and not because it had not started yet: it has been deciding, and holding, since the restart
         assert parse_time(status["lastEvaluationTime"]) > stopped_at + 1
         assert status["recommendedReplicas"] == 3 and "stabilization" in status["reason"]
-        kit.wait_for(lambda: cluster.replicas(name) == 1, 5, interval=0.05, what="scale down once the window passed")
+        wait_for(lambda: cluster.replicas(name) == 1, 5, interval=0.05, what="scale down once the window passed")
         scaled_at = parse_time(cluster.status(name)["lastScaleTime"])
 
     assert scaled_at >= last_high + window

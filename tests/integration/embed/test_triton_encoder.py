@@ -6,18 +6,13 @@ process because kserve and tritonclient cannot be imported into one process.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-import grpc
 import numpy as np
 import pytest
 
 from ragplane.runtime.errors import Unavailable
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import embed_pb2, embed_pb2_grpc
 from ragplane_embed.config import Settings
@@ -25,6 +20,8 @@ from ragplane_embed.dense import InProcessEncoder
 from ragplane_embed.embedder import build_embedder
 from ragplane_embed.app import EmbedApp
 from ragplane_embed.triton import TritonEncoder
+from support.processes import free_port, start_process
+from support.servers import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVER = Path(__file__).with_name("v2_minilm_server.py")
@@ -32,21 +29,14 @@ SERVER = Path(__file__).with_name("v2_minilm_server.py")
 
 @pytest.fixture(scope="module")
 def v2_server(tmp_path_factory):
-    port_file = tmp_path_factory.mktemp("v2") / "port"
-    log = open(port_file.with_name("server.log"), "wb")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen([sys.executable, str(SERVER), str(port_file)], stdout=log, stderr=subprocess.STDOUT,
-                               env=env)
-    deadline = time.monotonic() + 180
-    while not (port_file.exists() and port_file.read_text()):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"v2 server did not start: {port_file.with_name('server.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    yield f"127.0.0.1:{port_file.read_text()}"
-    process.terminate()
-    process.wait(10)
-    log.close()
+    port = free_port()
+    server = start_process([sys.executable, str(SERVER), str(port)], tmp_path_factory.mktemp("v2") / "v2-server.log",
+                           port=port, env={"HF_HUB_OFFLINE": "1"})
+    try:
+        server.wait_for("LISTENING")
+        yield server.address
+    finally:
+        server.stop(10)
 
 
 def test_triton_encoder_matches_the_in_process_model(v2_server):
@@ -73,16 +63,12 @@ def test_an_unknown_model_is_not_ready_and_start_fails(v2_server):
 async def test_embed_rpc_on_the_triton_backend(v2_server):
     settings = load_settings(Settings, {}, backend="triton", triton_url=v2_server, consumer_enabled=False,
                              window_tokens=64, window_overlap=8)
-    running = await start_service(EmbedApp(settings), settings, port=0, metrics=False)
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            long_text = "Volcanoes erupt lava and ash. " * 40  # several 64-token windows through the v2 server
-            response = await embed_pb2_grpc.EmbedServiceStub(channel).Embed(
-                embed_pb2.EmbedRequest(texts=["volcano eruption", long_text]),
-                metadata=[("authorization", "Bearer dev-key")])
+    async with serve(EmbedApp(settings), settings) as running:
+        long_text = "Volcanoes erupt lava and ash. " * 40  # several 64-token windows through the v2 server
+        response = await running.stub(embed_pb2_grpc.EmbedServiceStub).Embed(
+            embed_pb2.EmbedRequest(texts=["volcano eruption", long_text]),
+            metadata=[("authorization", "Bearer dev-key")])
         remote = np.array([list(e.dense) for e in response.embeddings])
-    finally:
-        await running.stop(0)
     # The same windows pooled in process give the same vectors: windowing sits above the backend.
     local = build_embedder(load_settings(Settings, {}, window_tokens=64, window_overlap=8))
     local.start()

@@ -5,7 +5,7 @@ without its REST server) serve all-MiniLM-L6-v2 under the tensor contract Triton
 input "text" [n, 1] -> FP32 output "embedding" [n, 384]. kserve and tritonclient cannot share a process
 (duplicate protobuf symbols), hence a separate process.
 
-Usage: python v2_minilm_server.py PORT_FILE   (writes the bound port to PORT_FILE once serving)
+Usage: python v2_minilm_server.py PORT   (binds 127.0.0.1:PORT once the model is loaded)
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import numpy as np
 
 
-async def main(port_file: str) -> None:
+async def main(port: int) -> None:
     import grpc
     from kserve import InferOutput, InferRequest, InferResponse, Model, ModelRepository
     from kserve.protocol.dataplane import DataPlane
@@ -52,12 +52,11 @@ async def main(port_file: str) -> None:
     server = grpc.aio.server()
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
         InferenceServicer(DataPlane(repository), ModelRepositoryExtension(repository)), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    # The port opens once the model is loaded, so a listening port means ready.
+    server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    with open(port_file, "w") as handle:
-        handle.write(str(port))
     await server.wait_for_termination()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(int(sys.argv[1])))

@@ -12,18 +12,17 @@ services are exercised together by the end-to-end tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import grpc
 import pytest
 
 from ragplane.runtime.context import current_request_id, current_tenant
 from ragplane.runtime.errors import FailedPrecondition
-from ragplane.runtime.server import RunningService, start_service
 from ragplane.runtime.settings import CommonSettings, load_settings
 from ragplane.v1 import (
     common_pb2,
@@ -39,6 +38,7 @@ from ragplane.v1 import (
     retrieve_pb2_grpc,
 )
 from ragplane_eval.judge import EmbeddingJudge
+from support.servers import ServicerApp, serve
 
 DIM = 64
 _WORD = re.compile(r"[a-z0-9]+")
@@ -208,23 +208,6 @@ class FakeOrchestrator(rag_pb2_grpc.RagServiceServicer):
             request_id=current_request_id() or "", answer=answer, citations=citations, model="fake"))
 
 
-class _Peer:
-    def __init__(self, name: str, servicer, add) -> None:
-        self.name = name
-        self._servicer = servicer
-        self._add = add
-
-    def register(self, server: grpc.aio.Server) -> list[str]:
-        self._add(self._servicer, server)
-        return []
-
-    async def start(self) -> None:
-        return None
-
-    async def stop(self) -> None:
-        return None
-
-
 @dataclass
 class FakePeers:
     state: PeerState
@@ -246,14 +229,12 @@ async def fake_peers() -> AsyncIterator[FakePeers]:
         "rerank": (FakeRerank(state), rerank_pb2_grpc.add_RerankServiceServicer_to_server),
         "orchestrator": (FakeOrchestrator(state), rag_pb2_grpc.add_RagServiceServicer_to_server),
     }
-    running: list[RunningService] = []
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        addresses = {}
         for name, (servicer, add) in peers.items():
-            running.append(await start_service(_Peer(f"fake-{name}", servicer, add), settings, port=0, metrics=False))
-        yield FakePeers(state, {name: r.address for name, r in zip(peers, running)})
-    finally:
-        for service in running:
-            await service.stop(0)
+            served = await stack.enter_async_context(serve(ServicerApp(f"fake-{name}", [(add, servicer)]), settings))
+            addresses[name] = served.address
+        yield FakePeers(state, addresses)
 
 
 @pytest.fixture(scope="session")

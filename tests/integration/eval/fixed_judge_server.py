@@ -6,13 +6,12 @@ contract (text_input BYTES [1, 1], max_tokens INT32, temperature FP32). It appen
 file so the test can see what the judge sent. It runs in its own process because kserve and tritonclient cannot
 be imported into one process.
 
-Usage: python fixed_judge_server.py PORT_FILE PROMPT_LOG   (binds 127.0.0.1 on a free port, writes it to PORT_FILE)
+Usage: python fixed_judge_server.py PORT PROMPT_LOG   (binds 127.0.0.1:PORT)
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 
 import numpy as np
@@ -52,19 +51,16 @@ class FixedJudge(Model):
         return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=[output])
 
 
-async def main(port_file: str, prompt_log: str) -> None:
+async def main(port: int, prompt_log: str) -> None:
     repository = ModelRepository()
     repository.update(FixedJudge(MODEL_NAME, prompt_log))
     server = aio.server(interceptors=(ExceptionToStatusInterceptor(),))
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
         InferenceServicer(DataPlane(repository), ModelRepositoryExtension(repository)), server)
-    port = server.add_insecure_port("127.0.0.1:0")
+    server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
-    with open(port_file + ".part", "w") as handle:
-        handle.write(str(port))
-    os.replace(port_file + ".part", port_file)
     await server.wait_for_termination()
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(int(sys.argv[1]), sys.argv[2]))

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane_eval.config import Settings
 from ragplane_eval.app import EvalApp
+from support.servers import serve
 
 pytestmark = pytest.mark.integration
 
@@ -27,9 +27,8 @@ async def eval_address(fake_peers, embedding_judge, tmp_path):
     fake_peers.state.answers.update({"Which NFL team represented the AFC at Super Bowl 50?": "Denver Broncos"})
     env = {**fake_peers.env(), "RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path / "service")}
     settings = load_settings(Settings, env)
-    running = await start_service(EvalApp(settings, judge=embedding_judge), settings, port=0)
-    yield running.address
-    await running.stop(0)
+    async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
+        yield running.address
 
 
 async def _ragplane(*args: str) -> tuple[int, str, str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, eval_pb2, eval_pb2_grpc
 from ragplane_eval.config import Settings
 from ragplane_eval.app import EvalApp
+from support.servers import serve
 
 pytestmark = pytest.mark.integration
 
@@ -26,11 +26,8 @@ def _chunk(text: str, doc_id: str) -> common_pb2.Chunk:
 @pytest.fixture
 async def stub(embedding_judge, tmp_path):
     settings = load_settings(Settings, {"RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path)})
-    running = await start_service(EvalApp(settings, judge=embedding_judge), settings, port=0)
-    channel = grpc.aio.insecure_channel(running.address)
-    yield eval_pb2_grpc.EvalServiceStub(channel)
-    await channel.close()
-    await running.stop(0)
+    async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
+        yield running.stub(eval_pb2_grpc.EvalServiceStub)
 
 
 async def test_a_grounded_answer_gets_the_triad_and_reference_scores(stub):

@@ -12,12 +12,12 @@ from kafka import KafkaConsumer
 from prometheus_client import REGISTRY
 
 from ragplane.runtime.kafka import EventProducer
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, events_pb2
 from ragplane_eval.config import Settings
 from ragplane_eval.online import sampling_reason
 from ragplane_eval.app import EvalApp
+from support.servers import serve
 
 pytestmark = pytest.mark.integration
 
@@ -74,8 +74,7 @@ async def test_about_the_sample_rate_plus_every_error_is_scored_and_the_gauges_m
         "RAGPLANE_EVAL_EVALS_TOPIC": f"test.evals.{suffix}", "RAGPLANE_EVAL_CONSUMER_GROUP": f"eval-test-{suffix}",
         "RAGPLANE_EVAL_SAMPLE_RATE": str(RATE), "RAGPLANE_DATA_DIR": str(tmp_path), "RAGPLANE_KAFKA_PARTITIONS": "2"})
     assert REGISTRY.get_sample_value("ragplane_eval_faithfulness", {"tenant": tenant}) is None
-    running = await start_service(EvalApp(settings, judge=embedding_judge), settings, port=0)
-    try:
+    async with serve(EvalApp(settings, judge=embedding_judge), settings, grace_s=5, metrics=True):
         events = [_answer_event(tenant, i) for i in range(N)]
         expected = {e.request_id: sampling_reason(e, RATE) for e in events if sampling_reason(e, RATE)}
         producer = EventProducer(settings, "eval-online-test")
@@ -83,8 +82,6 @@ async def test_about_the_sample_rate_plus_every_error_is_scored_and_the_gauges_m
                                 [(f"{tenant}/{e.request_id}", e) for e in events])
         producer.close()
         received = await asyncio.to_thread(_collect, kafka_bootstrap, settings.evals_topic, len(expected), 180.0)
-    finally:
-        await running.stop(5)
 
     sampled = sum(1 for reason in expected.values() if reason == "sample")
     # 180 successes at 10%: 18 expected, binomial sd ~4; the ids are random, so allow a wide band.

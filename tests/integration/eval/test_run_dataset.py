@@ -10,11 +10,11 @@ import grpc
 import pytest
 from prometheus_client import REGISTRY
 
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import eval_pb2, eval_pb2_grpc
 from ragplane_eval.config import Settings
 from ragplane_eval.app import EvalApp
+from support.servers import serve
 
 pytestmark = pytest.mark.integration
 
@@ -40,11 +40,8 @@ async def eval_server(fake_peers, embedding_judge, tmp_path):
     env = {**fake_peers.env(), "RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path),
            "RAGPLANE_EVAL_CONCURRENCY": "2"}
     settings = load_settings(Settings, env, api_keys=KEYS)
-    running = await start_service(EvalApp(settings, judge=embedding_judge), settings, port=0)
-    channel = grpc.aio.insecure_channel(running.address)
-    yield eval_pb2_grpc.EvalServiceStub(channel), fake_peers.state, settings
-    await channel.close()
-    await running.stop(0)
+    async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
+        yield running.stub(eval_pb2_grpc.EvalServiceStub), fake_peers.state, settings
 
 
 async def _run(stub, metadata=A, **fields):

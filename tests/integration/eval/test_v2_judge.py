@@ -4,22 +4,20 @@ the eval service's EvaluateAnswer with RAGPLANE_EVAL_JUDGE=v2."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import grpc
 import pytest
 
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, eval_pb2, eval_pb2_grpc
 from ragplane_eval.config import Settings
 from ragplane_eval.judge import JudgeError
 from ragplane_eval.judge_v2 import V2Judge
 from ragplane_eval.app import EvalApp
+from support.processes import free_port, start_process
+from support.servers import serve
 
 pytestmark = pytest.mark.integration
 
@@ -35,20 +33,14 @@ PASSAGES = ["The AFC champion Denver Broncos defeated the NFC champion Carolina 
 def judge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """(address, prompt log) of the fixed-format judge model server."""
     folder = tmp_path_factory.mktemp("judge")
-    port_file, prompt_log = folder / "port", folder / "prompts.txt"
-    with open(folder / "server.log", "wb") as log:
-        process = subprocess.Popen([sys.executable, str(SERVER), str(port_file), str(prompt_log)],
-                                   stdout=log, stderr=subprocess.STDOUT)
+    port, prompt_log = free_port(), folder / "prompts.txt"
+    server = start_process([sys.executable, str(SERVER), str(port), str(prompt_log)], folder / "judge-server.log",
+                           port=port)
     try:
-        deadline = time.monotonic() + 120
-        while not port_file.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"judge server did not start: {(folder / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-        yield f"127.0.0.1:{port_file.read_text()}", prompt_log
+        server.wait_for("LISTENING", timeout_s=120)
+        yield server.address, prompt_log
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        server.stop()
 
 
 async def test_v2_judge_scores_the_triad_from_the_models_judgement(judge_server):
@@ -94,14 +86,10 @@ async def test_evaluate_answer_uses_the_configured_v2_judge(judge_server, tmp_pa
         "RAGPLANE_EVAL_JUDGE": "v2", "RAGPLANE_EVAL_JUDGE_MODEL": "fixed-judge", "RAGPLANE_EVAL_JUDGE_ADDR": address,
         "RAGPLANE_LLM_MODEL_NAME": "ensemble", "RAGPLANE_MODEL_ADDR": address,
         "RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path)})
-    running = await start_service(EvalApp(settings), settings, port=0)
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            reply = await eval_pb2_grpc.EvalServiceStub(channel).EvaluateAnswer(eval_pb2.EvaluateAnswerRequest(
-                question=QUESTION, answer=ANSWER, context=[common_pb2.Chunk(text=p) for p in PASSAGES],
-                reference_answers=["Denver Broncos"]), metadata=AUTH, timeout=60)
-    finally:
-        await running.stop(0)
+    async with serve(EvalApp(settings), settings, metrics=True) as running:
+        reply = await running.stub(eval_pb2_grpc.EvalServiceStub).EvaluateAnswer(eval_pb2.EvaluateAnswerRequest(
+            question=QUESTION, answer=ANSWER, context=[common_pb2.Chunk(text=p) for p in PASSAGES],
+            reference_answers=["Denver Broncos"]), metadata=AUTH, timeout=60)
     scores = reply.scores
     assert scores.judge == "v2:fixed-judge"
     assert (scores.faithfulness, scores.context_relevance, scores.answer_relevance) == (0.5, 0.5, 0.75)

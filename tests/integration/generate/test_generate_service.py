@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 
 import grpc
@@ -11,11 +10,12 @@ import numpy as np
 import pytest
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, generate_pb2, generate_pb2_grpc
-from ragplane_generate.config import Settings
 from ragplane_generate.app import GenerateApp
+from ragplane_generate.config import Settings
+from support.processes import closed_port_address
+from support.servers import serve, serve_bare
 
 pytestmark = pytest.mark.integration
 
@@ -38,10 +38,8 @@ def settings_for(address: str, tmp_path, **overrides) -> Settings:
 @pytest.fixture
 async def generate(model_server, tmp_path) -> AsyncIterator[generate_pb2_grpc.GenerateServiceStub]:
     settings = settings_for(model_server.address, tmp_path)
-    running = await start_service(GenerateApp(settings), settings, port=0, metrics=False)
-    async with grpc.aio.insecure_channel(running.address) as channel:
-        yield generate_pb2_grpc.GenerateServiceStub(channel)
-    await running.stop(0)
+    async with serve(GenerateApp(settings), settings) as running:
+        yield running.stub(generate_pb2_grpc.GenerateServiceStub)
 
 
 async def test_generate_returns_text_usage_and_citations_that_map_to_the_context(generate):
@@ -99,16 +97,12 @@ async def test_cancelling_the_stream_stops_generation_on_the_model_server(genera
 
 async def test_deadline_shorter_than_the_answer_is_deadline_exceeded(model_server, tmp_path):
     settings = settings_for(model_server.address, tmp_path, default_deadline_s=1.0)
-    running = await start_service(GenerateApp(settings), settings, port=0, metrics=False)
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            stub = generate_pb2_grpc.GenerateServiceStub(channel)
-            request = generate_pb2.GenerateRequest(query="Write a very long story about Paris.", context=CONTEXT,
-                                                   sampling=common_pb2.SamplingParams(max_tokens=1000))
-            with pytest.raises(grpc.aio.AioRpcError) as info:
-                await stub.Generate(request, metadata=METADATA)
-    finally:
-        await running.stop(0)
+    async with serve(GenerateApp(settings), settings) as running:
+        stub = running.stub(generate_pb2_grpc.GenerateServiceStub)
+        request = generate_pb2.GenerateRequest(query="Write a very long story about Paris.", context=CONTEXT,
+                                               sampling=common_pb2.SamplingParams(max_tokens=1000))
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Generate(request, metadata=METADATA)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert "deadline" in info.value.details().lower()
 
@@ -122,19 +116,12 @@ async def test_empty_query_is_invalid_argument_naming_query(generate):
 
 
 async def test_model_server_down_is_unavailable(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed = f"127.0.0.1:{sock.getsockname()[1]}"
-    settings = settings_for(closed, tmp_path, llm_retries=1)
-    running = await start_service(GenerateApp(settings), settings, port=0, metrics=False)
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            stub = generate_pb2_grpc.GenerateServiceStub(channel)
-            with pytest.raises(grpc.aio.AioRpcError) as info:
-                await stub.Generate(generate_pb2.GenerateRequest(query="Capital of France?", context=CONTEXT),
-                                    metadata=METADATA, timeout=30)
-    finally:
-        await running.stop(0)
+    settings = settings_for(closed_port_address(), tmp_path, llm_retries=1)
+    async with serve(GenerateApp(settings), settings) as running:
+        stub = running.stub(generate_pb2_grpc.GenerateServiceStub)
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await stub.Generate(generate_pb2.GenerateRequest(query="Capital of France?", context=CONTEXT),
+                                metadata=METADATA, timeout=30)
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "model server" in info.value.details()
 
@@ -160,21 +147,13 @@ class UnaryOnlyV2Server(service_pb2_grpc.GRPCInferenceServiceServicer):
 
 async def test_servers_without_stream_infer_are_served_through_model_infer(tmp_path):
     backend = UnaryOnlyV2Server()
-    server = grpc.aio.server()
-    service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(backend, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    settings = settings_for(f"127.0.0.1:{port}", tmp_path, tokenizer="approx")
-    running = await start_service(GenerateApp(settings), settings, port=0, metrics=False)
-    try:
-        async with grpc.aio.insecure_channel(running.address) as channel:
-            stub = generate_pb2_grpc.GenerateServiceStub(channel)
+    async with serve_bare((service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server, backend)) as address:
+        settings = settings_for(address, tmp_path, tokenizer="approx")
+        async with serve(GenerateApp(settings), settings) as running:
+            stub = running.stub(generate_pb2_grpc.GenerateServiceStub)
             messages = [m async for m in stub.GenerateStream(
                 generate_pb2.GenerateStreamRequest(query="Capital of France?", context=CONTEXT),
                 metadata=METADATA, timeout=30)]
-    finally:
-        await running.stop(0)
-        await server.stop(0)
     assert [m.WhichOneof("event") for m in messages] == ["delta", "result"]
     result = messages[-1].result
     assert result.text == "Paris [1]"

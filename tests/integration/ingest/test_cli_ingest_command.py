@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest_docgen import make_docx, make_pdf
-from ingest_helpers import TopicReader, indexed_event, make_settings, produce_indexed, running_ingest
 from ragplane.v1 import events_pb2
+from support.ingest import indexed_event, make_settings, produce_indexed, running_ingest
+from support.ingest_docgen import make_docx, make_pdf
+from support.topics import TopicReader
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +54,7 @@ async def run_cli(*args: str, env_extra: dict[str, str] | None = None) -> tuple[
 
 async def stand_in_index_writer(settings, stop: asyncio.Event) -> None:
     """Reports INDEXED for every version whose batches have all arrived."""
-    reader = TopicReader(settings.kafka_bootstrap, settings.chunks_topic)
+    reader = TopicReader(settings.kafka_bootstrap, settings.chunks_topic, events_pb2.ChunksEvent)
     batches: dict[tuple[str, str, int], set[int]] = {}
     try:
         while not stop.is_set():
@@ -75,7 +76,7 @@ async def stand_in_index_writer(settings, stop: asyncio.Event) -> None:
 async def test_cli_ingests_a_folder_and_reports_failures_with_reasons(kafka_bootstrap, redis_url, tmp_path):
     write_folder(tmp_path / "corpus", broken=True)
     settings = make_settings(kafka_bootstrap, redis_url, status_consumer=False)
-    async with running_ingest(settings) as (running, _):
+    async with running_ingest(settings) as running:
         code, out, err = await run_cli(str(tmp_path / "corpus"), "--addr", running.address, "--json")
         assert code == 1, err
         report = json.loads(out)
@@ -103,7 +104,7 @@ async def test_cli_waits_for_indexing_as_the_chosen_tenant(kafka_bootstrap, redi
     write_folder(tmp_path / "good", broken=False)
     settings = make_settings(kafka_bootstrap, redis_url)
     stop = asyncio.Event()
-    async with running_ingest(settings) as (running, _):
+    async with running_ingest(settings) as running:
         writer = asyncio.create_task(stand_in_index_writer(settings, stop))
         try:
             code, out, err = await run_cli(str(tmp_path / "good"), "--addr", running.address, "--tenant", "tenant-a",

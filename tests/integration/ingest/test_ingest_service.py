@@ -8,13 +8,14 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from ingest_docgen import make_docx, make_pdf
-from ingest_helpers import (
+from ragplane.runtime.kafka import dlq_topic
+from ragplane.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+from ragplane_ingest.versioning import chunk_id
+from support.ingest import (
     AUTH,
     AUTH_A,
     AUTH_B,
     Doc,
-    TopicReader,
     all_chunks,
     complete,
     events_for,
@@ -27,9 +28,8 @@ from ingest_helpers import (
     upsert,
     wait_for_status,
 )
-from ragplane.runtime.kafka import dlq_topic
-from ragplane.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
-from ragplane_ingest.versioning import chunk_id
+from support.ingest_docgen import make_docx, make_pdf
+from support.topics import TopicReader
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -48,12 +48,10 @@ HTML = (b"<html><head><title>Web Page</title><script>evil()</script></head><body
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(kafka_bootstrap, redis_url):
     settings = make_settings(kafka_bootstrap, redis_url)
-    async with running_ingest(settings) as (running, app):
-        channel = grpc.aio.insecure_channel(running.address)
-        reader = TopicReader(kafka_bootstrap, settings.chunks_topic)
-        yield settings, ingest_pb2_grpc.IngestServiceStub(channel), reader
+    async with running_ingest(settings) as served:
+        reader = TopicReader(kafka_bootstrap, settings.chunks_topic, events_pb2.ChunksEvent)
+        yield settings, served.stub(ingest_pb2_grpc.IngestServiceStub), reader
         reader.close()
-        await channel.close()
 
 
 def mixed_folder() -> list[Doc]:

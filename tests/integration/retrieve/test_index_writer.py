@@ -12,11 +12,11 @@ import grpc
 import pytest
 
 from ragplane.runtime.kafka import EventProducer, ensure_topics
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import events_pb2, retrieve_pb2, retrieve_pb2_grpc
 from ragplane_retrieve.config import Settings
 from ragplane_retrieve.app import RetrieveApp
+from support.servers import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 METADATA = [("authorization", "Bearer dev-key")]
@@ -56,9 +56,8 @@ async def test_versions_replays_stale_deletes_poison_and_restart(kafka_bootstrap
     indexed = topic_reader(topics["indexed"], events_pb2.IndexedEvent)
     dlq = topic_reader(topics["vectors"] + ".dlq")
     producer = EventProducer(settings, "test-producer")
-    running = await start_service(RetrieveApp(settings), settings, port=0, metrics=False)
-    try:
-        assert running.service.consumer.wait_assigned(60)
+    async with serve(RetrieveApp(settings), settings) as running:
+        assert running.app.consumer.wait_assigned(60)
 
         def send(*events):
             producer.send_many(topics["vectors"], [(f"{e.tenant}/{e.doc_id}", e) for e in events])
@@ -66,7 +65,7 @@ async def test_versions_replays_stale_deletes_poison_and_restart(kafka_bootstrap
         # Version 1 in two batches: PARTIAL, then INDEXED.
         v1 = [vectors_event("a", 1, [0, 1, 2], 5, 0, 2), vectors_event("a", 1, [3, 4], 5, 1, 2)]
         send(*v1)
-        got = indexed.take(2)
+        got = indexed.messages(2)
         assert [e.outcome for e in got] == [O.INDEX_OUTCOME_PARTIAL, O.INDEX_OUTCOME_INDEXED]
         assert [e.indexed_chunks for e in got] == [3, 5]
         assert got[1].index_version > got[0].index_version > 0
@@ -75,19 +74,19 @@ async def test_versions_replays_stale_deletes_poison_and_restart(kafka_bootstrap
 
         # A replay of both batches changes nothing.
         send(*v1)
-        got = indexed.take(4)
+        got = indexed.messages(4)
         assert [e.outcome for e in got[2:]] == [O.INDEX_OUTCOME_INDEXED, O.INDEX_OUTCOME_INDEXED]
         assert (await stats(running.address)).chunk_count == 5
         assert (await stats(running.address)).index_version == version_after_v1
 
         # Version 2 has 3 chunks: it replaces version 1 entirely, no stale chunk survives.
         send(vectors_event("a", 2, [0, 1, 2], 3))
-        assert indexed.take(5)[4].outcome == O.INDEX_OUTCOME_INDEXED
+        assert indexed.messages(5)[4].outcome == O.INDEX_OUTCOME_INDEXED
         assert await chunks_of(running.address, "a") == [(i, 2, f"v2 chunk {i}") for i in range(3)]
 
         # A late batch of version 1 is stale and skipped.
         send(v1[1])
-        late = indexed.take(6)[5]
+        late = indexed.messages(6)[5]
         assert late.outcome == O.INDEX_OUTCOME_STALE and "sequence 2" in late.reason
         assert [c[1] for c in await chunks_of(running.address, "a")] == [2, 2, 2]
 
@@ -96,31 +95,28 @@ async def test_versions_replays_stale_deletes_poison_and_restart(kafka_bootstrap
         bad_dims = vectors_event("b", 1, [0], 1)
         del bad_dims.chunks[0].dense[10:]
         send(bad_dims, vectors_event("c", 1, [0, 1], 2))
-        assert indexed.take(7)[6].doc_id == "c"
+        assert indexed.messages(7)[6].doc_id == "c"
         dead = dlq.take(2)
         assert {dict(r.headers).get("ragplane-error-type") for r in dead} == {b"PoisonMessage"}
         assert await chunks_of(running.address, "b") == []
 
         # Delete removes every chunk of the document.
         send(delete_event("a", 3))
-        assert indexed.take(8)[7].outcome == O.INDEX_OUTCOME_DELETED
+        assert indexed.messages(8)[7].outcome == O.INDEX_OUTCOME_DELETED
         assert await chunks_of(running.address, "a") == []
         before_restart = await stats(running.address)
         assert (before_restart.chunk_count, before_restart.document_count) == (2, 1)
         assert before_restart.backend == "qdrant-edge"
-    finally:
-        await running.stop(0)
 
     # A new writer process on the same folder: the state survived, version 2 is now stale.
-    running = await start_service(RetrieveApp(settings), settings, port=0, metrics=False)
     try:
-        assert running.service.consumer.wait_assigned(60)
-        after = await stats(running.address)
-        assert (after.chunk_count, after.document_count, after.index_version) == (
-            2, 1, before_restart.index_version)
-        producer.send_many(topics["vectors"], [("default/a", vectors_event("a", 2, [0, 1, 2], 3))])
-        assert indexed.take(9)[8].outcome == O.INDEX_OUTCOME_STALE
-        assert await chunks_of(running.address, "a") == []
+        async with serve(RetrieveApp(settings), settings) as running:
+            assert running.app.consumer.wait_assigned(60)
+            after = await stats(running.address)
+            assert (after.chunk_count, after.document_count, after.index_version) == (
+                2, 1, before_restart.index_version)
+            producer.send_many(topics["vectors"], [("default/a", vectors_event("a", 2, [0, 1, 2], 3))])
+            assert indexed.messages(9)[8].outcome == O.INDEX_OUTCOME_STALE
+            assert await chunks_of(running.address, "a") == []
     finally:
-        await running.stop(0)
         producer.close()

@@ -1,4 +1,5 @@
-"""Helpers of the ingest integration tests: the server under test, stream requests, a topic reader."""
+"""Helpers of the ingest integration tests: settings, the server under test, stream requests, status polling,
+conditions on the chunks topic, indexed events."""
 
 from __future__ import annotations
 
@@ -11,13 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf.struct_pb2 import Struct
-from kafka import KafkaConsumer, TopicPartition
 
 from ragplane.runtime.kafka import EventProducer
-from ragplane.runtime.server import RunningService, start_service
 from ragplane.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 from ragplane_ingest.config import Settings, load
 from ragplane_ingest.app import IngestApp
+from support.servers import Served, serve
 
 API_KEYS = "dev-key=default,key-a=tenant-a,key-b=tenant-b"
 AUTH = [("authorization", "Bearer dev-key")]
@@ -39,15 +39,13 @@ def make_settings(kafka_bootstrap: str, redis_url: str, **overrides: Any) -> Set
 
 
 @contextlib.asynccontextmanager
-async def running_ingest(settings: Settings) -> AsyncIterator[tuple[RunningService, IngestApp]]:
-    app = IngestApp(settings)
-    running = await start_service(app, settings, port=0)
-    try:
-        if app.status_consumer is not None:
-            assert await asyncio.to_thread(app.status_consumer.wait_assigned, 60), "status consumer got no partitions"
-        yield running, app
-    finally:
-        await running.stop(0.5)
+async def running_ingest(settings: Settings) -> AsyncIterator[Served]:
+    """The ingest service on port 0, once its status consumer owns its partitions."""
+    async with serve(IngestApp(settings), settings, grace_s=0.5, metrics=True) as served:
+        consumer = served.app.status_consumer
+        if consumer is not None:
+            assert await asyncio.to_thread(consumer.wait_assigned, 60), "status consumer got no partitions"
+        yield served
 
 
 @dataclass
@@ -111,44 +109,6 @@ async def wait_for_status(stub: ingest_pb2_grpc.IngestServiceStub, doc_id: str,
         if done(reply.status) or time.monotonic() > deadline:
             return reply.status
         await asyncio.sleep(0.1)
-
-
-class TopicReader:
-    """Reads one single-partition topic from the beginning, keeping its position between calls."""
-
-    def __init__(self, bootstrap: str, topic: str, message_type: type = events_pb2.ChunksEvent) -> None:
-        self._consumer = KafkaConsumer(bootstrap_servers=[bootstrap], group_id=None, enable_auto_commit=False,
-                                       auto_offset_reset="earliest", consumer_timeout_ms=1000)
-        partition = TopicPartition(topic, 0)
-        self._consumer.assign([partition])
-        self._consumer.seek_to_beginning(partition)
-        self._type = message_type
-
-    def poll(self) -> list[tuple[str, Any, list[tuple[str, bytes]]]]:
-        """Records that arrived since the last poll, as (key, decoded message or None, headers)."""
-        decoded = []
-        for batch in self._consumer.poll(timeout_ms=300).values():
-            for record in batch:
-                message = self._type()
-                try:
-                    message.ParseFromString(record.value or b"")
-                except Exception:  # noqa: BLE001 - poison records are kept raw
-                    message = None
-                decoded.append((record.key.decode() if record.key else "", message, list(record.headers or [])))
-        return decoded
-
-    async def read_until(self, done: Callable[[list[Any]], bool], timeout_s: float = 60) -> list[Any]:
-        """Records (key, message, headers) read since the last call, up to the first time ``done`` holds."""
-        seen: list[Any] = []
-        deadline = time.monotonic() + timeout_s
-        while not done(seen):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"condition not met after {timeout_s}s; read {len(seen)} records")
-            seen.extend(await asyncio.to_thread(self.poll))
-        return seen
-
-    def close(self) -> None:
-        self._consumer.close()
 
 
 def events_for(records: list[Any], doc_id: str) -> list[events_pb2.ChunksEvent]:
