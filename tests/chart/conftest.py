@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import pathlib
 import shutil
-import sys
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-
-import chartlib  # noqa: E402
-from chartlib import SCENARIOS, Rendered, parse, scenario_file, template  # noqa: E402
+from chart import chartlib
+from chart.chartlib import SCENARIOS, Rendered, parse, scenario_file, template
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-import chartlib
-from chartlib import RELEASE, SERVICES, env_of, pod_spec
+from chart import chartlib
+from chart.chartlib import RELEASE, SERVICES, env_of, pod_spec
 
 pytestmark = pytest.mark.chart
 

@@ -12,8 +12,8 @@ import jsonschema
 import pytest
 import yaml
 
-import chartlib
-from chartlib import ROOT, SERVICES
+from chart import chartlib
+from chart.chartlib import ROOT, SERVICES
 
 pytestmark = pytest.mark.chart
 

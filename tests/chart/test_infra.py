@@ -9,8 +9,8 @@ import subprocess
 import pytest
 import yaml
 
-import chartlib
-from chartlib import ROOT
+from chart import chartlib
+from chart.chartlib import ROOT
 
 pytestmark = pytest.mark.chart
 

@@ -15,8 +15,8 @@ import time
 
 import pytest
 
-import chartlib
-from chartlib import RELEASE, SERVICES, env_of, pod_spec
+from chart import chartlib
+from chart.chartlib import RELEASE, SERVICES, env_of, pod_spec
 
 pytestmark = pytest.mark.chart
 
@@ -242,9 +242,7 @@ def test_alert_expressions_are_valid_promql(rendered_scenarios):
 
 
 def _promql_parser():
-    tools = chartlib.ROOT / ".tools" / "python"
-    if str(tools) not in sys.path:
-        sys.path.insert(0, str(tools))
+    tools = chartlib.ROOT / ".tools" / "python"  # on the import path through pytest.ini
     try:
         import promql_parser
     except ImportError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chartlib import CALLERS, CLIENT_FACING, METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES
+from chart.chartlib import CALLERS, CLIENT_FACING, METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES
 
 pytestmark = pytest.mark.chart
 

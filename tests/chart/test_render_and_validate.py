@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-import chartlib
-from chartlib import SCENARIOS
+from chart import chartlib
+from chart.chartlib import SCENARIOS
 
 pytestmark = pytest.mark.chart
 

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-import chartlib
+from chart import chartlib
 
 pytestmark = pytest.mark.chart
 

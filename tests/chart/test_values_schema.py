@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-import chartlib
+from chart import chartlib
 
 pytestmark = pytest.mark.chart
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-import chartlib
-from chartlib import METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES, env_of, pod_spec
+from chart import chartlib
+from chart.chartlib import METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES, env_of, pod_spec
 
 pytestmark = pytest.mark.chart
 
