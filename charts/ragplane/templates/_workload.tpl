@@ -8,8 +8,6 @@ Call with dict "root" $ "name" <workload>.
 {{- $root := .root -}}
 {{- $name := .name -}}
 {{- $block := get .root.Values .name -}}
-{{- include "ragplane.loadTopology" .root -}}
-{{- $topo := get .root.ragplaneTopology .name -}}
 {{- $fullName := include "ragplane.workloadName" . -}}
 {{- $config := include "ragplane.configData" . -}}
 apiVersion: v1
@@ -33,6 +31,37 @@ metadata:
   {{- end }}
 automountServiceAccountToken: false
 ---
+{{ include "ragplane.deployment" (dict "root" $root "name" $name "config" $config) }}
+---
+{{ include "ragplane.service" . }}
+---
+{{ include "ragplane.pdb" . }}
+{{- if $block.hpa.enabled }}
+---
+{{ include "ragplane.hpa" (dict "root" $root "name" $name "kind" "Deployment") }}
+{{- end }}
+{{- if $root.Values.global.networkPolicy.enabled }}
+---
+{{ include "ragplane.networkPolicy" . }}
+{{- end }}
+{{- if $root.Values.global.metrics.serviceMonitor.enabled }}
+---
+{{ include "ragplane.serviceMonitor" . }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Deployment of a ragplane workload: one container on its gRPC and metrics ports, settings from its
+ConfigMap (whose checksum rolls the pods): dict "root" $ "name" <workload> "config" <ConfigMap data>.
+*/}}
+{{- define "ragplane.deployment" -}}
+{{- $root := .root -}}
+{{- $name := .name -}}
+{{- $block := get .root.Values .name -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name -}}
+{{- $fullName := include "ragplane.workloadName" . -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -62,7 +91,7 @@ spec:
         {{- toYaml . | nindent 8 }}
         {{- end }}
       annotations:
-        {{- include "ragplane.podAnnotations" (dict "root" $root "name" $name "checksum" ($config | sha256sum)) | nindent 8 }}
+        {{- include "ragplane.podAnnotations" (dict "root" $root "name" $name "checksum" (.config | sha256sum)) | nindent 8 }}
     spec:
       serviceAccountName: {{ $fullName }}
       automountServiceAccountToken: false
@@ -96,11 +125,17 @@ spec:
             {{- include "ragplane.volumeMounts" . | nindent 12 }}
       volumes:
         {{- include "ragplane.volumes" . | nindent 8 }}
----
+{{- end -}}
+
+{{/* The ClusterIP Service of a ragplane workload: its gRPC and metrics ports. */}}
+{{- define "ragplane.service" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name -}}
+{{- $block := get .root.Values .name -}}
 apiVersion: v1
 kind: Service
 metadata:
-  name: {{ $fullName }}
+  name: {{ include "ragplane.workloadName" . }}
   labels:
     {{- include "ragplane.labels" . | nindent 4 }}
   {{- with $block.service.annotations }}
@@ -122,21 +157,6 @@ spec:
       targetPort: metrics
       protocol: TCP
       appProtocol: http
----
-{{ include "ragplane.pdb" . }}
-{{- if $block.hpa.enabled }}
----
-{{ include "ragplane.hpa" (dict "root" $root "name" $name "kind" "Deployment") }}
-{{- end }}
-{{- if $root.Values.global.networkPolicy.enabled }}
----
-{{ include "ragplane.networkPolicy" . }}
-{{- end }}
-{{- if $root.Values.global.metrics.serviceMonitor.enabled }}
----
-{{ include "ragplane.serviceMonitor" . }}
-{{- end }}
-{{- end -}}
 {{- end -}}
 
 {{/*
