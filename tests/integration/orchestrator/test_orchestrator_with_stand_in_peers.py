@@ -173,30 +173,54 @@ class _PeerApp:
 
 
 @pytest.fixture
-async def stack(kafka_bootstrap, redis_url):
+async def peer_server(kafka_bootstrap, redis_url):
     peers = Peers()
+    settings = load_settings(Settings, {}, kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, api_keys=KEYS,
+                             service_token="svc")
+    server = await start_service(_PeerApp(peers), settings, port=0, metrics=False)
+    try:
+        yield server, peers
+    finally:
+        await server.stop(0)
+
+
+def _orchestrator_settings(kafka_bootstrap, redis_url, peer_address) -> Settings:
     suffix = uuid.uuid4().hex[:8]
-    common = dict(kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, api_keys=KEYS, service_token="svc")
-    peer_settings = load_settings(Settings, {}, **common)
-    peer_server = await start_service(_PeerApp(peers), peer_settings, port=0, metrics=False)
-    settings = load_settings(
-        Settings, {}, **common,
-        guardrail_addr=peer_server.address, embed_addr=peer_server.address, retrieve_addr=peer_server.address,
-        rerank_addr=peer_server.address, generate_addr=peer_server.address,
+    return load_settings(
+        Settings, {}, kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, api_keys=KEYS, service_token="svc",
+        guardrail_addr=peer_address, embed_addr=peer_address, retrieve_addr=peer_address,
+        rerank_addr=peer_address, generate_addr=peer_address,
         answers_topic=f"answers.{suffix}", feedback_topic=f"feedback.{suffix}", indexed_topic=f"indexed.{suffix}",
         cache_group=f"cache-{suffix}", semantic_threshold=0.8,
         rate_limits="default=0:0,tenant-limited=2:0",
     )
+
+
+@pytest.fixture
+async def stack(kafka_bootstrap, redis_url, peer_server):
+    peer_server, peers = peer_server
+    settings = _orchestrator_settings(kafka_bootstrap, redis_url, peer_server.address)
     app = RagApp(settings)
     server = await start_service(app, settings, port=0, metrics=False)
     # The key prefix is per tenant; a fresh Redis namespace per test keeps runs independent.
     await app.redis.flushdb()
-    app._follower.wait_assigned(60)
+    app.follower.wait_assigned(60)
     try:
         yield server, peers, settings, app
     finally:
         await server.stop(0)
-        await peer_server.stop(0)
+
+
+class _SlowStart(RagApp):
+    """The orchestrator with a warm-up that waits until the test lets it finish."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.warm = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.warm.wait()
+        await super().start()
 
 
 async def _ask(server, query, metadata=A, **fields):
@@ -400,3 +424,30 @@ async def test_redis_outage_is_reported_as_unavailable(stack):
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE and "Redis" in caught.value.details()
     finally:
         app.pipeline.limiter._redis = reachable
+
+
+async def test_questions_during_warm_up_are_unavailable_then_answered(kafka_bootstrap, redis_url, peer_server):
+    from ragplane.cli.infra import free_port
+
+    app = _SlowStart(_orchestrator_settings(kafka_bootstrap, redis_url, peer_server[0].address))
+    port = free_port()
+    starting = asyncio.create_task(start_service(app, app.settings, port=port, metrics=False))
+    address = f"127.0.0.1:{port}"
+    try:
+        await asyncio.sleep(0.3)
+        async with grpc.aio.insecure_channel(address) as channel:
+            stub = rag_pb2_grpc.RagServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.Ask(rag_pb2.AskRequest(query="What is the capital of France?"), metadata=A, timeout=5)
+            assert (caught.value.code(), caught.value.details()) == (grpc.StatusCode.UNAVAILABLE,
+                                                                     "orchestrator: warming up")
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                async for _ in stub.AskStream(rag_pb2.AskStreamRequest(query="What is Mars?"), metadata=A, timeout=5):
+                    pass
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+        app.warm.set()
+        running = await starting
+        assert "Paris" in (await _ask(running, "What is the capital of France?")).answer
+    finally:
+        app.warm.set()
+        await (await starting).stop(0)

@@ -37,12 +37,27 @@ class Timings:
 
 
 class Downstream:
-    """Channels and stubs to guardrail, embed, retrieve, rerank and generate."""
+    """Channels and stubs to guardrail, embed, retrieve, rerank and generate.
+
+    The channels open in ``open()``: a grpc.aio channel belongs to the event loop it was made on, and that is
+    the serving loop, which may not run yet when the App is built.
+    """
+
+    guardrail: guardrail_pb2_grpc.GuardrailServiceStub
+    embed: embed_pb2_grpc.EmbedServiceStub
+    retrieve: retrieve_pb2_grpc.RetrieveServiceStub
+    rerank: rerank_pb2_grpc.RerankServiceStub
+    generate: generate_pb2_grpc.GenerateServiceStub
 
     def __init__(self, settings: Settings) -> None:
-        token = settings.service_token
+        self._settings = settings
+        self._channels: dict[str, grpc.aio.Channel] = {}
+
+    def open(self) -> None:
+        """Make the channels and stubs (no I/O: channels connect on their first call)."""
+        settings = self._settings
         self._channels = {
-            name: service_channel(addr, token, settings.default_deadline_s)
+            name: service_channel(addr, settings.service_token, settings.default_deadline_s)
             for name, addr in {
                 "guardrail": settings.guardrail_addr,
                 "embed": settings.embed_addr,

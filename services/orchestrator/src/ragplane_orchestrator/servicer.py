@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ragplane.v1 import rag_pb2, rag_pb2_grpc
 
-from ragplane_orchestrator.pipeline import Question
-
-if TYPE_CHECKING:
-    from ragplane_orchestrator.app import RagApp
+from ragplane_orchestrator.feedback import FeedbackRecorder
+from ragplane_orchestrator.pipeline import QueryPipeline
+from ragplane_orchestrator.question import Question
+from ragplane_orchestrator.stream import Delta, Final
 
 
 def _question(request) -> Question:
@@ -18,22 +16,26 @@ def _question(request) -> Question:
 
 
 class RagServiceServicer(rag_pb2_grpc.RagServiceServicer):
-    def __init__(self, app: "RagApp") -> None:
-        self.app = app
+    """Ask, AskStream and Feedback over the query pipeline and the feedback recorder."""
+
+    def __init__(self, pipeline: QueryPipeline, feedback: FeedbackRecorder) -> None:
+        self._pipeline = pipeline
+        self._feedback = feedback
 
     async def Ask(self, request, context):
-        async for kind, payload in self.app.pipeline.run(_question(request), stream=False):
-            if kind == "result":
-                return rag_pb2.AskResponse(result=payload)
+        async for event in self._pipeline.run(_question(request), stream=False):
+            if isinstance(event, Final):
+                return rag_pb2.AskResponse(result=event.result)
         raise RuntimeError("query pipeline ended without a result")
 
     async def AskStream(self, request, context):
-        async for kind, payload in self.app.pipeline.run(_question(request), stream=True):
-            if kind == "delta":
-                yield rag_pb2.AskStreamResponse(delta=payload)
-            else:
-                yield rag_pb2.AskStreamResponse(result=payload)
+        async for event in self._pipeline.run(_question(request), stream=True):
+            match event:
+                case Delta(text=text):
+                    yield rag_pb2.AskStreamResponse(delta=text)
+                case Final(result=result):
+                    yield rag_pb2.AskStreamResponse(result=result)
 
     async def Feedback(self, request, context):
-        await self.app.feedback.record(request)
+        await self._feedback.record(request)
         return rag_pb2.FeedbackResponse()
