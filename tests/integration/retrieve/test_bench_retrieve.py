@@ -16,7 +16,9 @@ def test_bench_retrieve_runs_small_and_saves_json(tmp_path, capsys):
                  "--compare-local", "200", "--out", str(tmp_path), "--json"])
     assert code == 0
     saved = json.loads(next(tmp_path.glob("retrieve-*.json")).read_text())
-    results = saved["results"]
+    [result] = saved["results"]
+    assert result["columns"] == ["mode", "p50_ms", "p95_ms"] and result["rows"]
+    results = result["details"]
     assert results["chunks"] == 1200 and results["queries"] > 0
     for section in ("store", "rpc"):
         assert set(results[section]) >= {"dense", "sparse", "hybrid"}

@@ -46,3 +46,14 @@ def raw_embed_throughput(texts: Sequence[str], batch_size: int = 32, embedder: E
             "chunks_per_s": round(len(texts) / seconds, 2) if seconds > 0 else None,
             "cpu_seconds": round(cpu_seconds, 2), "batch_size": batch_size, "dense_model": embedder.dense_model,
             "backend": backend}
+
+
+def started_embedder(**overrides: Any) -> Embedder:
+    """An embedder built from the environment's settings with ``overrides``, models loaded."""
+    from ragplane.runtime.settings import load_settings
+    from ragplane_embed.config import Settings
+    from ragplane_embed.embedder import build_embedder
+
+    embedder = build_embedder(load_settings(Settings, None, **overrides))
+    embedder.start()
+    return embedder

@@ -18,18 +18,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ragplane.cli.cmd_bench import add_common_arguments, save_results
-from ragplane.cli.output import console, print_json, print_table
+from ragplane.cli.cmd_bench import service_module
+from ragplane.cli.output import console
+from ragplane.runtime.bench import BenchResult
 
+HELP = "end-to-end ingest throughput vs the raw embedder"
+THROUGHPUT_COLUMNS = ["documents", "chunks", "seconds", "documents_per_s", "chunks_per_s"]
+CPU_COLUMNS = ["cpu_s", "cpu_ms_per_chunk", "peak_rss_mb"]
 TENANT_KEY = "bench-ingest-key"
 TENANT = "bench-ingest"
 
 
 def _passages(limit: int, seed: int) -> list[tuple[str, str]]:
     from ragplane.cli.datasets import squad_dev_path
-    from ragplane_eval.datasets import load_dataset
 
-    dataset = load_dataset(squad_dev_path(progress=lambda msg: console.print(msg, style="dim")))
+    path = squad_dev_path(progress=lambda msg: console.print(msg, style="dim"))
+    dataset = service_module("ragplane_eval.datasets").load_dataset(path)
     documents = [(doc.doc_id, doc.text) for doc in dataset.corpus]
     if limit and limit < len(documents):
         documents = random.Random(seed).sample(documents, limit)
@@ -57,9 +61,7 @@ def _peak_rss_mb(pid: int) -> float | None:
 
 
 def _raw_embedder(texts: list[str], batch_size: int) -> dict[str, Any]:
-    from ragplane_embed.bench import raw_embed_throughput
-
-    return raw_embed_throughput(texts, batch_size=batch_size)
+    return service_module("ragplane_embed.bench").raw_embed_throughput(texts, batch_size=batch_size)
 
 
 def _pipeline(documents: list[tuple[str, str]], batch_size: int, timeout_s: float) -> dict[str, Any]:
@@ -117,46 +119,56 @@ def _pipeline(documents: list[tuple[str, str]], batch_size: int, timeout_s: floa
     }
 
 
-def run(args: argparse.Namespace) -> int:
+def _throughput(raw: dict[str, Any], pipeline: dict[str, Any], ratio: float | None) -> BenchResult:
+    result = BenchResult("ingest", THROUGHPUT_COLUMNS, title="ingest throughput (SQuAD v1.1 dev passages)",
+                         notes=f"pipeline / raw embedder = {ratio} (target >= 0.85)")
+    result.add("raw embedder (in process)", {"documents": raw["texts"], "chunks": raw["texts"],
+                                             "seconds": raw["seconds"], "chunks_per_s": raw["chunks_per_s"]})
+    result.add("end to end through Kafka", {"documents": pipeline["documents"], "chunks": pipeline["indexed_chunks"],
+                                            "seconds": pipeline["seconds"],
+                                            "documents_per_s": pipeline["documents_per_s"],
+                                            "chunks_per_s": pipeline["chunks_per_s"]})
+    return result
+
+
+def _cpu(raw: dict[str, Any], pipeline: dict[str, Any]) -> BenchResult:
+    result = BenchResult("ingest", CPU_COLUMNS, variant="cpu", title="CPU time and peak memory per process "
+                                                                     "(peak RSS is VmHWM)")
+    cpu = pipeline["cpu_seconds"]
+    chunks = max(pipeline["indexed_chunks"], 1)
+    raw_ms = round(1000 * raw["cpu_seconds"] / max(raw["texts"], 1), 1)
+    result.add("raw embedder (in process)", {"cpu_s": raw["cpu_seconds"], "cpu_ms_per_chunk": raw_ms})
+    for name, seconds in sorted(cpu.items(), key=lambda item: -item[1]):
+        result.add(name, {"cpu_s": seconds, "cpu_ms_per_chunk": round(1000 * seconds / chunks, 1),
+                          "peak_rss_mb": pipeline["peak_rss_mb"].get(name)})
+    total = sum(cpu.values())
+    result.add("pipeline, all processes", {"cpu_s": round(total, 2),
+                                           "cpu_ms_per_chunk": round(1000 * total / chunks, 1)})
+    return result
+
+
+def run(args: argparse.Namespace) -> list[BenchResult]:
+    """The raw embedder, then the whole pipeline, on the same passages: throughput and CPU per process."""
     documents = _passages(args.limit, args.seed)
     console.print(f"{len(documents)} SQuAD v1.1 dev passages")
     with console.status("raw embedder (in process, no Kafka)"):
         raw = _raw_embedder([text for _, text in documents], args.batch_size)
     pipeline = _pipeline(documents, args.batch_size, args.timeout)
     ratio = round(pipeline["chunks_per_s"] / raw["chunks_per_s"], 3) if raw["chunks_per_s"] else None
-    results = {"passages": len(documents), "raw_embedder": raw, "pipeline": pipeline,
-               "ratio_pipeline_to_raw": ratio, "target_ratio": 0.85}
-    path = save_results("ingest", results, args.out)
-    if args.json:
-        print_json(results)
-        return 0 if pipeline["complete"] else 1
-    print_table("ingest throughput (SQuAD v1.1 dev passages)", ["path", "documents", "chunks", "seconds",
-                                                               "documents/s", "chunks/s"],
-                [("raw embedder (in process)", raw["texts"], raw["texts"], raw["seconds"], "",
-                  raw["chunks_per_s"]),
-                 ("end to end through Kafka", pipeline["documents"], pipeline["indexed_chunks"], pipeline["seconds"],
-                  pipeline["documents_per_s"], pipeline["chunks_per_s"])])
-    console.print(f"pipeline / raw embedder = [bold]{ratio}[/bold] (target >= 0.85)")
-    cpu = pipeline["cpu_seconds"]
-    chunks = max(pipeline["indexed_chunks"], 1)
-    raw_ms = round(1000 * raw["cpu_seconds"] / max(raw["texts"], 1), 1)
-    rows = [("raw embedder (in process)", raw["cpu_seconds"], raw_ms, "")]
-    rows += [(name, seconds, round(1000 * seconds / chunks, 1), pipeline["peak_rss_mb"].get(name))
-             for name, seconds in sorted(cpu.items(), key=lambda item: -item[1])]
-    total = sum(cpu.values())
-    rows.append(("pipeline, all processes", round(total, 2), round(1000 * total / chunks, 1), ""))
-    print_table("CPU time and peak memory per process", ["process", "CPU s", "CPU ms/chunk", "peak RSS MB (VmHWM)"],
-                rows)
-    console.print(f"saved {path}", style="dim")
-    return 0 if pipeline["complete"] else 1
+    throughput = _throughput(raw, pipeline, ratio)
+    throughput.details = {"passages": len(documents), "raw_embedder": raw, "pipeline": pipeline,
+                          "ratio_pipeline_to_raw": ratio, "target_ratio": 0.85}
+    return [throughput, _cpu(raw, pipeline)]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("ingest", help="end-to-end ingest throughput vs the raw embedder",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def exit_code(results: list[BenchResult]) -> int:
+    """1 when the pipeline did not index every chunk before the timeout."""
+    return 0 if results[0].details["pipeline"]["complete"] else 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ingest benchmark's flags."""
     parser.add_argument("--limit", type=int, default=0, help="passages to use (default all 2,067)")
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--batch-size", type=int, default=32, help="embedder batch size in both runs")
     parser.add_argument("--timeout", type=float, default=3600.0)
-    add_common_arguments(parser)
-    parser.set_defaults(func=run)

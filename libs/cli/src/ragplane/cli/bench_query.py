@@ -14,13 +14,17 @@ Retrieval latency at 100k chunks is ``ragplane bench retrieve``; retrieval and a
 from __future__ import annotations
 
 import argparse
+import os
 import random
-import statistics
 import time
 from typing import Any
 
-from ragplane.cli.cmd_bench import add_common_arguments, save_results
-from ragplane.cli.output import console, print_json, print_table
+from ragplane.cli.cmd_bench import service_module
+from ragplane.cli.output import console
+from ragplane.runtime.bench import BenchResult, latency_summary
+
+HELP = "per-stage latency of the query path and orchestrator overhead"
+COLUMNS = ["n", "p50_ms", "p95_ms", "mean_ms"]
 
 TENANT_KEY = "bench-query-key"
 TENANT = "bench-query"
@@ -28,29 +32,20 @@ STAGES = ("guardrail_input", "cache_exact", "embed", "cache_semantic", "retrieve
           "generate", "guardrail_output", "orchestrator_overhead", "total")
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return round(ordered[index], 2)
-
-
-def _summarise(samples: list[dict[str, float]]) -> dict[str, dict[str, float | None]]:
+def _summarise(samples: list[dict[str, float]]) -> dict[str, dict[str, float | int | None]]:
+    """Per stage present in the samples: n, p50, p95 and mean milliseconds."""
     summary = {}
     for stage in STAGES:
         values = [s[stage] for s in samples if stage in s]
         if values:
-            summary[stage] = {"n": len(values), "p50_ms": _percentile(values, 50), "p95_ms": _percentile(values, 95),
-                              "mean_ms": round(statistics.fmean(values), 2)}
+            summary[stage] = latency_summary(values, quantiles=(50, 95))
     return summary
 
 
 def _workload(questions: int, seed: int):
     from ragplane.cli.datasets import squad_dev_path
-    from ragplane_eval.datasets import load_dataset
 
-    dataset = load_dataset(squad_dev_path())
+    dataset = service_module("ragplane_eval.datasets").load_dataset(squad_dev_path())
     picked = random.Random(seed).sample(dataset.questions, questions)
     articles = {doc_id.split("/")[0] for q in picked for doc_id in q.relevant_doc_ids}
     corpus = [doc for doc in dataset.corpus if doc.doc_id.split("/")[0] in articles]
@@ -119,10 +114,9 @@ def _measure(args: argparse.Namespace, addresses: dict[str, str], metadata) -> d
             "overhead_target_p95_ms": 15.0}
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> list[BenchResult]:
+    """Ask the questions on a private stack (or the running one); per-stage latency with and without cache."""
     from ragplane.cli.stack import private_stack
-
-    import os
 
     default_key = os.environ.get("RAGPLANE_API_KEY", "dev-key") if args.use_running else TENANT_KEY
     metadata = [("authorization", f"Bearer {args.api_key or default_key}")]
@@ -135,22 +129,21 @@ def run(args: argparse.Namespace) -> int:
         with private_stack({"RAGPLANE_API_KEYS": f"{TENANT_KEY}={TENANT}"}) as stack:
             addresses = {"orchestrator": stack.address("orchestrator"), "ingest": stack.address("ingest")}
             results = _measure(args, addresses, metadata)
-    path = save_results("query", results, args.out)
-    if args.json:
-        print_json(results)
-        return 0
-    for title, key in (("full query path (cache miss)", "full_path"), ("served from cache", "cache_hits")):
-        rows = [(stage, v["n"], v["p50_ms"], v["p95_ms"], v["mean_ms"]) for stage, v in results[key].items()]
-        print_table(title, ["stage", "n", "p50 ms", "p95 ms", "mean ms"], rows)
+    out = []
+    for variant, title, key in (("", "full query path (cache miss)", "full_path"),
+                                ("cache-hits", "served from cache", "cache_hits")):
+        result = BenchResult("query", COLUMNS, variant=variant, title=title)
+        for stage, summary in results[key].items():
+            result.add(stage, {column: summary[column] for column in COLUMNS})
+        out.append(result)
     overhead = results["full_path"].get("orchestrator_overhead", {}).get("p95_ms")
-    console.print(f"orchestrator overhead p95: [bold]{overhead} ms[/bold] (target <= 15 ms)")
-    console.print(f"saved {path}", style="dim")
-    return 0
+    out[0].notes = f"orchestrator overhead p95: {overhead} ms (target <= 15 ms)"
+    out[0].details = results
+    return out
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("query", help="per-stage latency of the query path and orchestrator overhead",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The query benchmark's flags."""
     parser.add_argument("--questions", type=int, default=20, help="SQuAD v1.1 dev questions to ask")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=64, help="answer length cap per question")
@@ -158,5 +151,3 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--use-running", action="store_true",
                         help="measure the running local stack ($RAGPLANE_ADDR) instead of a private one")
     parser.add_argument("--api-key", help="key for --use-running (default: the bench tenant's)")
-    add_common_arguments(parser)
-    parser.set_defaults(func=run)

@@ -11,6 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from ragplane.runtime.bench import BenchResult
+
 console = Console(stderr=False)
 err_console = Console(stderr=True)
 
@@ -22,6 +24,14 @@ def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]
     for row in rows:
         table.add_row(*("" if cell is None else str(cell) for cell in row))
     console.print(table)
+
+
+def print_result(result: BenchResult) -> None:
+    """A benchmark result as a table titled with its title (or name), its notes under it."""
+    header, rows = result.table()
+    print_table(result.title or result.name, header, rows)
+    if result.notes:
+        console.print(result.notes, highlight=False)
 
 
 def print_json(data: Any) -> None:
