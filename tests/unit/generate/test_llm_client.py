@@ -1,4 +1,5 @@
-"""The v2 client's request tensors and how model-server failures map to domain errors."""
+"""The v2 client's request tensors and how model-server failures map to domain errors (one mapping for all
+v2 callers, ``ragplane.runtime.inference``)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ import pytest
 from tritonclient.utils import InferenceServerException
 
 from ragplane.runtime import errors
-from ragplane_generate.llm_client import LlmClient, Sampling, build_inputs, map_error
+from ragplane.runtime.inference import map_error, tensor
+from ragplane_generate.llm_client import LlmClient, Sampling, build_inputs
 
 pytestmark = pytest.mark.unit
 
 
 def by_name(inputs):
-    return {tensor.name(): tensor for tensor in inputs}
+    return {name: tensor(name, array) for name, array in inputs.items()}
 
 
 def test_inputs_follow_the_tensorrt_llm_ensemble_contract():
@@ -57,7 +59,7 @@ class FakeRpcError(grpc.RpcError):
     (FakeRpcError(grpc.StatusCode.INTERNAL, "boom"), errors.Internal),
 ])
 def test_failures_keep_their_meaning(exc, expected):
-    error = map_error(exc, "ensemble")
+    error = map_error(exc, "model server (ensemble)")
     assert type(error) is expected
     assert error.message.startswith("model server (ensemble): ")
 

@@ -5,8 +5,8 @@ FP32 output of shape [n, dims]. That is the usual Triton deployment of a sentenc
 (tokenizer in a Python backend + the transformer, e.g. ONNX/TensorRT) with ``max_batch_size > 0``. Texts
 arrive already cut into model-sized windows (``windows.py``), so the server never truncates.
 
-``tritonclient.grpc`` and ``kserve`` cannot be imported into one process (duplicate protobuf symbols):
-this module imports tritonclient lazily and only when the Triton backend is selected.
+Calls go through the runtime's v2 client (``ragplane.runtime.inference``), which imports tritonclient only when
+the backend starts (``tritonclient.grpc`` and ``kserve`` cannot be imported into one process).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ragplane.runtime.errors import FailedPrecondition, Internal, Unavailable
+from ragplane.runtime.inference import BlockingInferenceClient
 from ragplane.runtime.logs import get_logger
+from ragplane.runtime.retry import Backoff, retry_call
 
 from ragplane_embed.dense import normalise
 
 log = get_logger(__name__)
-
-_RETRIABLE = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED")
 
 
 class TritonEncoder:
@@ -52,26 +52,20 @@ class TritonEncoder:
         self.timeout_s = timeout_s
         self.batch_size = batch_size
         self.startup_timeout_s = startup_timeout_s
-        self._client = None
+        self._client = BlockingInferenceClient(url, model, subject=f"v2 model {model!r} at {url}",
+                                               timeout_s=timeout_s)
+        self._started = False
 
     def start(self) -> None:
         try:
-            import tritonclient.grpc as grpcclient
+            import tritonclient.grpc  # noqa: F401 - fail at start when the client is missing
         except ImportError as exc:  # pragma: no cover - a declared dependency
             raise ImportError("the Triton backend needs tritonclient: pip install 'tritonclient[grpc]'") from exc
-        self._client = grpcclient.InferenceServerClient(url=self.url)
-        deadline = time.monotonic() + self.startup_timeout_s
-        while True:
-            try:
-                if self._client.is_server_live(client_timeout=self.timeout_s) and self._client.is_model_ready(
-                        self.model, client_timeout=self.timeout_s):
-                    break
-                problem = f"model {self.model!r} not ready"
-            except Exception as exc:  # noqa: BLE001 - any failure here means "not ready yet"
-                problem = str(exc)
-            if time.monotonic() > deadline:
-                raise Unavailable(f"v2 server {self.url}: {problem} after {self.startup_timeout_s:.0f} s")
-            time.sleep(0.5)
+        # The server may still be loading the model: wait for it, up to the startup timeout.
+        retry_call(self._client.ready, Backoff(base_s=0.1, cap_s=1.0, attempts=None),
+                   retriable=lambda exc: isinstance(exc, Unavailable),
+                   deadline=time.monotonic() + self.startup_timeout_s, what=f"wait for {self.model!r}")
+        self._started = True
         probe = self._infer(["warm-up"])
         if probe.shape[1] != self.dimensions:
             raise FailedPrecondition(f"v2 model {self.model!r} returns {probe.shape[1]} dimensions, "
@@ -79,7 +73,7 @@ class TritonEncoder:
         log.info("dense encoder ready", backend="triton", url=self.url, model=self.model)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        if self._client is None:
+        if not self._started:
             raise RuntimeError("TritonEncoder.encode called before start()")
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
@@ -91,22 +85,8 @@ class TritonEncoder:
         return normalise(vectors)
 
     def _infer(self, texts: Sequence[str]) -> np.ndarray:
-        import tritonclient.grpc as grpcclient
-        from tritonclient.utils import InferenceServerException
-
         data = np.array([t.encode("utf-8") for t in texts], dtype=np.object_).reshape(len(texts), 1)
-        tensor = grpcclient.InferInput(self.input_name, list(data.shape), "BYTES")
-        tensor.set_data_from_numpy(data)
-        try:
-            result = self._client.infer(self.model, [tensor],
-                                        outputs=[grpcclient.InferRequestedOutput(self.output_name)],
-                                        client_timeout=self.timeout_s)
-        except InferenceServerException as exc:
-            status = str(exc.status() or "")
-            message = f"v2 model {self.model!r} at {self.url}: {exc.message()}"
-            if any(code in status for code in _RETRIABLE):
-                raise Unavailable(message) from None
-            raise Internal(message) from None
+        result = self._client.infer({self.input_name: data}, [self.output_name])
         vectors = result.as_numpy(self.output_name)
         if vectors is None or vectors.ndim != 2 or vectors.shape[0] != len(texts):
             shape = None if vectors is None else vectors.shape
@@ -115,6 +95,5 @@ class TritonEncoder:
         return vectors
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._client.close()
+        self._started = False

@@ -15,29 +15,24 @@ guesses: a line that is missing leaves its score unset; a reply with no readable
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
+from ragplane.runtime import errors, inference
 from ragplane.runtime.citations import strip_markers
-from ragplane.runtime.logs import get_logger
+from ragplane.runtime.retry import Backoff
 from ragplane_eval import text as textutil
 from ragplane_eval.judge import JudgeError, JudgeScores
-
-log = get_logger(__name__)
 
 # Passages are cut to this many characters in the prompt; small judge models have small context windows.
 MAX_PASSAGE_CHARS = 1200
 MAX_PASSAGES = 5
 MAX_CLAIMS = 8
-RETRIABLE_STATUSES = ("UNAVAILABLE", "RESOURCE_EXHAUSTED")
 # Failures worth trying again later (the online evaluator retries its batch), after this call's own retries.
-TRANSIENT_STATUSES = (*RETRIABLE_STATUSES, "DEADLINE_EXCEEDED")
+TRANSIENT_ERRORS = (errors.Unavailable, errors.ResourceExhausted, errors.DeadlineExceeded)
 
 SYSTEM_PROMPT = ("You are a strict evaluator of answers written by a question-answering assistant. "
                  "You check claims only against the passages given, never against your own knowledge. "
@@ -195,21 +190,16 @@ class V2Judge:
         self.name = f"v2:{model}"
         self._chat = CHAT_FORMATS[chat_format]
         self._max_tokens = max_tokens
-        self._timeout_s = timeout_s
-        self._retries = retries
-        self._client: Any = None
+        self._client = inference.InferenceClient(address, model, subject=f"judge model {model!r} at {address}",
+                                                 timeout_s=timeout_s,
+                                                 retry=Backoff(base_s=0.2, cap_s=2.0, attempts=retries + 1))
 
     async def warm_up(self) -> None:
         """Connect; the judge model does not have to be ready yet (the first call reports it)."""
-        if self._client is None:
-            from tritonclient.grpc import aio as triton_aio
-
-            self._client = triton_aio.InferenceServerClient(self.address)
+        await self._client.start()
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        await self._client.close()
 
     async def score(self, question: str, answer: str, contexts: Sequence[str]) -> JudgeScores:
         passages = [c for c in contexts if c.strip()][:MAX_PASSAGES]
@@ -227,32 +217,13 @@ class V2Judge:
         Raises:
             JudgeError: the server failed, after retries for UNAVAILABLE/RESOURCE_EXHAUSTED.
         """
-        await self.warm_up()
-        from tritonclient.grpc import InferInput, InferRequestedOutput
-        from tritonclient.utils import InferenceServerException
-
-        inputs = [InferInput("text_input", [1, 1], "BYTES"), InferInput("max_tokens", [1, 1], "INT32"),
-                  InferInput("temperature", [1, 1], "FP32")]
-        inputs[0].set_data_from_numpy(np.array([[prompt.encode("utf-8")]], dtype=np.object_))
-        inputs[1].set_data_from_numpy(np.array([[self._max_tokens]], dtype=np.int32))
-        inputs[2].set_data_from_numpy(np.array([[0.0]], dtype=np.float32))
-        outputs = [InferRequestedOutput("text_output")]
-        attempt = 0
-        while True:
-            try:
-                result = await self._client.infer(self.model, inputs, outputs=outputs,
-                                                  client_timeout=self._timeout_s)
-                break
-            except InferenceServerException as exc:
-                status = str(exc.status() or "")
-                if attempt < self._retries and any(code in status for code in RETRIABLE_STATUSES):
-                    attempt += 1
-                    delay = random.uniform(0.1, 0.3) * 2**attempt
-                    log.warning("judge call failed; retrying", model=self.model, status=status, delay_s=delay)
-                    await asyncio.sleep(delay)
-                    continue
-                raise JudgeError(f"judge model {self.model!r} at {self.address}: {status} {exc.message()}",
-                                 retriable=any(code in status for code in TRANSIENT_STATUSES)) from None
+        inputs = {"text_input": np.array([[prompt.encode("utf-8")]], dtype=np.object_),
+                  "max_tokens": np.array([[self._max_tokens]], dtype=np.int32),
+                  "temperature": np.array([[0.0]], dtype=np.float32)}
+        try:
+            result = await self._client.infer(inputs, ["text_output"], timeout_s=self._client.timeout_s)
+        except errors.RagplaneError as exc:
+            raise JudgeError(exc.message, retriable=isinstance(exc, TRANSIENT_ERRORS)) from None
         array = result.as_numpy("text_output")
         if array is None or array.size == 0:
             raise JudgeError(f"judge model {self.model!r} returned no text_output")

@@ -9,12 +9,11 @@ example a Triton ensemble of a tokenizer and the ONNX/TensorRT cross-encoder).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
 from ragplane.runtime import errors
-from ragplane.runtime.interceptors import remaining_time
+from ragplane.runtime.inference import InferenceClient
 from ragplane_rerank.rerankers import Candidate, _with_title
 
 
@@ -39,47 +38,24 @@ class TritonReranker:
         self.score_output = score_output
         self.batch_size = batch_size
         self.timeout_s = timeout_s
-        self._client: Any = None
+        self._client = InferenceClient(address, model, subject=f"reranker model server ({model})",
+                                       timeout_s=timeout_s)
 
     def warm_up(self) -> None:
         # The aio channel is created on first use, inside the serving event loop.
         import tritonclient.grpc.aio  # noqa: F401 - fail at start when the client is missing
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
+        await self._client.close()
 
     async def score(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
-        from tritonclient.grpc import InferInput, InferRequestedOutput
-        from tritonclient.grpc.aio import InferenceServerClient
-        from tritonclient.utils import InferenceServerException
-
-        if self._client is None:
-            self._client = InferenceServerClient(self.address)
         scores: list[float] = []
         for start in range(0, len(candidates), self.batch_size):
             batch = candidates[start:start + self.batch_size]
-            queries = np.array([[query.encode("utf-8")] for _ in batch], dtype=np.object_)
-            passages = np.array([[_with_title(c).encode("utf-8")] for c in batch], dtype=np.object_)
-            inputs = []
-            for name, array in ((self.query_input, queries), (self.passage_input, passages)):
-                tensor = InferInput(name, list(array.shape), "BYTES")
-                tensor.set_data_from_numpy(array)
-                inputs.append(tensor)
-            timeout = remaining_time(self.timeout_s)
-            try:
-                result = await self._client.infer(self.model, inputs,
-                                                  outputs=[InferRequestedOutput(self.score_output)],
-                                                  client_timeout=max(0.001, timeout - 0.02))
-            except InferenceServerException as exc:
-                status = (exc.status() or "").replace("StatusCode.", "")
-                message = f"reranker model server ({self.model}): {exc.message()}"
-                if status == "DEADLINE_EXCEEDED":
-                    raise errors.DeadlineExceeded(message) from None
-                if status == "UNAVAILABLE":
-                    raise errors.Unavailable(message) from None
-                raise errors.FailedPrecondition(message) from None
+            inputs = {self.query_input: np.array([[query.encode("utf-8")] for _ in batch], dtype=np.object_),
+                      self.passage_input: np.array([[_with_title(c).encode("utf-8")] for c in batch],
+                                                   dtype=np.object_)}
+            result = await self._client.infer(inputs, [self.score_output])
             array = result.as_numpy(self.score_output)
             if array is None:
                 raise errors.FailedPrecondition(f"reranker model server ({self.model}) returned no "

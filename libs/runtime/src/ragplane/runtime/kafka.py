@@ -25,7 +25,7 @@ from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from ragplane.runtime.errors import RagplaneError
+from ragplane.runtime.errors import DeadlineExceeded, RagplaneError, ResourceExhausted
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_call
 from ragplane.runtime.settings import CommonSettings
@@ -63,7 +63,8 @@ def is_retriable(exc: BaseException) -> bool:
     if isinstance(exc, RetriableError):
         return True
     if isinstance(exc, RagplaneError):
-        return exc.retriable
+        # A busy or slow dependency (a model server at capacity) is worth another try after a backoff too.
+        return exc.retriable or isinstance(exc, (ResourceExhausted, DeadlineExceeded))
     if isinstance(exc, KafkaError):
         return bool(getattr(exc, "retriable", False))
     return isinstance(exc, (ConnectionError, TimeoutError))
