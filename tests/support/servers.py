@@ -34,6 +34,10 @@ class Served:
         return self.running.address
 
     @property
+    def metrics_port(self) -> int | None:
+        return self.running.metrics_port
+
+    @property
     def app(self) -> Any:
         """The App the server runs (its collaborators, for assertions and test set-up)."""
         return self.running.service

@@ -8,8 +8,8 @@ import grpc
 import pytest
 import pytest_asyncio
 
-from ragplane.runtime.server import start_service
 from ragplane.v1 import common_pb2, guardrail_pb2, guardrail_pb2_grpc
+from support.servers import serve
 
 from .conftest import TENANT_A, TENANT_B
 
@@ -20,15 +20,13 @@ A = common_pb2.GuardrailAction
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def running(loaded_app, guardrail_settings):
-    service = await start_service(loaded_app, guardrail_settings, port=0)
-    yield service
-    await service.stop(0)
+    async with serve(loaded_app, guardrail_settings, metrics=True) as served:
+        yield served
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stub(running):
-    async with grpc.aio.insecure_channel(running.address) as channel:
-        yield guardrail_pb2_grpc.GuardrailServiceStub(channel)
+    return running.stub(guardrail_pb2_grpc.GuardrailServiceStub)
 
 
 def _chunk(text: str, index: int | None = None) -> common_pb2.Chunk:

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import grpc
 import pytest
 
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, rerank_pb2, rerank_pb2_grpc
 from ragplane_rerank.config import Settings
 from ragplane_rerank.app import RerankApp
+from support.servers import serve
 
 pytestmark = pytest.mark.integration
 
@@ -35,19 +35,16 @@ def candidates(texts: list[str]) -> list[common_pb2.ScoredChunk]:
             for i, t in enumerate(texts)]
 
 
-async def serve(**overrides) -> tuple:
+def rerank(**overrides):
+    """The rerank service with these settings, served until the block ends."""
     settings = load_settings(Settings, {}, **overrides)
-    running = await start_service(RerankApp(settings), settings, port=0, metrics=False)
-    channel = grpc.aio.insecure_channel(running.address)
-    return running, channel, rerank_pb2_grpc.RerankServiceStub(channel)
+    return serve(RerankApp(settings), settings)
 
 
 @pytest.fixture
 async def late_interaction() -> AsyncIterator[rerank_pb2_grpc.RerankServiceStub]:
-    running, channel, stub = await serve(backend="late-interaction")
-    yield stub
-    await channel.close()
-    await running.stop(0)
+    async with rerank(backend="late-interaction") as running:
+        yield running.stub(rerank_pb2_grpc.RerankServiceStub)
 
 
 async def test_late_interaction_moves_the_relevant_passage_from_last_to_first(late_interaction):
@@ -88,26 +85,20 @@ async def test_too_many_candidates_and_an_empty_query_are_invalid_argument(late_
 
 
 async def test_passthrough_keeps_the_retrieval_order_and_cuts_to_five():
-    running, channel, stub = await serve(backend="passthrough")
-    try:
+    async with rerank(backend="passthrough") as running:
+        stub = running.stub(rerank_pb2_grpc.RerankServiceStub)
         reply = await stub.Rerank(rerank_pb2.RerankRequest(query=QUERY, candidates=candidates([*DISTRACTORS,
                                                                                                RELEVANT])),
                                   metadata=METADATA, timeout=30)
-    finally:
-        await channel.close()
-        await running.stop(0)
     assert [r.chunk.chunk_id for r in reply.results] == ["c0", "c1", "c2", "c3", "c4"]
 
 
 async def test_cross_encoder_loads_from_a_local_folder_and_scores_every_candidate(cross_encoder_dir):
-    running, channel, stub = await serve(backend="cross-encoder", model_path=str(cross_encoder_dir))
-    try:
+    async with rerank(backend="cross-encoder", model_path=str(cross_encoder_dir)) as running:
+        stub = running.stub(rerank_pb2_grpc.RerankServiceStub)
         reply = await stub.Rerank(rerank_pb2.RerankRequest(query=QUERY, candidates=candidates([*DISTRACTORS,
                                                                                                RELEVANT]),
                                                            top_n=7), metadata=METADATA, timeout=60)
-    finally:
-        await channel.close()
-        await running.stop(0)
     assert reply.model == f"cross-encoder:{cross_encoder_dir.name}"
     assert sorted(r.chunk.chunk_id for r in reply.results) == [f"c{i}" for i in range(7)]
     scores = [r.rerank_score for r in reply.results]
@@ -115,6 +106,6 @@ async def test_cross_encoder_loads_from_a_local_folder_and_scores_every_candidat
 
 
 async def test_cross_encoder_with_a_missing_folder_fails_at_start(tmp_path):
-    settings = load_settings(Settings, {}, backend="cross-encoder", model_path=str(tmp_path / "absent"))
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        await start_service(RerankApp(settings), settings, port=0, metrics=False)
+        async with rerank(backend="cross-encoder", model_path=str(tmp_path / "absent")):
+            pass

@@ -20,6 +20,7 @@ from ragplane.runtime.errors import Unavailable
 from ragplane_rerank.rerankers import (Candidate, CrossEncoderReranker, LateInteractionReranker, PassThroughReranker,
                                        VectorCache)
 from ragplane_rerank.triton_backend import TritonReranker
+from support.servers import serve_bare
 
 pytestmark = pytest.mark.integration
 
@@ -148,12 +149,8 @@ class TestTriton(RerankerContract):
     @pytest.fixture
     async def server(self):
         servicer = OverlapCrossEncoder()
-        server = grpc.aio.server()
-        service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        yield servicer, f"127.0.0.1:{port}"
-        await server.stop(0)
+        async with serve_bare((service_pb2_grpc.add_GRPCInferenceServiceServicer_to_server, servicer)) as address:
+            yield servicer, address
 
     @pytest.fixture
     async def reranker(self, server):

@@ -12,7 +12,6 @@ import grpc
 import pytest
 from google.protobuf import struct_pb2
 
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, events_pb2, retrieve_pb2, retrieve_pb2_grpc
 from ragplane_embed.config import Settings as EmbedSettings
@@ -20,6 +19,7 @@ from ragplane_embed.embedder import build_embedder
 from ragplane_retrieve.config import Settings
 from ragplane_retrieve.payload import to_points
 from ragplane_retrieve.app import RetrieveApp
+from support.servers import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -51,7 +51,13 @@ async def server(tmp_path, embedder):
     settings = load_settings(Settings, {}, api_keys="key-a=tenant-a,key-b=tenant-b", edge_path=str(tmp_path / "s"),
                              writer_enabled=False, optimize_mode="off")
     app = RetrieveApp(settings)
-    running = await start_service(app, settings, port=0, metrics=False)
+    async with serve(app, settings) as running:
+        seed(app, embedder)
+        yield running.stub(retrieve_pb2_grpc.RetrieveServiceStub)
+
+
+def seed(app: RetrieveApp, embedder) -> None:
+    """Index DOCS through the app's store, as the writer would."""
     for tenant, docs in DOCS.items():
         texts = [d[1] for d in docs]
         vectors = embedder.embed(texts, query=False)
@@ -68,10 +74,6 @@ async def server(tmp_path, embedder):
                                            char_end=len(text), metadata=metadata, version=event.version)),
                 dense=dense.tolist(), sparse=common_pb2.SparseVector(indices=sparse.indices, values=sparse.values)))
             app.store.upsert(to_points(event))
-    channel = grpc.aio.insecure_channel(running.address)
-    yield retrieve_pb2_grpc.RetrieveServiceStub(channel)
-    await channel.close()
-    await running.stop(0)
 
 
 def query(embedder, text: str, **kwargs) -> retrieve_pb2.SearchRequest:
