@@ -137,9 +137,10 @@ def test_history_with_an_unknown_role_is_rejected():
         builder().build("q", [], [Turn("system", "x")])
 
 
-def test_system_budget_smaller_than_the_rules_fails_at_construction():
+def test_system_budget_smaller_than_the_rules_fails_before_any_prompt_is_built():
+    too_small = builder(system_tokens=20)
     with pytest.raises(ValueError, match="system_tokens must be >="):
-        builder(system_tokens=20)
+        too_small.build("q", [passage(1)])
 
 
 def test_prompt_tokens_are_counted_on_the_rendered_prompt():

@@ -29,7 +29,8 @@ class EmbedApp:
         self._producer: EventProducer | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        embed_pb2_grpc.add_EmbedServiceServicer_to_server(EmbedServiceServicer(self), server)
+        servicer = EmbedServiceServicer(embedder=self.embedder, settings=self.settings)
+        embed_pb2_grpc.add_EmbedServiceServicer_to_server(servicer, server)
         return ["ragplane.v1.EmbedService"]
 
     async def start(self) -> None:

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import common_pb2, embed_pb2, embed_pb2_grpc
-
-if TYPE_CHECKING:
-    from ragplane_embed.app import EmbedApp
+from ragplane_embed.config import Settings
+from ragplane_embed.embedder import Embedder
 
 MAX_TEXTS = 256
 
@@ -28,17 +26,20 @@ def validate_texts(texts, max_chars: int) -> None:
 
 
 class EmbedServiceServicer(embed_pb2_grpc.EmbedServiceServicer):
-    def __init__(self, app: "EmbedApp") -> None:
-        self.app = app
+    """``ragplane.v1.EmbedService`` over an embedder (started by the app before any call arrives)."""
+
+    def __init__(self, *, embedder: Embedder, settings: Settings) -> None:
+        self.embedder = embedder
+        self.settings = settings
 
     async def Embed(self, request: embed_pb2.EmbedRequest, context) -> embed_pb2.EmbedResponse:
         texts = list(request.texts)
-        validate_texts(texts, self.app.settings.max_text_chars)
+        validate_texts(texts, self.settings.max_text_chars)
         want_dense = request.dense or not request.sparse
         want_sparse = request.sparse or not request.dense
         # UNSPECIFIED means a query: the RPC serves the query path; documents are embedded by the consumer.
         query = request.input_type != embed_pb2.EMBED_INPUT_TYPE_DOCUMENT
-        embedder = self.app.embedder
+        embedder = self.embedder
         result = await asyncio.to_thread(embedder.embed, texts, query=query, dense=want_dense, sparse=want_sparse)
         response = embed_pb2.EmbedResponse(dense_model=embedder.dense_model if want_dense else "",
                                            dimensions=embedder.dimensions if want_dense else 0,

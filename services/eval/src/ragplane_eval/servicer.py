@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import grpc
 from google.protobuf import timestamp_pb2
 
 from ragplane.runtime.context import current_tenant
 from ragplane.v1 import common_pb2, eval_pb2, eval_pb2_grpc
-from ragplane_eval.reports import Row
-from ragplane_eval.runner import Progress, RunRequest
-
-if TYPE_CHECKING:
-    from ragplane_eval.app import EvalApp
+from ragplane_eval.evaluator import AnswerEvaluator, counted_run
+from ragplane_eval.reports import ReportStore, Row
+from ragplane_eval.runner import Progress, Runner, RunRequest
 
 
 def _timestamp(iso: str) -> timestamp_pb2.Timestamp:
@@ -45,12 +43,16 @@ def row_message(row: Row) -> eval_pb2.QuestionResult:
 
 
 class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
-    def __init__(self, app: "EvalApp") -> None:
-        self.app = app
+    """``ragplane.v1.EvalService`` over the evaluator, the dataset runner and the report store."""
+
+    def __init__(self, *, evaluator: AnswerEvaluator, runner: Runner, store: ReportStore) -> None:
+        self.evaluator = evaluator
+        self.runner = runner
+        self.store = store
 
     async def EvaluateAnswer(self, request: eval_pb2.EvaluateAnswerRequest,
                              context: grpc.aio.ServicerContext) -> eval_pb2.EvaluateAnswerResponse:
-        result = await self.app.evaluate_answer(
+        result = await self.evaluator.evaluate(
             question=request.question, answer=request.answer,
             contexts=[(chunk.text, chunk.provenance.doc_id) for chunk in request.context],
             reference_answers=list(request.reference_answers), relevant_doc_ids=list(request.relevant_doc_ids))
@@ -63,7 +65,7 @@ class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
                          context: grpc.aio.ServicerContext) -> AsyncIterator[eval_pb2.RunDatasetResponse]:
         run = RunRequest(dataset_path=request.dataset_path, limit=request.limit, seed=request.seed,
                          retrieval_only=request.retrieval_only, skip_ingest=request.skip_ingest)
-        async for item in self.app.run_dataset(run, current_tenant()):
+        async for item in counted_run(self.runner, run, current_tenant()):
             if isinstance(item, Progress):
                 yield eval_pb2.RunDatasetResponse(
                     progress=eval_pb2.RunProgress(phase=item.phase, done=item.done, total=item.total))
@@ -74,5 +76,5 @@ class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
 
     async def GetReport(self, request: eval_pb2.GetReportRequest,
                         context: grpc.aio.ServicerContext) -> eval_pb2.GetReportResponse:
-        report = self.app.store.load(request.run_id, current_tenant())
+        report = self.store.load(request.run_id, current_tenant())
         return eval_pb2.GetReportResponse(report=report_message(report))

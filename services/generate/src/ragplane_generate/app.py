@@ -40,6 +40,30 @@ def build_counter(settings: Settings) -> TokenCounter:
     return GgufTokenCounter(path)
 
 
+class SettingsTokenCounter:
+    """The counter ``build_counter`` picks, resolved in ``warm_up`` (which may hash the model file)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._counter: TokenCounter | None = None
+
+    def warm_up(self) -> None:
+        """Resolve the counter (blocking). Raises ModelFileError, as ``build_counter`` does."""
+        self._counter = build_counter(self._settings)
+
+    @property
+    def name(self) -> str:
+        return self._resolved().name
+
+    def count(self, text: str) -> int:
+        return self._resolved().count(text)
+
+    def _resolved(self) -> TokenCounter:
+        if self._counter is None:
+            raise RuntimeError("SettingsTokenCounter used before warm_up()")
+        return self._counter
+
+
 class GenerateApp:
     """Prompt assembly and the LLM client behind ``ragplane.v1.GenerateService``."""
 
@@ -53,23 +77,27 @@ class GenerateApp:
         self.template = get_template(template_name)
         self.client = LlmClient(settings.model_addr, settings.llm_model_name, streaming=settings.streaming,
                                 retries=settings.llm_retries)
-        self.generator: Generator | None = None
+        self.counter = SettingsTokenCounter(settings)
+        system_prompt, reminder = ANSWER_STYLES[settings.answer_style]
+        self.builder = PromptBuilder(self.template, self.counter, self.budget, system_prompt=system_prompt,
+                                     reminder=reminder)
+        defaults = SamplingDefaults(temperature=settings.temperature, top_p=settings.top_p,
+                                    max_tokens_limit=settings.max_tokens_limit)
+        self.generator = Generator(self.builder, self.client, defaults, settings.llm_model)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        generate_pb2_grpc.add_GenerateServiceServicer_to_server(GenerateServiceServicer(self), server)
+        servicer = GenerateServiceServicer(generator=self.generator)
+        generate_pb2_grpc.add_GenerateServiceServicer_to_server(servicer, server)
         return ["ragplane.v1.GenerateService"]
 
     async def start(self) -> None:
-        counter = await asyncio.get_running_loop().run_in_executor(None, build_counter, self.settings)
-        system_prompt, reminder = ANSWER_STYLES[self.settings.answer_style]
-        builder = PromptBuilder(self.template, counter, self.budget, system_prompt=system_prompt, reminder=reminder)
-        defaults = SamplingDefaults(temperature=self.settings.temperature, top_p=self.settings.top_p,
-                                    max_tokens_limit=self.settings.max_tokens_limit)
+        """Resolve the token counter, check the system budget against it, connect the model client."""
+        await asyncio.to_thread(self.counter.warm_up)
+        _ = self.builder.fixed_tokens  # a budget too small for the rules fails the start, not the first call
         await self.client.start()
-        self.generator = Generator(builder, self.client, defaults, self.settings.llm_model)
         ready = await self.client.is_ready()
         log.info("generate ready", model_addr=self.settings.model_addr, model=self.settings.llm_model_name,
-                 model_server_ready=ready, template=self.template.name, tokenizer=counter.name,
+                 model_server_ready=ready, template=self.template.name, tokenizer=self.counter.name,
                  profile=self.settings.profile, answer_style=self.settings.answer_style,
                  context_tokens=self.budget.context_tokens)
 

@@ -158,7 +158,8 @@ class PromptBuilder:
         reminder: the line after the question.
 
     Raises:
-        ValueError: the rules and fixed text alone exceed ``budget.system_tokens``.
+        ValueError: from ``fixed_tokens`` and ``build``: the rules and fixed text alone exceed
+            ``budget.system_tokens``.
     """
 
     def __init__(self, template: ChatTemplate, counter: TokenCounter, budget: PromptBudget,
@@ -168,11 +169,22 @@ class PromptBuilder:
         self.budget = budget
         self.system_prompt = system_prompt
         self.reminder = reminder
-        fixed = self._render([], "", [])
-        self.fixed_tokens = counter.count(fixed)
-        if self.fixed_tokens > budget.system_tokens:
-            raise ValueError(f"system_tokens must be >= {self.fixed_tokens} (the rules and fixed prompt text), "
-                             f"but got {budget.system_tokens}")
+        self._fixed_tokens: int | None = None
+
+    @property
+    def fixed_tokens(self) -> int:
+        """Tokens of the rules and fixed prompt text, counted on first use (the counter may load after ``__init__``).
+
+        Raises:
+            ValueError: they exceed ``budget.system_tokens``.
+        """
+        if self._fixed_tokens is None:
+            fixed = self.counter.count(self._render([], "", []))
+            if fixed > self.budget.system_tokens:
+                raise ValueError(f"system_tokens must be >= {fixed} (the rules and fixed prompt text), "
+                                 f"but got {self.budget.system_tokens}")
+            self._fixed_tokens = fixed
+        return self._fixed_tokens
 
     def _user_message(self, question: str, numbered: list[str]) -> str:
         passages = "\n\n".join(numbered) if numbered else "(no passages were found)"
@@ -201,7 +213,9 @@ class PromptBuilder:
 
         Raises:
             InvalidArgument: ``query`` is empty or longer than the query budget.
+            ValueError: the budget has no room for the rules (see ``fixed_tokens``).
         """
+        _ = self.fixed_tokens  # checks the system budget on the first prompt
         question = _clean(query, self.template)
         if not question:
             raise InvalidArgument("query", "must not be empty")

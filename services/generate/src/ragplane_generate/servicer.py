@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import grpc
 
 from ragplane.runtime.clients import DEADLINE_MARGIN_S
-from ragplane.runtime.errors import Unavailable
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.v1 import common_pb2, generate_pb2, generate_pb2_grpc
 from ragplane_generate.generator import GenerateInput, GenerationResult, Generator
 from ragplane_generate.prompt import Passage, Turn
-
-if TYPE_CHECKING:
-    from ragplane_generate.app import GenerateApp
 
 _ROLES = {common_pb2.CONVERSATION_ROLE_USER: "user", common_pb2.CONVERSATION_ROLE_ASSISTANT: "assistant"}
 
@@ -59,13 +54,10 @@ def to_proto(result: GenerationResult) -> generate_pb2.GenerationResult:
 
 
 class GenerateServiceServicer(generate_pb2_grpc.GenerateServiceServicer):
-    def __init__(self, app: "GenerateApp") -> None:
-        self.app = app
+    """``ragplane.v1.GenerateService`` over the generator (its model client started before any call arrives)."""
 
-    def _generator(self) -> Generator:
-        if self.app.generator is None:
-            raise Unavailable("generate is starting")
-        return self.app.generator
+    def __init__(self, *, generator: Generator) -> None:
+        self.generator = generator
 
     @staticmethod
     def _timeout() -> float:
@@ -73,12 +65,12 @@ class GenerateServiceServicer(generate_pb2_grpc.GenerateServiceServicer):
 
     async def Generate(self, request: generate_pb2.GenerateRequest,
                        context: grpc.aio.ServicerContext) -> generate_pb2.GenerateResponse:
-        result = await self._generator().generate(to_input(request), self._timeout())
+        result = await self.generator.generate(to_input(request), self._timeout())
         return generate_pb2.GenerateResponse(result=to_proto(result))
 
     async def GenerateStream(self, request: generate_pb2.GenerateStreamRequest,
                              context: grpc.aio.ServicerContext) -> AsyncIterator[generate_pb2.GenerateStreamResponse]:
-        async for item in self._generator().stream(to_input(request), self._timeout()):
+        async for item in self.generator.stream(to_input(request), self._timeout()):
             if isinstance(item, str):
                 yield generate_pb2.GenerateStreamResponse(delta=item)
             else:

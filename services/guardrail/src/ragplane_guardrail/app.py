@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
-import functools
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import grpc
 
@@ -25,9 +20,9 @@ from ragplane_guardrail.engine import EngineDetectors, GuardrailEngine
 from ragplane_guardrail.grounding import Grounding
 from ragplane_guardrail.policy import PolicyError, PolicySet, load_policies
 from ragplane_guardrail.servicer import GuardrailServiceServicer
+from ragplane_guardrail.workers import CheckPool
 
 log = get_logger(__name__)
-T = TypeVar("T")
 
 
 def build_detectors(settings: Settings) -> tuple[EngineDetectors, SentenceEncoder | None, list[Any]]:
@@ -56,7 +51,8 @@ def build_detectors(settings: Settings) -> tuple[EngineDetectors, SentenceEncode
 
 
 class GuardrailApp:
-    """Guardrail service core: builds policies in ``__init__`` (validation), loads models in ``start()``."""
+    """Guardrail service core: builds policies, detectors and the engine in ``__init__``, loads models in
+    ``start()``."""
 
     name = "guardrail"
 
@@ -70,24 +66,23 @@ class GuardrailApp:
         except PolicyError as exc:
             raise SettingsError(f"RAGPLANE_GUARDRAIL_POLICY_FILE: {exc}") from None
         self._detectors, self._encoder, self._to_load = build_detectors(settings)
-        self.engine: GuardrailEngine | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        # The engine holds the detectors, not their models: they load in start(), before any call is served.
+        self.engine = self.build_engine()
+        self.pool = CheckPool(settings.workers)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server(GuardrailServiceServicer(self), server)
+        servicer = GuardrailServiceServicer(engine=self.engine, pool=self.pool, settings=self.settings)
+        guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server(servicer, server)
         return ["ragplane.v1.GuardrailService"]
 
     async def start(self) -> None:
-        """Load the classifiers, the NER model and the encoder (in a thread), then build the engine."""
-        self._executor = ThreadPoolExecutor(max_workers=self.settings.workers, thread_name_prefix="guardrail")
-        loop = asyncio.get_running_loop()
+        """Load the classifiers, the NER model and the encoder, in the worker pool."""
         for component in self._to_load:
             if getattr(component, "loaded", False):
                 continue
-            await loop.run_in_executor(self._executor, component.load)
+            await self.pool.run(component.load)
             note = getattr(component, "version_note", "")
             log.info("loaded", component=type(component).__name__, **({"note": note} if note else {}))
-        self.engine = self.build_engine()
         log.info("guardrail ready", policies=sorted(self.policies.policies), tenants=len(self.policies.tenants))
 
     def build_engine(self) -> GuardrailEngine:
@@ -102,14 +97,4 @@ class GuardrailApp:
                 component.load()
 
     async def stop(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-
-    async def run(self, function: Callable[..., T], *args: Any) -> T:
-        """Run a check in the worker pool, keeping the request context (tenant, request id) for its logs."""
-        if self._executor is None:
-            raise RuntimeError("GuardrailApp.run before start()")
-        context = contextvars.copy_context()
-        call = functools.partial(context.run, function, *args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self.pool.shutdown()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ragplane.runtime.context import current_tenant
-from ragplane.runtime.errors import InvalidArgument, Unavailable
+from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import common_pb2, guardrail_pb2, guardrail_pb2_grpc
+from ragplane_guardrail.config import Settings
 from ragplane_guardrail.engine import GuardrailEngine
 from ragplane_guardrail.verdict import CitationRef, DocumentChunk, Passage, Verdict
-
-if TYPE_CHECKING:
-    from ragplane_guardrail.app import GuardrailApp
+from ragplane_guardrail.workers import CheckPool
 
 
 def verdict_to_proto(verdict: Verdict) -> common_pb2.GuardrailVerdict:
@@ -27,33 +24,32 @@ def verdict_to_proto(verdict: Verdict) -> common_pb2.GuardrailVerdict:
 
 
 class GuardrailServiceServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
-    def __init__(self, app: "GuardrailApp") -> None:
-        self.app = app
+    """``ragplane.v1.GuardrailService``: the engine's checks, run in the worker pool."""
 
-    def _engine(self) -> GuardrailEngine:
-        if self.app.engine is None:
-            raise Unavailable("guardrail: models are still loading")
-        return self.app.engine
+    def __init__(self, *, engine: GuardrailEngine, pool: CheckPool, settings: Settings) -> None:
+        self.engine = engine
+        self.pool = pool
+        self.settings = settings
 
     async def CheckInput(self, request: guardrail_pb2.CheckInputRequest, context) -> guardrail_pb2.CheckInputResponse:
         if not request.text:
             raise InvalidArgument("text", "must not be empty")
-        engine = self._engine()
+        engine = self.engine
         policy = engine.policy_for(current_tenant())
-        verdict = await self.app.run(engine.check_input, request.text, policy)
+        verdict = await self.pool.run(engine.check_input, request.text, policy)
         return guardrail_pb2.CheckInputResponse(verdict=verdict_to_proto(verdict))
 
     async def CheckOutput(self, request: guardrail_pb2.CheckOutputRequest, context) -> guardrail_pb2.CheckOutputResponse:
         if not request.answer:
             raise InvalidArgument("answer", "must not be empty")
-        limit = self.app.settings.max_passages
+        limit = self.settings.max_passages
         if len(request.context) > limit:
             raise InvalidArgument("context", f"at most {limit} passages per request, but got {len(request.context)}")
-        engine = self._engine()
+        engine = self.engine
         policy = engine.policy_for(current_tenant())
         passages = [Passage(number, chunk.text, chunk.chunk_id) for number, chunk in enumerate(request.context, start=1)]
         citations = [CitationRef(c.passage_number, c.chunk_id) for c in request.citations]
-        result = await self.app.run(engine.check_output, request.answer, passages, citations, policy)
+        result = await self.pool.run(engine.check_output, request.answer, passages, citations, policy)
         return guardrail_pb2.CheckOutputResponse(
             verdict=verdict_to_proto(result.verdict),
             unsupported=[guardrail_pb2.UnsupportedSentence(text=s.text, start=s.start, end=s.end, support=s.support)
@@ -67,15 +63,15 @@ class GuardrailServiceServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
             raise InvalidArgument("doc_id", "must not be empty")
         if not request.chunks:
             raise InvalidArgument("chunks", "must not be empty")
-        limit = self.app.settings.max_chunks
+        limit = self.settings.max_chunks
         if len(request.chunks) > limit:
             raise InvalidArgument("chunks", f"at most {limit} per request, but got {len(request.chunks)}")
-        engine = self._engine()
+        engine = self.engine
         policy = engine.policy_for(current_tenant())
         # A chunk's index is its provenance.chunk_index when the caller set provenance, else its position.
         chunks = [DocumentChunk(chunk.provenance.chunk_index if chunk.HasField("provenance") else position, chunk.text)
                   for position, chunk in enumerate(request.chunks)]
-        results = await self.app.run(engine.scan_document, chunks, policy)
+        results = await self.pool.run(engine.scan_document, chunks, policy)
         return guardrail_pb2.ScanDocumentResponse(
             verdicts=[guardrail_pb2.ChunkVerdict(chunk_index=r.chunk_index, verdict=verdict_to_proto(r.verdict))
                       for r in results])

@@ -43,7 +43,8 @@ class RerankApp:
         self.reranker = reranker or build_reranker(settings)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        rerank_pb2_grpc.add_RerankServiceServicer_to_server(RerankServiceServicer(self), server)
+        servicer = RerankServiceServicer(reranker=self.reranker, settings=self.settings)
+        rerank_pb2_grpc.add_RerankServiceServicer_to_server(servicer, server)
         return ["ragplane.v1.RerankService"]
 
     async def start(self) -> None:

@@ -51,7 +51,8 @@ class RetrieveApp:
         self._producer: EventProducer | None = None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server(RetrieveServiceServicer(self), server)
+        servicer = RetrieveServiceServicer(store=self.store, gate=self.gate, search_defaults=self.search_defaults)
+        retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server(servicer, server)
         return ["ragplane.v1.RetrieveService"]
 
     async def start(self) -> None:

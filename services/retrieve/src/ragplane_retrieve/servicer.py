@@ -3,30 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
 
 from ragplane.runtime.context import current_tenant
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import retrieve_pb2, retrieve_pb2_grpc
 
+from ragplane_retrieve.gate import ReadPriorityGate
 from ragplane_retrieve.payload import to_chunk
-from ragplane_retrieve.search import build_query, run_search
-
-if TYPE_CHECKING:
-    from ragplane_retrieve.app import RetrieveApp
+from ragplane_retrieve.search import SearchDefaults, build_query, run_search
+from ragplane_retrieve.store.base import VectorStore
 
 MAX_LIST = 1000
 
 
 class RetrieveServiceServicer(retrieve_pb2_grpc.RetrieveServiceServicer):
-    def __init__(self, app: "RetrieveApp") -> None:
-        self.app = app
+    """``ragplane.v1.RetrieveService`` over the vector store (opened by the app before any call arrives)."""
+
+    def __init__(self, *, store: VectorStore, gate: ReadPriorityGate, search_defaults: SearchDefaults) -> None:
+        self.store = store
+        self.gate = gate
+        self.search_defaults = search_defaults
 
     async def Search(self, request: retrieve_pb2.SearchRequest, context) -> retrieve_pb2.SearchResponse:
-        with self.app.gate.reading():  # the index writer holds back its next write call meanwhile
+        with self.gate.reading():  # the index writer holds back its next write call meanwhile
             tenant = current_tenant()
-            store = self.app.store
-            query = build_query(request, tenant, store.dimensions, self.app.search_defaults)
+            store = self.store
+            query = build_query(request, tenant, store.dimensions, self.search_defaults)
 
             def search() -> retrieve_pb2.SearchResponse:
                 # The version is read before the search: a change landing in between shows up as a newer
@@ -42,13 +44,13 @@ class RetrieveServiceServicer(retrieve_pb2_grpc.RetrieveServiceServicer):
             raise InvalidArgument("doc_id", "must not be empty")
         if request.limit > MAX_LIST:
             raise InvalidArgument("limit", f"must be at most {MAX_LIST}, but got {request.limit}")
-        hits = await asyncio.to_thread(self.app.store.scroll_doc, tenant, request.doc_id, request.limit or MAX_LIST)
+        hits = await asyncio.to_thread(self.store.scroll_doc, tenant, request.doc_id, request.limit or MAX_LIST)
         return retrieve_pb2.ListChunksResponse(chunks=[to_chunk(h.id, h.payload) for h in hits])
 
     async def GetIndexStats(self, request: retrieve_pb2.GetIndexStatsRequest,
                             context) -> retrieve_pb2.GetIndexStatsResponse:
         tenant = current_tenant()
-        store = self.app.store
+        store = self.store
 
         def stats() -> retrieve_pb2.GetIndexStatsResponse:
             return retrieve_pb2.GetIndexStatsResponse(
