@@ -2,14 +2,18 @@
 
 A handler call gets a micro-batch of records. Events are grouped per document (their order kept) and
 applied in rounds: round r holds the r-th event of every document in the batch, so one round's upserts of
-different documents go to the store in one call, while the events of one document stay in order. Per round:
-decide every event against the document's stored state (``decisions.py``), upsert the points, apply
-deletions, then for every version written check completeness (points of that doc and sequence ==
-total_chunks): a complete version has the document's points of other sequences deleted and is INDEXED,
-an incomplete one is PARTIAL. Document and tenant states are written last, in one store write, then the
-IndexedEvents are produced and acknowledged; only then does the handler return and offsets commit. A crash
-anywhere in between replays the records, and every step is idempotent (deterministic ids, same payload,
-deletes by filter), so a replay converges on the same state.
+different documents go to the store in one call, while the events of one document stay in order. A round
+has five phases:
+1. decide every event against the document's stored state (``decisions.py``) and plan its writes;
+2. write: upsert the points, apply deletions;
+3. settle every version written by its completeness (points of that doc and sequence == total_chunks): a
+   complete version has the document's points of other sequences deleted and is INDEXED, an incomplete one
+   is PARTIAL;
+4. number: every change gets the tenant's next index version, in batch order;
+5. save the document and tenant states, last, in one store write.
+After the last round the IndexedEvents are produced and acknowledged; only then does the handler return and
+offsets commit. A crash anywhere in between replays the records, and every step is idempotent (deterministic
+ids, same payload, deletes by filter), so a replay converges on the same state.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -73,6 +77,73 @@ class _Applied:
     indexed_chunks: int = 0
     reason: str = ""
     index_version: int = 0
+
+
+@dataclass
+class _RoundWrites:
+    """What one round changes: decided by ``_decide``, then written and settled by the writer."""
+
+    applied: list[tuple[int, _Applied]] = field(default_factory=list)  # (batch position, result) per event
+    points: list[PointRecord] = field(default_factory=list)
+    deletes: list[tuple[str, list[Condition]]] = field(default_factory=list)
+    upserted: list[_Applied] = field(default_factory=list)  # versions written: completeness checked after
+    changed: dict[tuple[str, str], DocState] = field(default_factory=dict)
+
+
+def _decide(round_: list[tuple[int, events_pb2.VectorsEvent]],
+            states: dict[tuple[str, str], DocState]) -> _RoundWrites:
+    """Decide every event of a round against its document's state; plan the writes of the applied ones.
+
+    ``states`` is updated at once, so the next round (the document's next event) is decided against it.
+    """
+    writes = _RoundWrites()
+    for position, event in round_:
+        key = (event.tenant, event.doc_id)
+        state = states.get(key)
+        result = _Applied(event, decide(state, event.operation == DELETE, int(event.version.sequence)))
+        writes.applied.append((position, result))
+        if result.action in (Action.STALE, Action.DUPLICATE):
+            assert state is not None
+            _skip(result, state)
+        else:
+            states[key] = writes.changed[key] = _plan_write(result, writes)
+    return writes
+
+
+def _skip(result: _Applied, state: DocState) -> None:
+    """The outcome of an event that writes nothing: stale, or a duplicate of what is stored."""
+    if result.action is Action.STALE:
+        result.outcome, result.reason = events_pb2.INDEX_OUTCOME_STALE, stale_reason(state)
+        return
+    result.reason = "already indexed"
+    if state.deleted:
+        result.outcome = events_pb2.INDEX_OUTCOME_DELETED
+    else:
+        result.outcome, result.indexed_chunks = events_pb2.INDEX_OUTCOME_INDEXED, state.total_chunks
+
+
+def _plan_write(result: _Applied, writes: _RoundWrites) -> DocState:
+    """Add an applied event's points or deletion to ``writes``; return the document's new state."""
+    event = result.event
+    seq = int(event.version.sequence)
+    if result.action is Action.APPLY_DELETE:
+        writes.deletes.append((event.tenant, [Condition("doc_id", equals=event.doc_id),
+                                              Condition("sequence", range=Range(lte=seq))]))
+        result.outcome = events_pb2.INDEX_OUTCOME_DELETED
+        return DocState(event.tenant, event.doc_id, seq, event.version.content_hash, deleted=True, complete=True)
+    writes.points.extend(to_points(event))
+    writes.upserted.append(result)
+    return DocState(event.tenant, event.doc_id, seq, event.version.content_hash,
+                    total_chunks=int(event.batch.total_chunks))
+
+
+def _number(applied: list[tuple[int, _Applied]], tenants: dict[str, TenantState]) -> None:
+    """Give every change a new tenant index version, in batch order; skipped events report the current one."""
+    for _, result in sorted(applied, key=lambda item: item[0]):
+        tenant = tenants[result.event.tenant]
+        if result.action in (Action.APPLY_UPSERT, Action.APPLY_DELETE):
+            tenant.index_version = next_index_version(tenant.index_version)
+        result.index_version = tenant.index_version
 
 
 class IndexWriter:
@@ -140,73 +211,51 @@ class IndexWriter:
 
     def _round(self, round_: list[tuple[int, events_pb2.VectorsEvent]], states: dict[tuple[str, str], DocState],
                tenants: dict[str, TenantState]) -> list[tuple[int, _Applied]]:
-        out: list[tuple[int, _Applied]] = []
-        points: list[PointRecord] = []
-        deletes: list[tuple[str, list[Condition]]] = []
-        written: list[tuple[int, _Applied]] = []
-        changed: dict[tuple[str, str], DocState] = {}
-        for position, event in round_:
-            key = (event.tenant, event.doc_id)
-            state = states.get(key)
-            seq = int(event.version.sequence)
-            action = decide(state, event.operation == DELETE, seq)
-            result = _Applied(event, action)
-            out.append((position, result))
-            if action is Action.STALE:
-                assert state is not None
-                result.outcome, result.reason = events_pb2.INDEX_OUTCOME_STALE, stale_reason(state)
-            elif action is Action.DUPLICATE:
-                assert state is not None
-                result.reason = "already indexed"
-                if state.deleted:
-                    result.outcome = events_pb2.INDEX_OUTCOME_DELETED
-                else:
-                    result.outcome, result.indexed_chunks = events_pb2.INDEX_OUTCOME_INDEXED, state.total_chunks
-            elif action is Action.APPLY_DELETE:
-                deletes.append((event.tenant, [Condition("doc_id", equals=event.doc_id),
-                                               Condition("sequence", range=Range(lte=seq))]))
-                new = DocState(event.tenant, event.doc_id, seq, event.version.content_hash, deleted=True,
-                               complete=True)
-                states[key] = changed[key] = new
-                result.outcome = events_pb2.INDEX_OUTCOME_DELETED
-            else:
-                points.extend(to_points(event))
-                new = DocState(event.tenant, event.doc_id, seq, event.version.content_hash,
-                               total_chunks=int(event.batch.total_chunks))
-                states[key] = changed[key] = new
-                written.append((position, result))
+        """One round (at most one event per document): decide, write, settle versions, number, save states."""
+        writes = _decide(round_, states)
+        self._write(writes)
+        self._settle(writes, states)
+        _number(writes.applied, tenants)
+        self._save(writes.changed, tenants)
+        return writes.applied
+
+    def _write(self, writes: _RoundWrites) -> None:
+        """Upsert the round's points in small gated calls, then apply its deletions."""
         # Events of one round belong to distinct documents, so upserts-then-deletes keeps per-doc order.
+        points = writes.points
         for i in range(0, len(points), self.upsert_batch):
             if self.gate is not None:
                 self.gate.before_write()
             self.store.upsert(points[i:i + self.upsert_batch])
         metrics.POINTS_UPSERTED.inc(len(points))
-        for tenant, conditions in deletes:
+        for tenant, conditions in writes.deletes:
             self.store.delete(tenant, conditions)
-        for _, result in written:
+
+    def _settle(self, writes: _RoundWrites, states: dict[tuple[str, str], DocState]) -> None:
+        """Per version written: INDEXED once all its chunks are in (other versions' points go), else PARTIAL."""
+        for result in writes.upserted:
             event = result.event
             seq, total = int(event.version.sequence), int(event.batch.total_chunks)
             present = self.store.count(event.tenant, [Condition("doc_id", equals=event.doc_id),
                                                       Condition("sequence", equals=seq)])
+            result.indexed_chunks = present
+            if present < total:
+                result.outcome = events_pb2.INDEX_OUTCOME_PARTIAL
+                continue
+            # The whole version is in: drop every chunk of other versions (older ones, replaced).
+            self.store.delete(event.tenant, [Condition("doc_id", equals=event.doc_id),
+                                             Condition("sequence", equals=seq, negate=True)])
             key = (event.tenant, event.doc_id)
-            if present >= total:
-                # The whole version is in: drop every chunk of other versions (older ones, replaced).
-                self.store.delete(event.tenant, [Condition("doc_id", equals=event.doc_id),
-                                                 Condition("sequence", equals=seq, negate=True)])
-                states[key] = changed[key] = replace(states[key], complete=True)
-                result.outcome, result.indexed_chunks = events_pb2.INDEX_OUTCOME_INDEXED, present
-            else:
-                result.outcome, result.indexed_chunks = events_pb2.INDEX_OUTCOME_PARTIAL, present
-        for _, result in sorted(out, key=lambda item: item[0]):
-            tenant = tenants[result.event.tenant]
-            if result.action in (Action.APPLY_UPSERT, Action.APPLY_DELETE):
-                tenant.index_version = next_index_version(tenant.index_version)
-            result.index_version = tenant.index_version
-        if changed:
-            touched = {t for t, _ in changed}
-            self.store.save_states(list(changed.values()), [tenants[t] for t in sorted(touched)])
-            self.last_write = time.monotonic()
-        return out
+            states[key] = writes.changed[key] = replace(states[key], complete=True)
+            result.outcome = events_pb2.INDEX_OUTCOME_INDEXED
+
+    def _save(self, changed: dict[tuple[str, str], DocState], tenants: dict[str, TenantState]) -> None:
+        """Document and tenant states last, in one store write: a crash before it replays the round."""
+        if not changed:
+            return
+        touched = {t for t, _ in changed}
+        self.store.save_states(list(changed.values()), [tenants[t] for t in sorted(touched)])
+        self.last_write = time.monotonic()
 
     @staticmethod
     def _indexed_event(result: _Applied) -> events_pb2.IndexedEvent:
