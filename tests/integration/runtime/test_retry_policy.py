@@ -62,28 +62,15 @@ async def test_unavailable_on_an_idempotent_call_is_retried_and_the_caller_sees_
     assert behaviour.calls[SEARCH] == 3
 
 
-async def test_a_non_retriable_code_is_not_retried(server_for):
-    behaviour = FailingFirst(1, grpc.StatusCode.FAILED_PRECONDITION)
+@pytest.mark.parametrize(("failures", "code", "method", "calls"), [
+    (1, grpc.StatusCode.FAILED_PRECONDITION, SEARCH, 1),
+    (1, grpc.StatusCode.UNAVAILABLE, FEEDBACK, 1),
+    (10, grpc.StatusCode.UNAVAILABLE, SEARCH, 4),
+], ids=["a non-retriable code", "a non-idempotent method", "attempts spent"])
+async def test_the_failure_reaches_the_caller_when_no_retry_is_allowed(server_for, failures, code, method, calls):
+    behaviour = FailingFirst(failures, code)
     address = await server_for(behaviour)
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call(address, SEARCH)
-    assert info.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert behaviour.calls[SEARCH] == 1
-
-
-async def test_unavailable_on_a_non_idempotent_call_is_not_retried(server_for):
-    behaviour = FailingFirst(1, grpc.StatusCode.UNAVAILABLE)
-    address = await server_for(behaviour)
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call(address, FEEDBACK)
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert behaviour.calls[FEEDBACK] == 1
-
-
-async def test_retries_stop_when_the_attempts_are_spent(server_for):
-    behaviour = FailingFirst(10, grpc.StatusCode.UNAVAILABLE)
-    address = await server_for(behaviour)
-    with pytest.raises(grpc.aio.AioRpcError) as info:
-        await call(address, SEARCH)
-    assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-    assert behaviour.calls[SEARCH] == 4
+        await call(address, method)
+    assert info.value.code() == code
+    assert behaviour.calls[method] == calls
