@@ -20,7 +20,6 @@ from ragplane.runtime.errors import FailedPrecondition, Internal, Unavailable
 from ragplane.runtime.inference import BlockingInferenceClient
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_call
-
 from ragplane_embed.dense import normalise
 
 log = get_logger(__name__)

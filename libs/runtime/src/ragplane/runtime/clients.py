@@ -11,7 +11,14 @@ from typing import Any
 
 import grpc
 
-from ragplane.runtime.context import PRINCIPAL_HEADER, REQUEST_ID_HEADER, TENANT_HEADER, principal_var, request_id_var, tenant_var
+from ragplane.runtime.context import (
+    PRINCIPAL_HEADER,
+    REQUEST_ID_HEADER,
+    TENANT_HEADER,
+    principal_var,
+    request_id_var,
+    tenant_var,
+)
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.retry import service_config
 
