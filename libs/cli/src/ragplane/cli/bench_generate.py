@@ -15,8 +15,8 @@ import argparse
 import asyncio
 import os
 
-from ragplane.cli.cmd_bench import service_module
-from ragplane.cli.output import err_console
+from ragplane.cli.cmd_bench import load_dataset, service_module
+from ragplane.cli.output import progress
 from ragplane.runtime.bench import BenchResult
 
 HELP = "TTFT, latency and tokens/s against prompt size"
@@ -41,22 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
 
 
-def _progress(message: str) -> None:
-    err_console.print(f"[dim]{message}[/dim]")
-
-
 def measure(args: argparse.Namespace) -> dict:
     """Load the dataset, then run ``ragplane_generate.bench.measure`` with the flags."""
-    from ragplane.cli.datasets import resolve_dataset
-
     bench = service_module("ragplane_generate.bench")
-    dataset = service_module("ragplane_eval.datasets").load_dataset(resolve_dataset(args.dataset, progress=_progress))
+    dataset = load_dataset(args.dataset)
     prompts = bench.Prompts(args.model, [q.question for q in dataset.questions], dataset.corpus, args.seed)
     options = bench.ServerOptions(args.model, args.addr, args.threads, args.slots)
     sizes = [int(s) for s in args.prompt_tokens.split(",") if s.strip()]
     load_before = os.getloadavg()[0]
     results = asyncio.run(bench.measure(options, prompts, sizes, args.runs, args.max_tokens, args.concurrency,
-                                        _progress))
+                                        progress))
     results["load_average_1m"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     return results
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ragplane.cli.cmd_bench import service_module
+from ragplane.cli.cmd_bench import load_dataset, service_module
 from ragplane.cli.output import console
 from ragplane.runtime.bench import BenchResult
 
@@ -30,10 +30,7 @@ TENANT = "bench-ingest"
 
 
 def _passages(limit: int, seed: int) -> list[tuple[str, str]]:
-    from ragplane.cli.datasets import squad_dev_path
-
-    path = squad_dev_path(progress=lambda msg: console.print(msg, style="dim"))
-    dataset = service_module("ragplane_eval.datasets").load_dataset(path)
+    dataset = load_dataset()
     documents = [(doc.doc_id, doc.text) for doc in dataset.corpus]
     if limit and limit < len(documents):
         documents = random.Random(seed).sample(documents, limit)

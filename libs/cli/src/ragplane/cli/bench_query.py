@@ -19,7 +19,7 @@ import random
 import time
 from typing import Any
 
-from ragplane.cli.cmd_bench import service_module
+from ragplane.cli.cmd_bench import load_dataset
 from ragplane.cli.output import console
 from ragplane.runtime.bench import BenchResult, latency_summary
 
@@ -43,9 +43,7 @@ def _summarise(samples: list[dict[str, float]]) -> dict[str, dict[str, float | i
 
 
 def _workload(questions: int, seed: int):
-    from ragplane.cli.datasets import squad_dev_path
-
-    dataset = service_module("ragplane_eval.datasets").load_dataset(squad_dev_path())
+    dataset = load_dataset()
     picked = random.Random(seed).sample(dataset.questions, questions)
     articles = {doc_id.split("/")[0] for q in picked for doc_id in q.relevant_doc_ids}
     corpus = [doc for doc in dataset.corpus if doc.doc_id.split("/")[0] in articles]

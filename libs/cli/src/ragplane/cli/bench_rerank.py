@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
-from typing import Any
 
-from ragplane.cli.cmd_bench import service_module
-from ragplane.cli.output import err_console
+from ragplane.cli.cmd_bench import load_dataset, service_module
+from ragplane.cli.output import progress
 from ragplane.runtime.bench import BenchResult
 
 HELP = "reranker latency per candidate count, or quality (--quality)"
@@ -45,32 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=13)
 
 
-def _progress(message: str) -> None:
-    err_console.print(f"[dim]{message}[/dim]")
-
-
 def _backends(args: argparse.Namespace) -> list[str]:
     if args.backend:
         return list(args.backend)
     return ["passthrough", "late-interaction"] + (["cross-encoder"] if args.cross_encoder_path else [])
 
 
-def _dataset(args: argparse.Namespace) -> Any:
-    from ragplane.cli.datasets import resolve_dataset
-
-    return service_module("ragplane_eval.datasets").load_dataset(resolve_dataset(args.dataset, progress=_progress))
-
-
 def run_quality(args: argparse.Namespace) -> BenchResult:
     """MRR@10, hit@1, hit@5 and recall@k per ranker and split."""
     bench = service_module("ragplane_rerank.bench")
-    dataset = _dataset(args)
+    dataset = load_dataset(args.dataset)
     index_of = {doc.doc_id: i for i, doc in enumerate(dataset.corpus)}
     questions = [q for q in dataset.questions if q.relevant_doc_ids and q.relevant_doc_ids[0] in index_of]
     sample = random.Random(args.seed).sample(questions, min(args.questions, len(questions)))
     results = bench.quality([doc.text for doc in dataset.corpus], [q.question for q in sample],
                             [index_of[q.relevant_doc_ids[0]] for q in sample], args.top_k, _backends(args),
-                            args.cross_encoder_path, progress=_progress)
+                            args.cross_encoder_path, progress=progress)
     results["dataset"] = dataset.name
     result = BenchResult("rerank", ["split", "mrr@10", "hit@1", "hit@5", f"recall@{args.top_k}"], variant="quality",
                          title=f"Rerank quality: {dataset.name}, {results['questions']} questions, "
@@ -86,7 +75,7 @@ def run_quality(args: argparse.Namespace) -> BenchResult:
 def run_latency(args: argparse.Namespace) -> BenchResult:
     """p50/p95/mean of the Rerank RPC per backend and candidate count."""
     bench = service_module("ragplane_rerank.bench")
-    dataset = _dataset(args)
+    dataset = load_dataset(args.dataset)
     questions = [q.question for q in dataset.questions]
     passages = [(doc.doc_id, doc.text) for doc in dataset.corpus]
     counts = [int(c) for c in args.candidates.split(",") if c.strip()]
@@ -95,7 +84,7 @@ def run_latency(args: argparse.Namespace) -> BenchResult:
                          title=f"Rerank latency through the Rerank RPC (ms; {setup})",
                          details={"cache_mb": args.cache_mb, "repeat_candidates": args.repeat_candidates})
     for backend in _backends(args):
-        _progress(f"starting rerank with {backend}")
+        progress(f"starting rerank with {backend}")
         rows = asyncio.run(bench.latency(backend, questions, passages, counts, args.iterations, args.cache_mb,
                                          args.repeat_candidates, args.cross_encoder_path, args.seed))
         result.details[backend] = rows

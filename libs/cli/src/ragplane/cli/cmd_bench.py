@@ -19,6 +19,7 @@ import time
 from functools import partial
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from ragplane.runtime.bench import BenchResult, write_figure, write_figures_page
 
@@ -45,6 +46,14 @@ def service_module(module: str) -> ModuleType:
             raise
         raise BenchDependencyError(f"this benchmark needs the {package.replace('_', '-')} package: "
                                    "pip install 'ragplane-cli[bench]'") from exc
+
+
+def load_dataset(name_or_path: str = "squad-dev") -> Any:
+    """A dataset (``squad-dev`` or a SQuAD JSON / ragplane JSONL file) read by the eval service's loader."""
+    from ragplane.cli.datasets import resolve_dataset
+    from ragplane.cli.output import progress
+
+    return service_module("ragplane_eval.datasets").load_dataset(resolve_dataset(name_or_path, progress=progress))
 
 
 def machine_description() -> str:

@@ -34,6 +34,11 @@ def print_result(result: BenchResult) -> None:
         console.print(result.notes, highlight=False)
 
 
+def progress(message: str) -> None:
+    """A dim progress line on stderr (stdout stays clean for ``--json``)."""
+    err_console.print(f"[dim]{message}[/dim]")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
