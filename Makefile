@@ -58,9 +58,10 @@ proto: venv ## regenerate libs/proto from protos/
 	$(PY) scripts/gen_protos.py
 
 .PHONY: lint
-lint: $(BUF) venv ## buf lint, import boundaries
+lint: $(BUF) venv ## buf lint, import boundaries, no import cycles
 	$(BUF) lint protos
 	$(VENV)/bin/lint-imports
+	$(PY) scripts/check_import_cycles.py
 
 .PHONY: test
 test: deps chart-tools ## the whole test suite (unit, integration, e2e, chart, operator)

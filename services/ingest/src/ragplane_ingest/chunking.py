@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ragplane.runtime.errors import InvalidArgument
 
@@ -48,12 +48,24 @@ class HFTokenizer:
     """A Hugging Face ``tokenizers`` tokenizer (tokenizer.json), with truncation and padding off."""
 
     def __init__(self, path: str | Path, name: str | None = None) -> None:
+        self._path = Path(path)
+        self._loaded: Any = None
+        self.name = name or self._path.parent.name
+
+    def warm_up(self) -> None:
+        """Read the tokenizer file (blocking); the first use does it otherwise."""
         from tokenizers import Tokenizer
 
-        self._tokenizer = Tokenizer.from_file(str(path))
-        self._tokenizer.no_truncation()
-        self._tokenizer.no_padding()
-        self.name = name or Path(path).parent.name
+        tokenizer = Tokenizer.from_file(str(self._path))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        self._loaded = tokenizer
+
+    @property
+    def _tokenizer(self) -> Any:
+        if self._loaded is None:
+            self.warm_up()
+        return self._loaded
 
     @classmethod
     def default(cls) -> HFTokenizer:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import grpc
 
+from ragplane.runtime.clients import service_channel
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_async
@@ -91,14 +92,29 @@ def mark_unscanned(chunks: list[common_pb2.Chunk]) -> ScanResult:
 
 
 class GuardrailScanner:
-    """Calls GuardrailService.ScanDocument in batches, each with a deadline."""
+    """Calls GuardrailService.ScanDocument in batches, each with a deadline.
 
-    def __init__(self, channel: grpc.aio.Channel, *, timeout_s: float, batch_chunks: int,
+    The channel is made in ``open()``: a grpc.aio channel belongs to the event loop it was made on.
+    """
+
+    def __init__(self, address: str, service_token: str, *, timeout_s: float, batch_chunks: int,
                  attempts: int = 2) -> None:
-        self._stub = guardrail_pb2_grpc.GuardrailServiceStub(channel)
+        self._address = address
+        self._service_token = service_token
         self._timeout_s = timeout_s
         self._batch = batch_chunks
         self._attempts = attempts
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: guardrail_pb2_grpc.GuardrailServiceStub | None = None
+
+    def open(self) -> None:
+        """Make the channel and stub (no I/O: the channel connects on its first call)."""
+        self._channel = service_channel(self._address, self._service_token, self._timeout_s)
+        self._stub = guardrail_pb2_grpc.GuardrailServiceStub(self._channel)
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()
 
     async def scan(self, doc_id: str, chunks: list[common_pb2.Chunk]) -> ScanResult:
         """Scan all chunks of a document and apply the verdicts.
@@ -121,7 +137,9 @@ class GuardrailScanner:
         # No retry starts unless it still has time for its own call within the caller's deadline.
         deadline = None if left is None else time.monotonic() + left - 0.1
         try:
-            return await retry_async(lambda: self._stub.ScanDocument(request, timeout=self._timeout()),
+            assert self._stub is not None, "GuardrailScanner.open() first"
+            stub = self._stub
+            return await retry_async(lambda: stub.ScanDocument(request, timeout=self._timeout()),
                                      Backoff(base_s=0.2, cap_s=1.0, attempts=self._attempts),
                                      retriable=lambda exc: isinstance(exc, grpc.RpcError) and exc.code() in _RETRIABLE,
                                      deadline=deadline, what="guardrail ScanDocument")

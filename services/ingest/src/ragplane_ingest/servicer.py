@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 import grpc
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ragplane.runtime.context import current_request_id, current_tenant
-from ragplane.runtime.errors import InvalidArgument, RagplaneError, Unavailable
+from ragplane.runtime.errors import InvalidArgument, RagplaneError
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 from ragplane_ingest import registry
 from ragplane_ingest.pipeline import DocumentSpec, IngestPipeline, IngestResult
 from ragplane_ingest.uploads import Upload, UploadAssembler
-
-if TYPE_CHECKING:
-    from ragplane_ingest.app import IngestApp
 
 log = get_logger(__name__)
 
@@ -70,18 +66,14 @@ def status_to_proto(record: registry.DocumentRecord) -> ingest_pb2.DocumentStatu
 
 
 class IngestServiceServicer(ingest_pb2_grpc.IngestServiceServicer):
-    def __init__(self, app: IngestApp) -> None:
-        self.app = app
+    """``ragplane.v1.IngestService`` over the ingest pipeline (warmed up by the app before any call arrives)."""
 
-    def _pipeline(self) -> IngestPipeline:
-        pipeline = self.app.pipeline
-        if pipeline is None:
-            raise Unavailable("ingest is starting; retry shortly")
-        return pipeline
+    def __init__(self, *, pipeline: IngestPipeline) -> None:
+        self.pipeline = pipeline
 
     async def IngestDocuments(self, request_iterator: AsyncIterator[ingest_pb2.IngestDocumentsRequest],
                               context: grpc.aio.ServicerContext) -> AsyncIterator[ingest_pb2.IngestDocumentsResponse]:
-        pipeline = self._pipeline()
+        pipeline = self.pipeline
         tenant = current_tenant()
         assembler = UploadAssembler(pipeline)
         async for request in request_iterator:
@@ -114,19 +106,19 @@ class IngestServiceServicer(ingest_pb2_grpc.IngestServiceServicer):
 
     async def UpsertDocument(self, request: ingest_pb2.UpsertDocumentRequest,
                              context: grpc.aio.ServicerContext) -> ingest_pb2.UpsertDocumentResponse:
-        pipeline = self._pipeline()
+        pipeline = self.pipeline
         prepared = pipeline.prepare(spec_from_header(request.header))
         result = await pipeline.ingest(current_tenant(), prepared, request.content)
         return ingest_pb2.UpsertDocumentResponse(result=result_to_proto(result))
 
     async def DeleteDocument(self, request: ingest_pb2.DeleteDocumentRequest,
                              context: grpc.aio.ServicerContext) -> ingest_pb2.DeleteDocumentResponse:
-        version = await self._pipeline().delete(current_tenant(), request.doc_id)
+        version = await self.pipeline.delete(current_tenant(), request.doc_id)
         return ingest_pb2.DeleteDocumentResponse(doc_id=request.doc_id, version=version)
 
     async def GetDocumentStatus(self, request: ingest_pb2.GetDocumentStatusRequest,
                                 context: grpc.aio.ServicerContext) -> ingest_pb2.GetDocumentStatusResponse:
-        record = await self._pipeline().status(current_tenant(), request.doc_id)
+        record = await self.pipeline.status(current_tenant(), request.doc_id)
         return ingest_pb2.GetDocumentStatusResponse(status=status_to_proto(record))
 
     async def ListDocuments(self, request: ingest_pb2.ListDocumentsRequest,
@@ -136,7 +128,7 @@ class IngestServiceServicer(ingest_pb2_grpc.IngestServiceServicer):
             if request.state not in _STATE_NAMES:
                 raise InvalidArgument("state", f"unknown document state {request.state}")
             state = _STATE_NAMES[request.state]
-        records, token = await self._pipeline().list(current_tenant(), page_size=request.page_size,
-                                                     page_token=request.page_token, state=state)
+        records, token = await self.pipeline.list(current_tenant(), page_size=request.page_size,
+                                                  page_token=request.page_token, state=state)
         return ingest_pb2.ListDocumentsResponse(documents=[status_to_proto(r) for r in records],
                                                 next_page_token=token)

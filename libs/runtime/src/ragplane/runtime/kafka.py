@@ -122,10 +122,13 @@ def _headers_for(message: Message, extra: Sequence[tuple[str, bytes]] = ()) -> l
 
 
 class EventProducer:
-    """Produces protobuf events with trace context; ``send`` blocks until the broker acknowledged."""
+    """Produces protobuf events with trace context; ``send`` blocks until the broker acknowledged.
+
+    It connects in ``connect()`` (warm-up) or on the first send, so a service can build it in ``__init__``.
+    """
 
     def __init__(self, settings: CommonSettings, client_id: str, *, linger_ms: int = 5) -> None:
-        self._producer = KafkaProducer(
+        self._config = dict(
             **client_config(settings),
             client_id=client_id,
             acks="all",
@@ -134,6 +137,19 @@ class EventProducer:
             max_in_flight_requests_per_connection=1,  # keeps per-key order across retries
             max_request_size=8 * 1024 * 1024,
         )
+        self._client: KafkaProducer | None = None
+        self._connecting = threading.Lock()
+
+    def connect(self) -> KafkaProducer:
+        """Connect to the brokers now (blocking; raises KafkaError when none is reachable)."""
+        with self._connecting:
+            if self._client is None:
+                self._client = KafkaProducer(**self._config)
+        return self._client
+
+    @property
+    def _producer(self) -> KafkaProducer:
+        return self._client or self.connect()
 
     def send(self, topic: str, key: str, message: Message, *, headers: Sequence[tuple[str, bytes]] = (),
              timeout_s: float = 30.0) -> None:
@@ -171,8 +187,10 @@ class EventProducer:
         await asyncio.get_running_loop().run_in_executor(None, _send)
 
     def close(self, timeout_s: float = 10.0) -> None:
-        self._producer.flush(timeout=timeout_s)
-        self._producer.close(timeout=timeout_s)
+        if self._client is None:
+            return
+        self._client.flush(timeout=timeout_s)
+        self._client.close(timeout=timeout_s)
 
 
 M = TypeVar("M", bound=Message)
