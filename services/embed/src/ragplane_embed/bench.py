@@ -1,11 +1,11 @@
-"""Raw embedder throughput: the ceiling the ingest pipeline is compared against."""
+"""Raw embedder throughput: the ceiling the ingest pipeline is compared against (timed with the runtime's harness)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
+from ragplane.runtime.bench import Timer
 from ragplane_embed.embedder import Embedder
 
 
@@ -36,12 +36,11 @@ def raw_embed_throughput(texts: Sequence[str], batch_size: int = 32, embedder: E
     backend = type(embedder.dense).__name__
     embedder.embed(list(texts[:batch_size]), query=False, source="bench")
     windows = len(embedder.windower.split(list(texts)).windows)
-    started = time.perf_counter()
-    cpu_started = time.process_time()
-    for i in range(0, len(texts), batch_size):
-        embedder.embed(list(texts[i:i + batch_size]), query=False, source="bench")
-    seconds = time.perf_counter() - started
-    cpu_seconds = time.process_time() - cpu_started
+    with Timer() as timer:
+        for i in range(0, len(texts), batch_size):
+            embedder.embed(list(texts[i:i + batch_size]), query=False, source="bench")
+    seconds = timer.wall_ms / 1000.0
+    cpu_seconds = timer.cpu_ms / 1000.0
     return {"texts": len(texts), "windows": windows, "seconds": round(seconds, 3),
             "chunks_per_s": round(len(texts) / seconds, 2) if seconds > 0 else None,
             "cpu_seconds": round(cpu_seconds, 2), "batch_size": batch_size, "dense_model": embedder.dense_model,
