@@ -9,6 +9,7 @@ import pytest
 import pytest_asyncio
 
 from ragplane.runtime.kafka import dlq_topic
+from ragplane.runtime.rpc_status import code_name
 from ragplane.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
 from ragplane_ingest.versioning import chunk_id
 from support.ingest import (
@@ -181,18 +182,23 @@ async def test_bad_documents_fail_alone_while_the_stream_goes_on(server):
     results = {r.doc_id: r for r in await ingest_stream(stub, docs)}
     assert len(results) == len(docs)
     assert results["bad-first"].outcome == results["bad-last"].outcome == ACCEPTED
-    outcome = {doc_id: (r.outcome, r.error.code) for doc_id, r in results.items()}
+    outcome = {doc_id: (r.outcome, code_name(r.error_status)) for doc_id, r in results.items()}
     assert outcome["bad-corrupt"] == outcome["bad-locked"] == (FAILED, "INVALID_ARGUMENT")
-    assert "corrupt PDF" in results["bad-corrupt"].error.message
-    assert "encrypted PDF" in results["bad-locked"].error.message
+    assert "corrupt PDF" in results["bad-corrupt"].error_status.message
+    assert "encrypted PDF" in results["bad-locked"].error_status.message
     assert outcome["bad-empty"] == (FAILED, "INVALID_ARGUMENT")
-    assert "document 'bad/empty.txt' is empty" in results["bad-empty"].error.message
-    assert outcome["bad-png"] == (FAILED, "INVALID_ARGUMENT") and "bad/picture.png" in results["bad-png"].error.message
+    assert "document 'bad/empty.txt' is empty" in results["bad-empty"].error_status.message
+    assert outcome["bad-png"] == (FAILED, "INVALID_ARGUMENT")
+    assert "bad/picture.png" in results["bad-png"].error_status.message
     assert outcome["bad-huge"] == (FAILED, "RESOURCE_EXHAUSTED")
-    assert "200000" in results["bad-huge"].error.message
+    assert "200000" in results["bad-huge"].error_status.message
     assert outcome["bad-options"] == (FAILED, "INVALID_ARGUMENT")
-    assert "chunking.chunk_size_tokens" in results["bad-options"].error.message
-    assert outcome["bad-checksum"] == (FAILED, "INVALID_ARGUMENT") and "sha256" in results["bad-checksum"].error.message
+    assert "chunking.chunk_size_tokens" in results["bad-options"].error_status.message
+    assert outcome["bad-checksum"] == (FAILED, "INVALID_ARGUMENT")
+    assert "sha256" in results["bad-checksum"].error_status.message
+    # The deprecated DocumentError still says the same, for readers that predate error_status.
+    assert all((r.error.code, r.error.message) == (code_name(r.error_status), r.error_status.message)
+               for r in results.values() if r.outcome == FAILED)
 
     for doc_id, reason in (("bad-corrupt", "corrupt PDF"), ("bad-locked", "encrypted PDF"),
                            ("bad-empty", "empty document")):

@@ -17,6 +17,7 @@ from kafka import KafkaConsumer
 
 from ragplane.runtime.context import current_tenant
 from ragplane.runtime.kafka import EventProducer, ensure_topics
+from ragplane.runtime.rpc_status import code_name
 from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import (
@@ -327,8 +328,8 @@ async def test_citations_outside_the_context_are_dropped_and_counted(stack):
     assert result.dropped_citations == 1
 
 
-async def test_rate_limit_refuses_with_retry_information(stack):
-    server, _, _, _ = stack
+async def test_rate_limit_refuses_with_retry_information(stack, kafka_bootstrap):
+    server, _, settings, _ = stack
     await _ask(server, "q1 about Mars", metadata=LIMITED)
     await _ask(server, "q2 about Mars", metadata=LIMITED)
     with pytest.raises(grpc.aio.AioRpcError) as caught:
@@ -337,6 +338,11 @@ async def test_rate_limit_refuses_with_retry_information(stack):
     retry_after = dict(caught.value.trailing_metadata())["retry-after"]
     assert 0 < float(retry_after) <= 60
     assert (await _ask(server, "q4", metadata=A)).answer  # other tenants are unaffected
+    events = _consume(settings.answers_topic, kafka_bootstrap, 4, events_pb2.AnswerEvent)
+    [refused] = [event for event in events if event.HasField("error_status")]
+    assert refused.tenant == "tenant-limited"
+    assert code_name(refused.error_status) == refused.error_code == "RESOURCE_EXHAUSTED"
+    assert refused.error_status.message == refused.error_message and refused.error_message
 
 
 async def test_session_history_reaches_generation_and_skips_the_cache(stack):

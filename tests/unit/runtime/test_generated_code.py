@@ -41,3 +41,18 @@ def test_every_service_rpc_has_its_own_request_and_response():
                 assert method.output_type.name == f"{method.name}Response"
                 assert method.input_type.full_name not in seen
                 seen.add(method.input_type.full_name)
+
+
+def test_events_depend_only_on_common_types():
+    from ragplane.v1 import events_pb2
+
+    imports = {dependency.name for dependency in events_pb2.DESCRIPTOR.dependencies}
+    assert imports == {"google/protobuf/timestamp.proto", "google/rpc/status.proto", "ragplane/v1/common.proto"}
+    assert not any(dependency.services_by_name for dependency in events_pb2.DESCRIPTOR.dependencies)
+
+
+def test_vendored_status_proto_is_the_one_googleapis_common_protos_ships():
+    from google.rpc import status_pb2
+
+    shipped = pathlib.Path(status_pb2.__file__).with_name("status.proto")
+    assert (ROOT / "protos" / "google" / "rpc" / "status.proto").read_bytes() == shipped.read_bytes()

@@ -2,7 +2,7 @@
 
 Which answers are scored is decided by the request id alone, so a replayed or re-delivered event gets the same
 decision on every consumer: an answer is sampled when ``sha256(request_id)`` read as a fraction of 2^64 is
-below the sample rate. Failed answers (``error_code`` set) and answers a guardrail blocked are always scored
+below the sample rate. Failed answers (``error_status`` set) and answers a guardrail blocked are always scored
 (reason "error"); for those only the context is judged, since there is no real answer to judge.
 
 The EvalEvent of a batch is acknowledged by the broker before the batch's offsets are committed
@@ -41,7 +41,8 @@ def sample_fraction(request_id: str) -> float:
 def is_error(event: events_pb2.AnswerEvent) -> bool:
     """The request failed, or a guardrail blocked the question or the answer."""
     blocked = common_pb2.GUARDRAIL_ACTION_BLOCK
-    return bool(event.error_code) or event.input_verdict.action == blocked or event.output_verdict.action == blocked
+    failed = event.HasField("error_status") or bool(event.error_code)  # error_code: producers before error_status
+    return failed or event.input_verdict.action == blocked or event.output_verdict.action == blocked
 
 
 def sampling_reason(event: events_pb2.AnswerEvent, rate: float) -> str | None:

@@ -16,7 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
+from google.rpc import status_pb2
+
 from ragplane.runtime.errors import InvalidArgument, NotFound
+from ragplane.runtime.rpc_status import code_name, status_of, to_status
 from ragplane_eval import scoring
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
@@ -44,14 +48,38 @@ class Row:
     cited_doc_ids: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
     error: str = ""
+    # Canonical gRPC code name of the first failed step; empty when none failed.
+    error_code: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "question_id": self.question_id, "question": self.question, "reference_answers": self.reference_answers,
             "relevant_doc_ids": self.relevant_doc_ids, "request_id": self.request_id, "answer": self.answer,
             "blocked": self.blocked, "retrieved": self.retrieved, "cited_doc_ids": self.cited_doc_ids,
-            "metrics": self.metrics, "error": self.error,
+            "metrics": self.metrics, "error": self.error, "error_code": self.error_code,
         }
+
+    def error_status(self) -> status_pb2.Status | None:
+        """The row's failure as a Status (the first failure's code, every failed step in the message); None if none."""
+        if not self.error:
+            return None
+        return to_status(grpc.StatusCode[self.error_code or "UNKNOWN"], self.error)
+
+
+@dataclass
+class Failures:
+    """The failed steps of one question: a message each, and the code of the first failure."""
+
+    messages: list[str] = field(default_factory=list)
+    code: str = ""
+
+    def add(self, message: str, exc: BaseException) -> None:
+        self.code = self.code or code_name(status_of(exc))
+        self.messages.append(message)
+
+    def record(self, row: Row) -> None:
+        """Write the failures into the row."""
+        row.error, row.error_code = "; ".join(self.messages), self.code
 
 
 def metric_names(retrieval_only: bool) -> list[str]:

@@ -34,13 +34,14 @@ from ragplane.runtime.citations import strip_markers
 from ragplane.runtime.context import new_request_id, request_id_var, tenant_var
 from ragplane.runtime.errors import DeadlineExceeded, InvalidArgument, RagplaneError
 from ragplane.runtime.logs import get_logger
+from ragplane.runtime.rpc_status import document_error
 from ragplane.v1 import ingest_pb2
 from ragplane_eval import scoring
 from ragplane_eval.config import Settings
 from ragplane_eval.datasets import Dataset, DatasetError, Document, Question, load_dataset
 from ragplane_eval.judge import Judge, JudgeError
 from ragplane_eval.peers import Peers
-from ragplane_eval.reports import Row, ReportStore, aggregate, new_run_id
+from ragplane_eval.reports import Failures, Row, ReportStore, aggregate, new_run_id
 
 log = get_logger(__name__)
 
@@ -222,8 +223,8 @@ class Runner:
             done += 1
             if result.outcome == ingest_pb2.INGEST_OUTCOME_FAILED:
                 failed.add(result.doc_id)
-                log.warning("document rejected by ingest", doc_id=result.doc_id, code=result.error.code,
-                            reason=result.error.message)
+                code, reason = document_error(result)
+                log.warning("document rejected by ingest", doc_id=result.doc_id, code=code, reason=reason)
             emit(Progress("ingest", done, len(corpus)))
 
         await peers.ingest_documents(corpus, dataset, on_result)
@@ -286,18 +287,18 @@ class Runner:
         request_id_var.set(new_request_id())  # one request id per question, as the AnswerEvent will carry
         row = Row(question.id, question.question, list(question.answers), list(question.relevant_doc_ids),
                   request_id=request_id_var.get() or "")
-        errors: list[str] = []
+        errors = Failures()
         context: list[str] = []
         try:
             context = await self._retrieve(peers, question, row, errors)
         except (RagplaneError, JudgeError) as exc:
-            errors.append(f"retrieval: {_error_text(exc)}")
+            errors.add(f"retrieval: {_error_text(exc)}", exc)
         if not retrieval_only:
             await self._answer(peers, question, row, context, errors)
-        row.error = "; ".join(errors)
+        errors.record(row)
         return row
 
-    async def _retrieve(self, peers: Peers, question: Question, row: Row, errors: list[str]) -> list[str]:
+    async def _retrieve(self, peers: Peers, question: Question, row: Row, errors: Failures) -> list[str]:
         started = time.perf_counter()
         embedding = await peers.embed_query(question.question)
         hybrid = await peers.search(embedding, "hybrid", self.settings.top_k)
@@ -308,7 +309,7 @@ class Runner:
             try:
                 results[mode] = await peers.search(embedding, mode, self.settings.top_k)
             except RagplaneError as exc:
-                errors.append(f"{mode} search: {_error_text(exc)}")
+                errors.add(f"{mode} search: {_error_text(exc)}", exc)
         for mode in ("dense", "sparse", "hybrid", "rerank"):
             if mode not in results:
                 continue
@@ -320,12 +321,12 @@ class Runner:
         return [chunk.chunk.text for chunk in reranked[: self.settings.top_n]]
 
     async def _answer(self, peers: Peers, question: Question, row: Row, context: list[str],
-                      errors: list[str]) -> None:
+                      errors: Failures) -> None:
         started = time.perf_counter()
         try:
             result = await peers.ask(question.question)
         except RagplaneError as exc:
-            errors.append(f"ask: {_error_text(exc)}")
+            errors.add(f"ask: {_error_text(exc)}", exc)
             row.metrics["answer.error_rate"] = 1.0
             if question.answers:
                 row.metrics["answer.exact_match"] = 0.0
@@ -347,7 +348,7 @@ class Runner:
         try:
             scores = await self.judge.score(question.question, result.answer, context)
         except JudgeError as exc:
-            errors.append(f"judge: {exc}")
+            errors.add(f"judge: {exc}", exc)
             return
         for name in ("faithfulness", "answer_relevance", "context_relevance"):
             value = getattr(scores, name)

@@ -39,7 +39,7 @@ def row_message(row: Row) -> eval_pb2.QuestionResult:
         relevant_doc_ids=row.relevant_doc_ids, answer=row.answer, blocked=row.blocked,
         retrieved=[eval_pb2.RankedDocuments(mode=mode, doc_ids=ids) for mode, ids in row.retrieved.items()],
         metrics=[eval_pb2.Metric(name=name, value=value) for name, value in row.metrics.items()],
-        error=row.error, cited_doc_ids=row.cited_doc_ids, request_id=row.request_id)
+        error=row.error, error_status=row.error_status(), cited_doc_ids=row.cited_doc_ids, request_id=row.request_id)
 
 
 class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):

@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ragplane.runtime.context import current_request_id, current_tenant
 from ragplane.runtime.errors import InvalidArgument, RagplaneError
 from ragplane.runtime.logs import get_logger
+from ragplane.runtime.rpc_status import to_status
 from ragplane.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc
 from ragplane_ingest import registry
 from ragplane_ingest.pipeline import DocumentSpec, IngestPipeline, IngestResult
@@ -50,7 +51,9 @@ def result_to_proto(result: IngestResult) -> ingest_pb2.DocumentResult:
 
 
 def failure_to_proto(doc_id: str, source: str, code: grpc.StatusCode, message: str) -> ingest_pb2.DocumentResult:
+    # ``error`` is still filled for readers that predate ``error_status``.
     return ingest_pb2.DocumentResult(doc_id=doc_id, source=source, outcome=ingest_pb2.INGEST_OUTCOME_FAILED,
+                                     error_status=to_status(code, message),
                                      error=ingest_pb2.DocumentError(code=code.name, message=message))
 
 

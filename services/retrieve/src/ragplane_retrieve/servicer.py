@@ -9,11 +9,10 @@ from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import retrieve_pb2, retrieve_pb2_grpc
 
 from ragplane_retrieve.gate import ReadPriorityGate
+from ragplane_retrieve.listing import MAX_PAGE, list_chunks
 from ragplane_retrieve.payload import to_chunk
 from ragplane_retrieve.search import SearchDefaults, build_query, run_search
 from ragplane_retrieve.store.base import VectorStore
-
-MAX_LIST = 1000
 
 
 class RetrieveServiceServicer(retrieve_pb2_grpc.RetrieveServiceServicer):
@@ -40,12 +39,12 @@ class RetrieveServiceServicer(retrieve_pb2_grpc.RetrieveServiceServicer):
 
     async def ListChunks(self, request: retrieve_pb2.ListChunksRequest, context) -> retrieve_pb2.ListChunksResponse:
         tenant = current_tenant()
-        if not request.doc_id:
-            raise InvalidArgument("doc_id", "must not be empty")
-        if request.limit > MAX_LIST:
-            raise InvalidArgument("limit", f"must be at most {MAX_LIST}, but got {request.limit}")
-        hits = await asyncio.to_thread(self.store.scroll_doc, tenant, request.doc_id, request.limit or MAX_LIST)
-        return retrieve_pb2.ListChunksResponse(chunks=[to_chunk(h.id, h.payload) for h in hits])
+        if request.limit > MAX_PAGE:  # the deprecated page size, read when page_size is 0
+            raise InvalidArgument("limit", f"must be at most {MAX_PAGE}, but got {request.limit}")
+        page = await asyncio.to_thread(list_chunks, self.store, tenant, request.doc_id,
+                                       page_size=request.page_size or request.limit, page_token=request.page_token)
+        return retrieve_pb2.ListChunksResponse(chunks=[to_chunk(h.id, h.payload) for h in page.hits],
+                                               next_page_token=page.next_page_token)
 
     async def GetIndexStats(self, request: retrieve_pb2.GetIndexStatsRequest,
                             context) -> retrieve_pb2.GetIndexStatsResponse:

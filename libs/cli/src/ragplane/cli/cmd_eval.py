@@ -94,7 +94,8 @@ def _row_json(result: Any) -> dict[str, Any]:
         "request_id": result.request_id, "answer": result.answer, "blocked": result.blocked,
         "retrieved": {ranked.mode: list(ranked.doc_ids) for ranked in result.retrieved},
         "cited_doc_ids": list(result.cited_doc_ids), "metrics": {m.name: m.value for m in result.metrics},
-        "error": result.error,
+        # error_status first; error is what servers before it sent.
+        "error": result.error_status.message if result.HasField("error_status") else result.error,
     }
 
 

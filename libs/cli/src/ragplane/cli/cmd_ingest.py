@@ -147,6 +147,7 @@ def _progress(enabled: bool) -> Any:
 def upload(stub: Any, documents: list[LocalDocument], outcomes: dict[str, Outcome], *, metadata: list[tuple[str, str]],
            timeout_s: float, chunk_size: int, chunk_overlap: int, show_progress: bool) -> None:
     """Stream every document over one IngestDocuments call and record each result."""
+    from ragplane.runtime.rpc_status import document_error
     from ragplane.v1 import ingest_pb2
 
     names = {value: name.removeprefix("INGEST_OUTCOME_") for name, value in ingest_pb2.IngestOutcome.items()}
@@ -167,8 +168,9 @@ def upload(stub: Any, documents: list[LocalDocument], outcomes: dict[str, Outcom
             outcome.chunks = result.chunk_count
             outcome.flagged = result.flagged_chunks
             outcome.sequence = result.version.sequence
-            if result.HasField("error") and result.error.code:
-                outcome.code, outcome.reason = result.error.code, result.error.message
+            code, reason = document_error(result)
+            if code:
+                outcome.code, outcome.reason = code, reason
             done += 1
             progress.update(task, docs=f"{done}/{len(documents)} documents")
     for doc_id, reason in unreadable.items():
