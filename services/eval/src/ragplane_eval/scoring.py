@@ -18,6 +18,8 @@ import string
 from collections import Counter
 from collections.abc import Iterable, Sequence
 
+from ragplane.runtime import bench
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
 _PUNCTUATION = frozenset(string.punctuation)
 
@@ -132,16 +134,9 @@ def mean(values: Iterable[float]) -> float | None:
 
 
 def percentile(values: Iterable[float], q: float) -> float | None:
-    """Linear-interpolation percentile (numpy's default) for ``q`` in [0, 100]; None for no values."""
-    if not 0 <= q <= 100:
-        raise ValueError(f"q must be between 0 and 100, but got {q}")
-    items = sorted(values)
-    if not items:
-        return None
-    position = (len(items) - 1) * q / 100
-    low = math.floor(position)
-    high = math.ceil(position)
-    return items[low] + (items[high] - items[low]) * (position - low)
+    """The runtime's one percentile definition (linear interpolation) for ``q`` in [0, 100]; None for no values."""
+    items = list(values)
+    return bench.percentile(items, q) if items else None
 
 
 def bootstrap_ci(values: Sequence[float], *, confidence: float = 0.95, resamples: int = 1000,
