@@ -38,6 +38,7 @@ from ragplane.v1 import (
 )
 from ragplane_orchestrator.config import Settings
 from ragplane_orchestrator.app import RagApp
+from support.servers import ServicerApp, serve
 
 pytestmark = pytest.mark.integration
 
@@ -152,37 +153,18 @@ class Peers:
         yield generate_pb2.GenerateStreamResponse(result=result)
 
 
-class _PeerApp:
-    name = "peers"
-
-    def __init__(self, peers: Peers) -> None:
-        self.peers = peers
-
-    def register(self, server):
-        guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server(self.peers, server)
-        embed_pb2_grpc.add_EmbedServiceServicer_to_server(self.peers, server)
-        retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server(self.peers, server)
-        rerank_pb2_grpc.add_RerankServiceServicer_to_server(self.peers, server)
-        generate_pb2_grpc.add_GenerateServiceServicer_to_server(self.peers, server)
-        return []
-
-    async def start(self):
-        return None
-
-    async def stop(self):
-        return None
-
-
 @pytest.fixture
 async def peer_server(kafka_bootstrap, redis_url):
     peers = Peers()
     settings = load_settings(Settings, {}, kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, api_keys=KEYS,
                              service_token="svc")
-    server = await start_service(_PeerApp(peers), settings, port=0, metrics=False)
-    try:
+    adds = [guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server,
+            embed_pb2_grpc.add_EmbedServiceServicer_to_server,
+            retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server,
+            rerank_pb2_grpc.add_RerankServiceServicer_to_server,
+            generate_pb2_grpc.add_GenerateServiceServicer_to_server]
+    async with serve(ServicerApp("peers", [(add, peers) for add in adds]), settings) as server:
         yield server, peers
-    finally:
-        await server.stop(0)
 
 
 def _orchestrator_settings(kafka_bootstrap, redis_url, peer_address) -> Settings:
@@ -202,14 +184,11 @@ async def stack(kafka_bootstrap, redis_url, peer_server):
     peer_server, peers = peer_server
     settings = _orchestrator_settings(kafka_bootstrap, redis_url, peer_server.address)
     app = RagApp(settings)
-    server = await start_service(app, settings, port=0, metrics=False)
-    # The key prefix is per tenant; a fresh Redis namespace per test keeps runs independent.
-    await app.redis.flushdb()
-    app.follower.wait_assigned(60)
-    try:
+    async with serve(app, settings) as server:
+        # The key prefix is per tenant; a fresh Redis namespace per test keeps runs independent.
+        await app.redis.flushdb()
+        app.follower.wait_assigned(60)
         yield server, peers, settings, app
-    finally:
-        await server.stop(0)
 
 
 class _SlowStart(RagApp):

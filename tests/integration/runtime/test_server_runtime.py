@@ -362,33 +362,25 @@ def test_provenance_messages_round_trip():
 
 
 async def test_process_drains_on_sigterm_and_exits_cleanly(tmp_path):
-    import os
     import signal
-    import time
     from pathlib import Path
 
-    from ragplane.cli.infra import free_port
-    from ragplane.cli.stack import health_status
+    from support.processes import free_port, start_process
 
     port = free_port()
     app_file = Path(__file__).with_name("sigterm_app.py")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    process = subprocess.Popen([sys.executable, str(app_file), str(port)], stderr=subprocess.PIPE, text=True, env=env)
+    server = start_process([sys.executable, str(app_file), str(port)], tmp_path / "sigterm-app.log", port=port)
     try:
-        deadline = time.monotonic() + 30
-        while health_status(f"127.0.0.1:{port}") != "SERVING":
-            assert time.monotonic() < deadline and process.poll() is None, "service did not become SERVING"
-            await asyncio.sleep(0.1)
-        slow = asyncio.create_task(_embed(f"127.0.0.1:{port}", ["1.0"], metadata=[("authorization", "Bearer dev-key")]))
+        await asyncio.to_thread(server.wait_for, "SERVING", 30)
+        slow = asyncio.create_task(_embed(server.address, ["1.0"], metadata=[("authorization", "Bearer dev-key")]))
         await asyncio.sleep(0.3)
-        process.send_signal(signal.SIGTERM)
+        server.process.send_signal(signal.SIGTERM)
         reply = await slow
         assert reply.dimensions == 7
-        assert await asyncio.to_thread(process.wait, 15) == 0
-        assert "stopped cleanly" in process.stderr.read()
+        assert await asyncio.to_thread(server.process.wait, 15) == 0
+        assert "stopped cleanly" in server.log_tail()
     finally:
-        if process.poll() is None:
-            process.kill()
+        server.stop(5)
 
 
 @pytest.mark.parametrize("overrides", [{"api_keys": "dev-key=default"}, {"service_token": "dev-service-token"}])
