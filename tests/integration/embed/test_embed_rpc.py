@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import pytest_asyncio
 
-from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import embed_pb2, embed_pb2_grpc
 from ragplane_embed.config import Settings
 from ragplane_embed.app import EmbedApp
+from support.servers import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 METADATA = [("authorization", "Bearer dev-key")]
@@ -20,11 +20,8 @@ METADATA = [("authorization", "Bearer dev-key")]
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stub():
     settings = load_settings(Settings, {}, consumer_enabled=False)
-    running = await start_service(EmbedApp(settings), settings, port=0, metrics=False)
-    channel = grpc.aio.insecure_channel(running.address)
-    yield embed_pb2_grpc.EmbedServiceStub(channel)
-    await channel.close()
-    await running.stop(0)
+    async with serve(EmbedApp(settings), settings) as running:
+        yield running.stub(embed_pb2_grpc.EmbedServiceStub)
 
 
 pytestmark.append(pytest.mark.asyncio(loop_scope="module"))
