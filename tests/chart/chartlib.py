@@ -67,15 +67,20 @@ class Rendered:
     def workload(self, name: str) -> dict[str, Any]:
         """The Deployment (or InferenceService) whose pods are app.kubernetes.io/name=<name>."""
         for obj in self.objects:
-            if obj["kind"] in ("Deployment", "InferenceService") and obj["metadata"]["labels"].get(
-                    "app.kubernetes.io/name") == name:
+            if (
+                obj["kind"] in ("Deployment", "InferenceService")
+                and obj["metadata"]["labels"].get("app.kubernetes.io/name") == name
+            ):
                 return obj
         raise AssertionError(f"no workload named {name}")
 
     def names(self) -> set[str]:
         """app.kubernetes.io/name of every Deployment and InferenceService."""
-        return {o["metadata"]["labels"]["app.kubernetes.io/name"] for o in self.objects
-                if o["kind"] in ("Deployment", "InferenceService")}
+        return {
+            o["metadata"]["labels"]["app.kubernetes.io/name"]
+            for o in self.objects
+            if o["kind"] in ("Deployment", "InferenceService")
+        }
 
 
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +107,9 @@ def run_helm(helm: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([str(helm), *args], capture_output=True, text=True, timeout=120)
 
 
-def template(helm: pathlib.Path, values_files: Iterable[pathlib.Path] = (), sets: Iterable[str] = (),
-             check: bool = True) -> subprocess.CompletedProcess[str]:
+def template(
+    helm: pathlib.Path, values_files: Iterable[pathlib.Path] = (), sets: Iterable[str] = (), check: bool = True
+) -> subprocess.CompletedProcess[str]:
     args = ["template", RELEASE, str(CHART), "--namespace", NAMESPACE]
     for values in values_files:
         args += ["--values", str(values)]
@@ -125,6 +131,7 @@ def scenario_file(name: str) -> pathlib.Path:
 
 # ---- Custom resources: validated against the schemas their operators publish ----
 
+
 def _strict(schema: Any) -> Any:
     """Close every object that lists its properties, as strict field validation on the API server does."""
     if isinstance(schema, list):
@@ -132,8 +139,11 @@ def _strict(schema: Any) -> Any:
     if not isinstance(schema, dict):
         return schema
     out = {k: _strict(v) for k, v in schema.items()}
-    if ("properties" in out and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")):
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     return out
 
@@ -153,14 +163,21 @@ def crd_validator(api_version: str, kind: str) -> jsonschema.Draft7Validator | N
 def crd_errors(obj: dict[str, Any]) -> list[str]:
     validator = crd_validator(obj["apiVersion"], obj["kind"])
     assert validator is not None, f"no schema for {obj['apiVersion']} {obj['kind']} under {CRD_SCHEMAS}"
-    return [f"{obj['kind']}/{obj['metadata']['name']}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(obj)]
+    return [
+        f"{obj['kind']}/{obj['metadata']['name']}: {'.'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in validator.iter_errors(obj)
+    ]
 
 
 def kubernetes_validate(paths: list[pathlib.Path]) -> str:
     """Run `kubernetes-validate --strict` over files; returns its output (the caller asserts on it)."""
     exe = pathlib.Path(sys.executable).with_name("kubernetes-validate")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "kubernetes_validate"]
-    done = subprocess.run([*cmd, "--strict", "--quiet", "-k", KUBERNETES_VERSION, *map(str, paths)],
-                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    done = subprocess.run(
+        [*cmd, "--strict", "--quiet", "-k", KUBERNETES_VERSION, *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     return done.stdout + done.stderr

@@ -11,7 +11,6 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from chart import chartlib
 from chart.chartlib import SCENARIOS, Rendered, parse, scenario_file, template
 

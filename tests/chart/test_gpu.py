@@ -9,7 +9,6 @@ import stat
 import subprocess
 
 import pytest
-
 from chart import chartlib
 from chart.chartlib import RELEASE, SERVICES, env_of, pod_spec
 
@@ -51,8 +50,9 @@ def test_the_gpu_resource_name_is_configurable(render):
 
 
 def test_gpus_declared_under_resources_are_refused(helm):
-    done = chartlib.template(helm, [chartlib.scenario_file("gpu-tp2")],
-                             ["triton.resources.limits.nvidia\\.com/gpu=4"], check=False)
+    done = chartlib.template(
+        helm, [chartlib.scenario_file("gpu-tp2")], ["triton.resources.limits.nvidia\\.com/gpu=4"], check=False
+    )
     assert done.returncode != 0
     assert "declare GPUs in the gpu block of triton" in done.stderr
 
@@ -87,15 +87,15 @@ def test_model_repository_comes_from_a_read_only_pvc(rendered_scenarios):
 def test_model_repository_is_copied_from_the_object_store_first(rendered_scenarios):
     spec = pod_spec(rendered_scenarios["gpu-tp4-pp2"].workload("triton"))
     [init] = spec["initContainers"]
-    assert init["args"][-2:] == [":s3,provider=AWS,env_auth=true:ragplane-models/llama-3-70b/trtllm-tp4-pp2",
-                                 "/models"]
+    assert init["args"][-2:] == [":s3,provider=AWS,env_auth=true:ragplane-models/llama-3-70b/trtllm-tp4-pp2", "/models"]
     volume = {v["name"]: v for v in spec["volumes"]}["model-repository"]
     assert volume["emptyDir"] == {"sizeLimit": "400Gi"}
 
 
 def test_a_pvc_source_without_a_claim_is_refused(helm):
-    done = chartlib.template(helm, [chartlib.scenario_file("gpu-tp2")],
-                             ["triton.modelRepository.pvc.claimName="], check=False)
+    done = chartlib.template(
+        helm, [chartlib.scenario_file("gpu-tp2")], ["triton.modelRepository.pvc.claimName="], check=False
+    )
     assert "triton.modelRepository.pvc.claimName must be set" in done.stderr
 
 
@@ -140,7 +140,9 @@ def test_node_pool_placement_lands_on_the_right_pods(rendered_scenarios):
 def test_pool_affinity_and_tolerations_reach_the_triton_pods(rendered_scenarios):
     spec = pod_spec(rendered_scenarios["gpu-tp4-pp2"].workload("triton"))
     assert spec["nodeSelector"] == {"node.kubernetes.io/instance-type": "p5.48xlarge", "ragplane.io/pool": "llm"}
-    assert {"key": "ragplane.io/pool", "operator": "Equal", "value": "llm", "effect": "NoSchedule"} in spec["tolerations"]
+    assert {"key": "ragplane.io/pool", "operator": "Equal", "value": "llm", "effect": "NoSchedule"} in spec[
+        "tolerations"
+    ]
     terms = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert terms[0]["matchExpressions"][0]["key"] == "topology.kubernetes.io/zone"
 
@@ -163,8 +165,12 @@ def test_encoders_can_run_on_the_triton_server_instead(render):
     assert config["RAGPLANE_EMBED_BACKEND"] == "triton"
     assert config["RAGPLANE_EMBED_TRITON_URL"] == f"{RELEASE}-ragplane-triton.ragplane.svc:8001"
     policy = rendered.get("NetworkPolicy", f"{RELEASE}-ragplane-triton")
-    callers = [p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for rule in policy["spec"]["ingress"]
-               for p in rule.get("from", []) if "podSelector" in p]
+    callers = [
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+        for rule in policy["spec"]["ingress"]
+        for p in rule.get("from", [])
+        if "podSelector" in p
+    ]
     assert set(callers) == {"generate", "embed"}
 
 
@@ -175,6 +181,7 @@ def test_gpu_rollouts_do_not_need_a_spare_node(rendered_scenarios):
 
 # ---- the launch script itself, with stand-ins for mpirun, tritonserver and nvidia-smi ----
 
+
 @pytest.fixture
 def fake_bin(tmp_path: pathlib.Path) -> pathlib.Path:
     bin_dir = tmp_path / "bin"
@@ -182,8 +189,10 @@ def fake_bin(tmp_path: pathlib.Path) -> pathlib.Path:
     record = tmp_path / "argv.json"
     for tool in ("mpirun", "tritonserver"):
         script = bin_dir / tool
-        script.write_text(f'#!/usr/bin/env python3\nimport json, sys\n'
-                          f'json.dump([{tool!r}, *sys.argv[1:]], open({str(record)!r}, "w"))\n')
+        script.write_text(
+            f"#!/usr/bin/env python3\nimport json, sys\n"
+            f'json.dump([{tool!r}, *sys.argv[1:]], open({str(record)!r}, "w"))\n'
+        )
         script.chmod(script.stat().st_mode | stat.S_IEXEC)
     smi = bin_dir / "nvidia-smi"
     smi.write_text('#!/bin/sh\nfor i in $(seq 1 "${FAKE_GPUS:-8}"); do echo "GPU $i"; done\n')
@@ -191,19 +200,36 @@ def fake_bin(tmp_path: pathlib.Path) -> pathlib.Path:
     return bin_dir
 
 
-def launch(fake_bin: pathlib.Path, tmp_path: pathlib.Path, tp: int, pp: int, world: int, gpus_visible: int = 8,
-           engine: tuple[int, int] | None = None) -> tuple[subprocess.CompletedProcess[str], list[str] | None]:
+def launch(
+    fake_bin: pathlib.Path,
+    tmp_path: pathlib.Path,
+    tp: int,
+    pp: int,
+    world: int,
+    gpus_visible: int = 8,
+    engine: tuple[int, int] | None = None,
+) -> tuple[subprocess.CompletedProcess[str], list[str] | None]:
     repo = tmp_path / "repo"
     (repo / "tensorrt_llm" / "1").mkdir(parents=True, exist_ok=True)
     if engine:
         (repo / "engines").mkdir(exist_ok=True)
-        (repo / "engines" / "config.json").write_text(json.dumps(
-            {"pretrained_config": {"mapping": {"tp_size": engine[0], "pp_size": engine[1]}}}))
-    env = {**os.environ, "PATH": f"{fake_bin}:{os.environ['PATH']}", "WORLD_SIZE": str(world),
-           "TP_SIZE": str(tp), "PP_SIZE": str(pp), "MODEL_REPOSITORY": str(repo), "TRTLLM_MODEL_NAME": "tensorrt_llm",
-           "GRPC_PORT": "8001", "HTTP_PORT": "8000", "METRICS_PORT": "8002", "FAKE_GPUS": str(gpus_visible)}
-    done = subprocess.run(["bash", str(LAUNCH), "--log-verbose=1"], env=env, capture_output=True, text=True,
-                          timeout=60)
+        (repo / "engines" / "config.json").write_text(
+            json.dumps({"pretrained_config": {"mapping": {"tp_size": engine[0], "pp_size": engine[1]}}})
+        )
+    env = {
+        **os.environ,
+        "PATH": f"{fake_bin}:{os.environ['PATH']}",
+        "WORLD_SIZE": str(world),
+        "TP_SIZE": str(tp),
+        "PP_SIZE": str(pp),
+        "MODEL_REPOSITORY": str(repo),
+        "TRTLLM_MODEL_NAME": "tensorrt_llm",
+        "GRPC_PORT": "8001",
+        "HTTP_PORT": "8000",
+        "METRICS_PORT": "8002",
+        "FAKE_GPUS": str(gpus_visible),
+    }
+    done = subprocess.run(["bash", str(LAUNCH), "--log-verbose=1"], env=env, capture_output=True, text=True, timeout=60)
     record = tmp_path / "argv.json"
     return done, (json.loads(record.read_text()) if record.exists() else None)
 

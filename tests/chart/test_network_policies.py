@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from chart.chartlib import CALLERS, CLIENT_FACING, METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES
 
 pytestmark = pytest.mark.chart
@@ -14,8 +13,11 @@ def policy(rendered, name):
 
 
 def pod_names(peers) -> set[str]:
-    return {p["podSelector"]["matchLabels"]["app.kubernetes.io/name"] for p in peers
-            if "podSelector" in p and "namespaceSelector" not in p}
+    return {
+        p["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
+        for p in peers
+        if "podSelector" in p and "namespaceSelector" not in p
+    }
 
 
 def rules_on_port(rules, port, key):
@@ -37,8 +39,12 @@ def test_only_the_real_callers_reach_a_services_grpc_port(rendered_scenarios, sc
         assert internal == CALLERS[name], name
         open_rules = [r for r in rules if not pod_names(r.get("from", []))]
         assert bool(open_rules) == (name in CLIENT_FACING), name
-        other_ports = [p for r in policy(rendered, name)["ingress"] for p in r["ports"]
-                       if p["port"] not in (PORTS[name], METRICS_PORTS[name])]
+        other_ports = [
+            p
+            for r in policy(rendered, name)["ingress"]
+            for p in r["ports"]
+            if p["port"] not in (PORTS[name], METRICS_PORTS[name])
+        ]
         assert not other_ports, name
 
 
@@ -90,8 +96,9 @@ def test_external_systems_are_reached_on_their_configured_peers_and_ports(render
 def test_clients_and_prometheus_can_be_narrowed_to_namespaces(rendered_scenarios):
     ingress = policy(rendered_scenarios["external-kafka-sasl"], "orchestrator")["ingress"]
     clients = [r for r in rules_on_port(ingress, 50051, "from") if not pod_names(r.get("from", []))]
-    assert clients[0]["from"] == [{"namespaceSelector": {"matchLabels": {
-        "kubernetes.io/metadata.name": "ingress-nginx"}}}]
+    assert clients[0]["from"] == [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+    ]
     scrape = rules_on_port(ingress, 9151, "from")
     assert scrape[0]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] == "monitoring"
 

@@ -6,7 +6,6 @@ import pathlib
 import re
 
 import pytest
-
 from chart import chartlib
 from chart.chartlib import SCENARIOS
 
@@ -18,8 +17,9 @@ CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "KafkaTopic", "InferenceServ
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_helm_lint_strict_passes(helm, scenario):
-    done = chartlib.run_helm(helm, "lint", "--strict", str(chartlib.CHART),
-                             "--values", str(chartlib.scenario_file(scenario)))
+    done = chartlib.run_helm(
+        helm, "lint", "--strict", str(chartlib.CHART), "--values", str(chartlib.scenario_file(scenario))
+    )
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -37,8 +37,9 @@ def validation_output(rendered_scenarios, tmp_path_factory) -> dict[str, str]:
         path.write_text(rendered.text)
         paths.append(path)
     output = chartlib.kubernetes_validate(paths)
-    return {name: "\n".join(line for line in output.splitlines() if f"/{name}.yaml" in line)
-            for name in rendered_scenarios}
+    return {
+        name: "\n".join(line for line in output.splitlines() if f"/{name}.yaml" in line) for name in rendered_scenarios
+    }
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -60,8 +61,12 @@ def test_kubernetes_validate_rejects_an_unknown_field(tmp_path):
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_custom_resources_match_their_operators_schemas(rendered_scenarios, scenario):
-    errors = [e for obj in rendered_scenarios[scenario].objects if obj["kind"] in CUSTOM_KINDS
-              for e in chartlib.crd_errors(obj)]
+    errors = [
+        e
+        for obj in rendered_scenarios[scenario].objects
+        if obj["kind"] in CUSTOM_KINDS
+        for e in chartlib.crd_errors(obj)
+    ]
     assert not errors, "\n".join(errors)
 
 
@@ -85,8 +90,9 @@ def test_rendering_without_the_external_systems_names_what_is_missing(helm):
 
 def test_production_defaults_require_secret_references(helm, tmp_path):
     values = tmp_path / "v.yaml"
-    values.write_text("kafka: {bootstrapServers: 'k:9092'}\nredis: {url: 'redis://r:6379/0'}\n"
-                      "qdrant: {url: 'http://q:6333'}\n")
+    values.write_text(
+        "kafka: {bootstrapServers: 'k:9092'}\nredis: {url: 'redis://r:6379/0'}\nqdrant: {url: 'http://q:6333'}\n"
+    )
     done = chartlib.template(helm, [values], check=False)
     assert done.returncode != 0
     assert "global.auth.serviceToken.secretName must be set" in done.stderr

@@ -9,7 +9,6 @@ import sys
 import jsonschema
 import pytest
 import yaml
-
 from chart import chartlib
 
 pytestmark = pytest.mark.chart
@@ -39,7 +38,9 @@ def test_an_unknown_top_level_block_is_rejected(helm):
 
 
 def test_running_as_root_cannot_be_configured(helm):
-    assert "runAsUser: Must be greater than or equal to 1" in helm_error(helm, "guardrail.podSecurityContext.runAsUser=0")
+    assert "runAsUser: Must be greater than or equal to 1" in helm_error(
+        helm, "guardrail.podSecurityContext.runAsUser=0"
+    )
 
 
 def test_tensor_parallel_size_must_be_a_positive_integer(helm):
@@ -79,16 +80,31 @@ def test_every_workload_block_has_the_same_keys():
 
 
 def test_the_autoscaler_block_stays_open_for_its_operator(helm):
-    done = chartlib.template(helm, [chartlib.scenario_file("cpu-dev")],
-                             ["autoscaler.someOperatorSetting=3"], check=False)
+    done = chartlib.template(
+        helm, [chartlib.scenario_file("cpu-dev")], ["autoscaler.someOperatorSetting=3"], check=False
+    )
     assert done.returncode == 0, done.stderr
     assert "autoscaler.enabled: Invalid type" in helm_error(helm, "autoscaler.enabled=maybe")
 
 
 def _leaf_paths(node, prefix=""):
     """Dotted paths of the values; maps that are free-form (labels, selectors, env) count as one value."""
-    free_form = ("nodeSelector", "affinity", "podAnnotations", "podLabels", "annotations", "labels", "env",
-                 "overrides", "volume", "strategy", "requests", "limits", "serviceAccount", "service")
+    free_form = (
+        "nodeSelector",
+        "affinity",
+        "podAnnotations",
+        "podLabels",
+        "annotations",
+        "labels",
+        "env",
+        "overrides",
+        "volume",
+        "strategy",
+        "requests",
+        "limits",
+        "serviceAccount",
+        "service",
+    )
     if isinstance(node, dict) and node and not prefix.endswith(free_form):
         for key, value in node.items():
             yield from _leaf_paths(value, f"{prefix}.{key}" if prefix else key)
@@ -97,8 +113,15 @@ def _leaf_paths(node, prefix=""):
 
 
 # The autoscaler block's shared keys; the operator adds and documents its own.
-_AUTOSCALER_BASE_KEYS = {"enabled", "image", "resources", "nodeSelector", "tolerations", "affinity",
-                         "podSecurityContext"}
+_AUTOSCALER_BASE_KEYS = {
+    "enabled",
+    "image",
+    "resources",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "podSecurityContext",
+}
 
 
 def test_every_value_is_documented_in_the_deployment_guide():

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from chart import chartlib
 from chart.chartlib import METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES, env_of, pod_spec
 
@@ -41,13 +40,14 @@ def test_every_service_has_deployment_service_account_config_pdb_and_network_pol
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_pdbs_and_network_policies_select_exactly_one_workloads_pods(rendered_scenarios, scenario):
     rendered = rendered_scenarios[scenario]
-    for kind, path in (("PodDisruptionBudget", ("selector", "matchLabels")),
-                       ("NetworkPolicy", ("podSelector", "matchLabels"))):
+    for kind, path in (
+        ("PodDisruptionBudget", ("selector", "matchLabels")),
+        ("NetworkPolicy", ("podSelector", "matchLabels")),
+    ):
         selected = []
         for obj in rendered.of_kind(kind):
             labels = obj["spec"][path[0]][path[1]]
-            matching = [w for w in workloads_of(rendered)
-                        if labels.items() <= chartlib.pod_labels(w).items()]
+            matching = [w for w in workloads_of(rendered) if labels.items() <= chartlib.pod_labels(w).items()]
             if obj["metadata"]["name"].endswith("kafka-topics"):
                 continue
             assert len(matching) == 1, f"{kind} {obj['metadata']['name']} selects {len(matching)} workloads"
@@ -151,8 +151,11 @@ def test_services_listen_on_all_interfaces_and_know_their_callees(rendered_scena
         config = config_of(rendered, name)
         assert config["RAGPLANE_GRPC_LISTEN"] == f"0.0.0.0:{PORTS[name]}"
         assert config["RAGPLANE_METRICS_LISTEN"] == f"0.0.0.0:{METRICS_PORTS[name]}"
-        addresses = {k.removeprefix("RAGPLANE_").removesuffix("_ADDR").lower(): v for k, v in config.items()
-                     if k.endswith("_ADDR") and k != "RAGPLANE_MODEL_ADDR"}
+        addresses = {
+            k.removeprefix("RAGPLANE_").removesuffix("_ADDR").lower(): v
+            for k, v in config.items()
+            if k.endswith("_ADDR") and k != "RAGPLANE_MODEL_ADDR"
+        }
         assert set(addresses) == callees[name], name
         for callee, address in addresses.items():
             assert address == f"{RELEASE}-ragplane-{callee}.{chartlib.NAMESPACE}.svc:{PORTS[callee]}"
@@ -199,8 +202,12 @@ def test_secrets_are_passed_by_reference_only(rendered_scenarios, scenario):
     for workload in workloads_of(rendered):
         for container in all_containers(workload):
             for entry in container.get("env", []):
-                if entry["name"] in ("RAGPLANE_SERVICE_TOKEN", "RAGPLANE_KAFKA_SASL_PASSWORD",
-                                     "RAGPLANE_QDRANT_API_KEY", "RAGPLANE_REDIS_PASSWORD"):
+                if entry["name"] in (
+                    "RAGPLANE_SERVICE_TOKEN",
+                    "RAGPLANE_KAFKA_SASL_PASSWORD",
+                    "RAGPLANE_QDRANT_API_KEY",
+                    "RAGPLANE_REDIS_PASSWORD",
+                ):
                     assert "secretKeyRef" in entry["valueFrom"], entry
                 if entry["name"] == "RAGPLANE_API_KEYS":
                     assert "valueFrom" in entry or entry["value"].startswith("/etc/ragplane/"), entry
@@ -234,14 +241,18 @@ def test_only_retrieve_gets_qdrant_and_only_its_users_get_redis(rendered_scenari
         env = env_of(pod_spec(rendered.workload(name))["containers"][0], config_of(rendered, name))
         assert ("RAGPLANE_QDRANT_URL" in env) == (name == "retrieve"), name
         assert ("RAGPLANE_REDIS_URL" in env) == (name in ("orchestrator", "ingest")), name
-        assert ("RAGPLANE_KAFKA_BOOTSTRAP" in env) == (name in ("orchestrator", "ingest", "embed", "retrieve",
-                                                                  "eval")), name
+        assert ("RAGPLANE_KAFKA_BOOTSTRAP" in env) == (
+            name in ("orchestrator", "ingest", "embed", "retrieve", "eval")
+        ), name
 
 
 def test_extra_env_goes_to_the_config_map_or_to_the_container(render):
-    rendered = render("cpu-dev", "orchestrator.env.RAGPLANE_TOP_K=40",
-                      "orchestrator.env.RAGPLANE_USER_HASH_SALT.valueFrom.secretKeyRef.name=salt",
-                      "orchestrator.env.RAGPLANE_USER_HASH_SALT.valueFrom.secretKeyRef.key=v")
+    rendered = render(
+        "cpu-dev",
+        "orchestrator.env.RAGPLANE_TOP_K=40",
+        "orchestrator.env.RAGPLANE_USER_HASH_SALT.valueFrom.secretKeyRef.name=salt",
+        "orchestrator.env.RAGPLANE_USER_HASH_SALT.valueFrom.secretKeyRef.key=v",
+    )
     assert config_of(rendered, "orchestrator")["RAGPLANE_TOP_K"] == "40"
     env = env_of(pod_spec(rendered.workload("orchestrator"))["containers"][0])
     assert env["RAGPLANE_USER_HASH_SALT"] == {"secretKeyRef": {"name": "salt", "key": "v"}}
@@ -256,8 +267,9 @@ def test_a_disabled_service_disappears_with_its_address_and_policies(render):
 
 
 def test_models_can_be_mounted_from_a_volume(render):
-    rendered = render("cpu-dev", "rerank.models.source=volume",
-                      "rerank.models.volume.persistentVolumeClaim.claimName=rerankers")
+    rendered = render(
+        "cpu-dev", "rerank.models.source=volume", "rerank.models.volume.persistentVolumeClaim.claimName=rerankers"
+    )
     spec = pod_spec(rendered.workload("rerank"))
     volumes = {v["name"]: v for v in spec["volumes"]}
     assert volumes["models"]["persistentVolumeClaim"] == {"claimName": "rerankers"}

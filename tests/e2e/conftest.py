@@ -34,11 +34,13 @@ class Stack:
 
     def cli(self, *args: str, tenant: str = "tenant-a", timeout: float = 900, check: bool = True):
         env = dict(self.env, RAGPLANE_API_KEY=KEYS[tenant])
-        completed = subprocess.run([sys.executable, "-m", "ragplane.cli.main", *args], env=env, text=True,
-                                   capture_output=True, timeout=timeout)
+        completed = subprocess.run(
+            [sys.executable, "-m", "ragplane.cli.main", *args], env=env, text=True, capture_output=True, timeout=timeout
+        )
         if check and completed.returncode != 0:
-            raise AssertionError(f"ragplane {' '.join(args)} exited {completed.returncode}:\n"
-                                 f"{completed.stdout}\n{completed.stderr}")
+            raise AssertionError(
+                f"ragplane {' '.join(args)} exited {completed.returncode}:\n{completed.stdout}\n{completed.stderr}"
+            )
         return completed
 
 
@@ -46,21 +48,30 @@ class Stack:
 def stack(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("ragplane-home")
     env = dict(os.environ)
-    env.update({
-        "RAGPLANE_HOME": str(home),
-        "RAGPLANE_API_KEYS": ",".join(f"{key}={tenant}" for tenant, key in KEYS.items()),
-        # A small answer budget keeps CPU generation quick; the model is the local default.
-        "RAGPLANE_GENERATE_ANSWER_TOKENS": env.get("RAGPLANE_GENERATE_ANSWER_TOKENS", "96"),
-        "RAGPLANE_EVAL_SAMPLE_RATE": "1.0",
-    })
+    env.update(
+        {
+            "RAGPLANE_HOME": str(home),
+            "RAGPLANE_API_KEYS": ",".join(f"{key}={tenant}" for tenant, key in KEYS.items()),
+            # A small answer budget keeps CPU generation quick; the model is the local default.
+            "RAGPLANE_GENERATE_ANSWER_TOKENS": env.get("RAGPLANE_GENERATE_ANSWER_TOKENS", "96"),
+            "RAGPLANE_EVAL_SAMPLE_RATE": "1.0",
+        }
+    )
     for name in ("broker", "redis", "modelserver", *SERVICE_NAMES):
         env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
     for name in ("modelserver", *SERVICE_NAMES):
         env[f"RAGPLANE_{name.upper()}_METRICS_PORT"] = str(infra.free_port())
-    up = subprocess.run([sys.executable, "-m", "ragplane.cli.main", "up", "--json", "--timeout", "900"], env=env,
-                        text=True, capture_output=True, timeout=1200)
+    up = subprocess.run(
+        [sys.executable, "-m", "ragplane.cli.main", "up", "--json", "--timeout", "900"],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=1200,
+    )
     if up.returncode != 0:
-        logs = "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in (home / "logs").glob("*.log"))
+        logs = "\n".join(
+            f"--- {p.name}\n{p.read_text(errors='replace')[-3000:]}" for p in (home / "logs").glob("*.log")
+        )
         subprocess.run([sys.executable, "-m", "ragplane.cli.main", "down"], env=env, capture_output=True)
         raise AssertionError(f"ragplane up failed:\n{up.stdout}\n{up.stderr}\n{logs}")
     started = json.loads(up.stdout)
@@ -72,8 +83,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
     yield stack
     state_file = home / "run" / "stack.json"
     state = json.loads(state_file.read_text()) if state_file.exists() else []
-    down = subprocess.run([sys.executable, "-m", "ragplane.cli.main", "down", "--json"], env=env, text=True,
-                          capture_output=True, timeout=300)
+    down = subprocess.run(
+        [sys.executable, "-m", "ragplane.cli.main", "down", "--json"],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert down.returncode == 0, down.stderr
     pids = {item["pid"] for item in state} | set(stack.pids.values())
     still_running = [pid for pid in pids if infra.pid_alive(pid)]

@@ -22,8 +22,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 TENANT = "tenant-b"
 DOCUMENTS = 40
 CHUNK_TOKENS = 64
-WORDS = ("harbour lantern copper orchard ferry reactor meadow granite willow falcon quarry beacon canal "
-         "meridian thistle cobalt saffron glacier ember lattice").split()
+WORDS = (
+    "harbour lantern copper orchard ferry reactor meadow granite willow falcon quarry beacon canal "
+    "meridian thistle cobalt saffron glacier ember lattice"
+).split()
 
 
 def _document(index: int, rng: random.Random) -> str:
@@ -45,8 +47,11 @@ def _pid_of(stack, name: str) -> int:
 def _indexed_chunks(stack) -> int:
     try:
         with stack.channel("retrieve") as channel:
-            return retrieve_pb2_grpc.RetrieveServiceStub(channel).GetIndexStats(
-                retrieve_pb2.GetIndexStatsRequest(), metadata=stack.metadata(TENANT), timeout=10).chunk_count
+            return (
+                retrieve_pb2_grpc.RetrieveServiceStub(channel)
+                .GetIndexStats(retrieve_pb2.GetIndexStatsRequest(), metadata=stack.metadata(TENANT), timeout=10)
+                .chunk_count
+            )
     except Exception:  # noqa: BLE001 - the service may be down right now
         return -1
 
@@ -59,9 +64,26 @@ def test_kill_9_of_embed_and_index_writer_mid_ingest_loses_and_duplicates_nothin
         (folder / f"ledger-{index:03d}.md").write_text(_document(index, rng))
     env = dict(stack.env, RAGPLANE_API_KEY="e2e-key-b")
     ingest = subprocess.Popen(
-        [sys.executable, "-m", "ragplane.cli.main", "ingest", str(folder), "--wait", "--timeout", "900", "--json",
-         "--chunk-size", str(CHUNK_TOKENS), "--chunk-overlap", "8"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "ragplane.cli.main",
+            "ingest",
+            str(folder),
+            "--wait",
+            "--timeout",
+            "900",
+            "--json",
+            "--chunk-size",
+            str(CHUNK_TOKENS),
+            "--chunk-overlap",
+            "8",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while _indexed_chunks(stack) < 100:
@@ -77,8 +99,13 @@ def test_kill_9_of_embed_and_index_writer_mid_ingest_loses_and_duplicates_nothin
         killed_at = _indexed_chunks(stack)
         assert killed_at == -1  # the index writer is down
         for name in ("embed", "retrieve"):
-            subprocess.run([sys.executable, "-m", "ragplane.cli.main", "restart", name], env=stack.env, check=True,
-                           capture_output=True, timeout=600)
+            subprocess.run(
+                [sys.executable, "-m", "ragplane.cli.main", "restart", name],
+                env=stack.env,
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
         stdout, stderr = ingest.communicate(timeout=900)
     finally:
         if ingest.poll() is None:
@@ -93,12 +120,14 @@ def test_kill_9_of_embed_and_index_writer_mid_ingest_loses_and_duplicates_nothin
         stub = retrieve_pb2_grpc.RetrieveServiceStub(channel)
         ingest_stub = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
         for doc_id, count in expected.items():
-            chunks = stub.ListChunks(retrieve_pb2.ListChunksRequest(doc_id=doc_id),
-                                     metadata=stack.metadata(TENANT), timeout=30).chunks
+            chunks = stub.ListChunks(
+                retrieve_pb2.ListChunksRequest(doc_id=doc_id), metadata=stack.metadata(TENANT), timeout=30
+            ).chunks
             assert [c.provenance.chunk_index for c in chunks] == list(range(count)), doc_id
             seen_ids.update(c.chunk_id for c in chunks)
-            status = ingest_stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id),
-                                                   metadata=stack.metadata(TENANT), timeout=30).status
+            status = ingest_stub.GetDocumentStatus(
+                ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=stack.metadata(TENANT), timeout=30
+            ).status
             assert status.state == ingest_pb2.DOCUMENT_STATE_INDEXED and status.chunk_count == count
         stats = stub.GetIndexStats(retrieve_pb2.GetIndexStatsRequest(), metadata=stack.metadata(TENANT), timeout=30)
     assert len(seen_ids) == sum(expected.values())

@@ -30,10 +30,14 @@ from ragplane.v1 import (
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 SERVICES = {
-    "orchestrator": "ragplane.v1.RagService", "ingest": "ragplane.v1.IngestService",
-    "embed": "ragplane.v1.EmbedService", "retrieve": "ragplane.v1.RetrieveService",
-    "rerank": "ragplane.v1.RerankService", "generate": "ragplane.v1.GenerateService",
-    "guardrail": "ragplane.v1.GuardrailService", "eval": "ragplane.v1.EvalService",
+    "orchestrator": "ragplane.v1.RagService",
+    "ingest": "ragplane.v1.IngestService",
+    "embed": "ragplane.v1.EmbedService",
+    "retrieve": "ragplane.v1.RetrieveService",
+    "rerank": "ragplane.v1.RerankService",
+    "generate": "ragplane.v1.GenerateService",
+    "guardrail": "ragplane.v1.GuardrailService",
+    "eval": "ragplane.v1.EvalService",
 }
 
 
@@ -44,26 +48,38 @@ def _grpcurl() -> str:
 def _chunks(stack, doc_id: str, tenant: str = "tenant-a") -> list[common_pb2.Chunk]:
     with stack.channel("retrieve") as channel:
         reply = retrieve_pb2_grpc.RetrieveServiceStub(channel).ListChunks(
-            retrieve_pb2.ListChunksRequest(doc_id=doc_id), metadata=stack.metadata(tenant), timeout=30)
+            retrieve_pb2.ListChunksRequest(doc_id=doc_id), metadata=stack.metadata(tenant), timeout=30
+        )
     return list(reply.chunks)
 
 
 def _status(stack, doc_id: str, tenant: str = "tenant-a") -> ingest_pb2.DocumentStatus:
     with stack.channel("ingest") as channel:
-        return ingest_pb2_grpc.IngestServiceStub(channel).GetDocumentStatus(
-            ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=stack.metadata(tenant), timeout=30).status
+        return (
+            ingest_pb2_grpc.IngestServiceStub(channel)
+            .GetDocumentStatus(
+                ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=stack.metadata(tenant), timeout=30
+            )
+            .status
+        )
 
 
 def _index_version(stack, tenant: str = "tenant-a") -> int:
     with stack.channel("retrieve") as channel:
-        return retrieve_pb2_grpc.RetrieveServiceStub(channel).GetIndexStats(
-            retrieve_pb2.GetIndexStatsRequest(), metadata=stack.metadata(tenant), timeout=30).index_version
+        return (
+            retrieve_pb2_grpc.RetrieveServiceStub(channel)
+            .GetIndexStats(retrieve_pb2.GetIndexStatsRequest(), metadata=stack.metadata(tenant), timeout=30)
+            .index_version
+        )
 
 
 def _ask(stack, query: str, tenant: str = "tenant-a", **fields) -> rag_pb2.AnswerResult:
     with stack.channel("orchestrator") as channel:
-        return rag_pb2_grpc.RagServiceStub(channel).Ask(
-            rag_pb2.AskRequest(query=query, **fields), metadata=stack.metadata(tenant), timeout=600).result
+        return (
+            rag_pb2_grpc.RagServiceStub(channel)
+            .Ask(rag_pb2.AskRequest(query=query, **fields), metadata=stack.metadata(tenant), timeout=600)
+            .result
+        )
 
 
 def _wait_state(stack, doc_id: str, states: set[int], timeout_s: float = 300) -> ingest_pb2.DocumentStatus:
@@ -82,15 +98,19 @@ def _wait_state(stack, doc_id: str, states: set[int], timeout_s: float = 300) ->
 def test_every_service_is_serving_and_listed_through_reflection(stack):
     for name, full_name in SERVICES.items():
         address = stack.addresses[name]
-        listed = subprocess.run([_grpcurl(), "-plaintext", address, "list"], capture_output=True, text=True,
-                                timeout=60)
+        listed = subprocess.run([_grpcurl(), "-plaintext", address, "list"], capture_output=True, text=True, timeout=60)
         assert full_name in listed.stdout.split(), (name, listed.stdout, listed.stderr)
-        health = subprocess.run([_grpcurl(), "-plaintext", address, "grpc.health.v1.Health/Check"],
-                                capture_output=True, text=True, timeout=60)
+        health = subprocess.run(
+            [_grpcurl(), "-plaintext", address, "grpc.health.v1.Health/Check"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert json.loads(health.stdout)["status"] == "SERVING", name
         with stack.channel(name) as channel:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=full_name),
-                                                              timeout=10)
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service=full_name), timeout=10
+            )
         assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
@@ -102,23 +122,34 @@ def test_status_command_reports_every_component_serving(stack):
 
 def test_calls_without_credentials_are_unauthenticated(stack):
     for name in ("orchestrator", "ingest", "retrieve"):
-        denied = subprocess.run([_grpcurl(), "-plaintext", "-d", "{}", stack.addresses[name],
-                                 f"{SERVICES[name]}/{'Ask' if name == 'orchestrator' else 'ListDocuments' if name == 'ingest' else 'GetIndexStats'}"],
-                                capture_output=True, text=True, timeout=60)
+        denied = subprocess.run(
+            [
+                _grpcurl(),
+                "-plaintext",
+                "-d",
+                "{}",
+                stack.addresses[name],
+                f"{SERVICES[name]}/{'Ask' if name == 'orchestrator' else 'ListDocuments' if name == 'ingest' else 'GetIndexStats'}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert "Unauthenticated" in denied.stdout + denied.stderr, name
 
 
 def test_malformed_requests_get_invalid_argument_naming_the_field(stack):
     with stack.channel("orchestrator") as channel:
         with pytest.raises(grpc.RpcError) as caught:
-            rag_pb2_grpc.RagServiceStub(channel).Ask(rag_pb2.AskRequest(query=""), metadata=stack.metadata(),
-                                                     timeout=30)
+            rag_pb2_grpc.RagServiceStub(channel).Ask(
+                rag_pb2.AskRequest(query=""), metadata=stack.metadata(), timeout=30
+            )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and caught.value.details().startswith("query:")
     with stack.channel("retrieve") as channel:
         with pytest.raises(grpc.RpcError) as caught:
             retrieve_pb2_grpc.RetrieveServiceStub(channel).Search(
-                retrieve_pb2.SearchRequest(dense_vector=[0.1] * 384, top_k=5000), metadata=stack.metadata(),
-                timeout=30)
+                retrieve_pb2.SearchRequest(dense_vector=[0.1] * 384, top_k=5000), metadata=stack.metadata(), timeout=30
+            )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "top_k" in caught.value.details()
 
 
@@ -129,7 +160,7 @@ def test_mixed_format_folder_is_indexed_with_provenance(stack, corpus):
     _, paths, report = corpus
     by_id = {doc["doc_id"]: doc for doc in report["documents"]}
     assert set(by_id) == set(paths)
-    for doc_id, doc in by_id.items():
+    for doc in by_id.values():
         assert doc["outcome"] == "ACCEPTED" and doc["state"] == "INDEXED", doc
     reactor = _chunks(stack, "reactor.md")
     assert reactor and all(c.provenance.doc_id == "reactor.md" for c in reactor)
@@ -177,7 +208,8 @@ def test_changed_document_replaces_its_old_chunks(stack, corpus):
     folder, paths, _ = corpus
     old_sequence = _status(stack, "orchard.txt").version.sequence
     Path(paths["orchard.txt"]).write_text(
-        "Orchard notes\n\nThe Velmora orchard now grows pears only. The apple trees were replaced in 2024.\n")
+        "Orchard notes\n\nThe Velmora orchard now grows pears only. The apple trees were replaced in 2024.\n"
+    )
     stack.cli("ingest", str(paths["orchard.txt"]), "--wait", "--timeout", "300")
     status = _wait_state(stack, "orchard.txt", {ingest_pb2.DOCUMENT_STATE_INDEXED})
     assert status.version.sequence > old_sequence
@@ -190,12 +222,15 @@ def test_changed_document_replaces_its_old_chunks(stack, corpus):
 def test_deleted_document_leaves_no_chunk(stack, corpus):
     with stack.channel("ingest") as channel:
         ingest_pb2_grpc.IngestServiceStub(channel).DeleteDocument(
-            ingest_pb2.DeleteDocumentRequest(doc_id="bees.docx"), metadata=stack.metadata(), timeout=30)
+            ingest_pb2.DeleteDocumentRequest(doc_id="bees.docx"), metadata=stack.metadata(), timeout=30
+        )
     deadline = time.monotonic() + 120
     while _chunks(stack, "bees.docx"):
         assert time.monotonic() < deadline, "chunks of the deleted document are still indexed"
         time.sleep(0.5)
-    assert _wait_state(stack, "bees.docx", {ingest_pb2.DOCUMENT_STATE_DELETED}).state == ingest_pb2.DOCUMENT_STATE_DELETED
+    assert (
+        _wait_state(stack, "bees.docx", {ingest_pb2.DOCUMENT_STATE_DELETED}).state == ingest_pb2.DOCUMENT_STATE_DELETED
+    )
 
 
 def test_unsupported_file_is_rejected_naming_it(stack, tmp_path):
@@ -204,8 +239,12 @@ def test_unsupported_file_is_rejected_naming_it(stack, tmp_path):
     with stack.channel("ingest") as channel:
         with pytest.raises(grpc.RpcError) as caught:
             ingest_pb2_grpc.IngestServiceStub(channel).UpsertDocument(
-                ingest_pb2.UpsertDocumentRequest(header=ingest_pb2.DocumentHeader(source="table.xyz"),
-                                                 content=odd.read_bytes()), metadata=stack.metadata(), timeout=30)
+                ingest_pb2.UpsertDocumentRequest(
+                    header=ingest_pb2.DocumentHeader(source="table.xyz"), content=odd.read_bytes()
+                ),
+                metadata=stack.metadata(),
+                timeout=30,
+            )
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "table.xyz" in caught.value.details()
 
 
@@ -224,8 +263,12 @@ def test_answer_cites_the_document_that_holds_it(stack, corpus):
 def test_filter_excludes_what_it_should(stack, corpus):
     only_festival = common_pb2.FieldFilter(field="doc_id")
     only_festival.equals.string_value = "festival.html"
-    result = _ask(stack, "Who invented the Zorblax reactor?", filters=[only_festival],
-                  options=rag_pb2.AskOptions(bypass_cache=True))
+    result = _ask(
+        stack,
+        "Who invented the Zorblax reactor?",
+        filters=[only_festival],
+        options=rag_pb2.AskOptions(bypass_cache=True),
+    )
     assert all(c.doc_id == "festival.html" for c in result.citations)
     assert "reactor.md" not in {c.doc_id for c in result.citations}
 
@@ -239,7 +282,8 @@ def test_tenants_never_see_each_others_chunks_or_cached_answers(stack, corpus):
 
 
 def test_identical_question_hits_exact_cache_paraphrase_hits_semantic_cache_and_index_change_invalidates(
-        stack, corpus, tmp_path):
+    stack, corpus, tmp_path
+):
     first = _ask(stack, "When was the last Harlow ferry leaving the north pier?")
     assert first.cache in {common_pb2.CACHE_OUTCOME_MISS, common_pb2.CACHE_OUTCOME_EXACT_HIT}
     again = _ask(stack, "When was the last Harlow ferry leaving the north pier?")
@@ -263,9 +307,13 @@ def test_stream_delivers_text_before_the_full_answer(stack, corpus):
     started = time.monotonic()
     with stack.channel("orchestrator") as channel:
         for message in rag_pb2_grpc.RagServiceStub(channel).AskStream(
-                rag_pb2.AskStreamRequest(query="How many visitors watch the Quellport lanterns each year?",
-                                         options=rag_pb2.AskOptions(bypass_cache=True)),
-                metadata=stack.metadata(), timeout=600):
+            rag_pb2.AskStreamRequest(
+                query="How many visitors watch the Quellport lanterns each year?",
+                options=rag_pb2.AskOptions(bypass_cache=True),
+            ),
+            metadata=stack.metadata(),
+            timeout=600,
+        ):
             arrivals.append((time.monotonic() - started, message))
     deltas = [(t, m.delta) for t, m in arrivals if m.WhichOneof("event") == "delta"]
     final_time, final = arrivals[-1]
@@ -284,9 +332,12 @@ def test_injection_in_the_question_is_blocked_and_a_security_question_passes(sta
 def test_pii_in_an_answer_is_redacted(stack, corpus):
     with stack.channel("guardrail") as channel:
         reply = guardrail_pb2_grpc.GuardrailServiceStub(channel).CheckOutput(
-            guardrail_pb2.CheckOutputRequest(query="How do I reach the lab?",
-                                             answer="Write to lab-desk@zorblax.example for visits [1]."),
-            metadata=stack.metadata(), timeout=60)
+            guardrail_pb2.CheckOutputRequest(
+                query="How do I reach the lab?", answer="Write to lab-desk@zorblax.example for visits [1]."
+            ),
+            metadata=stack.metadata(),
+            timeout=60,
+        )
     assert reply.verdict.action == common_pb2.GUARDRAIL_ACTION_REDACT
     assert "lab-desk@zorblax.example" not in reply.verdict.redacted_text
     answer = _ask(stack, "What email address should visitors write to for reactor laboratory tours?")

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-
 from support import kube
 from support.cluster import Cluster, wait_for
 from support.operator import Gauges, operator, operator_settings
@@ -38,7 +37,7 @@ def kubeconfig() -> str:
     if not path:
         pytest.skip(
             "RAGPLANE_TEST_KUBECONFIG is not set: no Kubernetes API server to test the operator against"
-            " (run `eval \"$(scripts/start-test-apiserver.sh)\"`, or point it at any cluster's kubeconfig)"
+            ' (run `eval "$(scripts/start-test-apiserver.sh)"`, or point it at any cluster\'s kubeconfig)'
         )
     if not Path(path).is_file():
         pytest.fail(f"RAGPLANE_TEST_KUBECONFIG={path} does not exist")

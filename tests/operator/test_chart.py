@@ -49,8 +49,17 @@ def helm() -> Path:
 
 
 def render(helm: Path, scenario: str, *sets: str, check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [str(helm), "template", "rp", str(CHART), "--namespace", NS, "--include-crds",
-           "--values", str(SCENARIOS / f"{scenario}-values.yaml")]
+    cmd = [
+        str(helm),
+        "template",
+        "rp",
+        str(CHART),
+        "--namespace",
+        NS,
+        "--include-crds",
+        "--values",
+        str(SCENARIOS / f"{scenario}-values.yaml"),
+    ]
     for s in sets:
         cmd += ["--set", s]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
@@ -65,8 +74,12 @@ def objects(helm: Path, scenario: str, *sets: str) -> list[dict]:
 
 def mine(objs: list[dict]) -> list[dict]:
     """The operator's templated objects (the CRD in crds/ always ships, so it is not among them)."""
-    return [o for o in objs if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "autoscaler"
-            and o["kind"] != "CustomResourceDefinition"]
+    return [
+        o
+        for o in objs
+        if (o["metadata"].get("labels") or {}).get("app.kubernetes.io/name") == "autoscaler"
+        and o["kind"] != "CustomResourceDefinition"
+    ]
 
 
 def one(objs: list[dict], kind: str) -> dict:
@@ -76,8 +89,9 @@ def one(objs: list[dict], kind: str) -> dict:
 
 def test_the_crd_ships_with_the_chart_as_a_valid_apiextensions_v1_crd(helm, tmp_path):
     rendered = objects(helm, "cpu-dev")
-    (crd,) = [o for o in rendered if o["kind"] == "CustomResourceDefinition"
-              and o["metadata"]["name"] == f"{PLURAL}.{GROUP}"]
+    (crd,) = [
+        o for o in rendered if o["kind"] == "CustomResourceDefinition" and o["metadata"]["name"] == f"{PLURAL}.{GROUP}"
+    ]
     assert crd == yaml.safe_load(CRD_PATH.read_text())
     assert crd["apiVersion"] == "apiextensions.k8s.io/v1"
     (version,) = crd["spec"]["versions"]
@@ -123,21 +137,29 @@ def test_rbac_is_least_privilege_in_the_watched_namespaces(helm):
         assert role["rules"] == EXPECTED_RULES + [EVENTS_RULE]
     bindings = [o for o in objs if o["kind"] == "RoleBinding"]
     sa = one(objs, "ServiceAccount")
-    assert all(b["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NS}]
-               for b in bindings)
+    assert all(
+        b["subjects"] == [{"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NS}] for b in bindings
+    )
     assert not [o for o in objs if o["kind"].startswith("Cluster")]
-    env = {e["name"]: e.get("value") for e in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value") for e in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["RAGPLANE_AUTOSCALER_NAMESPACES"] == f"{NS},rag-batch"
 
 
 def test_cluster_wide_mode_binds_a_cluster_role_and_events_rbac_follows_posting(helm):
-    objs = mine(objects(helm, "cpu-dev", "autoscaler.enabled=true", "autoscaler.clusterWide=true",
-                        "autoscaler.postEvents=false"))
+    objs = mine(
+        objects(
+            helm, "cpu-dev", "autoscaler.enabled=true", "autoscaler.clusterWide=true", "autoscaler.postEvents=false"
+        )
+    )
     role = one(objs, "ClusterRole")
     assert role["rules"] == EXPECTED_RULES  # no events: it posts none
     binding = one(objs, "ClusterRoleBinding")
     assert binding["roleRef"]["name"] == role["metadata"]["name"]
-    env = {e["name"]: e.get("value") for e in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]}
+    env = {
+        e["name"]: e.get("value") for e in one(objs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
     assert env["RAGPLANE_AUTOSCALER_NAMESPACES"] == "" and env["RAGPLANE_AUTOSCALER_POST_EVENTS"] == "false"
 
 
@@ -154,10 +176,19 @@ def test_metrics_service_service_monitor_and_network_policy(helm):
 
 
 def test_the_operators_objects_pass_strict_kubernetes_validation(helm, tmp_path):
-    objs = [o for o in mine(objects(helm, "kserve-llm", *LLM_EXAMPLES, "autoscaler.namespaces={rag-batch}"))
-            if o["apiVersion"].split("/")[0] not in (GROUP, "monitoring.coreos.com")]
-    assert {o["kind"] for o in objs} >= {"Deployment", "ServiceAccount", "Role", "RoleBinding", "Service",
-                                          "NetworkPolicy"}
+    objs = [
+        o
+        for o in mine(objects(helm, "kserve-llm", *LLM_EXAMPLES, "autoscaler.namespaces={rag-batch}"))
+        if o["apiVersion"].split("/")[0] not in (GROUP, "monitoring.coreos.com")
+    ]
+    assert {o["kind"] for o in objs} >= {
+        "Deployment",
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "Service",
+        "NetworkPolicy",
+    }
     paths = []
     for i, obj in enumerate(objs):
         path = tmp_path / f"{i}-{obj['kind']}.yaml"
@@ -183,7 +214,11 @@ def test_examples_for_embed_index_writer_and_a_tp2_llm_validate_and_parse(helm):
     assert writer.signals[0].source.consumer_group == "ragplane-index-writer"
     llm = parse_spec(examples["rp-ragplane-llm"]["spec"])
     assert (llm.target.kind, llm.target.name) == ("InferenceService", "rp-ragplane-triton")
-    assert llm.gpu is not None and (llm.gpu.pool, llm.gpu.tensor_parallel, llm.gpu.gpus_per_replica) == ("llm-l40s", 2, 2)
+    assert llm.gpu is not None and (llm.gpu.pool, llm.gpu.tensor_parallel, llm.gpu.gpus_per_replica) == (
+        "llm-l40s",
+        2,
+        2,
+    )
     assert {s.type for s in llm.signals} == {"prometheus"}
     assert "nv_inference_pending_request_count" in llm.signals[0].source.query
 
@@ -200,7 +235,9 @@ def test_kafka_sasl_credentials_reach_the_operator_by_secret_reference(helm):
     env = {e["name"]: e for e in c["env"]}
     assert env["RAGPLANE_AUTOSCALER_KAFKA_SECURITY_PROTOCOL"]["value"] == "SASL_SSL"
     assert env["RAGPLANE_AUTOSCALER_KAFKA_SASL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
-        "name": "ragplane-kafka-user", "key": "password"}
+        "name": "ragplane-kafka-user",
+        "key": "password",
+    }
     assert env["RAGPLANE_AUTOSCALER_KAFKA_SSL_CAFILE"]["value"] == "/etc/ragplane/kafka-ca/ca.crt"
     assert {m["mountPath"] for m in c["volumeMounts"]} == {"/tmp", "/etc/ragplane/kafka-ca"}
 
@@ -226,7 +263,11 @@ def _closed(schema):
     if not isinstance(schema, dict):
         return schema
     out = {k: _closed(v) for k, v in schema.items()}
-    if "properties" in out and "additionalProperties" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
+    if (
+        "properties" in out
+        and "additionalProperties" not in out
+        and not out.get("x-kubernetes-preserve-unknown-fields")
+    ):
         out["additionalProperties"] = False
     if out.get("properties", {}).get("metadata") == {"type": "object"}:
         out["properties"]["metadata"] = {"type": "object"}
@@ -251,8 +292,9 @@ def _kubernetes_validate(paths: list[Path]) -> str:
     exe = Path(sys.executable).with_name("kubernetes-validate")
     if not exe.exists():
         pytest.skip("kubernetes-validate is not installed in the venv")
-    done = subprocess.run([str(exe), "--strict", "--quiet", "-k", "1.31.0", *map(str, paths)],
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [str(exe), "--strict", "--quiet", "-k", "1.31.0", *map(str, paths)], capture_output=True, text=True, timeout=300
+    )
     return (done.stdout + done.stderr).strip()
 
 
@@ -266,4 +308,6 @@ def test_workloads_the_example_autoscalers_scale_leave_replicas_to_the_operator(
     assert "replicas" not in managed["rp-ragplane-triton"]["spec"]
     assert "replicas" in managed["rp-ragplane-orchestrator"]["spec"]
     unmanaged = deployments()
-    assert "replicas" in unmanaged["rp-ragplane-embed"]["spec"] and "replicas" in unmanaged["rp-ragplane-triton"]["spec"]
+    assert (
+        "replicas" in unmanaged["rp-ragplane-embed"]["spec"] and "replicas" in unmanaged["rp-ragplane-triton"]["spec"]
+    )

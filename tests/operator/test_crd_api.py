@@ -11,14 +11,25 @@ from ragplane_autoscaler.spec import parse_spec
 
 pytestmark = [
     pytest.mark.operator,
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),  # the test kubeconfig skips TLS checks
+    pytest.mark.filterwarnings(
+        "ignore::urllib3.exceptions.InsecureRequestWarning"
+    ),  # the test kubeconfig skips TLS checks
 ]
 
 GOOD = {
     "targetRef": {"kind": "Deployment", "name": "embed"},
     "maxReplicas": 4,
-    "signals": [{"name": "lag", "kafkaLag": {"bootstrapServers": "kafka:9092", "consumerGroup": "g", "topic": "t",
-                                             "targetLagPerReplica": 100}}],
+    "signals": [
+        {
+            "name": "lag",
+            "kafkaLag": {
+                "bootstrapServers": "kafka:9092",
+                "consumerGroup": "g",
+                "topic": "t",
+                "targetLagPerReplica": 100,
+            },
+        }
+    ],
 }
 
 
@@ -39,10 +50,17 @@ def test_the_api_server_fills_the_same_defaults_the_parser_assumes(cluster):
     [
         ({"minReplicas": 5}, "minReplicas must be <= maxReplicas"),
         ({"signals": [{"name": "x"}]}, "exactly one of kafkaLag, prometheus, metricsEndpoint"),
-        ({"signals": [{"name": "q", "prometheus": {"serverURL": "u", "query": "q", "targetValue": 0}}]},
-         "should be greater than 0"),
-        ({"minReplicas": 0, "signals": [{"name": "m", "metricsEndpoint": {"url": "u", "metric": "m", "targetValue": 1}}]},
-         "minReplicas 0 needs a kafkaLag or prometheus signal"),
+        (
+            {"signals": [{"name": "q", "prometheus": {"serverURL": "u", "query": "q", "targetValue": 0}}]},
+            "should be greater than 0",
+        ),
+        (
+            {
+                "minReplicas": 0,
+                "signals": [{"name": "m", "metricsEndpoint": {"url": "u", "metric": "m", "targetValue": 1}}],
+            },
+            "minReplicas 0 needs a kafkaLag or prometheus signal",
+        ),
         ({"targetRef": {"kind": "Job", "name": "x"}}, "Unsupported value"),
         ({"gpu": {"pool": "h100", "tensorParallel": 0}}, "should be greater than or equal to 1"),
     ],

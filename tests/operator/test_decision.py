@@ -31,8 +31,15 @@ def policy(
 
 
 def lag(value: float | None, target: float = 100, partitions: int | None = None, **kw) -> Reading:
-    return Reading("lag", value, target, TargetType.AVERAGE_VALUE, partitions=partitions,
-                   allow_above_partitions=kw.pop("allow", False), **kw)
+    return Reading(
+        "lag",
+        value,
+        target,
+        TargetType.AVERAGE_VALUE,
+        partitions=partitions,
+        allow_above_partitions=kw.pop("allow", False),
+        **kw,
+    )
 
 
 def test_lag_asks_for_ceil_of_lag_over_target_per_replica():

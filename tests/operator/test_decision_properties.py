@@ -112,7 +112,9 @@ def test_no_flapping_inside_a_stabilization_window(policy, shapes, data):
         d = decide(policy, readings(shapes, vals), state, now)
         if d.desired != state.current_replicas:
             changes.append((now, "up" if d.desired > state.current_replicas else "down"))
-        state = State(d.desired, d.recommendations, now if d.desired != state.current_replicas else state.last_scale_time)
+        state = State(
+            d.desired, d.recommendations, now if d.desired != state.current_replicas else state.last_scale_time
+        )
     for (t1, dir1), (t2, dir2) in zip(changes, changes[1:]):
         if (dir1, dir2) == ("up", "down"):
             assert t2 - t1 >= policy.scale_down.stabilization_window_s

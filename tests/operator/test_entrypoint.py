@@ -12,7 +12,6 @@ import sys
 import urllib.request
 
 import pytest
-
 from support.cluster import wait_for
 
 
@@ -50,8 +49,13 @@ def test_the_entry_point_serves_health_and_metrics_and_stops_on_sigterm(cluster_
         "RAGPLANE_AUTOSCALER_METRICS_PORT": str(metrics),
         "RAGPLANE_AUTOSCALER_LIVENESS_ENDPOINT": f"http://127.0.0.1:{health}/healthz",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "ragplane_autoscaler"], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ragplane_autoscaler"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         wait_for(lambda: _get(f"http://127.0.0.1:{health}/healthz")[0] == 200, 30, what="kopf's /healthz")
         status, page = _get(f"http://127.0.0.1:{metrics}/metrics")

@@ -11,14 +11,14 @@ import time
 import urllib.request
 
 import pytest
-
 from support.cluster import wait_for
 from support.operator import Gauges, operator, operator_settings
 
-
 pytestmark = [
     pytest.mark.operator,
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),  # the test kubeconfig skips TLS checks
+    pytest.mark.filterwarnings(
+        "ignore::urllib3.exceptions.InsecureRequestWarning"
+    ),  # the test kubeconfig skips TLS checks
 ]
 POOL_GPUS = 8
 
@@ -41,8 +41,10 @@ def live(cluster_session, kubeconfig):
 
 
 def metric_spec(url: str, gauge: str, target: float, **extra) -> dict:
-    return {"name": gauge.replace("_", "-"), "metricsEndpoint": {"url": url, "metric": gauge, "targetValue": target,
-                                                                 **extra}}
+    return {
+        "name": gauge.replace("_", "-"),
+        "metricsEndpoint": {"url": url, "metric": gauge, "targetValue": target, **extra},
+    }
 
 
 def watch(cluster, name: str, seconds: float) -> list[int]:
@@ -56,7 +58,9 @@ def watch(cluster, name: str, seconds: float) -> list[int]:
 
 
 @pytest.mark.integration
-def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_it_catches_up(cluster, broker, live, measure):
+def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_it_catches_up(
+    cluster, broker, live, measure
+):
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
     from kafka.structs import OffsetAndMetadata
@@ -80,14 +84,27 @@ def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_
             sent += 1
 
     cluster.deployment(name, 0)
-    cluster.autoscaler(name, {
-        "targetRef": {"kind": "Deployment", "name": name},
-        "minReplicas": 0,
-        "maxReplicas": 8,
-        "signals": [{"name": "lag", "kafkaLag": {"bootstrapServers": broker, "consumerGroup": group, "topic": topic,
-                                                 "targetLagPerReplica": 10, "activationLag": 5}}],
-        "behavior": {"scaleDown": {"stabilizationWindowSeconds": 2}},
-    })
+    cluster.autoscaler(
+        name,
+        {
+            "targetRef": {"kind": "Deployment", "name": name},
+            "minReplicas": 0,
+            "maxReplicas": 8,
+            "signals": [
+                {
+                    "name": "lag",
+                    "kafkaLag": {
+                        "bootstrapServers": broker,
+                        "consumerGroup": group,
+                        "topic": topic,
+                        "targetLagPerReplica": 10,
+                        "activationLag": 5,
+                    },
+                }
+            ],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 2}},
+        },
+    )
     lag_of = KafkaLagReader(timeout_s=5)
     signal = KafkaLagSignal(broker, group, topic, 10)
 
@@ -120,8 +137,9 @@ def test_scales_a_consumer_up_on_rising_lag_from_a_real_broker_and_to_zero_when_
         assert cluster.condition(name, "ScalingLimited")["reason"] == "PartitionLimit"
 
         # the consumers catch up: commit the end offsets, lag 0 -> zero replicas after the 2 s window
-        consumer = KafkaConsumer(bootstrap_servers=broker, group_id=group, enable_auto_commit=False,
-                                 session_timeout_ms=6000)
+        consumer = KafkaConsumer(
+            bootstrap_servers=broker, group_id=group, enable_auto_commit=False, session_timeout_ms=6000
+        )
         tps = [TopicPartition(topic, p) for p in range(4)]
         consumer.commit({tp: OffsetAndMetadata(end, "", -1) for tp, end in consumer.end_offsets(tps).items()})
         consumer.close()
@@ -142,15 +160,18 @@ def test_two_autoscalers_share_one_gpu_pool_and_the_higher_priority_wins(cluster
         cluster.deployment(n, 1)
         page.set(n.replace("-", "_"), 0)
     for n, priority in ((llm, 100), (batch, 1)):
-        cluster.autoscaler(n, {
-            "targetRef": {"kind": "Deployment", "name": n},
-            "minReplicas": 1,
-            "maxReplicas": 4,
-            "priority": priority,
-            "gpu": {"pool": "pool-a", "tensorParallel": 2},  # each replica is a 2-GPU tensor-parallel group
-            "signals": [metric_spec(page.url, n.replace("-", "_"), 10)],
-            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 30}},
-        })
+        cluster.autoscaler(
+            n,
+            {
+                "targetRef": {"kind": "Deployment", "name": n},
+                "minReplicas": 1,
+                "maxReplicas": 4,
+                "priority": priority,
+                "gpu": {"pool": "pool-a", "tensorParallel": 2},  # each replica is a 2-GPU tensor-parallel group
+                "signals": [metric_spec(page.url, n.replace("-", "_"), 10)],
+                "behavior": {"scaleDown": {"stabilizationWindowSeconds": 30}},
+            },
+        )
     most = 0
 
     def pool_state(want: tuple[int, int]):
@@ -184,18 +205,26 @@ def test_holds_during_the_scale_down_window_then_scales_down(cluster, page, live
     window = 4
     cluster.deployment(name, 1)
     page.set(gauge, 30)
-    cluster.autoscaler(name, {
-        "targetRef": {"kind": "Deployment", "name": name},
-        "maxReplicas": 10,
-        "signals": [metric_spec(page.url, gauge, 10)],
-        "behavior": {"scaleDown": {"stabilizationWindowSeconds": window}},
-    })
+    cluster.autoscaler(
+        name,
+        {
+            "targetRef": {"kind": "Deployment", "name": name},
+            "maxReplicas": 10,
+            "signals": [metric_spec(page.url, gauge, 10)],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": window}},
+        },
+    )
     wait_for(lambda: cluster.replicas(name) == 3, 10, what="scale up to 3")
     page.set(gauge, 0)
     dropped = time.monotonic()
-    wait_for(lambda: (cluster.status(name).get("recommendedReplicas") == 3
-                      and any(r["replicas"] == 1 for r in cluster.status(name)["recommendations"])),
-             5, what="the low recommendation to be recorded")
+    wait_for(
+        lambda: (
+            cluster.status(name).get("recommendedReplicas") == 3
+            and any(r["replicas"] == 1 for r in cluster.status(name)["recommendations"])
+        ),
+        5,
+        what="the low recommendation to be recorded",
+    )
     assert cluster.condition(name, "ScalingLimited")["reason"] == "Stabilizing"
     assert "stabilization" in cluster.status(name)["reason"]
     wait_for(lambda: cluster.replicas(name) == 1, window + 5, interval=0.05, what="scale down after the window")
@@ -214,13 +243,19 @@ def test_refuses_a_target_that_an_hpa_manages_until_the_hpa_is_gone(cluster, pag
     cluster.deployment(name, 2)
     cluster.hpa(f"{name}-hpa", name)
     page.set(gauge, 50)
-    cluster.autoscaler(name, {
-        "targetRef": {"kind": "Deployment", "name": name},
-        "maxReplicas": 10,
-        "signals": [metric_spec(page.url, gauge, 10)],
-    })
-    wait_for(lambda: cluster.condition(name, "AbleToScale").get("reason") == "ManagedByHPA", 10,
-             what="the ManagedByHPA condition")
+    cluster.autoscaler(
+        name,
+        {
+            "targetRef": {"kind": "Deployment", "name": name},
+            "maxReplicas": 10,
+            "signals": [metric_spec(page.url, gauge, 10)],
+        },
+    )
+    wait_for(
+        lambda: cluster.condition(name, "AbleToScale").get("reason") == "ManagedByHPA",
+        10,
+        what="the ManagedByHPA condition",
+    )
     assert f"HorizontalPodAutoscaler {name}-hpa" in cluster.condition(name, "AbleToScale")["message"]
     assert cluster.condition(name, "Ready")["status"] == "False"
     assert set(watch(cluster, name, 1.5)) == {2}
@@ -234,12 +269,15 @@ def test_dry_run_records_decisions_without_touching_the_target(cluster, page, li
     gauge = name.replace("-", "_")
     cluster.deployment(name, 1)
     page.set(gauge, 70)
-    cluster.autoscaler(name, {
-        "targetRef": {"kind": "Deployment", "name": name},
-        "maxReplicas": 10,
-        "dryRun": True,
-        "signals": [metric_spec(page.url, gauge, 10)],
-    })
+    cluster.autoscaler(
+        name,
+        {
+            "targetRef": {"kind": "Deployment", "name": name},
+            "maxReplicas": 10,
+            "dryRun": True,
+            "signals": [metric_spec(page.url, gauge, 10)],
+        },
+    )
     wait_for(lambda: cluster.status(name).get("desiredReplicas") == 7, 10, what="a recorded dry-run decision")
     assert cluster.status(name)["lastDecision"]["applied"] is False
     assert set(watch(cluster, name, 1.0)) == {1}
@@ -250,19 +288,28 @@ def test_keeps_deciding_correctly_while_other_writers_cause_409_conflicts(cluste
     gauge = name.replace("-", "_")
     cluster.deployment(name, 1)
     page.set(gauge, 20)
-    cluster.autoscaler(name, {
-        "targetRef": {"kind": "Deployment", "name": name},
-        "maxReplicas": 10,
-        "signals": [metric_spec(page.url, gauge, 10)],
-        "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
-    })
+    cluster.autoscaler(
+        name,
+        {
+            "targetRef": {"kind": "Deployment", "name": name},
+            "maxReplicas": 10,
+            "signals": [metric_spec(page.url, gauge, 10)],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 0}},
+        },
+    )
     wait_for(lambda: cluster.replicas(name) == 2, 10, what="scale to 2")
     metrics_url = f"http://127.0.0.1:{live.metrics_port}/metrics"
 
     def conflicts() -> float:
         page_text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
-        line = next((ln for ln in page_text.splitlines()
-                     if ln.startswith('ragplane_autoscaler_conflicts_total{object="status"}')), "x 0")
+        line = next(
+            (
+                ln
+                for ln in page_text.splitlines()
+                if ln.startswith('ragplane_autoscaler_conflicts_total{object="status"}')
+            ),
+            "x 0",
+        )
         return float(line.split()[-1])
 
     before = conflicts()
@@ -273,7 +320,13 @@ def test_keeps_deciding_correctly_while_other_writers_cause_409_conflicts(cluste
         while not stop.is_set():
             i += 1
             cluster.objects.patch_namespaced_custom_object(
-                "ragplane.io", "v1alpha1", cluster.ns, "ragautoscalers", name, {"metadata": {"labels": {"touch": str(i)}}})
+                "ragplane.io",
+                "v1alpha1",
+                cluster.ns,
+                "ragautoscalers",
+                name,
+                {"metadata": {"labels": {"touch": str(i)}}},
+            )
 
     threads = [threading.Thread(target=writer, daemon=True) for _ in range(2)]
     for t in threads:

@@ -9,13 +9,15 @@ from __future__ import annotations
 import time
 
 import pytest
+from support.cluster import wait_for
 
 from ragplane_autoscaler.status import parse_time
-from support.cluster import wait_for
 
 pytestmark = [
     pytest.mark.operator,
-    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),  # the test kubeconfig skips TLS checks
+    pytest.mark.filterwarnings(
+        "ignore::urllib3.exceptions.InsecureRequestWarning"
+    ),  # the test kubeconfig skips TLS checks
 ]
 
 
@@ -25,18 +27,24 @@ def test_recovers_the_stabilization_window_after_an_operator_restart(cluster, ga
     window = 8
     cluster.deployment(name, 1)
     gauges.set(gauge, 30)
-    cluster.autoscaler(name, {
-        "targetRef": {"kind": "Deployment", "name": name},
-        "maxReplicas": 10,
-        "signals": [{"name": "queue", "metricsEndpoint": {"url": gauges.url, "metric": gauge, "targetValue": 10}}],
-        "behavior": {"scaleDown": {"stabilizationWindowSeconds": window}},
-    })
+    cluster.autoscaler(
+        name,
+        {
+            "targetRef": {"kind": "Deployment", "name": name},
+            "maxReplicas": 10,
+            "signals": [{"name": "queue", "metricsEndpoint": {"url": gauges.url, "metric": gauge, "targetValue": 10}}],
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": window}},
+        },
+    )
 
     with run_operator():
         wait_for(lambda: cluster.replicas(name) == 3, 10, what="scale up to 3")
         gauges.set(gauge, 0)
-        wait_for(lambda: any(r["replicas"] == 1 for r in cluster.status(name).get("recommendations", [])), 5,
-                     what="the low recommendation to be recorded")
+        wait_for(
+            lambda: any(r["replicas"] == 1 for r in cluster.status(name).get("recommendations", [])),
+            5,
+            what="the low recommendation to be recorded",
+        )
         assert cluster.replicas(name) == 3
 
     history = {r["replicas"]: parse_time(r["time"]) for r in cluster.status(name)["recommendations"]}

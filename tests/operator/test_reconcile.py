@@ -25,7 +25,9 @@ class FixedSignals:
 
     async def read_all(self, signals):
         return tuple(
-            Reading(s.name, self.values.get(s.name), 10.0, error=None if self.values.get(s.name) is not None else "down")
+            Reading(
+                s.name, self.values.get(s.name), 10.0, error=None if self.values.get(s.name) is not None else "down"
+            )
             for s in signals
         )
 
@@ -98,8 +100,9 @@ async def test_scales_and_records_the_decision_in_status(ctx, fake_api, signals)
     st = status(fake_api, "embed")
     assert (st["currentReplicas"], st["desiredReplicas"], st["recommendedReplicas"]) == (1, 5, 5)
     assert st["lastDecision"]["applied"] is True and st["lastScaleTime"]
-    assert st["signals"] == [{"name": "q", "value": 42, "target": 10.0, "targetType": "AverageValue",
-                              "active": True, "replicas": 5}]
+    assert st["signals"] == [
+        {"name": "q", "value": 42, "target": 10.0, "targetType": "AverageValue", "active": True, "replicas": 5}
+    ]
     assert cond(fake_api, "embed", "Ready")["status"] == "True"
     assert cond(fake_api, "embed", "AbleToScale")["reason"] == "SucceededRescale"
 
@@ -125,10 +128,15 @@ async def test_a_409_on_the_status_write_is_answered_by_re_reading_and_deciding_
 
 async def test_an_hpa_managed_target_is_refused_and_left_alone(ctx, fake_api, signals):
     deployment(fake_api, "web", 2)
-    fake_api.put("autoscaling", "horizontalpodautoscalers", NS, {
-        "metadata": {"name": "web-hpa"},
-        "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
-    })
+    fake_api.put(
+        "autoscaling",
+        "horizontalpodautoscalers",
+        NS,
+        {
+            "metadata": {"name": "web-hpa"},
+            "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+        },
+    )
     autoscaler(fake_api, "web", "web")
     signals.values["q"] = 90
     outcome = await reconcile(ctx, NS, "web", log)
@@ -139,9 +147,15 @@ async def test_an_hpa_managed_target_is_refused_and_left_alone(ctx, fake_api, si
 
 
 async def test_an_inference_service_needs_kserves_autoscaler_handed_over(ctx, fake_api, signals):
-    fake_api.put("serving.kserve.io", "inferenceservices", NS, {
-        "metadata": {"name": "llm"}, "spec": {"predictor": {"minReplicas": 1, "maxReplicas": 1}},
-    })
+    fake_api.put(
+        "serving.kserve.io",
+        "inferenceservices",
+        NS,
+        {
+            "metadata": {"name": "llm"},
+            "spec": {"predictor": {"minReplicas": 1, "maxReplicas": 1}},
+        },
+    )
     autoscaler(fake_api, "llm", "llm", targetRef={"kind": "InferenceService", "name": "llm"})
     signals.values["q"] = 30
     assert (await reconcile(ctx, NS, "llm", log)).kind == "refused"
@@ -207,10 +221,24 @@ async def test_two_autoscalers_share_a_pool_budget_and_priority_wins(fake_kube, 
     ctx = make_ctx(fake_kube, signals, clock, gpu_pools={"h100": 8})
     deployment(fake_api, "llm", 1)
     deployment(fake_api, "batch", 1)
-    autoscaler(fake_api, "llm", "llm", priority=10, maxReplicas=4, gpu={"pool": "h100", "tensorParallel": 2},
-               signals=[{"name": "llm", "metricsEndpoint": {"url": "u", "metric": "m", "targetValue": 10}}])
-    autoscaler(fake_api, "batch", "batch", priority=1, maxReplicas=4, gpu={"pool": "h100", "tensorParallel": 2},
-               signals=[{"name": "batch", "metricsEndpoint": {"url": "u", "metric": "m", "targetValue": 10}}])
+    autoscaler(
+        fake_api,
+        "llm",
+        "llm",
+        priority=10,
+        maxReplicas=4,
+        gpu={"pool": "h100", "tensorParallel": 2},
+        signals=[{"name": "llm", "metricsEndpoint": {"url": "u", "metric": "m", "targetValue": 10}}],
+    )
+    autoscaler(
+        fake_api,
+        "batch",
+        "batch",
+        priority=1,
+        maxReplicas=4,
+        gpu={"pool": "h100", "tensorParallel": 2},
+        signals=[{"name": "batch", "metricsEndpoint": {"url": "u", "metric": "m", "targetValue": 10}}],
+    )
 
     def used() -> int:
         return 2 * replicas(fake_api, "llm") + 2 * replicas(fake_api, "batch")

@@ -53,10 +53,13 @@ def test_a_commit_past_the_end_never_gives_negative_lag():
 def test_prometheus_vector_and_scalar_answers():
     vector = {
         "status": "success",
-        "data": {"resultType": "vector", "result": [
-            {"metric": {"pod": "a"}, "value": [1700000000.1, "4"]},
-            {"metric": {"pod": "b"}, "value": [1700000000.1, "2.5"]},
-        ]},
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": {"pod": "a"}, "value": [1700000000.1, "4"]},
+                {"metric": {"pod": "b"}, "value": [1700000000.1, "2.5"]},
+            ],
+        },
     }
     assert parse_query_response(vector, "sum") == 6.5
     assert parse_query_response(vector, "max") == 4.0
@@ -113,8 +116,13 @@ class _FakePrometheus(BaseHTTPRequestHandler):
             body = {"status": "error", "errorType": "bad_data", "error": f"unknown query {query!r}"}
             code = 400
         else:
-            body = {"status": "success", "data": {"resultType": "vector", "result": [
-                {"metric": {}, "value": [1700000000.0, self.answers[query]]}]}}
+            body = {
+                "status": "success",
+                "data": {
+                    "resultType": "vector",
+                    "result": [{"metric": {}, "value": [1700000000.0, self.answers[query]]}],
+                },
+            }
             code = 200
         data = json.dumps(body).encode()
         self.send_response(code)
@@ -156,8 +164,10 @@ async def test_reader_reads_a_prometheus_query_and_a_scraped_endpoint(prometheus
         q, m, bad, down = await reader.read_all(
             [
                 SignalSpec("q", PrometheusSignal(prometheus_api, "sum(triton_queue)", 5, TargetType.VALUE)),
-                SignalSpec("m", MetricsEndpointSignal(metrics_page, "nv_inference_pending_request_count", 4,
-                                                      (("model", "llm"),))),
+                SignalSpec(
+                    "m",
+                    MetricsEndpointSignal(metrics_page, "nv_inference_pending_request_count", 4, (("model", "llm"),)),
+                ),
                 SignalSpec("bad", PrometheusSignal(prometheus_api, "nope", 5)),
                 SignalSpec("down", MetricsEndpointSignal("http://127.0.0.1:9/metrics", "x", 1)),
             ]

@@ -81,8 +81,15 @@ def test_kafka_signal_defaults():
             "targetRef": {"kind": "Deployment", "name": "embed"},
             "maxReplicas": 8,
             "signals": [
-                {"name": "lag", "kafkaLag": {"bootstrapServers": "k:9092", "consumerGroup": "g", "topic": "t",
-                                             "targetLagPerReplica": 500}}
+                {
+                    "name": "lag",
+                    "kafkaLag": {
+                        "bootstrapServers": "k:9092",
+                        "consumerGroup": "g",
+                        "topic": "t",
+                        "targetLagPerReplica": 500,
+                    },
+                }
             ],
         }
     )
@@ -193,13 +200,15 @@ def test_bad_settings_name_the_variable(var, value):
 
 
 def test_kafka_security_settings_become_kafka_python_arguments():
-    s = Settings.from_env({
-        "RAGPLANE_AUTOSCALER_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "RAGPLANE_AUTOSCALER_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "RAGPLANE_AUTOSCALER_KAFKA_SASL_USERNAME": "ragplane",
-        "RAGPLANE_AUTOSCALER_KAFKA_SASL_PASSWORD": "s3cret",
-        "RAGPLANE_AUTOSCALER_KAFKA_SSL_CAFILE": "/etc/ragplane/kafka-ca/ca.crt",
-    })
+    s = Settings.from_env(
+        {
+            "RAGPLANE_AUTOSCALER_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "RAGPLANE_AUTOSCALER_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "RAGPLANE_AUTOSCALER_KAFKA_SASL_USERNAME": "ragplane",
+            "RAGPLANE_AUTOSCALER_KAFKA_SASL_PASSWORD": "s3cret",
+            "RAGPLANE_AUTOSCALER_KAFKA_SSL_CAFILE": "/etc/ragplane/kafka-ca/ca.crt",
+        }
+    )
     assert s.kafka == {
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": "SCRAM-SHA-512",

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -29,6 +30,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout}s waiting for {what} (last value {last!r})")
+
 
 class Cluster:
     """A real API server, with the resources the operator tests need."""
@@ -100,42 +102,64 @@ class Cluster:
 
     def deployment(self, name: str, replicas: int) -> dict:
         labels = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "ragplane-operator-tests"}
-        return self.create("apps", "v1", "deployments", {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels},
-            "spec": {
-                "replicas": replicas,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}]},
+        return self.create(
+            "apps",
+            "v1",
+            "deployments",
+            {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": {"name": name, "labels": labels},
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "pause", "image": "registry.k8s.io/pause:3.10"}]},
+                    },
                 },
             },
-        })
+        )
 
     def replicas(self, name: str) -> int:
         scale = self.objects.get_namespaced_custom_object_scale("apps", "v1", self.ns, "deployments", name)
         return int(scale["spec"].get("replicas", 0))
 
     def hpa(self, name: str, target: str) -> dict:
-        return self.create("autoscaling", "v2", "horizontalpodautoscalers", {
-            "apiVersion": "autoscaling/v2",
-            "kind": "HorizontalPodAutoscaler",
-            "metadata": {"name": name},
-            "spec": {
-                "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
-                "minReplicas": 1,
-                "maxReplicas": 3,
-                "metrics": [{"type": "Resource", "resource": {
-                    "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}}}],
+        return self.create(
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            {
+                "apiVersion": "autoscaling/v2",
+                "kind": "HorizontalPodAutoscaler",
+                "metadata": {"name": name},
+                "spec": {
+                    "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": target},
+                    "minReplicas": 1,
+                    "maxReplicas": 3,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 80}},
+                        }
+                    ],
+                },
             },
-        })
+        )
 
     def autoscaler(self, name: str, spec: dict) -> dict:
-        return self.create(GROUP, VERSION, PLURAL, {
-            "apiVersion": f"{GROUP}/{VERSION}", "kind": "RagAutoscaler", "metadata": {"name": name}, "spec": spec,
-        })
+        return self.create(
+            GROUP,
+            VERSION,
+            PLURAL,
+            {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "RagAutoscaler",
+                "metadata": {"name": name},
+                "spec": spec,
+            },
+        )
 
     def get_autoscaler(self, name: str) -> dict:
         return self.objects.get_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name)
@@ -170,7 +194,6 @@ class Cluster:
             self.delete(*ref)
         self.created.clear()
 
-
     def healthy(self) -> bool:
         """Whether the API server answers /healthz."""
         try:
@@ -193,9 +216,14 @@ def plain_crd(group: str, version: str, kind: str, plural: str, scale: bool = Fa
             "group": group,
             "scope": "Namespaced",
             "names": {"plural": plural, "singular": kind.lower(), "kind": kind, "listKind": f"{kind}List"},
-            "versions": [{
-                "name": version, "served": True, "storage": True, "subresources": subresources,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-            }],
+            "versions": [
+                {
+                    "name": version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": subresources,
+                    "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+                }
+            ],
         },
     }

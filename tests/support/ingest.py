@@ -15,8 +15,8 @@ from google.protobuf.struct_pb2 import Struct
 
 from ragplane.runtime.kafka import EventProducer
 from ragplane.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
-from ragplane_ingest.config import Settings, load
 from ragplane_ingest.app import IngestApp
+from ragplane_ingest.config import Settings, load
 from support.servers import Served, serve
 
 API_KEYS = "dev-key=default,key-a=tenant-a,key-b=tenant-b"
@@ -29,10 +29,18 @@ def make_settings(kafka_bootstrap: str, redis_url: str, **overrides: Any) -> Set
     """Settings on unique topics, group and Redis prefix, one partition (so order across documents holds)."""
     run = uuid.uuid4().hex[:10]
     values: dict[str, Any] = dict(
-        kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, kafka_partitions=1, api_keys=API_KEYS,
-        chunks_topic=f"test.{run}.chunks.v1", indexed_topic=f"test.{run}.indexed.v1",
-        status_group=f"test-{run}-status", redis_prefix=f"test:{run}", batch_chunks=4,
-        max_document_bytes=200_000, guardrail_addr="", scan_required=False,
+        kafka_bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        kafka_partitions=1,
+        api_keys=API_KEYS,
+        chunks_topic=f"test.{run}.chunks.v1",
+        indexed_topic=f"test.{run}.indexed.v1",
+        status_group=f"test-{run}-status",
+        redis_prefix=f"test:{run}",
+        batch_chunks=4,
+        max_document_bytes=200_000,
+        guardrail_addr="",
+        scan_required=False,
     )
     values.update(overrides)
     return load({}, **values)
@@ -64,9 +72,14 @@ class Doc:
 
     def header(self) -> ingest_pb2.DocumentHeader:
         header = ingest_pb2.DocumentHeader(
-            doc_id=self.doc_id, source=self.source, content_type=self.content_type, title=self.title,
-            chunking=ingest_pb2.ChunkingOptions(chunk_size_tokens=self.chunk_size,
-                                                chunk_overlap_tokens=self.chunk_overlap))
+            doc_id=self.doc_id,
+            source=self.source,
+            content_type=self.content_type,
+            title=self.title,
+            chunking=ingest_pb2.ChunkingOptions(
+                chunk_size_tokens=self.chunk_size, chunk_overlap_tokens=self.chunk_overlap
+            ),
+        )
         if self.metadata is not None:
             metadata = Struct()
             metadata.update(self.metadata)
@@ -79,33 +92,41 @@ def stream_requests(docs: Iterable[Doc], part_bytes: int = 7000) -> list[ingest_
     for doc in docs:
         requests.append(ingest_pb2.IngestDocumentsRequest(header=doc.header()))
         for offset in range(0, len(doc.data), part_bytes):
-            requests.append(ingest_pb2.IngestDocumentsRequest(content=doc.data[offset:offset + part_bytes]))
+            requests.append(ingest_pb2.IngestDocumentsRequest(content=doc.data[offset : offset + part_bytes]))
         requests.append(ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd(sha256=doc.sha256)))
     return requests
 
 
-async def ingest_stream(stub: ingest_pb2_grpc.IngestServiceStub, docs: Sequence[Doc],
-                        metadata: Sequence[tuple[str, str]] = AUTH) -> list[ingest_pb2.DocumentResult]:
+async def ingest_stream(
+    stub: ingest_pb2_grpc.IngestServiceStub, docs: Sequence[Doc], metadata: Sequence[tuple[str, str]] = AUTH
+) -> list[ingest_pb2.DocumentResult]:
     call = stub.IngestDocuments(iter(stream_requests(docs)), metadata=metadata, timeout=120)
     return [response.result async for response in call]
 
 
-async def upsert(stub: ingest_pb2_grpc.IngestServiceStub, doc: Doc,
-                 metadata: Sequence[tuple[str, str]] = AUTH) -> ingest_pb2.DocumentResult:
-    reply = await stub.UpsertDocument(ingest_pb2.UpsertDocumentRequest(header=doc.header(), content=doc.data),
-                                      metadata=metadata, timeout=60)
+async def upsert(
+    stub: ingest_pb2_grpc.IngestServiceStub, doc: Doc, metadata: Sequence[tuple[str, str]] = AUTH
+) -> ingest_pb2.DocumentResult:
+    reply = await stub.UpsertDocument(
+        ingest_pb2.UpsertDocumentRequest(header=doc.header(), content=doc.data), metadata=metadata, timeout=60
+    )
     return reply.result
 
 
-async def wait_for_status(stub: ingest_pb2_grpc.IngestServiceStub, doc_id: str,
-                          done: Callable[[ingest_pb2.DocumentStatus], bool], *,
-                          metadata: Sequence[tuple[str, str]] = AUTH,
-                          timeout_s: float = 60) -> ingest_pb2.DocumentStatus:
+async def wait_for_status(
+    stub: ingest_pb2_grpc.IngestServiceStub,
+    doc_id: str,
+    done: Callable[[ingest_pb2.DocumentStatus], bool],
+    *,
+    metadata: Sequence[tuple[str, str]] = AUTH,
+    timeout_s: float = 60,
+) -> ingest_pb2.DocumentStatus:
     """Poll GetDocumentStatus until ``done(status)``; the last status otherwise (the caller's assertion fails)."""
     deadline = time.monotonic() + timeout_s
     while True:
-        reply = await stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=metadata,
-                                             timeout=10)
+        reply = await stub.GetDocumentStatus(
+            ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=metadata, timeout=10
+        )
         if done(reply.status) or time.monotonic() > deadline:
             return reply.status
         await asyncio.sleep(0.1)
@@ -139,13 +160,29 @@ def all_chunks(events: list[events_pb2.ChunksEvent]) -> list[common_pb2.Chunk]:
 async def produce_indexed(settings: Settings, events: Sequence[events_pb2.IndexedEvent]) -> None:
     producer = EventProducer(settings, "test-index-writer")
     try:
-        await asyncio.to_thread(producer.send_many, settings.indexed_topic,
-                                [(f"{e.tenant}/{e.doc_id}", e) for e in events])
+        await asyncio.to_thread(
+            producer.send_many, settings.indexed_topic, [(f"{e.tenant}/{e.doc_id}", e) for e in events]
+        )
     finally:
         await asyncio.to_thread(producer.close)
 
 
-def indexed_event(tenant: str, doc_id: str, version: common_pb2.DocumentVersion, outcome: int, *,
-                  indexed: int = 0, total: int = 0, reason: str = "") -> events_pb2.IndexedEvent:
-    return events_pb2.IndexedEvent(tenant=tenant, doc_id=doc_id, version=version, outcome=outcome,
-                                   indexed_chunks=indexed, total_chunks=total, reason=reason)
+def indexed_event(
+    tenant: str,
+    doc_id: str,
+    version: common_pb2.DocumentVersion,
+    outcome: int,
+    *,
+    indexed: int = 0,
+    total: int = 0,
+    reason: str = "",
+) -> events_pb2.IndexedEvent:
+    return events_pb2.IndexedEvent(
+        tenant=tenant,
+        doc_id=doc_id,
+        version=version,
+        outcome=outcome,
+        indexed_chunks=indexed,
+        total_chunks=total,
+        reason=reason,
+    )

@@ -20,8 +20,10 @@ def raw_pdf(pages: Sequence[str]) -> bytes:
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     for index, text in enumerate(pages):
         content_id = page_ids[index] + 1
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R "
-                       f">> >> /Contents {content_id} 0 R >>".encode())
+        objects.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R "
+            f">> >> /Contents {content_id} 0 R >>".encode()
+        )
         lines = " T* ".join(f"{_pdf_string(line)} Tj" for line in text.split("\n"))
         stream = f"BT /F1 11 Tf 14 TL 72 740 Td {lines} ET".encode("latin-1")
         objects.append(b"<< /Length " + str(len(stream)).encode() + b" >>\nstream\n" + stream + b"\nendstream")
@@ -37,8 +39,14 @@ def raw_pdf(pages: Sequence[str]) -> bytes:
     return bytes(out)
 
 
-def make_pdf(pages: Sequence[str], *, title: str = "", outline: Sequence[tuple[str, int, int]] = (),
-             user_password: str | None = None, owner_password: str | None = None) -> bytes:
+def make_pdf(
+    pages: Sequence[str],
+    *,
+    title: str = "",
+    outline: Sequence[tuple[str, int, int]] = (),
+    user_password: str | None = None,
+    owner_password: str | None = None,
+) -> bytes:
     """A PDF with ``pages``; optional title, outline entries (title, zero-based page, level) and encryption."""
     raw = raw_pdf(pages)
     if not (title or outline or user_password is not None or owner_password is not None):

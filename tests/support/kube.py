@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -61,13 +62,19 @@ class FakeObjects:
         self.calls.append("list")
         if (group, plural) == ("autoscaling", "horizontalpodautoscalers") and not self._served(group, plural):
             raise api_error(404)
-        return {"items": [copy.deepcopy(o) for (g, p, ns, _), o in sorted(self.store.items())
-                          if (g, p, ns) == (group, plural, namespace)]}
+        return {
+            "items": [
+                copy.deepcopy(o)
+                for (g, p, ns, _), o in sorted(self.store.items())
+                if (g, p, ns) == (group, plural, namespace)
+            ]
+        }
 
     def list_cluster_custom_object(self, group, version, plural, **_):
         self.calls.append("list")
-        return {"items": [copy.deepcopy(o) for (g, p, _, _), o in sorted(self.store.items())
-                          if (g, p) == (group, plural)]}
+        return {
+            "items": [copy.deepcopy(o) for (g, p, _, _), o in sorted(self.store.items()) if (g, p) == (group, plural)]
+        }
 
     def patch_namespaced_custom_object_status(self, group, version, namespace, plural, name, body, **_):
         return self._patch(group, plural, namespace, name, {"status": body.get("status")}, body)
@@ -122,7 +129,6 @@ def api_error(status: int):
     from kubernetes.client.exceptions import ApiException
 
     return ApiException(status=status, reason={404: "Not Found", 409: "Conflict"}.get(status, "Error"))
-
 
 
 def fake_kube(objects: FakeObjects):

@@ -35,7 +35,6 @@ class Gauges:
         self._server.server_close()
 
 
-
 def operator_settings(kubeconfig: str, **overrides: Any):
     """Operator settings for one test namespace, a fast loop and a free metrics port."""
     from ragplane_autoscaler.settings import Settings
@@ -84,4 +83,3 @@ class LogRecords(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.messages)
-

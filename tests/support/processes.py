@@ -96,8 +96,14 @@ class ServerProcess:
                 self.process.wait()
 
 
-def start_process(argv: Sequence[str], log_path: Path, *, port: int | None = None,
-                  env: dict[str, str] | None = None, metrics_port: int | None = None) -> ServerProcess:
+def start_process(
+    argv: Sequence[str],
+    log_path: Path,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    metrics_port: int | None = None,
+) -> ServerProcess:
     """Start ``argv`` (which binds 127.0.0.1:``port``) with the test's environment plus ``env``; do not wait.
 
     Args:
@@ -120,5 +126,6 @@ def start_service_process(module: str, log_dir: Path, env: dict[str, str] | None
     port, metrics_port = free_port(), free_port()
     listen = {"RAGPLANE_GRPC_LISTEN": f"127.0.0.1:{port}", "RAGPLANE_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"}
     log_path = log_dir / f"{module.rsplit('.', 1)[-1]}-{port}.log"
-    return start_process([sys.executable, "-m", module], log_path, port=port, env={**listen, **(env or {})},
-                         metrics_port=metrics_port)
+    return start_process(
+        [sys.executable, "-m", module], log_path, port=port, env={**listen, **(env or {})}, metrics_port=metrics_port
+    )

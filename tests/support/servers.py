@@ -48,8 +48,9 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Service, settings: CommonSettings, *, grace_s: float = 0.0,
-                metrics: bool = False) -> AsyncIterator[Served]:
+async def serve(
+    app: Service, settings: CommonSettings, *, grace_s: float = 0.0, metrics: bool = False
+) -> AsyncIterator[Served]:
     """Run ``app`` on 127.0.0.1, port 0, behind the real runtime until the block ends.
 
     Args:

@@ -31,9 +31,15 @@ class TopicReader:
         self.records: list[Record] = []
         self._consumed = 0  # where read_until's next window starts
         # A fresh group (subscribe rather than assign) sees every partition, also of a topic created later.
-        self._consumer = KafkaConsumer(topic, bootstrap_servers=[bootstrap], group_id=f"reader-{uuid.uuid4().hex[:8]}",
-                                       auto_offset_reset="earliest", enable_auto_commit=False,
-                                       session_timeout_ms=6000, heartbeat_interval_ms=2000)
+        self._consumer = KafkaConsumer(
+            topic,
+            bootstrap_servers=[bootstrap],
+            group_id=f"reader-{uuid.uuid4().hex[:8]}",
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+            session_timeout_ms=6000,
+            heartbeat_interval_ms=2000,
+        )
 
     def poll(self, timeout_ms: int = 500) -> list[Record]:
         """Records that arrived since the last read (waits up to ``timeout_ms`` for some)."""

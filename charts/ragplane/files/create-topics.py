@@ -58,14 +58,17 @@ def main() -> int:
         missing = {name: want for name, want in spec.items() if name not in counts}
         if missing:
             try:
-                admin.create_topics({
-                    name: {
-                        "num_partitions": want["partitions"],
-                        "replication_factor": want["replicationFactor"],
-                        "configs": {"retention.ms": str(want["retentionMs"]), "cleanup.policy": "delete"},
-                    }
-                    for name, want in missing.items()
-                }, timeout_ms=60_000)
+                admin.create_topics(
+                    {
+                        name: {
+                            "num_partitions": want["partitions"],
+                            "replication_factor": want["replicationFactor"],
+                            "configs": {"retention.ms": str(want["retentionMs"]), "cleanup.policy": "delete"},
+                        }
+                        for name, want in missing.items()
+                    },
+                    timeout_ms=60_000,
+                )
             except TopicAlreadyExistsError:
                 pass  # created concurrently (a service's own ensure_topics); brought to spec below
             log("topics created", topics=sorted(missing))
@@ -79,13 +82,19 @@ def main() -> int:
                 log("broker cannot add partitions; topics left as they are", topics=grow, error=str(exc))
         for name, want in spec.items():
             if counts.get(name, 0) > want["partitions"]:
-                log("topic has more partitions than asked; Kafka cannot shrink it", topic=name,
-                    partitions=counts[name], wanted=want["partitions"])
+                log(
+                    "topic has more partitions than asked; Kafka cannot shrink it",
+                    topic=name,
+                    partitions=counts[name],
+                    wanted=want["partitions"],
+                )
         try:
-            admin.alter_configs([
-                ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": str(want["retentionMs"])})
-                for name, want in spec.items()
-            ])
+            admin.alter_configs(
+                [
+                    ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": str(want["retentionMs"])})
+                    for name, want in spec.items()
+                ]
+            )
         except IncompatibleBrokerVersion as exc:
             log("broker cannot alter topic configs; retention left as it is", error=str(exc))
         log("topics ready", topics=sorted(spec))

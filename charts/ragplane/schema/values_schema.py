@@ -57,8 +57,11 @@ def boolean(description: str = "") -> Schema:
 
 
 def string_map(description: str = "") -> Schema:
-    return {"type": "object", "additionalProperties": {"type": "string"},
-            **({"description": description} if description else {})}
+    return {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        **({"description": description} if description else {}),
+    }
 
 
 def array_of(items: Schema, description: str = "") -> Schema:
@@ -73,97 +76,159 @@ DEFINITIONS: dict[str, Schema] = {
     "quantity": {
         "description": "A Kubernetes quantity, e.g. 500m, 2, 4Gi.",
         "oneOf": [
-            {"type": "string", "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$"},
+            {
+                "type": "string",
+                "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?$",
+            },
             {"type": "number", "minimum": 0},
         ],
     },
-    "image": obj({
-        "repository": string("Image repository; empty: <global.image.registry>/<workload>."),
-        "tag": string("Image tag; empty: global.image.tag, then the chart's appVersion. Never latest."),
-        "digest": string("sha256:... to pin the image.", pattern=r"^(sha256:[a-f0-9]{64})?$"),
-    }, "Container image."),
-    "pinnedImage": obj({
-        "repository": string("Image repository.", minLength=1),
-        "tag": string("Image tag (a version, never latest).", minLength=1),
-        "digest": string("sha256:... to pin the image.", pattern=r"^(sha256:[a-f0-9]{64})?$"),
-    }, "A third-party image: repository and tag are required.", required=("repository", "tag")),
-    "resources": obj({
-        "requests": {"type": "object", "additionalProperties": ref("quantity")},
-        "limits": {"type": "object", "additionalProperties": ref("quantity")},
-    }, "Container resources (GPUs go in the gpu block, never here)."),
-    "gpu": obj({
-        "count": integer("GPUs per pod; 0 runs on CPU.", 0),
-        "resourceName": ref("resourceName"),
-    }, "GPUs of one pod.", required=("count", "resourceName")),
-    "resourceName": string("Extended resource that counts GPUs: nvidia.com/gpu or a MIG profile.",
-                           pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"),
-    "toleration": obj({
-        "key": string(),
-        "operator": string(enum=["Exists", "Equal"]),
-        "value": string(),
-        "effect": string(enum=["", "NoSchedule", "PreferNoSchedule", "NoExecute"]),
-        "tolerationSeconds": integer(minimum=0),
-    }, "A Kubernetes toleration."),
+    "image": obj(
+        {
+            "repository": string("Image repository; empty: <global.image.registry>/<workload>."),
+            "tag": string("Image tag; empty: global.image.tag, then the chart's appVersion. Never latest."),
+            "digest": string("sha256:... to pin the image.", pattern=r"^(sha256:[a-f0-9]{64})?$"),
+        },
+        "Container image.",
+    ),
+    "pinnedImage": obj(
+        {
+            "repository": string("Image repository.", minLength=1),
+            "tag": string("Image tag (a version, never latest).", minLength=1),
+            "digest": string("sha256:... to pin the image.", pattern=r"^(sha256:[a-f0-9]{64})?$"),
+        },
+        "A third-party image: repository and tag are required.",
+        required=("repository", "tag"),
+    ),
+    "resources": obj(
+        {
+            "requests": {"type": "object", "additionalProperties": ref("quantity")},
+            "limits": {"type": "object", "additionalProperties": ref("quantity")},
+        },
+        "Container resources (GPUs go in the gpu block, never here).",
+    ),
+    "gpu": obj(
+        {
+            "count": integer("GPUs per pod; 0 runs on CPU.", 0),
+            "resourceName": ref("resourceName"),
+        },
+        "GPUs of one pod.",
+        required=("count", "resourceName"),
+    ),
+    "resourceName": string(
+        "Extended resource that counts GPUs: nvidia.com/gpu or a MIG profile.",
+        pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?/[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$",
+    ),
+    "toleration": obj(
+        {
+            "key": string(),
+            "operator": string(enum=["Exists", "Equal"]),
+            "value": string(),
+            "effect": string(enum=["", "NoSchedule", "PreferNoSchedule", "NoExecute"]),
+            "tolerationSeconds": integer(minimum=0),
+        },
+        "A Kubernetes toleration.",
+    ),
     "placement_nodeSelector": string_map("Node labels the pods must have (the node pool)."),
     "placement_tolerations": array_of(ref("toleration"), "Taints the pods tolerate (e.g. nvidia.com/gpu)."),
-    "placement_affinity": obj({
-        "nodeAffinity": any_object(), "podAffinity": any_object(), "podAntiAffinity": any_object(),
-    }, "Kubernetes affinity."),
-    "podSecurityContext": obj({
-        "runAsUser": integer("User id; never 0.", 1),
-        "runAsGroup": integer("Group id; never 0.", 1),
-        "fsGroup": integer("Group owning mounted volumes.", 0),
-    }, "The ids the pod runs as; the rest of the hardened context is fixed."),
-    "probe": obj({
-        "periodSeconds": integer(minimum=1),
-        "failureThreshold": integer(minimum=1),
-    }),
-    "probes": obj({
-        "startup": ref("probe"), "readiness": ref("probe"), "liveness": ref("probe"),
-    }, "Probe timing; startup allows periodSeconds x failureThreshold for model loading."),
-    "pdb": obj({
-        "maxUnavailable": {"oneOf": [{"type": "integer", "minimum": 0},
-                                     {"type": "string", "pattern": r"^[0-9]{1,3}%$"}]},
-    }, "PodDisruptionBudget.", required=("maxUnavailable",)),
-    "hpa": obj({
-        "enabled": boolean("Create a HorizontalPodAutoscaler on CPU."),
-        "minReplicas": integer(minimum=1),
-        "maxReplicas": integer(minimum=1),
-        "targetCPUUtilizationPercentage": integer(minimum=1, maximum=100),
-    }, "HorizontalPodAutoscaler; not for targets the ragplane autoscaler manages."),
+    "placement_affinity": obj(
+        {
+            "nodeAffinity": any_object(),
+            "podAffinity": any_object(),
+            "podAntiAffinity": any_object(),
+        },
+        "Kubernetes affinity.",
+    ),
+    "podSecurityContext": obj(
+        {
+            "runAsUser": integer("User id; never 0.", 1),
+            "runAsGroup": integer("Group id; never 0.", 1),
+            "fsGroup": integer("Group owning mounted volumes.", 0),
+        },
+        "The ids the pod runs as; the rest of the hardened context is fixed.",
+    ),
+    "probe": obj(
+        {
+            "periodSeconds": integer(minimum=1),
+            "failureThreshold": integer(minimum=1),
+        }
+    ),
+    "probes": obj(
+        {
+            "startup": ref("probe"),
+            "readiness": ref("probe"),
+            "liveness": ref("probe"),
+        },
+        "Probe timing; startup allows periodSeconds x failureThreshold for model loading.",
+    ),
+    "pdb": obj(
+        {
+            "maxUnavailable": {
+                "oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": r"^[0-9]{1,3}%$"}]
+            },
+        },
+        "PodDisruptionBudget.",
+        required=("maxUnavailable",),
+    ),
+    "hpa": obj(
+        {
+            "enabled": boolean("Create a HorizontalPodAutoscaler on CPU."),
+            "minReplicas": integer(minimum=1),
+            "maxReplicas": integer(minimum=1),
+            "targetCPUUtilizationPercentage": integer(minimum=1, maximum=100),
+        },
+        "HorizontalPodAutoscaler; not for targets the ragplane autoscaler manages.",
+    ),
     "env": {
         "type": "object",
         "description": "Extra environment: NAME: value (ConfigMap) or NAME: {valueFrom: ...} (container env).",
         "propertyNames": {"pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
-        "additionalProperties": {"oneOf": [
-            {"type": ["string", "number", "boolean"]},
-            obj({"valueFrom": any_object()}, required=("valueFrom",)),
-        ]},
+        "additionalProperties": {
+            "oneOf": [
+                {"type": ["string", "number", "boolean"]},
+                obj({"valueFrom": any_object()}, required=("valueFrom",)),
+            ]
+        },
     },
-    "models": obj({
-        "source": string("image: baked into the image; volume: mounted from `volume`.", enum=["image", "volume"]),
-        "mountPath": string("Where the volume is mounted (RAGPLANE_MODELS_DIR).", pattern="^/"),
-        "volume": any_object("A Kubernetes volume source, e.g. {persistentVolumeClaim: {claimName: models}}."),
-    }, "Where model files come from.", required=("source", "mountPath")),
+    "models": obj(
+        {
+            "source": string("image: baked into the image; volume: mounted from `volume`.", enum=["image", "volume"]),
+            "mountPath": string("Where the volume is mounted (RAGPLANE_MODELS_DIR).", pattern="^/"),
+            "volume": any_object("A Kubernetes volume source, e.g. {persistentVolumeClaim: {claimName: models}}."),
+        },
+        "Where model files come from.",
+        required=("source", "mountPath"),
+    ),
     "annotations": obj({"annotations": string_map()}),
-    "workloadNetworkPolicy": obj({
-        "extraIngress": array_of(any_object(), "NetworkPolicy ingress rules added to the computed ones."),
-        "extraEgress": array_of(any_object(), "NetworkPolicy egress rules added to the computed ones."),
-    }),
-    "peer": obj({
-        "ipBlock": obj({"cidr": string(), "except": array_of(string())}, required=("cidr",)),
-        "namespaceSelector": any_object(),
-        "podSelector": any_object(),
-    }, "A NetworkPolicy peer."),
+    "workloadNetworkPolicy": obj(
+        {
+            "extraIngress": array_of(any_object(), "NetworkPolicy ingress rules added to the computed ones."),
+            "extraEgress": array_of(any_object(), "NetworkPolicy egress rules added to the computed ones."),
+        }
+    ),
+    "peer": obj(
+        {
+            "ipBlock": obj({"cidr": string(), "except": array_of(string())}, required=("cidr",)),
+            "namespaceSelector": any_object(),
+            "podSelector": any_object(),
+        },
+        "A NetworkPolicy peer.",
+    ),
     "ports": array_of(integer(minimum=1, maximum=65535)),
-    "destination": obj({
-        "to": array_of(ref("peer"), "Peers to allow (empty: any destination on the ports)."),
-        "ports": ref("ports"),
-    }, "Egress destination for the NetworkPolicies."),
-    "secretRef": obj({
-        "name": string("Name of an existing Secret; empty: not used."),
-        "key": string("Key inside the Secret.", minLength=1),
-    }, "A Secret key, by reference."),
+    "destination": obj(
+        {
+            "to": array_of(ref("peer"), "Peers to allow (empty: any destination on the ports)."),
+            "ports": ref("ports"),
+        },
+        "Egress destination for the NetworkPolicies.",
+    ),
+    "secretRef": obj(
+        {
+            "name": string("Name of an existing Secret; empty: not used."),
+            "key": string("Key inside the Secret.", minLength=1),
+        },
+        "A Secret key, by reference.",
+    ),
     "strategy": any_object("Deployment strategy."),
 }
 
@@ -196,115 +261,184 @@ def workload_properties(name: str) -> dict[str, Schema]:
 
 
 def service_block(name: str) -> Schema:
-    properties = {"enabled": boolean(f"Deploy {name}."), **workload_properties(name),
-                  "gpu": ref("gpu"), "models": ref("models")}
+    properties = {
+        "enabled": boolean(f"Deploy {name}."),
+        **workload_properties(name),
+        "gpu": ref("gpu"),
+        "models": ref("models"),
+    }
     if name in REMOTE_MODEL_SERVICES:
         properties["remoteModels"] = boolean("Run the models on the chart's inference server (v2 protocol).")
     return obj(properties, f"The {name} service.")
 
 
 def modelserver_block() -> Schema:
-    return obj({**workload_properties("modelserver"), "gpu": ref("gpu"), "models": ref("models")},
-               "The CPU model server, deployed when llm.server is modelserver.")
+    return obj(
+        {**workload_properties("modelserver"), "gpu": ref("gpu"), "models": ref("models")},
+        "The CPU model server, deployed when llm.server is modelserver.",
+    )
 
 
 def triton_block() -> Schema:
-    return obj({
-        **workload_properties("triton"),
-        "gpu": obj({
-            "tensorParallelSize": integer("GPUs a layer is split over.", 1),
-            "pipelineParallelSize": integer("Pipeline stages.", 1),
-            "resourceName": ref("resourceName"),
-        }, "The GPUs of one replica: tensorParallelSize x pipelineParallelSize, which is also the world size.",
-            required=("tensorParallelSize", "pipelineParallelSize", "resourceName")),
-        "shmSize": ref("quantity"),
-        "modelRepository": obj({
-            "source": string("pvc or objectStore.", enum=["pvc", "objectStore"]),
-            "pvc": obj({"claimName": string(), "subPath": string()}),
-            "objectStore": obj({
-                "uri": string("s3://, gs:// or az:// URI of the repository.", pattern=r"^((s3|gs|az)://.+)?$"),
-                "credentialsSecret": string("Secret whose keys become the copier's environment."),
-                "sizeLimit": ref("quantity"),
-                "image": ref("pinnedImage"),
-                "networkPolicy": ref("destination"),
-            }),
-        }, "Where the Triton model repository comes from.", required=("source",)),
-        "tensorrtLLMModelName": string("The TensorRT-LLM model in the repository.", minLength=1),
-        "extraArgs": array_of(string(), "Extra tritonserver arguments."),
-        "kserve": obj({
-            "enabled": boolean("Deploy as a KServe InferenceService instead of a Deployment."),
-            "deploymentMode": string(enum=["RawDeployment", "Standard"]),
-            "annotations": string_map(),
-        }),
-    }, "Triton + TensorRT-LLM, deployed when llm.server is triton.")
+    return obj(
+        {
+            **workload_properties("triton"),
+            "gpu": obj(
+                {
+                    "tensorParallelSize": integer("GPUs a layer is split over.", 1),
+                    "pipelineParallelSize": integer("Pipeline stages.", 1),
+                    "resourceName": ref("resourceName"),
+                },
+                "The GPUs of one replica: tensorParallelSize x pipelineParallelSize, which is also the world size.",
+                required=("tensorParallelSize", "pipelineParallelSize", "resourceName"),
+            ),
+            "shmSize": ref("quantity"),
+            "modelRepository": obj(
+                {
+                    "source": string("pvc or objectStore.", enum=["pvc", "objectStore"]),
+                    "pvc": obj({"claimName": string(), "subPath": string()}),
+                    "objectStore": obj(
+                        {
+                            "uri": string(
+                                "s3://, gs:// or az:// URI of the repository.", pattern=r"^((s3|gs|az)://.+)?$"
+                            ),
+                            "credentialsSecret": string("Secret whose keys become the copier's environment."),
+                            "sizeLimit": ref("quantity"),
+                            "image": ref("pinnedImage"),
+                            "networkPolicy": ref("destination"),
+                        }
+                    ),
+                },
+                "Where the Triton model repository comes from.",
+                required=("source",),
+            ),
+            "tensorrtLLMModelName": string("The TensorRT-LLM model in the repository.", minLength=1),
+            "extraArgs": array_of(string(), "Extra tritonserver arguments."),
+            "kserve": obj(
+                {
+                    "enabled": boolean("Deploy as a KServe InferenceService instead of a Deployment."),
+                    "deploymentMode": string(enum=["RawDeployment", "Standard"]),
+                    "annotations": string_map(),
+                }
+            ),
+        },
+        "Triton + TensorRT-LLM, deployed when llm.server is triton.",
+    )
 
 
 def build() -> Schema:
-    global_block = obj({
-        "image": obj({
-            "registry": string("Registry/prefix of the ragplane images.", minLength=1),
-            "tag": string("Tag of every ragplane image; empty: appVersion. Never latest."),
-            "pullPolicy": string(enum=["IfNotPresent", "Always", "Never"]),
-            "pullSecrets": array_of(string()),
-        }),
-        "podSecurityContext": ref("podSecurityContext"),
-        "logLevel": string(enum=["DEBUG", "INFO", "WARNING", "ERROR"]),
-        "logContent": boolean("Log document text, prompts and answers."),
-        "gracePeriodSeconds": integer("RAGPLANE_GRACE_PERIOD_S.", 0),
-        "terminationGraceExtraSeconds": integer(minimum=0),
-        "defaultDeadlineSeconds": {"type": "number", "exclusiveMinimum": 0},
-        "auth": obj({
-            "allowDevKey": boolean("Accept the local stack's dev key (throw-away clusters only)."),
-            "apiKeys": obj({"secretName": string(), "key": string(minLength=1),
-                            "mountAsFile": boolean()}),
-            "serviceToken": obj({"secretName": string(), "key": string(minLength=1)}),
-        }),
-        "otel": obj({
-            "exporter": string(enum=["none", "otlp", "console"]),
-            "endpoint": string("OTLP/gRPC endpoint of the collector."),
-            "resourceAttributes": string(),
-            "networkPolicy": ref("destination"),
-        }),
-        "metrics": obj({
-            "podAnnotations": boolean(),
-            "serviceMonitor": obj({"enabled": boolean(), "interval": string(pattern=r"^[0-9]+(ms|s|m|h)$"),
-                                   "labels": string_map()}),
-        }),
-        "networkPolicy": obj({
-            "enabled": boolean(),
-            "clients": obj({"from": array_of(ref("peer"))}),
-            "prometheus": obj({"from": array_of(ref("peer"))}),
-            "dns": obj({"to": array_of(ref("peer")), "ports": array_of(obj({
-                "port": integer(minimum=1, maximum=65535), "protocol": string(enum=["UDP", "TCP"])}))}),
-        }),
-    }, "Settings every workload shares.")
+    global_block = obj(
+        {
+            "image": obj(
+                {
+                    "registry": string("Registry/prefix of the ragplane images.", minLength=1),
+                    "tag": string("Tag of every ragplane image; empty: appVersion. Never latest."),
+                    "pullPolicy": string(enum=["IfNotPresent", "Always", "Never"]),
+                    "pullSecrets": array_of(string()),
+                }
+            ),
+            "podSecurityContext": ref("podSecurityContext"),
+            "logLevel": string(enum=["DEBUG", "INFO", "WARNING", "ERROR"]),
+            "logContent": boolean("Log document text, prompts and answers."),
+            "gracePeriodSeconds": integer("RAGPLANE_GRACE_PERIOD_S.", 0),
+            "terminationGraceExtraSeconds": integer(minimum=0),
+            "defaultDeadlineSeconds": {"type": "number", "exclusiveMinimum": 0},
+            "auth": obj(
+                {
+                    "allowDevKey": boolean("Accept the local stack's dev key (throw-away clusters only)."),
+                    "apiKeys": obj({"secretName": string(), "key": string(minLength=1), "mountAsFile": boolean()}),
+                    "serviceToken": obj({"secretName": string(), "key": string(minLength=1)}),
+                }
+            ),
+            "otel": obj(
+                {
+                    "exporter": string(enum=["none", "otlp", "console"]),
+                    "endpoint": string("OTLP/gRPC endpoint of the collector."),
+                    "resourceAttributes": string(),
+                    "networkPolicy": ref("destination"),
+                }
+            ),
+            "metrics": obj(
+                {
+                    "podAnnotations": boolean(),
+                    "serviceMonitor": obj(
+                        {
+                            "enabled": boolean(),
+                            "interval": string(pattern=r"^[0-9]+(ms|s|m|h)$"),
+                            "labels": string_map(),
+                        }
+                    ),
+                }
+            ),
+            "networkPolicy": obj(
+                {
+                    "enabled": boolean(),
+                    "clients": obj({"from": array_of(ref("peer"))}),
+                    "prometheus": obj({"from": array_of(ref("peer"))}),
+                    "dns": obj(
+                        {
+                            "to": array_of(ref("peer")),
+                            "ports": array_of(
+                                obj(
+                                    {"port": integer(minimum=1, maximum=65535), "protocol": string(enum=["UDP", "TCP"])}
+                                )
+                            ),
+                        }
+                    ),
+                }
+            ),
+        },
+        "Settings every workload shares.",
+    )
 
-    kafka = obj({
-        "bootstrapServers": string("host:port list of the brokers.", pattern=r"^([^,:\s]+:[0-9]+(,[^,:\s]+:[0-9]+)*)?$"),
-        "tls": obj({"enabled": boolean(), "caSecret": ref("secretRef")}),
-        "sasl": obj({
-            "enabled": boolean(),
-            "mechanism": string(enum=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
-            "username": string(),
-            "passwordSecret": ref("secretRef"),
-        }),
-        "topics": obj({
-            "create": boolean(),
-            "mode": string(enum=["job", "strimzi"]),
-            "partitions": integer(minimum=1),
-            "replicationFactor": integer(minimum=1),
-            "retentionMs": integer(minimum=-1),
-            "dlqRetentionMs": integer(minimum=-1),
-            "overrides": {"type": "object", "additionalProperties": obj({
-                "partitions": integer(minimum=1), "replicationFactor": integer(minimum=1),
-                "retentionMs": integer(minimum=-1)})},
-            "strimzi": obj({"clusterName": string(), "namespace": string(),
-                            "apiVersion": string(enum=["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"])}),
-            "job": obj({"image": ref("image"), "resources": ref("resources"),
-                        "backoffLimit": integer(minimum=0)}),
-        }),
-        "networkPolicy": ref("destination"),
-    }, "Kafka (external).")
+    kafka = obj(
+        {
+            "bootstrapServers": string(
+                "host:port list of the brokers.", pattern=r"^([^,:\s]+:[0-9]+(,[^,:\s]+:[0-9]+)*)?$"
+            ),
+            "tls": obj({"enabled": boolean(), "caSecret": ref("secretRef")}),
+            "sasl": obj(
+                {
+                    "enabled": boolean(),
+                    "mechanism": string(enum=["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]),
+                    "username": string(),
+                    "passwordSecret": ref("secretRef"),
+                }
+            ),
+            "topics": obj(
+                {
+                    "create": boolean(),
+                    "mode": string(enum=["job", "strimzi"]),
+                    "partitions": integer(minimum=1),
+                    "replicationFactor": integer(minimum=1),
+                    "retentionMs": integer(minimum=-1),
+                    "dlqRetentionMs": integer(minimum=-1),
+                    "overrides": {
+                        "type": "object",
+                        "additionalProperties": obj(
+                            {
+                                "partitions": integer(minimum=1),
+                                "replicationFactor": integer(minimum=1),
+                                "retentionMs": integer(minimum=-1),
+                            }
+                        ),
+                    },
+                    "strimzi": obj(
+                        {
+                            "clusterName": string(),
+                            "namespace": string(),
+                            "apiVersion": string(enum=["kafka.strimzi.io/v1", "kafka.strimzi.io/v1beta2"]),
+                        }
+                    ),
+                    "job": obj(
+                        {"image": ref("image"), "resources": ref("resources"), "backoffLimit": integer(minimum=0)}
+                    ),
+                }
+            ),
+            "networkPolicy": ref("destination"),
+        },
+        "Kafka (external).",
+    )
 
     schema: Schema = {
         "$schema": "http://json-schema.org/draft-07/schema#",
@@ -314,36 +448,52 @@ def build() -> Schema:
         "properties": {
             "global": global_block,
             "kafka": kafka,
-            "redis": obj({
-                "url": string("redis:// or rediss:// URL without a password.", pattern=r"^(rediss?://.+)?$"),
-                "passwordSecret": ref("secretRef"),
-                "networkPolicy": ref("destination"),
-            }, "Redis (external)."),
-            "qdrant": obj({
-                "url": string("http(s) URL of the Qdrant server.", pattern=r"^(https?://.+)?$"),
-                "apiKeySecret": ref("secretRef"),
-                "networkPolicy": ref("destination"),
-            }, "Qdrant (external)."),
-            "llm": obj({
-                "server": string(enum=["modelserver", "triton", "external"]),
-                "modelName": string(minLength=1),
-                "model": string("RAGPLANE_LLM_MODEL: a packaged model name, a GGUF path, or the engines' model."),
-                "externalAddress": string("host:port when server is external."),
-            }, "The LLM behind generate."),
+            "redis": obj(
+                {
+                    "url": string("redis:// or rediss:// URL without a password.", pattern=r"^(rediss?://.+)?$"),
+                    "passwordSecret": ref("secretRef"),
+                    "networkPolicy": ref("destination"),
+                },
+                "Redis (external).",
+            ),
+            "qdrant": obj(
+                {
+                    "url": string("http(s) URL of the Qdrant server.", pattern=r"^(https?://.+)?$"),
+                    "apiKeySecret": ref("secretRef"),
+                    "networkPolicy": ref("destination"),
+                },
+                "Qdrant (external).",
+            ),
+            "llm": obj(
+                {
+                    "server": string(enum=["modelserver", "triton", "external"]),
+                    "modelName": string(minLength=1),
+                    "model": string("RAGPLANE_LLM_MODEL: a packaged model name, a GGUF path, or the engines' model."),
+                    "externalAddress": string("host:port when server is external."),
+                },
+                "The LLM behind generate.",
+            ),
             **{name: service_block(name) for name in SERVICES},
             "modelserver": modelserver_block(),
             "triton": triton_block(),
-            "observability": obj({
-                "grafanaDashboard": obj({"enabled": boolean(), "labels": string_map(), "annotations": string_map()}),
-                "prometheusRule": obj({
-                    "enabled": boolean(), "labels": string_map(),
-                    "p99LatencySeconds": {"type": "number", "exclusiveMinimum": 0},
-                    "p99For": string(pattern=r"^[0-9]+(s|m|h)$"),
-                    "errorRatio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-                    "faithfulnessMin": {"type": "number", "minimum": 0, "maximum": 1},
-                    "dlqWindow": string(pattern=r"^[0-9]+(s|m|h)$"),
-                }),
-            }),
+            "observability": obj(
+                {
+                    "grafanaDashboard": obj(
+                        {"enabled": boolean(), "labels": string_map(), "annotations": string_map()}
+                    ),
+                    "prometheusRule": obj(
+                        {
+                            "enabled": boolean(),
+                            "labels": string_map(),
+                            "p99LatencySeconds": {"type": "number", "exclusiveMinimum": 0},
+                            "p99For": string(pattern=r"^[0-9]+(s|m|h)$"),
+                            "errorRatio": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+                            "faithfulnessMin": {"type": "number", "minimum": 0, "maximum": 1},
+                            "dlqWindow": string(pattern=r"^[0-9]+(s|m|h)$"),
+                        }
+                    ),
+                }
+            ),
             "autoscaler": {
                 "type": "object",
                 "description": "The autoscaler operator (its own templates read this; open for its keys).",

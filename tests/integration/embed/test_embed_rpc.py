@@ -6,12 +6,12 @@ import grpc
 import numpy as np
 import pytest
 import pytest_asyncio
+from support.servers import serve
 
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import embed_pb2, embed_pb2_grpc
-from ragplane_embed.config import Settings
 from ragplane_embed.app import EmbedApp
-from support.servers import serve
+from ragplane_embed.config import Settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 METADATA = [("authorization", "Bearer dev-key")]
@@ -28,9 +28,12 @@ pytestmark.append(pytest.mark.asyncio(loop_scope="module"))
 
 
 async def test_dense_and_sparse_vectors_of_queries(stub):
-    response = await stub.Embed(embed_pb2.EmbedRequest(
-        texts=["How tall is the Eiffel Tower?", "Height of the Eiffel Tower in Paris", "Recipe for lentil soup"]),
-        metadata=METADATA)
+    response = await stub.Embed(
+        embed_pb2.EmbedRequest(
+            texts=["How tall is the Eiffel Tower?", "Height of the Eiffel Tower in Paris", "Recipe for lentil soup"]
+        ),
+        metadata=METADATA,
+    )
     assert (response.dense_model, response.dimensions) == ("sentence-transformers/all-MiniLM-L6-v2", 384)
     assert response.sparse_model.startswith("ragplane-bm25")
     dense = np.array([list(e.dense) for e in response.embeddings])
@@ -44,8 +47,10 @@ async def test_dense_and_sparse_vectors_of_queries(stub):
 
 async def test_documents_get_bm25_weights_and_selection_flags_are_honoured(stub):
     text = "river river river delta"
-    doc = await stub.Embed(embed_pb2.EmbedRequest(texts=[text], input_type=embed_pb2.EMBED_INPUT_TYPE_DOCUMENT,
-                                                  sparse=True), metadata=METADATA)
+    doc = await stub.Embed(
+        embed_pb2.EmbedRequest(texts=[text], input_type=embed_pb2.EMBED_INPUT_TYPE_DOCUMENT, sparse=True),
+        metadata=METADATA,
+    )
     assert list(doc.embeddings[0].dense) == [] and doc.dimensions == 0
     weights = list(doc.embeddings[0].sparse.values)
     assert len(weights) == 2 and max(weights) > min(weights) > 0
@@ -58,8 +63,10 @@ async def test_a_long_chunk_is_embedded_whole_not_truncated(stub):
     head = "The museum's collection covers ancient Egyptian sculpture and papyrus. " * 30
     tail_a = "Later chapters describe volcanic eruptions, lava flows and magma chambers. " * 15
     tail_b = "Later chapters describe medieval banking, interest rates and ledgers. " * 15
-    response = await stub.Embed(embed_pb2.EmbedRequest(texts=[head + tail_a, head + tail_b, "volcano lava magma"],
-                                                       dense=True), metadata=METADATA)
+    response = await stub.Embed(
+        embed_pb2.EmbedRequest(texts=[head + tail_a, head + tail_b, "volcano lava magma"], dense=True),
+        metadata=METADATA,
+    )
     a, b, q = (np.array(e.dense) for e in response.embeddings)
     # Truncating at 256 word pieces would drop both tails and make the two chunks identical.
     assert a @ b < 0.99

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support.processes import free_port, start_process
+from support.servers import serve
 
 from ragplane.runtime.errors import Unavailable
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import embed_pb2, embed_pb2_grpc
+from ragplane_embed.app import EmbedApp
 from ragplane_embed.config import Settings
 from ragplane_embed.dense import InProcessEncoder
 from ragplane_embed.embedder import build_embedder
-from ragplane_embed.app import EmbedApp
 from ragplane_embed.triton import TritonEncoder
-from support.processes import free_port, start_process
-from support.servers import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 SERVER = Path(__file__).with_name("v2_minilm_server.py")
@@ -30,8 +30,12 @@ SERVER = Path(__file__).with_name("v2_minilm_server.py")
 @pytest.fixture(scope="module")
 def v2_server(tmp_path_factory):
     port = free_port()
-    server = start_process([sys.executable, str(SERVER), str(port)], tmp_path_factory.mktemp("v2") / "v2-server.log",
-                           port=port, env={"HF_HUB_OFFLINE": "1"})
+    server = start_process(
+        [sys.executable, str(SERVER), str(port)],
+        tmp_path_factory.mktemp("v2") / "v2-server.log",
+        port=port,
+        env={"HF_HUB_OFFLINE": "1"},
+    )
     try:
         server.wait_for("LISTENING")
         yield server.address
@@ -61,13 +65,15 @@ def test_an_unknown_model_is_not_ready_and_start_fails(v2_server):
 
 
 async def test_embed_rpc_on_the_triton_backend(v2_server):
-    settings = load_settings(Settings, {}, backend="triton", triton_url=v2_server, consumer_enabled=False,
-                             window_tokens=64, window_overlap=8)
+    settings = load_settings(
+        Settings, {}, backend="triton", triton_url=v2_server, consumer_enabled=False, window_tokens=64, window_overlap=8
+    )
     async with serve(EmbedApp(settings), settings) as running:
         long_text = "Volcanoes erupt lava and ash. " * 40  # several 64-token windows through the v2 server
         response = await running.stub(embed_pb2_grpc.EmbedServiceStub).Embed(
             embed_pb2.EmbedRequest(texts=["volcano eruption", long_text]),
-            metadata=[("authorization", "Bearer dev-key")])
+            metadata=[("authorization", "Bearer dev-key")],
+        )
         remote = np.array([list(e.dense) for e in response.embeddings])
     # The same windows pooled in process give the same vectors: windowing sits above the backend.
     local = build_embedder(load_settings(Settings, {}, window_tokens=64, window_overlap=8))

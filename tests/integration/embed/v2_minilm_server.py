@@ -51,7 +51,8 @@ async def main(port: int) -> None:
     repository.update(model)
     server = grpc.aio.server()
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(DataPlane(repository), ModelRepositoryExtension(repository)), server)
+        InferenceServicer(DataPlane(repository), ModelRepositoryExtension(repository)), server
+    )
     # The port opens once the model is loaded, so a listening port means ready.
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()

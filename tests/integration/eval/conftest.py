@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from support.servers import ServicerApp, serve
 
 from ragplane.runtime.context import current_request_id, current_tenant
 from ragplane.runtime.errors import FailedPrecondition
@@ -38,7 +39,6 @@ from ragplane.v1 import (
     retrieve_pb2_grpc,
 )
 from ragplane_eval.judge import EmbeddingJudge
-from support.servers import ServicerApp, serve
 
 DIM = 64
 _WORD = re.compile(r"[a-z0-9]+")
@@ -101,15 +101,18 @@ class FakeIngest(ingest_pb2_grpc.IngestServiceServicer):
                 docs[header.doc_id] = (header.title, text)
                 self.state.ingested.append((tenant, header.doc_id))
                 outcome = ingest_pb2.INGEST_OUTCOME_UNCHANGED if unchanged else ingest_pb2.INGEST_OUTCOME_ACCEPTED
-                yield ingest_pb2.IngestDocumentsResponse(result=ingest_pb2.DocumentResult(
-                    doc_id=header.doc_id, source=header.source, outcome=outcome, chunk_count=1))
+                yield ingest_pb2.IngestDocumentsResponse(
+                    result=ingest_pb2.DocumentResult(
+                        doc_id=header.doc_id, source=header.source, outcome=outcome, chunk_count=1
+                    )
+                )
 
     async def ListDocuments(self, request, context) -> ingest_pb2.ListDocumentsResponse:
         tenant = self.state.saw("ingest")
         doc_ids = sorted(self.state.documents.get(tenant, {}))
         start = int(request.page_token or 0)
         size = request.page_size or 100
-        page = doc_ids[start:start + size]
+        page = doc_ids[start : start + size]
         statuses = []
         for doc_id in page:
             polls = self.state.status_polls.get((tenant, doc_id), 0)
@@ -142,8 +145,9 @@ class FakeRetrieve(retrieve_pb2_grpc.RetrieveServiceServicer):
         self.state = state
 
     def _chunk(self, doc_id: str, title: str, text: str) -> common_pb2.Chunk:
-        return common_pb2.Chunk(chunk_id=f"{doc_id}#0", text=text,
-                                provenance=common_pb2.Provenance(doc_id=doc_id, title=title))
+        return common_pb2.Chunk(
+            chunk_id=f"{doc_id}#0", text=text, provenance=common_pb2.Provenance(doc_id=doc_id, title=title)
+        )
 
     async def Search(self, request, context) -> retrieve_pb2.SearchResponse:
         tenant = self.state.saw("retrieve")
@@ -165,8 +169,10 @@ class FakeRetrieve(retrieve_pb2_grpc.RetrieveServiceServicer):
         else:
             fused = {d: 1 / (60 + by_dense.index(d) + 1) + 1 / (60 + by_sparse.index(d) + 1) for d in docs}
             ranked = sorted(fused.items(), key=lambda item: -item[1])
-        results = [common_pb2.ScoredChunk(chunk=self._chunk(d, *docs[d]), retrieval_score=score, retrieval_rank=i)
-                   for i, (d, score) in enumerate(ranked[: request.top_k or 20], start=1)]
+        results = [
+            common_pb2.ScoredChunk(chunk=self._chunk(d, *docs[d]), retrieval_score=score, retrieval_rank=i)
+            for i, (d, score) in enumerate(ranked[: request.top_k or 20], start=1)
+        ]
         return retrieve_pb2.SearchResponse(results=results, index_version=len(docs))
 
 
@@ -204,8 +210,11 @@ class FakeOrchestrator(rag_pb2_grpc.RagServiceServicer):
         docs = self.state.documents.get(tenant, {})
         cited = next((d for d, (_, text) in docs.items() if answer.split(" [")[0] in text), "")
         citations = [common_pb2.Citation(passage_number=1, doc_id=cited)] if cited else []
-        return rag_pb2.AskResponse(result=rag_pb2.AnswerResult(
-            request_id=current_request_id() or "", answer=answer, citations=citations, model="fake"))
+        return rag_pb2.AskResponse(
+            result=rag_pb2.AnswerResult(
+                request_id=current_request_id() or "", answer=answer, citations=citations, model="fake"
+            )
+        )
 
 
 @dataclass

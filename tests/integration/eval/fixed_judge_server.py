@@ -56,7 +56,8 @@ async def main(port: int, prompt_log: str) -> None:
     repository.update(FixedJudge(MODEL_NAME, prompt_log))
     server = aio.server(interceptors=(ExceptionToStatusInterceptor(),))
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(DataPlane(repository), ModelRepositoryExtension(repository)), server)
+        InferenceServicer(DataPlane(repository), ModelRepositoryExtension(repository)), server
+    )
     server.add_insecure_port(f"127.0.0.1:{port}")
     await server.start()
     await server.wait_for_termination()

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from support.servers import serve
 
 from ragplane.runtime.settings import load_settings
-from ragplane_eval.config import Settings
 from ragplane_eval.app import EvalApp
-from support.servers import serve
+from ragplane_eval.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +33,28 @@ async def eval_address(fake_peers, embedding_judge, tmp_path):
 
 async def _ragplane(*args: str) -> tuple[int, str, str]:
     env = dict(os.environ, COLUMNS="200", RAGPLANE_API_KEY="dev-key")
-    process = await asyncio.create_subprocess_exec(RAGPLANE, *args, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE, env=env)
+    process = await asyncio.create_subprocess_exec(
+        RAGPLANE, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+    )
     out, err = await asyncio.wait_for(process.communicate(), timeout=300)
     return process.returncode, out.decode(), err.decode()
 
 
 async def test_a_gate_that_fails_exits_1_naming_the_gate(eval_address, tmp_path):
-    code, out, err = await _ragplane("eval", "run", SQUAD, "--retrieval-only", "--addr", eval_address,
-                                     "--out", str(tmp_path / "out"), "--gate", "retrieval.hybrid.hit@20>=1",
-                                     "--gate", "retrieval.rerank.mrr@10>=1.01")
+    code, out, err = await _ragplane(
+        "eval",
+        "run",
+        SQUAD,
+        "--retrieval-only",
+        "--addr",
+        eval_address,
+        "--out",
+        str(tmp_path / "out"),
+        "--gate",
+        "retrieval.hybrid.hit@20>=1",
+        "--gate",
+        "retrieval.rerank.mrr@10>=1.01",
+    )
     assert code == 1, err
     assert "1 gate(s) failed" in err and "retrieval.rerank.mrr@10>=1.01" in err
     assert "retrieval.hybrid.hit@20" in out and "passed" in out  # the summary and the gate that held
@@ -51,9 +63,22 @@ async def test_a_gate_that_fails_exits_1_naming_the_gate(eval_address, tmp_path)
 
 async def test_a_full_run_saves_rows_report_and_plot_and_passing_gates_exit_0(eval_address, tmp_path):
     out_dir = tmp_path / "full"
-    code, out, err = await _ragplane("eval", "run", SQUAD, "--addr", eval_address, "--out", str(out_dir), "--json",
-                                     "--gate", "run.questions>=4", "--gate", "answer.exact_match>=0.25",
-                                     "--gate", "latency.p95_ms<=600000")
+    code, out, err = await _ragplane(
+        "eval",
+        "run",
+        SQUAD,
+        "--addr",
+        eval_address,
+        "--out",
+        str(out_dir),
+        "--json",
+        "--gate",
+        "run.questions>=4",
+        "--gate",
+        "answer.exact_match>=0.25",
+        "--gate",
+        "latency.p95_ms<=600000",
+    )
     assert code == 0, err
     printed = json.loads(out)
     assert all(gate["passed"] for gate in printed["gates"]) and len(printed["gates"]) == 3

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from support.servers import serve
 
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, eval_pb2, eval_pb2_grpc
-from ragplane_eval.config import Settings
 from ragplane_eval.app import EvalApp
-from support.servers import serve
+from ragplane_eval.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -31,9 +31,17 @@ async def stub(embedding_judge, tmp_path):
 
 
 async def test_a_grounded_answer_gets_the_triad_and_reference_scores(stub):
-    reply = await stub.EvaluateAnswer(eval_pb2.EvaluateAnswerRequest(
-        question=QUESTION, answer="the Vistula River [1]", context=[_chunk(WARSAW, "warsaw"), _chunk(BOWL, "sb50")],
-        reference_answers=["Vistula River", "Vistula"], relevant_doc_ids=["warsaw"]), metadata=AUTH, timeout=30)
+    reply = await stub.EvaluateAnswer(
+        eval_pb2.EvaluateAnswerRequest(
+            question=QUESTION,
+            answer="the Vistula River [1]",
+            context=[_chunk(WARSAW, "warsaw"), _chunk(BOWL, "sb50")],
+            reference_answers=["Vistula River", "Vistula"],
+            relevant_doc_ids=["warsaw"],
+        ),
+        metadata=AUTH,
+        timeout=30,
+    )
     scores = reply.scores
     assert scores.judge == "embedding:all-minilm-l6-v2"
     assert scores.faithfulness == 1.0
@@ -45,8 +53,11 @@ async def test_a_grounded_answer_gets_the_triad_and_reference_scores(stub):
 
 
 async def test_an_invented_answer_is_not_faithful(stub):
-    reply = await stub.EvaluateAnswer(eval_pb2.EvaluateAnswerRequest(
-        question=QUESTION, answer="the Danube", context=[_chunk(WARSAW, "warsaw")]), metadata=AUTH, timeout=30)
+    reply = await stub.EvaluateAnswer(
+        eval_pb2.EvaluateAnswerRequest(question=QUESTION, answer="the Danube", context=[_chunk(WARSAW, "warsaw")]),
+        metadata=AUTH,
+        timeout=30,
+    )
     assert reply.scores.faithfulness == 0.0
     assert not reply.scores.HasField("exact_match") and not reply.scores.HasField("context_precision")
 

@@ -9,12 +9,12 @@ from pathlib import Path
 import grpc
 import pytest
 from prometheus_client import REGISTRY
+from support.servers import serve
 
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import eval_pb2, eval_pb2_grpc
-from ragplane_eval.config import Settings
 from ragplane_eval.app import EvalApp
-from support.servers import serve
+from ragplane_eval.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -37,8 +37,12 @@ FAILING = "Where was Super Bowl 50 played?"  # the fake refuses: EM 0, F1 0, an 
 async def eval_server(fake_peers, embedding_judge, tmp_path):
     fake_peers.state.answers.update(ANSWERS)
     fake_peers.state.failing_questions.add(FAILING)
-    env = {**fake_peers.env(), "RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path),
-           "RAGPLANE_EVAL_CONCURRENCY": "2"}
+    env = {
+        **fake_peers.env(),
+        "RAGPLANE_EVAL_ONLINE": "false",
+        "RAGPLANE_DATA_DIR": str(tmp_path),
+        "RAGPLANE_EVAL_CONCURRENCY": "2",
+    }
     settings = load_settings(Settings, env, api_keys=KEYS)
     async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
         yield running.stub(eval_pb2_grpc.EvalServiceStub), fake_peers.state, settings
@@ -46,8 +50,9 @@ async def eval_server(fake_peers, embedding_judge, tmp_path):
 
 async def _run(stub, metadata=A, **fields):
     events = []
-    async for response in stub.RunDataset(eval_pb2.RunDatasetRequest(dataset_path=SQUAD, **fields),
-                                          metadata=metadata, timeout=300):
+    async for response in stub.RunDataset(
+        eval_pb2.RunDatasetRequest(dataset_path=SQUAD, **fields), metadata=metadata, timeout=300
+    ):
         events.append(response)
     return events
 
@@ -60,8 +65,7 @@ async def test_a_full_run_ingests_into_its_own_tenant_asks_every_question_and_sc
     stub, state, settings = eval_server
     events = await _run(stub)
     phases = [e.progress.phase for e in events if e.WhichOneof("event") == "progress"]
-    assert [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p] == ["load", "ingest", "index",
-                                                                                 "questions"]
+    assert [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p] == ["load", "ingest", "index", "questions"]
     results = [e.result for e in events if e.WhichOneof("event") == "result"]
     assert events[-1].WhichOneof("event") == "report"
     report = events[-1].report
@@ -133,11 +137,14 @@ async def test_another_tenant_cannot_read_a_report(eval_server):
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-@pytest.mark.parametrize(("path", "problem"), [
-    ("relative/squad.json", "must be an absolute path"),
-    ("/nonexistent/squad.json", "no such file"),
-    (str(FIXTURES / "tiny_corpus.jsonl"), "has no questions"),
-])
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [
+        ("relative/squad.json", "must be an absolute path"),
+        ("/nonexistent/squad.json", "no such file"),
+        (str(FIXTURES / "tiny_corpus.jsonl"), "has no questions"),
+    ],
+)
 async def test_unusable_datasets_are_invalid_arguments_naming_the_field(eval_server, path, problem):
     stub, _, _ = eval_server
     with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -173,14 +180,19 @@ async def test_cancelling_a_run_stops_its_questions_and_counts_it_as_cancelled(e
 
 async def test_a_dataset_without_documents_runs_in_the_callers_tenant_against_its_index(eval_server, tmp_path):
     stub, state, _ = eval_server
-    state.documents["tenant-a"] = {"paris": ("France", "Paris is the capital of France."),
-                                   "lima": ("Peru", "Lima is the capital of Peru.")}
+    state.documents["tenant-a"] = {
+        "paris": ("France", "Paris is the capital of France."),
+        "lima": ("Peru", "Lima is the capital of Peru."),
+    }
     questions = tmp_path / "questions.jsonl"
-    questions.write_text(json.dumps({"question": "What is the capital of Peru?", "answers": ["Lima"],
-                                     "relevant_doc_ids": ["lima"]}) + "\n")
+    questions.write_text(
+        json.dumps({"question": "What is the capital of Peru?", "answers": ["Lima"], "relevant_doc_ids": ["lima"]})
+        + "\n"
+    )
     events = []
-    async for response in stub.RunDataset(eval_pb2.RunDatasetRequest(dataset_path=str(questions),
-                                                                     retrieval_only=True), metadata=A, timeout=60):
+    async for response in stub.RunDataset(
+        eval_pb2.RunDatasetRequest(dataset_path=str(questions), retrieval_only=True), metadata=A, timeout=60
+    ):
         events.append(response)
     report = events[-1].report
     assert report.tenant == "tenant-a"

@@ -9,15 +9,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.processes import free_port, start_process
+from support.servers import serve
 
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, eval_pb2, eval_pb2_grpc
+from ragplane_eval.app import EvalApp
 from ragplane_eval.config import Settings
 from ragplane_eval.judge import JudgeError
 from ragplane_eval.judge_v2 import V2Judge
-from ragplane_eval.app import EvalApp
-from support.processes import free_port, start_process
-from support.servers import serve
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +25,10 @@ SERVER = Path(__file__).parent / "fixed_judge_server.py"
 AUTH = [("authorization", "Bearer dev-key")]
 QUESTION = "Which NFL team represented the AFC at Super Bowl 50?"
 ANSWER = "The Denver Broncos represented the AFC. They won their fourth title in Paris."
-PASSAGES = ["The AFC champion Denver Broncos defeated the NFC champion Carolina Panthers 24-10.",
-            "Warsaw stands on the Vistula River."]
+PASSAGES = [
+    "The AFC champion Denver Broncos defeated the NFC champion Carolina Panthers 24-10.",
+    "Warsaw stands on the Vistula River.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,9 @@ def judge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     """(address, prompt log) of the fixed-format judge model server."""
     folder = tmp_path_factory.mktemp("judge")
     port, prompt_log = free_port(), folder / "prompts.txt"
-    server = start_process([sys.executable, str(SERVER), str(port), str(prompt_log)], folder / "judge-server.log",
-                           port=port)
+    server = start_process(
+        [sys.executable, str(SERVER), str(port), str(prompt_log)], folder / "judge-server.log", port=port
+    )
     try:
         server.wait_for("LISTENING", timeout_s=120)
         yield server.address, prompt_log
@@ -82,14 +85,29 @@ async def test_an_unreachable_judge_server_is_a_retriable_judge_error():
 
 async def test_evaluate_answer_uses_the_configured_v2_judge(judge_server, tmp_path):
     address, _ = judge_server
-    settings = load_settings(Settings, {
-        "RAGPLANE_EVAL_JUDGE": "v2", "RAGPLANE_EVAL_JUDGE_MODEL": "fixed-judge", "RAGPLANE_EVAL_JUDGE_ADDR": address,
-        "RAGPLANE_LLM_MODEL_NAME": "ensemble", "RAGPLANE_MODEL_ADDR": address,
-        "RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path)})
+    settings = load_settings(
+        Settings,
+        {
+            "RAGPLANE_EVAL_JUDGE": "v2",
+            "RAGPLANE_EVAL_JUDGE_MODEL": "fixed-judge",
+            "RAGPLANE_EVAL_JUDGE_ADDR": address,
+            "RAGPLANE_LLM_MODEL_NAME": "ensemble",
+            "RAGPLANE_MODEL_ADDR": address,
+            "RAGPLANE_EVAL_ONLINE": "false",
+            "RAGPLANE_DATA_DIR": str(tmp_path),
+        },
+    )
     async with serve(EvalApp(settings), settings, metrics=True) as running:
-        reply = await running.stub(eval_pb2_grpc.EvalServiceStub).EvaluateAnswer(eval_pb2.EvaluateAnswerRequest(
-            question=QUESTION, answer=ANSWER, context=[common_pb2.Chunk(text=p) for p in PASSAGES],
-            reference_answers=["Denver Broncos"]), metadata=AUTH, timeout=60)
+        reply = await running.stub(eval_pb2_grpc.EvalServiceStub).EvaluateAnswer(
+            eval_pb2.EvaluateAnswerRequest(
+                question=QUESTION,
+                answer=ANSWER,
+                context=[common_pb2.Chunk(text=p) for p in PASSAGES],
+                reference_answers=["Denver Broncos"],
+            ),
+            metadata=AUTH,
+            timeout=60,
+        )
     scores = reply.scores
     assert scores.judge == "v2:fixed-judge"
     assert (scores.faithfulness, scores.context_relevance, scores.answer_relevance) == (0.5, 0.5, 0.75)

@@ -8,29 +8,39 @@ from collections.abc import AsyncIterator
 import grpc
 import numpy as np
 import pytest
+from support.processes import closed_port_address
+from support.servers import serve, serve_bare
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, generate_pb2, generate_pb2_grpc
 from ragplane_generate.app import GenerateApp
 from ragplane_generate.config import Settings
-from support.processes import closed_port_address
-from support.servers import serve, serve_bare
 
 pytestmark = pytest.mark.integration
 
 METADATA = [("authorization", "Bearer dev-key")]
 CONTEXT = [
-    common_pb2.Chunk(chunk_id="c-paris", text="Paris is the capital and largest city of France.",
-                     provenance=common_pb2.Provenance(doc_id="france", page=1, title="France", source="f.pdf")),
-    common_pb2.Chunk(chunk_id="c-bread", text="Baguettes are long thin loaves of French bread.",
-                     provenance=common_pb2.Provenance(doc_id="bread", title="Bread")),
+    common_pb2.Chunk(
+        chunk_id="c-paris",
+        text="Paris is the capital and largest city of France.",
+        provenance=common_pb2.Provenance(doc_id="france", page=1, title="France", source="f.pdf"),
+    ),
+    common_pb2.Chunk(
+        chunk_id="c-bread",
+        text="Baguettes are long thin loaves of French bread.",
+        provenance=common_pb2.Provenance(doc_id="bread", title="Bread"),
+    ),
 ]
 
 
 def settings_for(address: str, tmp_path, **overrides) -> Settings:
-    values = {"model_addr": address, "llm_model": "smollm2-135m", "model_cache": str(tmp_path / "models"),
-              "profile": "cpu"}
+    values = {
+        "model_addr": address,
+        "llm_model": "smollm2-135m",
+        "model_cache": str(tmp_path / "models"),
+        "profile": "cpu",
+    }
     values.update(overrides)
     return load_settings(Settings, {}, **values)
 
@@ -43,8 +53,9 @@ async def generate(model_server, tmp_path) -> AsyncIterator[generate_pb2_grpc.Ge
 
 
 async def test_generate_returns_text_usage_and_citations_that_map_to_the_context(generate):
-    request = generate_pb2.GenerateRequest(query="What is the capital of France?", context=CONTEXT,
-                                           sampling=common_pb2.SamplingParams(max_tokens=24))
+    request = generate_pb2.GenerateRequest(
+        query="What is the capital of France?", context=CONTEXT, sampling=common_pb2.SamplingParams(max_tokens=24)
+    )
     reply = await generate.Generate(request, metadata=METADATA, timeout=120)
     result = reply.result
     assert result.text.strip()
@@ -61,8 +72,9 @@ async def test_generate_returns_text_usage_and_citations_that_map_to_the_context
 
 
 async def test_generate_stream_delivers_deltas_before_the_result(generate):
-    request = generate_pb2.GenerateStreamRequest(query="Describe Paris in detail.", context=CONTEXT,
-                                                 sampling=common_pb2.SamplingParams(max_tokens=32))
+    request = generate_pb2.GenerateStreamRequest(
+        query="Describe Paris in detail.", context=CONTEXT, sampling=common_pb2.SamplingParams(max_tokens=32)
+    )
     deltas: list[str] = []
     results = []
     async for message in generate.GenerateStream(request, metadata=METADATA, timeout=120):
@@ -79,28 +91,35 @@ async def test_generate_stream_delivers_deltas_before_the_result(generate):
 
 async def test_cancelling_the_stream_stops_generation_on_the_model_server(generate, model_server):
     cancelled_before = model_server.metric("ragplane_modelserver_requests_total", '{finish_reason="cancelled"}')
-    request = generate_pb2.GenerateStreamRequest(query="Write a very long story about Paris.", context=CONTEXT,
-                                                 sampling=common_pb2.SamplingParams(max_tokens=1000))
+    request = generate_pb2.GenerateStreamRequest(
+        query="Write a very long story about Paris.",
+        context=CONTEXT,
+        sampling=common_pb2.SamplingParams(max_tokens=1000),
+    )
     call = generate.GenerateStream(request, metadata=METADATA, timeout=120)
     async for message in call:
         assert message.WhichOneof("event") == "delta"
         call.cancel()
         break
     for _ in range(300):
-        if model_server.metric("ragplane_modelserver_requests_total",
-                               '{finish_reason="cancelled"}') > cancelled_before:
+        if model_server.metric("ragplane_modelserver_requests_total", '{finish_reason="cancelled"}') > cancelled_before:
             break
         await asyncio.sleep(0.1)
-    assert model_server.metric("ragplane_modelserver_requests_total",
-                               '{finish_reason="cancelled"}') == cancelled_before + 1
+    assert (
+        model_server.metric("ragplane_modelserver_requests_total", '{finish_reason="cancelled"}')
+        == cancelled_before + 1
+    )
 
 
 async def test_deadline_shorter_than_the_answer_is_deadline_exceeded(model_server, tmp_path):
     settings = settings_for(model_server.address, tmp_path, default_deadline_s=1.0)
     async with serve(GenerateApp(settings), settings) as running:
         stub = running.stub(generate_pb2_grpc.GenerateServiceStub)
-        request = generate_pb2.GenerateRequest(query="Write a very long story about Paris.", context=CONTEXT,
-                                               sampling=common_pb2.SamplingParams(max_tokens=1000))
+        request = generate_pb2.GenerateRequest(
+            query="Write a very long story about Paris.",
+            context=CONTEXT,
+            sampling=common_pb2.SamplingParams(max_tokens=1000),
+        )
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.Generate(request, metadata=METADATA)
     assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
@@ -109,8 +128,9 @@ async def test_deadline_shorter_than_the_answer_is_deadline_exceeded(model_serve
 
 async def test_empty_query_is_invalid_argument_naming_query(generate):
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await generate.Generate(generate_pb2.GenerateRequest(query="  ", context=CONTEXT), metadata=METADATA,
-                                timeout=30)
+        await generate.Generate(
+            generate_pb2.GenerateRequest(query="  ", context=CONTEXT), metadata=METADATA, timeout=30
+        )
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.details().startswith("query:")
 
@@ -120,8 +140,9 @@ async def test_model_server_down_is_unavailable(tmp_path):
     async with serve(GenerateApp(settings), settings) as running:
         stub = running.stub(generate_pb2_grpc.GenerateServiceStub)
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await stub.Generate(generate_pb2.GenerateRequest(query="Capital of France?", context=CONTEXT),
-                                metadata=METADATA, timeout=30)
+            await stub.Generate(
+                generate_pb2.GenerateRequest(query="Capital of France?", context=CONTEXT), metadata=METADATA, timeout=30
+            )
     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
     assert "model server" in info.value.details()
 
@@ -136,13 +157,16 @@ class UnaryOnlyV2Server(service_pb2_grpc.GRPCInferenceServiceServicer):
         index = [t.name for t in request.inputs].index("text_input")
         raw = request.raw_input_contents[index]
         self.prompts.append(raw[4:].decode())
-        text = "Paris [1] [7]".encode()
+        text = b"Paris [1] [7]"
         content = len(text).to_bytes(4, "little") + text
         return service_pb2.ModelInferResponse(
-            model_name=request.model_name, id=request.id,
-            outputs=[service_pb2.ModelInferResponse.InferOutputTensor(name="text_output", datatype="BYTES",
-                                                                      shape=[1, 1])],
-            raw_output_contents=[content])
+            model_name=request.model_name,
+            id=request.id,
+            outputs=[
+                service_pb2.ModelInferResponse.InferOutputTensor(name="text_output", datatype="BYTES", shape=[1, 1])
+            ],
+            raw_output_contents=[content],
+        )
 
 
 async def test_servers_without_stream_infer_are_served_through_model_infer(tmp_path):
@@ -151,9 +175,14 @@ async def test_servers_without_stream_infer_are_served_through_model_infer(tmp_p
         settings = settings_for(address, tmp_path, tokenizer="approx")
         async with serve(GenerateApp(settings), settings) as running:
             stub = running.stub(generate_pb2_grpc.GenerateServiceStub)
-            messages = [m async for m in stub.GenerateStream(
-                generate_pb2.GenerateStreamRequest(query="Capital of France?", context=CONTEXT),
-                metadata=METADATA, timeout=30)]
+            messages = [
+                m
+                async for m in stub.GenerateStream(
+                    generate_pb2.GenerateStreamRequest(query="Capital of France?", context=CONTEXT),
+                    metadata=METADATA,
+                    timeout=30,
+                )
+            ]
     assert [m.WhichOneof("event") for m in messages] == ["delta", "result"]
     result = messages[-1].result
     assert result.text == "Paris [1]"

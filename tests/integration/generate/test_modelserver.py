@@ -25,10 +25,12 @@ def tensor(name: str, datatype: str, value, dtype) -> InferInput:
 
 
 def inputs(prompt: str = PROMPT, max_tokens: int = 16, stream: bool = False, min_length: int = 0):
-    items = [tensor("text_input", "BYTES", prompt.encode(), np.object_),
-             tensor("max_tokens", "INT32", max_tokens, np.int32),
-             tensor("temperature", "FP32", 0.0, np.float32),
-             tensor("stream", "BOOL", stream, np.bool_)]
+    items = [
+        tensor("text_input", "BYTES", prompt.encode(), np.object_),
+        tensor("max_tokens", "INT32", max_tokens, np.int32),
+        tensor("temperature", "FP32", 0.0, np.float32),
+        tensor("stream", "BOOL", stream, np.bool_),
+    ]
     if min_length:
         items.append(tensor("min_length", "INT32", min_length, np.int32))
     return items
@@ -46,8 +48,9 @@ async def test_server_and_model_report_live_ready_and_the_ensemble_contract(mode
         assert await client.is_model_ready("ensemble")
         metadata = await client.get_model_metadata("ensemble", as_json=True)
     assert metadata["name"] == "ensemble"
-    assert {"text_input", "max_tokens", "temperature", "top_p", "stop_words", "stream"} <= \
-        {i["name"] for i in metadata["inputs"]}
+    assert {"text_input", "max_tokens", "temperature", "top_p", "stop_words", "stream"} <= {
+        i["name"] for i in metadata["inputs"]
+    }
     assert "text_output" in {o["name"] for o in metadata["outputs"]}
 
 
@@ -115,7 +118,7 @@ async def test_cancelling_a_stream_stops_generation_on_the_server(model_server):
     async with InferenceServerClient(model_server.address) as client:
         stream = client.stream_infer(one_request(), stream_timeout=120)
         received = 0
-        async for result, error in stream:
+        async for _result, error in stream:
             assert error is None
             received += 1
             if received == 2:
@@ -159,8 +162,10 @@ async def test_model_is_not_ready_until_loaded_and_after_unload(start_server):
 
 
 def test_modelserver_process_never_imports_tritonclient():
-    code = ("import sys, ragplane_generate.modelserver.server; "
-            "assert 'kserve' in sys.modules; assert 'tritonclient' not in sys.modules, 'tritonclient imported'")
+    code = (
+        "import sys, ragplane_generate.modelserver.server; "
+        "assert 'kserve' in sys.modules; assert 'tritonclient' not in sys.modules, 'tritonclient imported'"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
 

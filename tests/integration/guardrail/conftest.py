@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from ragplane.runtime.settings import load_settings
-from ragplane_guardrail.config import Settings
 from ragplane_guardrail.app import GuardrailApp
+from ragplane_guardrail.config import Settings
 
 POLICY = """
 policies:
@@ -34,8 +34,9 @@ TENANT_B = [("authorization", "Bearer key-b")]
 def guardrail_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     policy = Path(tmp_path_factory.mktemp("guardrail")) / "policy.yaml"
     policy.write_text(POLICY)
-    return load_settings(Settings, {"RAGPLANE_GUARDRAIL_POLICY_FILE": str(policy),
-                                    "RAGPLANE_API_KEYS": "key-a=tenant-a,key-b=tenant-b"})
+    return load_settings(
+        Settings, {"RAGPLANE_GUARDRAIL_POLICY_FILE": str(policy), "RAGPLANE_API_KEYS": "key-a=tenant-a,key-b=tenant-b"}
+    )
 
 
 @pytest.fixture(scope="session")

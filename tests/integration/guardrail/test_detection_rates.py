@@ -51,8 +51,10 @@ def test_input_check_on_the_holdout_keeps_its_detection_and_false_positive_rates
 
 def test_document_scan_catches_indirect_injection_without_dropping_benign_documents(engine, policy):
     documents = [e for e in datasets.load_injection_sets() if e.style in {"indirect", "document"} and e.split == "dev"]
-    flagged = {e.id: engine.scan_document([DocumentChunk(0, e.text)], policy)[0].verdict.action == Action.BLOCK
-               for e in documents}
+    flagged = {
+        e.id: engine.scan_document([DocumentChunk(0, e.text)], policy)[0].verdict.action == Action.BLOCK
+        for e in documents
+    }
     attacks = [e for e in documents if e.is_attack]
     benign = [e for e in documents if not e.is_attack]
     assert sum(flagged[e.id] for e in attacks) / len(attacks) >= 0.95
@@ -70,7 +72,8 @@ def test_pii_spans_are_found_and_clean_texts_are_left_alone(engine, policy):
             clean_flagged += bool(acted)
         for span in example.spans:
             found.setdefault(span.category, []).append(
-                any(f.category == span.category and f.start < span.end and span.start < f.end for f in acted))
+                any(f.category == span.category and f.start < span.end and span.start < f.end for f in acted)
+            )
     for category in PATTERN_PII:
         assert sum(found[category]) / len(found[category]) >= 0.98, category
     assert sum(found["pii.person"]) / len(found["pii.person"]) >= 0.85
@@ -83,8 +86,10 @@ def test_no_redactable_pii_survives_the_output_check(engine, policy):
         result = engine.check_output(example.text, [], [], policy)
         shown = result.verdict.redacted_text if result.verdict.action == Action.REDACT else example.text
         for span in example.spans:
-            if policy.output.rule_for(span.category).action in (Action.REDACT, Action.BLOCK) \
-                    and example.text[span.start:span.end] in shown:
+            if (
+                policy.output.rule_for(span.category).action in (Action.REDACT, Action.BLOCK)
+                and example.text[span.start : span.end] in shown
+            ):
                 leaked.append((example.id, span.category))
     assert leaked == []
 

@@ -7,11 +7,6 @@ import hashlib
 import grpc
 import pytest
 import pytest_asyncio
-
-from ragplane.runtime.kafka import dlq_topic
-from ragplane.runtime.rpc_status import code_name
-from ragplane.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
-from ragplane_ingest.versioning import chunk_id
 from support.ingest import (
     AUTH,
     AUTH_A,
@@ -32,18 +27,27 @@ from support.ingest import (
 from support.ingest_docgen import make_docx, make_pdf
 from support.topics import TopicReader
 
+from ragplane.runtime.kafka import dlq_topic
+from ragplane.runtime.rpc_status import code_name
+from ragplane.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+from ragplane_ingest.versioning import chunk_id
+
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 ACCEPTED = ingest_pb2.INGEST_OUTCOME_ACCEPTED
 UNCHANGED = ingest_pb2.INGEST_OUTCOME_UNCHANGED
 FAILED = ingest_pb2.INGEST_OUTCOME_FAILED
 
-PROSE = ("Kafka carries every document event keyed by tenant and document, so one document's upserts and "
-         "deletes stay in order. ") * 12
+PROSE = (
+    "Kafka carries every document event keyed by tenant and document, so one document's upserts and "
+    "deletes stay in order. "
+) * 12
 
 MARKDOWN = f"# Guide\n\nIntro words.\n\n## Install\n\n{PROSE}\n\n## Use\n\nRun it.\n".encode()
-HTML = (b"<html><head><title>Web Page</title><script>evil()</script></head><body><nav>menu</nav>"
-        b"<h1>Overview</h1><p>Hello from HTML.</p><h2>Details</h2><p>More text here.</p></body></html>")
+HTML = (
+    b"<html><head><title>Web Page</title><script>evil()</script></head><body><nav>menu</nav>"
+    b"<h1>Overview</h1><p>Hello from HTML.</p><h2>Details</h2><p>More text here.</p></body></html>"
+)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -59,10 +63,16 @@ def mixed_folder() -> list[Doc]:
     return [
         Doc("corpus/guide.md", MARKDOWN, doc_id="guide.md", metadata={"team": "docs", "year": 2024}),
         Doc("corpus/page.html", HTML, doc_id="page.html"),
-        Doc("corpus/paper.pdf", make_pdf(["Abstract\nFirst page words.", "Results\nSecond page words."]),
-            doc_id="paper.pdf"),
-        Doc("corpus/memo.docx", make_docx([("heading1", "Memo"), ("p", "Body of the memo."),
-                                           ("table", [["k", "v"], ["a", "1"]])]), doc_id="memo.docx"),
+        Doc(
+            "corpus/paper.pdf",
+            make_pdf(["Abstract\nFirst page words.", "Results\nSecond page words."]),
+            doc_id="paper.pdf",
+        ),
+        Doc(
+            "corpus/memo.docx",
+            make_docx([("heading1", "Memo"), ("p", "Body of the memo."), ("table", [["k", "v"], ["a", "1"]])]),
+            doc_id="memo.docx",
+        ),
         Doc("corpus/notes.txt", PROSE.encode(), doc_id="notes.txt", chunk_size=64, chunk_overlap=8),
     ]
 
@@ -82,7 +92,8 @@ async def test_folder_of_mixed_formats_produces_chunks_with_full_provenance(serv
         assert {e.tenant for e in events} == {"default"}
         assert {e.operation for e in events} == {events_pb2.DOCUMENT_OPERATION_UPSERT}
         assert {(e.version.content_hash, e.version.sequence) for e in events} == {
-            (result.version.content_hash, result.version.sequence)}
+            (result.version.content_hash, result.version.sequence)
+        }
         assert sorted(e.batch.index for e in events) == list(range(events[0].batch.count))
         chunks = all_chunks(events)
         assert len(chunks) == result.chunk_count == events[0].batch.total_chunks
@@ -90,8 +101,10 @@ async def test_folder_of_mixed_formats_produces_chunks_with_full_provenance(serv
             p = chunk.provenance
             assert chunk.chunk_id == chunk_id("default", doc.doc_id, index)
             assert (p.doc_id, p.chunk_index, p.source) == (doc.doc_id, index, doc.source)
-            assert (p.version.content_hash, p.version.sequence) == (result.version.content_hash,
-                                                                    result.version.sequence)
+            assert (p.version.content_hash, p.version.sequence) == (
+                result.version.content_hash,
+                result.version.sequence,
+            )
             assert p.char_end - p.char_start == len(chunk.text) > 0
             assert list(chunk.flags) == ["unscanned"]
     chunks = {doc.doc_id: all_chunks(events_for(records, doc.doc_id)) for doc in docs}
@@ -121,8 +134,7 @@ async def test_unchanged_content_is_a_noop_and_changed_content_replaces_the_vers
 
     again = await upsert(stub, Doc("v/doc.md", MARKDOWN, doc_id="versioned"))
     assert again.outcome == UNCHANGED
-    assert (again.version.sequence, again.version.content_hash) == (first.version.sequence,
-                                                                    first.version.content_hash)
+    assert (again.version.sequence, again.version.content_hash) == (first.version.sequence, first.version.content_hash)
     assert again.chunk_count == first.chunk_count
     sentinel = await upsert(stub, Doc("v/sentinel.txt", b"sentinel after the unchanged upsert", doc_id="sentinel-1"))
     between = await reader.read_until(complete(["sentinel-1"]))
@@ -136,10 +148,11 @@ async def test_unchanged_content_is_a_noop_and_changed_content_replaces_the_vers
     after = await reader.read_until(complete(["versioned"]))
     new_chunks = all_chunks(events_for(after, "versioned"))
     assert {c.provenance.version.sequence for c in new_chunks} == {changed.version.sequence}
-    assert [c.chunk_id for c in new_chunks][:len(old_chunks)] == [c.chunk_id for c in old_chunks][:len(new_chunks)]
+    assert [c.chunk_id for c in new_chunks][: len(old_chunks)] == [c.chunk_id for c in old_chunks][: len(new_chunks)]
 
-    rechunked = await upsert(stub, Doc("v/doc.md", MARKDOWN.replace(b"Run it.", b"Run it twice."),
-                                       doc_id="versioned", chunk_size=64))
+    rechunked = await upsert(
+        stub, Doc("v/doc.md", MARKDOWN.replace(b"Run it.", b"Run it twice."), doc_id="versioned", chunk_size=64)
+    )
     assert rechunked.outcome == ACCEPTED and rechunked.version.sequence > changed.version.sequence
 
 
@@ -197,11 +210,17 @@ async def test_bad_documents_fail_alone_while_the_stream_goes_on(server):
     assert outcome["bad-checksum"] == (FAILED, "INVALID_ARGUMENT")
     assert "sha256" in results["bad-checksum"].error_status.message
     # The deprecated DocumentError still says the same, for readers that predate error_status.
-    assert all((r.error.code, r.error.message) == (code_name(r.error_status), r.error_status.message)
-               for r in results.values() if r.outcome == FAILED)
+    assert all(
+        (r.error.code, r.error.message) == (code_name(r.error_status), r.error_status.message)
+        for r in results.values()
+        if r.outcome == FAILED
+    )
 
-    for doc_id, reason in (("bad-corrupt", "corrupt PDF"), ("bad-locked", "encrypted PDF"),
-                           ("bad-empty", "empty document")):
+    for doc_id, reason in (
+        ("bad-corrupt", "corrupt PDF"),
+        ("bad-locked", "encrypted PDF"),
+        ("bad-empty", "empty document"),
+    ):
         status = await stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=AUTH)
         assert status.status.state == ingest_pb2.DOCUMENT_STATE_FAILED
         assert status.status.reason.startswith(reason)
@@ -214,8 +233,11 @@ async def test_upsert_rpc_fails_with_the_documents_error(server):
         (Doc("x/huge.txt", b"a" * 200_001, doc_id="u-huge"), grpc.StatusCode.RESOURCE_EXHAUSTED, "over the limit"),
         (Doc("x/empty.md", b"", doc_id="u-empty"), grpc.StatusCode.INVALID_ARGUMENT, "document 'x/empty.md' is empty"),
         (Doc("", b"text"), grpc.StatusCode.INVALID_ARGUMENT, "header.doc_id"),
-        (Doc("x/meta.txt", b"text", metadata={"blob": "m" * 20_000}), grpc.StatusCode.INVALID_ARGUMENT,
-         "header.metadata"),
+        (
+            Doc("x/meta.txt", b"text", metadata={"blob": "m" * 20_000}),
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "header.metadata",
+        ),
     ]
     for doc, code, fragment in cases:
         with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -243,8 +265,9 @@ async def test_calls_without_credentials_are_unauthenticated(server):
     assert await call.code() == grpc.StatusCode.UNAUTHENTICATED
     assert "missing credentials" in await call.details()
     with pytest.raises(grpc.aio.AioRpcError) as info:
-        await stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id="guide.md"),
-                                     metadata=[("authorization", "Bearer wrong-key")])
+        await stub.GetDocumentStatus(
+            ingest_pb2.GetDocumentStatusRequest(doc_id="guide.md"), metadata=[("authorization", "Bearer wrong-key")]
+        )
     assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
@@ -253,7 +276,8 @@ async def test_tenants_come_from_credentials_and_are_isolated(server):
     result = await upsert(stub, Doc("t/shared.txt", b"tenant a text", doc_id="shared-name"), metadata=AUTH_A)
     records = await reader.read_until(complete(["shared-name"]))
     assert {(key, e.tenant) for key, e, _ in records if e is not None and e.doc_id == "shared-name"} == {
-        ("tenant-a/shared-name", "tenant-a")}
+        ("tenant-a/shared-name", "tenant-a")
+    }
     assert all_chunks(events_for(records, "shared-name"))[0].chunk_id == chunk_id("tenant-a", "shared-name", 0)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id="shared-name"), metadata=AUTH_B)
@@ -269,19 +293,21 @@ async def test_list_documents_pages_in_doc_id_order_and_filters_by_state(server)
     await ingest_stream(stub, docs + [Doc("l/broken.pdf", b"%PDF-1.4 broken", doc_id="list-f")], metadata=AUTH_B)
     seen, token = [], ""
     while True:
-        page = await stub.ListDocuments(ingest_pb2.ListDocumentsRequest(page_size=2, page_token=token),
-                                        metadata=AUTH_B)
+        page = await stub.ListDocuments(ingest_pb2.ListDocumentsRequest(page_size=2, page_token=token), metadata=AUTH_B)
         assert len(page.documents) <= 2
         seen.extend(d.doc_id for d in page.documents)
         token = page.next_page_token
         if not token:
             break
     assert seen == [f"list-{c}" for c in "abcdef"]
-    failed = await stub.ListDocuments(ingest_pb2.ListDocumentsRequest(state=ingest_pb2.DOCUMENT_STATE_FAILED),
-                                      metadata=AUTH_B)
+    failed = await stub.ListDocuments(
+        ingest_pb2.ListDocumentsRequest(state=ingest_pb2.DOCUMENT_STATE_FAILED), metadata=AUTH_B
+    )
     assert [(d.doc_id, d.reason.split(":")[0]) for d in failed.documents] == [("list-f", "corrupt PDF")]
-    for request, field in ((ingest_pb2.ListDocumentsRequest(page_size=5000), "page_size"),
-                           (ingest_pb2.ListDocumentsRequest(page_token="%%%"), "page_token")):
+    for request, field in (
+        (ingest_pb2.ListDocumentsRequest(page_size=5000), "page_size"),
+        (ingest_pb2.ListDocumentsRequest(page_token="%%%"), "page_token"),
+    ):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.ListDocuments(request, metadata=AUTH_B)
         assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field in info.value.details()
@@ -290,44 +316,75 @@ async def test_list_documents_pages_in_doc_id_order_and_filters_by_state(server)
 async def test_status_follows_indexed_events_and_ignores_stale_ones(server):
     settings, stub, reader = server
     old = await upsert(stub, Doc("st/doc.txt", PROSE.encode(), doc_id="status-doc", chunk_size=48))
-    current = await upsert(stub, Doc("st/doc.txt", (PROSE + " changed").encode(), doc_id="status-doc",
-                                     chunk_size=48))
+    current = await upsert(stub, Doc("st/doc.txt", (PROSE + " changed").encode(), doc_id="status-doc", chunk_size=48))
     assert current.chunk_count > 1
     total = current.chunk_count
-    await produce_indexed(settings, [
-        indexed_event("default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_PARTIAL, indexed=1,
-                      total=total)])
+    await produce_indexed(
+        settings,
+        [
+            indexed_event(
+                "default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_PARTIAL, indexed=1, total=total
+            )
+        ],
+    )
     status = await wait_for_status(stub, "status-doc", lambda s: s.indexed_chunks == 1)
     assert (status.state, status.indexed_chunks) == (ingest_pb2.DOCUMENT_STATE_CHUNKED, 1)
 
-    await produce_indexed(settings, [
-        indexed_event("default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=total,
-                      total=total)])
+    await produce_indexed(
+        settings,
+        [
+            indexed_event(
+                "default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=total, total=total
+            )
+        ],
+    )
     status = await wait_for_status(stub, "status-doc", lambda s: s.state == ingest_pb2.DOCUMENT_STATE_INDEXED)
     assert (status.state, status.indexed_chunks, status.version.sequence) == (
-        ingest_pb2.DOCUMENT_STATE_INDEXED, total, current.version.sequence)
+        ingest_pb2.DOCUMENT_STATE_INDEXED,
+        total,
+        current.version.sequence,
+    )
 
     # Older versions, a duplicate and a late PARTIAL change nothing; a sentinel shows they were consumed.
     sentinel = await upsert(stub, Doc("st/sentinel.txt", b"sentinel", doc_id="status-sentinel"))
-    await produce_indexed(settings, [
-        indexed_event("default", "status-doc", old.version, events_pb2.INDEX_OUTCOME_FAILED, reason="old failure"),
-        indexed_event("default", "status-doc", old.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=1, total=1),
-        indexed_event("default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=total,
-                      total=total),
-        indexed_event("default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_PARTIAL, indexed=1,
-                      total=total),
-        indexed_event("default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_STALE),
-        indexed_event("default", "status-sentinel", sentinel.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=1,
-                      total=1),
-    ])
+    await produce_indexed(
+        settings,
+        [
+            indexed_event("default", "status-doc", old.version, events_pb2.INDEX_OUTCOME_FAILED, reason="old failure"),
+            indexed_event("default", "status-doc", old.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=1, total=1),
+            indexed_event(
+                "default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=total, total=total
+            ),
+            indexed_event(
+                "default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_PARTIAL, indexed=1, total=total
+            ),
+            indexed_event("default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_STALE),
+            indexed_event(
+                "default", "status-sentinel", sentinel.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=1, total=1
+            ),
+        ],
+    )
     await wait_for_status(stub, "status-sentinel", lambda s: s.state == ingest_pb2.DOCUMENT_STATE_INDEXED)
     status = await wait_for_status(stub, "status-doc", lambda s: True)
     assert (status.state, status.indexed_chunks, status.version.sequence, status.reason) == (
-        ingest_pb2.DOCUMENT_STATE_INDEXED, total, current.version.sequence, "")
+        ingest_pb2.DOCUMENT_STATE_INDEXED,
+        total,
+        current.version.sequence,
+        "",
+    )
 
-    await produce_indexed(settings, [
-        indexed_event("default", "status-doc", current.version, events_pb2.INDEX_OUTCOME_FAILED,
-                      reason="vector store rejected the batch")])
+    await produce_indexed(
+        settings,
+        [
+            indexed_event(
+                "default",
+                "status-doc",
+                current.version,
+                events_pb2.INDEX_OUTCOME_FAILED,
+                reason="vector store rejected the batch",
+            )
+        ],
+    )
     status = await wait_for_status(stub, "status-doc", lambda s: s.state == ingest_pb2.DOCUMENT_STATE_FAILED)
     assert status.reason == "vector store rejected the batch"
 
@@ -341,13 +398,21 @@ async def test_poison_records_on_the_indexed_topic_go_to_the_dlq_and_the_consume
     try:
         headers = [("ragplane-schema", b"ragplane.v1.IndexedEvent")]
         producer.send_raw(settings.indexed_topic, b"default/x", b"\xff\xff\xffnot protobuf", headers)
-        producer.send(settings.indexed_topic, "default/", indexed_event(
-            "default", "", target.version, events_pb2.INDEX_OUTCOME_INDEXED))
+        producer.send(
+            settings.indexed_topic,
+            "default/",
+            indexed_event("default", "", target.version, events_pb2.INDEX_OUTCOME_INDEXED),
+        )
     finally:
         producer.close()
-    await produce_indexed(settings, [
-        indexed_event("default", "after-poison", target.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=1,
-                      total=1)])
+    await produce_indexed(
+        settings,
+        [
+            indexed_event(
+                "default", "after-poison", target.version, events_pb2.INDEX_OUTCOME_INDEXED, indexed=1, total=1
+            )
+        ],
+    )
     status = await wait_for_status(stub, "after-poison", lambda s: s.state == ingest_pb2.DOCUMENT_STATE_INDEXED)
     assert status.state == ingest_pb2.DOCUMENT_STATE_INDEXED
     dlq = TopicReader(kafka_bootstrap, dlq_topic(settings.indexed_topic), message_type=events_pb2.IndexedEvent)

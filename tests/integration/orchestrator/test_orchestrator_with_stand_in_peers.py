@@ -14,9 +14,10 @@ import grpc
 import numpy as np
 import pytest
 from kafka import KafkaConsumer
+from support.servers import ServicerApp, serve
 
 from ragplane.runtime.context import current_tenant
-from ragplane.runtime.kafka import EventProducer, ensure_topics
+from ragplane.runtime.kafka import EventProducer
 from ragplane.runtime.rpc_status import code_name
 from ragplane.runtime.server import start_service
 from ragplane.runtime.settings import load_settings
@@ -36,9 +37,8 @@ from ragplane.v1 import (
     retrieve_pb2,
     retrieve_pb2_grpc,
 )
-from ragplane_orchestrator.config import Settings
 from ragplane_orchestrator.app import RagApp
-from support.servers import ServicerApp, serve
+from ragplane_orchestrator.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -78,18 +78,26 @@ class Peers:
     # guardrail
     async def CheckInput(self, request, context):
         if "ignore previous instructions" in request.text.lower():
-            return guardrail_pb2.CheckInputResponse(verdict=common_pb2.GuardrailVerdict(
-                action=common_pb2.GUARDRAIL_ACTION_BLOCK,
-                findings=[common_pb2.GuardrailFinding(category="prompt_injection", score=0.99)]))
-        return guardrail_pb2.CheckInputResponse(verdict=common_pb2.GuardrailVerdict(
-            action=common_pb2.GUARDRAIL_ACTION_ALLOW))
+            return guardrail_pb2.CheckInputResponse(
+                verdict=common_pb2.GuardrailVerdict(
+                    action=common_pb2.GUARDRAIL_ACTION_BLOCK,
+                    findings=[common_pb2.GuardrailFinding(category="prompt_injection", score=0.99)],
+                )
+            )
+        return guardrail_pb2.CheckInputResponse(
+            verdict=common_pb2.GuardrailVerdict(action=common_pb2.GUARDRAIL_ACTION_ALLOW)
+        )
 
     async def CheckOutput(self, request, context):
         if EMAIL.search(request.answer):
-            return guardrail_pb2.CheckOutputResponse(verdict=common_pb2.GuardrailVerdict(
-                action=common_pb2.GUARDRAIL_ACTION_REDACT, redacted_text=EMAIL.sub("<EMAIL>", request.answer)))
-        return guardrail_pb2.CheckOutputResponse(verdict=common_pb2.GuardrailVerdict(
-            action=common_pb2.GUARDRAIL_ACTION_ALLOW))
+            return guardrail_pb2.CheckOutputResponse(
+                verdict=common_pb2.GuardrailVerdict(
+                    action=common_pb2.GUARDRAIL_ACTION_REDACT, redacted_text=EMAIL.sub("<EMAIL>", request.answer)
+                )
+            )
+        return guardrail_pb2.CheckOutputResponse(
+            verdict=common_pb2.GuardrailVerdict(action=common_pb2.GUARDRAIL_ACTION_ALLOW)
+        )
 
     async def ScanDocument(self, request, context):
         raise NotImplementedError
@@ -105,17 +113,25 @@ class Peers:
         query_words = set(self.last_query_words)
         scored = []
         for doc_id, text, meta in CORPUS.get(current_tenant(), []):
-            excluded = any(f.field == "metadata.lang" and f.equals.string_value != meta["lang"] for f in request.filters)
+            excluded = any(
+                f.field == "metadata.lang" and f.equals.string_value != meta["lang"] for f in request.filters
+            )
             if excluded:
                 continue
             score = float(len(query_words & set(re.findall(r"[a-z]+", text.lower()))))
-            chunk = common_pb2.Chunk(chunk_id=f"{current_tenant()}:{doc_id}:0", text=text,
-                                     provenance=common_pb2.Provenance(doc_id=doc_id, source=f"{doc_id}.txt"))
+            chunk = common_pb2.Chunk(
+                chunk_id=f"{current_tenant()}:{doc_id}:0",
+                text=text,
+                provenance=common_pb2.Provenance(doc_id=doc_id, source=f"{doc_id}.txt"),
+            )
             scored.append((score, chunk))
         scored.sort(key=lambda pair: -pair[0])
-        return retrieve_pb2.SearchResponse(results=[
-            common_pb2.ScoredChunk(chunk=chunk, retrieval_score=score, retrieval_rank=rank)
-            for rank, (score, chunk) in enumerate(scored[: request.top_k], start=1)])
+        return retrieve_pb2.SearchResponse(
+            results=[
+                common_pb2.ScoredChunk(chunk=chunk, retrieval_score=score, retrieval_rank=rank)
+                for rank, (score, chunk) in enumerate(scored[: request.top_k], start=1)
+            ]
+        )
 
     async def ListChunks(self, request, context):
         raise NotImplementedError
@@ -137,8 +153,12 @@ class Peers:
         citations = [common_pb2.Citation(passage_number=1, chunk_id=first.chunk_id, doc_id=first.provenance.doc_id)]
         if self.extra_citation:
             citations.append(common_pb2.Citation(passage_number=9, chunk_id="not-in-context", doc_id="ghost"))
-        return generate_pb2.GenerationResult(text=text, citations=citations, model="stand-in-llm",
-                                             usage=common_pb2.Usage(prompt_tokens=40, completion_tokens=12))
+        return generate_pb2.GenerationResult(
+            text=text,
+            citations=citations,
+            model="stand-in-llm",
+            usage=common_pb2.Usage(prompt_tokens=40, completion_tokens=12),
+        )
 
     async def Generate(self, request, context):
         self.generate_calls.append(request)
@@ -156,13 +176,16 @@ class Peers:
 @pytest.fixture
 async def peer_server(kafka_bootstrap, redis_url):
     peers = Peers()
-    settings = load_settings(Settings, {}, kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, api_keys=KEYS,
-                             service_token="svc")
-    adds = [guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server,
-            embed_pb2_grpc.add_EmbedServiceServicer_to_server,
-            retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server,
-            rerank_pb2_grpc.add_RerankServiceServicer_to_server,
-            generate_pb2_grpc.add_GenerateServiceServicer_to_server]
+    settings = load_settings(
+        Settings, {}, kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, api_keys=KEYS, service_token="svc"
+    )
+    adds = [
+        guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server,
+        embed_pb2_grpc.add_EmbedServiceServicer_to_server,
+        retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server,
+        rerank_pb2_grpc.add_RerankServiceServicer_to_server,
+        generate_pb2_grpc.add_GenerateServiceServicer_to_server,
+    ]
     async with serve(ServicerApp("peers", [(add, peers) for add in adds]), settings) as server:
         yield server, peers
 
@@ -170,11 +193,22 @@ async def peer_server(kafka_bootstrap, redis_url):
 def _orchestrator_settings(kafka_bootstrap, redis_url, peer_address) -> Settings:
     suffix = uuid.uuid4().hex[:8]
     return load_settings(
-        Settings, {}, kafka_bootstrap=kafka_bootstrap, redis_url=redis_url, api_keys=KEYS, service_token="svc",
-        guardrail_addr=peer_address, embed_addr=peer_address, retrieve_addr=peer_address,
-        rerank_addr=peer_address, generate_addr=peer_address,
-        answers_topic=f"answers.{suffix}", feedback_topic=f"feedback.{suffix}", indexed_topic=f"indexed.{suffix}",
-        cache_group=f"cache-{suffix}", semantic_threshold=0.8,
+        Settings,
+        {},
+        kafka_bootstrap=kafka_bootstrap,
+        redis_url=redis_url,
+        api_keys=KEYS,
+        service_token="svc",
+        guardrail_addr=peer_address,
+        embed_addr=peer_address,
+        retrieve_addr=peer_address,
+        rerank_addr=peer_address,
+        generate_addr=peer_address,
+        answers_topic=f"answers.{suffix}",
+        feedback_topic=f"feedback.{suffix}",
+        indexed_topic=f"indexed.{suffix}",
+        cache_group=f"cache-{suffix}",
+        semantic_threshold=0.8,
         rate_limits="default=0:0,tenant-limited=2:0",
     )
 
@@ -206,13 +240,20 @@ class _SlowStart(RagApp):
 async def _ask(server, query, metadata=A, **fields):
     async with grpc.aio.insecure_channel(server.address) as channel:
         reply = await rag_pb2_grpc.RagServiceStub(channel).Ask(
-            rag_pb2.AskRequest(query=query, **fields), metadata=metadata, timeout=20)
+            rag_pb2.AskRequest(query=query, **fields), metadata=metadata, timeout=20
+        )
     return reply.result
 
 
 def _consume(topic, bootstrap, count, message_type, timeout_s=30.0):
-    consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
-                             enable_auto_commit=False, group_id=None, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=500,
+    )
     found = []
     deadline = time.monotonic() + timeout_s
     while len(found) < count and time.monotonic() < deadline:
@@ -229,8 +270,16 @@ async def test_answer_cites_the_document_that_holds_it(stack):
     assert [c.doc_id for c in result.citations] == ["france"]
     assert result.cache == common_pb2.CACHE_OUTCOME_MISS
     stages = {t.stage for t in result.timings}
-    assert {"guardrail_input", "embed", "retrieve", "rerank", "generate", "guardrail_output", "total",
-            "orchestrator_overhead"} <= stages
+    assert {
+        "guardrail_input",
+        "embed",
+        "retrieve",
+        "rerank",
+        "generate",
+        "guardrail_output",
+        "total",
+        "orchestrator_overhead",
+    } <= stages
 
 
 async def test_repeated_question_is_served_from_exact_cache_and_paraphrase_from_semantic_cache(stack):
@@ -251,9 +300,13 @@ async def test_index_change_invalidates_both_caches(stack, kafka_bootstrap):
     await _ask(server, "What is the capital of France?")
     assert (await _ask(server, "What is the capital of France?")).cache == common_pb2.CACHE_OUTCOME_EXACT_HIT
     producer = EventProducer(settings, "test")
-    producer.send(settings.indexed_topic, "tenant-a/france",
-                  events_pb2.IndexedEvent(tenant="tenant-a", doc_id="france", index_version=7,
-                                          outcome=events_pb2.INDEX_OUTCOME_INDEXED))
+    producer.send(
+        settings.indexed_topic,
+        "tenant-a/france",
+        events_pb2.IndexedEvent(
+            tenant="tenant-a", doc_id="france", index_version=7, outcome=events_pb2.INDEX_OUTCOME_INDEXED
+        ),
+    )
     producer.close()
     deadline = time.monotonic() + 30
     while await app.pipeline.versions.get("tenant-a") < 7:
@@ -289,7 +342,10 @@ async def test_injection_is_blocked_as_a_normal_response_and_published(stack, ka
     assert result.blocked and result.input_verdict.action == common_pb2.GUARDRAIL_ACTION_BLOCK
     assert not peers.generate_calls
     events = _consume(settings.answers_topic, kafka_bootstrap, 1, events_pb2.AnswerEvent)
-    assert events[0].request_id == result.request_id and events[0].input_verdict.action == common_pb2.GUARDRAIL_ACTION_BLOCK
+    assert (
+        events[0].request_id == result.request_id
+        and events[0].input_verdict.action == common_pb2.GUARDRAIL_ACTION_BLOCK
+    )
 
 
 async def test_pii_in_the_answer_is_redacted(stack):
@@ -341,8 +397,12 @@ async def test_session_history_reaches_generation_and_skips_the_cache(stack):
 async def test_stream_delivers_checked_text_before_the_result(stack):
     server, _, _, _ = stack
     async with grpc.aio.insecure_channel(server.address) as channel:
-        messages = [m async for m in rag_pb2_grpc.RagServiceStub(channel).AskStream(
-            rag_pb2.AskStreamRequest(query="What is the capital of Peru?"), metadata=A, timeout=20)]
+        messages = [
+            m
+            async for m in rag_pb2_grpc.RagServiceStub(channel).AskStream(
+                rag_pb2.AskStreamRequest(query="What is the capital of Peru?"), metadata=A, timeout=20
+            )
+        ]
     deltas = [m.delta for m in messages if m.WhichOneof("event") == "delta"]
     assert len(deltas) >= 2 and messages[-1].WhichOneof("event") == "result"
     streamed = "".join(deltas)
@@ -356,11 +416,17 @@ async def test_feedback_is_published_for_known_answers_only(stack, kafka_bootstr
     result = await _ask(server, "What is the capital of France?")
     async with grpc.aio.insecure_channel(server.address) as channel:
         stub = rag_pb2_grpc.RagServiceStub(channel)
-        await stub.Feedback(rag_pb2.FeedbackRequest(request_id=result.request_id,
-                                                    rating=common_pb2.FEEDBACK_RATING_THUMBS_UP), metadata=A, timeout=5)
+        await stub.Feedback(
+            rag_pb2.FeedbackRequest(request_id=result.request_id, rating=common_pb2.FEEDBACK_RATING_THUMBS_UP),
+            metadata=A,
+            timeout=5,
+        )
         with pytest.raises(grpc.aio.AioRpcError) as caught:
-            await stub.Feedback(rag_pb2.FeedbackRequest(request_id=result.request_id,
-                                                        rating=common_pb2.FEEDBACK_RATING_THUMBS_UP), metadata=B, timeout=5)
+            await stub.Feedback(
+                rag_pb2.FeedbackRequest(request_id=result.request_id, rating=common_pb2.FEEDBACK_RATING_THUMBS_UP),
+                metadata=B,
+                timeout=5,
+            )
         assert caught.value.code() == grpc.StatusCode.NOT_FOUND
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await stub.Feedback(rag_pb2.FeedbackRequest(request_id=result.request_id), metadata=A, timeout=5)
@@ -385,8 +451,11 @@ async def test_answer_events_carry_what_the_data_pipeline_needs(stack, kafka_boo
 
 @pytest.mark.parametrize(
     ("fields", "field_name"),
-    [({"query": ""}, "query"), ({"query": "q", "session_id": "bad id!"}, "session_id"),
-     ({"query": "q", "options": rag_pb2.AskOptions(top_k=500)}, "options.top_k")],
+    [
+        ({"query": ""}, "query"),
+        ({"query": "q", "session_id": "bad id!"}, "session_id"),
+        ({"query": "q", "options": rag_pb2.AskOptions(top_k=500)}, "options.top_k"),
+    ],
 )
 async def test_malformed_requests_name_the_field(stack, fields, field_name):
     server, _, _, _ = stack
@@ -424,8 +493,10 @@ async def test_questions_during_warm_up_are_unavailable_then_answered(kafka_boot
             stub = rag_pb2_grpc.RagServiceStub(channel)
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await stub.Ask(rag_pb2.AskRequest(query="What is the capital of France?"), metadata=A, timeout=5)
-            assert (caught.value.code(), caught.value.details()) == (grpc.StatusCode.UNAVAILABLE,
-                                                                     "orchestrator: warming up")
+            assert (caught.value.code(), caught.value.details()) == (
+                grpc.StatusCode.UNAVAILABLE,
+                "orchestrator: warming up",
+            )
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 async for _ in stub.AskStream(rag_pb2.AskStreamRequest(query="What is Mars?"), metadata=A, timeout=5):
                     pass

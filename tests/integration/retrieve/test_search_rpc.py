@@ -11,25 +11,34 @@ import uuid
 import grpc
 import pytest
 from google.protobuf import struct_pb2
+from support.servers import serve
 
 from ragplane.runtime.settings import load_settings
 from ragplane.v1 import common_pb2, events_pb2, retrieve_pb2, retrieve_pb2_grpc
 from ragplane_embed.config import Settings as EmbedSettings
 from ragplane_embed.embedder import build_embedder
+from ragplane_retrieve.app import RetrieveApp
 from ragplane_retrieve.config import Settings
 from ragplane_retrieve.payload import to_points
-from ragplane_retrieve.app import RetrieveApp
-from support.servers import serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DOCS = {
     "tenant-a": [
-        ("paris", "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.", 1, {"lang": "en", "year": 1889}),
+        (
+            "paris",
+            "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
+            1,
+            {"lang": "en", "year": 1889},
+        ),
         ("berlin", "The Brandenburg Gate is an 18th-century monument in Berlin.", 2, {"lang": "en", "year": 1791}),
         ("rome", "Das Kolosseum ist ein Amphitheater in Rom.", 3, {"lang": "de", "year": 80}),
-        ("enzyme", "Lactase is the enzyme that breaks lactose down into glucose and galactose.", 4,
-         {"lang": "en", "year": 1950}),
+        (
+            "enzyme",
+            "Lactase is the enzyme that breaks lactose down into glucose and galactose.",
+            4,
+            {"lang": "en", "year": 1950},
+        ),
     ],
     "tenant-b": [
         ("secret", "The Eiffel Tower secret plans are stored in tenant b's vault.", 1, {"lang": "en", "year": 2020}),
@@ -48,8 +57,14 @@ def embedder():
 
 @pytest.fixture
 async def server(tmp_path, embedder):
-    settings = load_settings(Settings, {}, api_keys="key-a=tenant-a,key-b=tenant-b", edge_path=str(tmp_path / "s"),
-                             writer_enabled=False, optimize_mode="off")
+    settings = load_settings(
+        Settings,
+        {},
+        api_keys="key-a=tenant-a,key-b=tenant-b",
+        edge_path=str(tmp_path / "s"),
+        writer_enabled=False,
+        optimize_mode="off",
+    )
     app = RetrieveApp(settings)
     async with serve(app, settings) as running:
         seed(app, embedder)
@@ -64,24 +79,43 @@ def seed(app: RetrieveApp, embedder) -> None:
         for (doc_id, text, page, meta), dense, sparse in zip(docs, vectors.dense, vectors.sparse):
             metadata = struct_pb2.Struct()
             metadata.update(meta)
-            event = events_pb2.VectorsEvent(tenant=tenant, doc_id=doc_id,
-                                            version=common_pb2.DocumentVersion(content_hash="h", sequence=1))
-            event.chunks.append(events_pb2.EmbeddedChunk(
-                chunk=common_pb2.Chunk(chunk_id=str(uuid.uuid4()), text=text, flags=["scanned"],
-                                       provenance=common_pb2.Provenance(
-                                           doc_id=doc_id, chunk_index=0, page=page, source=f"{doc_id}.md",
-                                           title=doc_id.title(), section_path=["Top", doc_id], char_start=0,
-                                           char_end=len(text), metadata=metadata, version=event.version)),
-                dense=dense.tolist(), sparse=common_pb2.SparseVector(indices=sparse.indices, values=sparse.values)))
+            event = events_pb2.VectorsEvent(
+                tenant=tenant, doc_id=doc_id, version=common_pb2.DocumentVersion(content_hash="h", sequence=1)
+            )
+            event.chunks.append(
+                events_pb2.EmbeddedChunk(
+                    chunk=common_pb2.Chunk(
+                        chunk_id=str(uuid.uuid4()),
+                        text=text,
+                        flags=["scanned"],
+                        provenance=common_pb2.Provenance(
+                            doc_id=doc_id,
+                            chunk_index=0,
+                            page=page,
+                            source=f"{doc_id}.md",
+                            title=doc_id.title(),
+                            section_path=["Top", doc_id],
+                            char_start=0,
+                            char_end=len(text),
+                            metadata=metadata,
+                            version=event.version,
+                        ),
+                    ),
+                    dense=dense.tolist(),
+                    sparse=common_pb2.SparseVector(indices=sparse.indices, values=sparse.values),
+                )
+            )
             app.store.upsert(to_points(event))
 
 
 def query(embedder, text: str, **kwargs) -> retrieve_pb2.SearchRequest:
     vectors = embedder.embed([text], query=True)
     sparse = vectors.sparse[0]
-    return retrieve_pb2.SearchRequest(dense_vector=vectors.dense[0].tolist(),
-                                      sparse_vector=common_pb2.SparseVector(indices=sparse.indices,
-                                                                            values=sparse.values), **kwargs)
+    return retrieve_pb2.SearchRequest(
+        dense_vector=vectors.dense[0].tolist(),
+        sparse_vector=common_pb2.SparseVector(indices=sparse.indices, values=sparse.values),
+        **kwargs,
+    )
 
 
 def docs_of(response) -> list[str]:
@@ -107,8 +141,12 @@ async def test_results_carry_scores_ranks_and_full_provenance(server, embedder):
     assert top.chunk.provenance.doc_id == "enzyme"
     assert top.retrieval_score > response.results[1].retrieval_score
     prov = top.chunk.provenance
-    assert (prov.page, prov.source, prov.title, list(prov.section_path)) == (4, "enzyme.md", "Enzyme",
-                                                                              ["Top", "enzyme"])
+    assert (prov.page, prov.source, prov.title, list(prov.section_path)) == (
+        4,
+        "enzyme.md",
+        "Enzyme",
+        ["Top", "enzyme"],
+    )
     assert prov.version.sequence == 1 and prov.char_end == len(top.chunk.text)
     assert dict(prov.metadata) == {"lang": "en", "year": 1950}
     assert list(top.chunk.flags) == ["scanned"]
@@ -119,16 +157,17 @@ async def test_hybrid_dense_and_sparse_modes_all_find_the_matching_passage(serve
     for mode in (retrieve_pb2.SEARCH_MODE_HYBRID, retrieve_pb2.SEARCH_MODE_DENSE, retrieve_pb2.SEARCH_MODE_SPARSE):
         response = await server.Search(query(embedder, "Brandenburg Gate Berlin", mode=mode), metadata=A)
         assert docs_of(response)[0] == "berlin", mode
-    dense = await server.Search(query(embedder, "Brandenburg Gate Berlin", mode=retrieve_pb2.SEARCH_MODE_DENSE),
-                                metadata=A)
-    sparse = await server.Search(query(embedder, "Brandenburg Gate Berlin", mode=retrieve_pb2.SEARCH_MODE_SPARSE),
-                                 metadata=A)
+    dense = await server.Search(
+        query(embedder, "Brandenburg Gate Berlin", mode=retrieve_pb2.SEARCH_MODE_DENSE), metadata=A
+    )
+    sparse = await server.Search(
+        query(embedder, "Brandenburg Gate Berlin", mode=retrieve_pb2.SEARCH_MODE_SPARSE), metadata=A
+    )
     hybrid = await server.Search(query(embedder, "Brandenburg Gate Berlin", rrf_k=60), metadata=A)
-    assert len(dense.results) == 4            # dense scores every chunk
-    assert len(sparse.results) == 1           # only one chunk shares a term
+    assert len(dense.results) == 4  # dense scores every chunk
+    assert len(sparse.results) == 1  # only one chunk shares a term
     assert hybrid.results[0].retrieval_score == pytest.approx(2 / 60, rel=1e-3)  # rank 1 in both lists
-    assert dense.results[0].retrieval_score == pytest.approx(
-        max(r.retrieval_score for r in dense.results))
+    assert dense.results[0].retrieval_score == pytest.approx(max(r.retrieval_score for r in dense.results))
 
 
 def flt(field, **kwargs) -> common_pb2.FieldFilter:
@@ -159,12 +198,17 @@ async def test_filters_equality_any_of_range_and_negate(server, embedder):
     assert await docs(flt("metadata.year", equals=val(1889))) == {"paris"}
 
 
-@pytest.mark.parametrize("request_kwargs, field", [
-    ({"filters": [common_pb2.FieldFilter(field="tenant", equals=struct_pb2.Value(string_value="tenant-b"))]},
-     "filters[0].field"),
-    ({"top_k": 500}, "top_k"),
-    ({"dense_vector": [0.5] * 10}, "dense_vector"),
-])
+@pytest.mark.parametrize(
+    "request_kwargs, field",
+    [
+        (
+            {"filters": [common_pb2.FieldFilter(field="tenant", equals=struct_pb2.Value(string_value="tenant-b"))]},
+            "filters[0].field",
+        ),
+        ({"top_k": 500}, "top_k"),
+        ({"dense_vector": [0.5] * 10}, "dense_vector"),
+    ],
+)
 async def test_bad_requests_are_invalid_argument_naming_the_field(server, embedder, request_kwargs, field):
     request = query(embedder, "anything")
     if "dense_vector" in request_kwargs:

@@ -76,8 +76,9 @@ class StoreContract:
         store.upsert([point("t1", "d", i, v, {100 + i: 1.0}) for i, v in enumerate(vectors)])
         # chunk 4 is first by dense (its own vector) and the only sparse match: rank 1 in both lists.
         for k in (60, 10):
-            hits = store.search(SearchQuery("t1", "hybrid", top_k=5, dense=vectors[4], sparse=Sparse((104,), (1.0,)),
-                                            rrf_k=k))
+            hits = store.search(
+                SearchQuery("t1", "hybrid", top_k=5, dense=vectors[4], sparse=Sparse((104,), (1.0,)), rrf_k=k)
+            )
             assert hits[0].payload["chunk_index"] == 4
             # Qdrant's RRF: sum over lists of 1 / (k + rank), rank counted from 0.
             assert hits[0].score == pytest.approx(2 / k, rel=1e-3)
@@ -94,12 +95,26 @@ class StoreContract:
     def test_filters_equality_any_of_range_negate_and_metadata(self, store, rng, make_point, make_unit):
         point, unit = make_point, make_unit
         q = unit(rng)
-        store.upsert([point("t1", f"d{i}", 0, unit(rng), page=i, source=f"s{i % 2}.pdf",
-                            metadata={"lang": "en" if i < 3 else "de", "year": 2000 + i}) for i in range(6)])
+        store.upsert(
+            [
+                point(
+                    "t1",
+                    f"d{i}",
+                    0,
+                    unit(rng),
+                    page=i,
+                    source=f"s{i % 2}.pdf",
+                    metadata={"lang": "en" if i < 3 else "de", "year": 2000 + i},
+                )
+                for i in range(6)
+            ]
+        )
 
         def docs(*conditions):
-            return {h.payload["doc_id"] for h in store.search(SearchQuery("t1", "dense", top_k=50, dense=q,
-                                                                          conditions=conditions))}
+            return {
+                h.payload["doc_id"]
+                for h in store.search(SearchQuery("t1", "dense", top_k=50, dense=q, conditions=conditions))
+            }
 
         assert docs(Condition("doc_id", equals="d2")) == {"d2"}
         assert docs(Condition("source", any_of=("s0.pdf",))) == {"d0", "d2", "d4"}
@@ -142,11 +157,15 @@ class StoreContract:
     def test_document_and_tenant_state_round_trip(self, store):
         assert store.doc_states([("t1", "d")]) == {}
         assert store.tenant_states(["t1"])["t1"].index_version == 0
-        states = [DocState("t1", "d", 3, "abc", deleted=False, total_chunks=4, complete=True),
-                  DocState("t1", "gone", 2, "", deleted=True, complete=True)]
+        states = [
+            DocState("t1", "d", 3, "abc", deleted=False, total_chunks=4, complete=True),
+            DocState("t1", "gone", 2, "", deleted=True, complete=True),
+        ]
         store.save_states(states, [TenantState("t1", 17)])
         assert store.doc_states([("t1", "d"), ("t1", "gone"), ("t2", "d")]) == {
-            ("t1", "d"): states[0], ("t1", "gone"): states[1]}
+            ("t1", "d"): states[0],
+            ("t1", "gone"): states[1],
+        }
         assert store.tenant_states(["t1", "t2"])["t1"].index_version == 17
         assert store.count_documents("t1") == 1
         assert store.count_documents("t2") == 0
@@ -166,8 +185,9 @@ class TestQdrantServerStoreOnLocalMode(StoreContract):
 
     @pytest.fixture
     def store(self):
-        store = QdrantServerStore(collection="contract", location=":memory:",
-                                  metadata_indexes={"metadata.lang": "keyword"})
+        store = QdrantServerStore(
+            collection="contract", location=":memory:", metadata_indexes={"metadata.lang": "keyword"}
+        )
         store.open()
         yield store
         store.close()

@@ -11,7 +11,6 @@ from ragplane_retrieve.store.edge import EdgeStore
 from ragplane_retrieve.writer import IndexWriter
 
 pytestmark = pytest.mark.integration
-O = events_pb2
 
 
 @pytest.fixture
@@ -24,14 +23,23 @@ def writer(tmp_path):
 
 def test_events_of_one_document_apply_in_order_within_a_batch(writer, make_events):
     vectors_event, delete_event = make_events.vectors, make_events.delete
-    events = [vectors_event("a", 1, [0, 1], 4, 0, 2), vectors_event("b", 1, [0], 1),
-              vectors_event("a", 1, [2, 3], 4, 1, 2), vectors_event("a", 1, [0, 1], 4, 0, 2, tenant="other"),
-              delete_event("a", 2), vectors_event("b", 2, [0, 1], 2)]
+    events = [
+        vectors_event("a", 1, [0, 1], 4, 0, 2),
+        vectors_event("b", 1, [0], 1),
+        vectors_event("a", 1, [2, 3], 4, 1, 2),
+        vectors_event("a", 1, [0, 1], 4, 0, 2, tenant="other"),
+        delete_event("a", 2),
+        vectors_event("b", 2, [0, 1], 2),
+    ]
     out = writer.handle(events)
     assert [(e.doc_id, e.tenant, e.outcome) for e in out] == [
-        ("a", "default", O.INDEX_OUTCOME_PARTIAL), ("b", "default", O.INDEX_OUTCOME_INDEXED),
-        ("a", "default", O.INDEX_OUTCOME_INDEXED), ("a", "other", O.INDEX_OUTCOME_PARTIAL),
-        ("a", "default", O.INDEX_OUTCOME_DELETED), ("b", "default", O.INDEX_OUTCOME_INDEXED)]
+        ("a", "default", events_pb2.INDEX_OUTCOME_PARTIAL),
+        ("b", "default", events_pb2.INDEX_OUTCOME_INDEXED),
+        ("a", "default", events_pb2.INDEX_OUTCOME_INDEXED),
+        ("a", "other", events_pb2.INDEX_OUTCOME_PARTIAL),
+        ("a", "default", events_pb2.INDEX_OUTCOME_DELETED),
+        ("b", "default", events_pb2.INDEX_OUTCOME_INDEXED),
+    ]
     store = writer.store
     assert store.count("default", [Condition("doc_id", equals="a")]) == 0
     assert store.count("other", [Condition("doc_id", equals="a")]) == 2

@@ -73,16 +73,22 @@ class _Collector:
 
 
 def _runner(settings, topic, group, handler) -> ConsumerRunner:
-    runner = ConsumerRunner(settings, topic=topic, group=group, message_type=events_pb2.IndexedEvent,
-                            handler=handler, options=FAST)
+    runner = ConsumerRunner(
+        settings, topic=topic, group=group, message_type=events_pb2.IndexedEvent, handler=handler, options=FAST
+    )
     runner.start()
     return runner
 
 
 def _dlq_records(settings, topic, expected, timeout_s=30.0):
-    consumer = KafkaConsumer(dlq_topic(topic), bootstrap_servers=settings.kafka_bootstrap,
-                             auto_offset_reset="earliest", enable_auto_commit=False, group_id=None,
-                             consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(
+        dlq_topic(topic),
+        bootstrap_servers=settings.kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+        consumer_timeout_ms=1000,
+    )
     records = []
     deadline = time.monotonic() + timeout_s
     while len(records) < expected and time.monotonic() < deadline:
@@ -130,8 +136,10 @@ def test_poison_records_go_to_the_dlq_and_the_consumer_keeps_going(settings, uni
         producer.send(unique_topic, "t/doc-bad", _event("doc-bad"))
         producer.send(unique_topic, "t/wrong-schema", events_pb2.ChunksEvent(doc_id="x"))
         producer.send(unique_topic, "t/doc-2", _event("doc-2"))
-        _wait(lambda: sorted(collector.seen) == ["doc-1", "doc-2"] and runner.dead_lettered == 3,
-              what="good records handled and poison dead-lettered")
+        _wait(
+            lambda: sorted(collector.seen) == ["doc-1", "doc-2"] and runner.dead_lettered == 3,
+            what="good records handled and poison dead-lettered",
+        )
         dead = _dlq_records(settings, unique_topic, expected=3)
         assert sorted(r.key for r in dead) == [b"t/doc-bad", b"t/garbage", b"t/wrong-schema"]
         for record in dead:

@@ -62,11 +62,15 @@ async def test_unavailable_on_an_idempotent_call_is_retried_and_the_caller_sees_
     assert behaviour.calls[SEARCH] == 3
 
 
-@pytest.mark.parametrize(("failures", "code", "method", "calls"), [
-    (1, grpc.StatusCode.FAILED_PRECONDITION, SEARCH, 1),
-    (1, grpc.StatusCode.UNAVAILABLE, FEEDBACK, 1),
-    (10, grpc.StatusCode.UNAVAILABLE, SEARCH, 4),
-], ids=["a non-retriable code", "a non-idempotent method", "attempts spent"])
+@pytest.mark.parametrize(
+    ("failures", "code", "method", "calls"),
+    [
+        (1, grpc.StatusCode.FAILED_PRECONDITION, SEARCH, 1),
+        (1, grpc.StatusCode.UNAVAILABLE, FEEDBACK, 1),
+        (10, grpc.StatusCode.UNAVAILABLE, SEARCH, 4),
+    ],
+    ids=["a non-retriable code", "a non-idempotent method", "attempts spent"],
+)
 async def test_the_failure_reaches_the_caller_when_no_retry_is_allowed(server_for, failures, code, method, calls):
     behaviour = FailingFirst(failures, code)
     address = await server_for(behaviour)

@@ -41,7 +41,7 @@ USER = [("authorization", "Bearer user-key")]
 class _EmbedProbe(embed_pb2_grpc.EmbedServiceServicer):
     """Test servicer: each input text selects a behaviour so the interceptor's handling can be observed."""
 
-    def __init__(self, app: "_App") -> None:
+    def __init__(self, app: _App) -> None:
         self.app = app
 
     async def Embed(self, request, context):
@@ -61,7 +61,8 @@ class _EmbedProbe(embed_pb2_grpc.EmbedServiceServicer):
         if command == "forward":
             async with service_channel(self.app.peer, self.app.settings.service_token) as channel:
                 reply = await embed_pb2_grpc.EmbedServiceStub(channel).Embed(
-                    embed_pb2.EmbedRequest(texts=["remaining-and-tenant"]))
+                    embed_pb2.EmbedRequest(texts=["remaining-and-tenant"])
+                )
             return reply
         if command == "remaining-and-tenant":
             return embed_pb2.EmbedResponse(dense_model=f"{current_tenant()}|{remaining_time():.3f}")
@@ -100,8 +101,9 @@ class _App:
 
 
 def _settings(**overrides) -> CommonSettings:
-    return load_settings(CommonSettings, {}, api_keys="user-key=acme,other-key=globex",
-                         service_token="svc-token", **overrides)
+    return load_settings(
+        CommonSettings, {}, api_keys="user-key=acme,other-key=globex", service_token="svc-token", **overrides
+    )
 
 
 async def _start(**overrides):
@@ -114,7 +116,8 @@ async def _start(**overrides):
 async def _embed(address, texts, metadata=USER, timeout=5.0):
     async with grpc.aio.insecure_channel(address) as channel:
         return await embed_pb2_grpc.EmbedServiceStub(channel).Embed(
-            embed_pb2.EmbedRequest(texts=texts), metadata=metadata, timeout=timeout)
+            embed_pb2.EmbedRequest(texts=texts), metadata=metadata, timeout=timeout
+        )
 
 
 async def test_request_without_credentials_is_unauthenticated():
@@ -168,7 +171,8 @@ async def test_unimplemented_rpc_reports_unimplemented():
         async with grpc.aio.insecure_channel(running.address) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await generate_pb2_grpc.GenerateServiceStub(channel).Generate(
-                    generate_pb2.GenerateRequest(query="q"), metadata=USER, timeout=5)
+                    generate_pb2.GenerateRequest(query="q"), metadata=USER, timeout=5
+                )
         assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     finally:
         await running.stop(0)
@@ -181,13 +185,18 @@ async def test_streaming_errors_are_mapped_after_partial_output():
             stub = generate_pb2_grpc.GenerateServiceStub(channel)
             received = []
             with pytest.raises(grpc.aio.AioRpcError) as caught:
-                async for message in stub.GenerateStream(generate_pb2.GenerateStreamRequest(query="fail-midway"),
-                                                         metadata=USER, timeout=5):
+                async for message in stub.GenerateStream(
+                    generate_pb2.GenerateStreamRequest(query="fail-midway"), metadata=USER, timeout=5
+                ):
                     received.append(message.delta)
             assert received == ["one", "two"]
             assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
-            ok = [m async for m in stub.GenerateStream(generate_pb2.GenerateStreamRequest(query="fine"),
-                                                       metadata=USER, timeout=5)]
+            ok = [
+                m
+                async for m in stub.GenerateStream(
+                    generate_pb2.GenerateStreamRequest(query="fine"), metadata=USER, timeout=5
+                )
+            ]
             assert ok[-1].result.text == "one two"
     finally:
         await running.stop(0)
@@ -209,7 +218,8 @@ async def test_default_deadline_applies_when_caller_sets_none():
         async with grpc.aio.insecure_channel(running.address) as channel:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await embed_pb2_grpc.EmbedServiceStub(channel).Embed(
-                    embed_pb2.EmbedRequest(texts=["sleep:2"]), metadata=USER)
+                    embed_pb2.EmbedRequest(texts=["sleep:2"]), metadata=USER
+                )
         assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         reply = await _embed(running.address, ["remaining"], timeout=None)
         assert 0 < float(reply.dense_model) <= 0.3
@@ -245,12 +255,14 @@ async def test_trace_continues_across_a_grpc_hop():
                 carrier: dict[str, str] = {}
                 propagate.inject(carrier)
                 await embed_pb2_grpc.EmbedServiceStub(channel).Embed(
-                    embed_pb2.EmbedRequest(texts=["forward"]), metadata=[*USER, *carrier.items()], timeout=5)
+                    embed_pb2.EmbedRequest(texts=["forward"]), metadata=[*USER, *carrier.items()], timeout=5
+                )
             trace_id = root.get_span_context().trace_id
         trace.get_tracer_provider().force_flush()
         # When this module installed the provider, SPANS is behind two processors: count each span once.
-        in_trace = list({s.context.span_id: s for s in SPANS.get_finished_spans()
-                         if s.context.trace_id == trace_id}.values())
+        in_trace = list(
+            {s.context.span_id: s for s in SPANS.get_finished_spans() if s.context.trace_id == trace_id}.values()
+        )
         server_spans = [s for s in in_trace if s.kind == trace.SpanKind.SERVER]
         client_spans = [s for s in in_trace if s.kind == trace.SpanKind.CLIENT]
         # upstream's server span, its client call to downstream, and downstream's server span: one trace
@@ -263,7 +275,8 @@ async def test_trace_continues_across_a_grpc_hop():
 async def _health(address: str) -> int:
     async with grpc.aio.insecure_channel(address) as channel:
         reply = await health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service="ragplane.v1.EmbedService"), timeout=2)
+            health_pb2.HealthCheckRequest(service="ragplane.v1.EmbedService"), timeout=2
+        )
     return reply.status
 
 
@@ -328,29 +341,46 @@ async def test_shutdown_reports_not_serving_drains_in_flight_calls_and_refuses_n
 
 
 def _grpcurl() -> str:
-    path = shutil.which("grpcurl") or str((__import__("pathlib").Path(sys.executable).parent / "grpcurl"))
+    path = shutil.which("grpcurl") or str(__import__("pathlib").Path(sys.executable).parent / "grpcurl")
     return path
 
 
 async def test_grpcurl_lists_services_through_reflection_and_checks_health():
     _, running = await _start()
     try:
-        listed = await asyncio.to_thread(subprocess.run, [_grpcurl(), "-plaintext", running.address, "list"],
-                                         capture_output=True, text=True, timeout=30)
+        listed = await asyncio.to_thread(
+            subprocess.run,
+            [_grpcurl(), "-plaintext", running.address, "list"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert listed.returncode == 0, listed.stderr
         services = set(listed.stdout.split())
         assert {"ragplane.v1.EmbedService", "ragplane.v1.GenerateService", "grpc.health.v1.Health"} <= services
         health = await asyncio.to_thread(
-            subprocess.run, [_grpcurl(), "-plaintext", running.address, "grpc.health.v1.Health/Check"],
-            capture_output=True, text=True, timeout=30)
+            subprocess.run,
+            [_grpcurl(), "-plaintext", running.address, "grpc.health.v1.Health/Check"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert json.loads(health.stdout)["status"] == "SERVING"
         described = await asyncio.to_thread(
-            subprocess.run, [_grpcurl(), "-plaintext", running.address, "describe", "ragplane.v1.EmbedRequest"],
-            capture_output=True, text=True, timeout=30)
+            subprocess.run,
+            [_grpcurl(), "-plaintext", running.address, "describe", "ragplane.v1.EmbedRequest"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert "repeated string texts = 1;" in described.stdout
         denied = await asyncio.to_thread(
-            subprocess.run, [_grpcurl(), "-plaintext", "-d", '{"texts": ["x"]}', running.address,
-                             "ragplane.v1.EmbedService/Embed"], capture_output=True, text=True, timeout=30)
+            subprocess.run,
+            [_grpcurl(), "-plaintext", "-d", '{"texts": ["x"]}', running.address, "ragplane.v1.EmbedService/Embed"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert "Unauthenticated" in denied.stdout + denied.stderr
     finally:
         await running.stop(0)
@@ -387,8 +417,9 @@ async def test_process_drains_on_sigterm_and_exits_cleanly(tmp_path):
 async def test_production_mode_refuses_development_credentials(overrides):
     from ragplane.runtime.settings import SettingsError
 
-    settings = load_settings(CommonSettings, {}, **{"api_keys": "k=t", "service_token": "s3cret", **overrides},
-                             allow_dev_key=False)
+    settings = load_settings(
+        CommonSettings, {}, **{"api_keys": "k=t", "service_token": "s3cret", **overrides}, allow_dev_key=False
+    )
     app = _App(settings)
     app.warm.set()
     with pytest.raises(SettingsError, match="RAGPLANE_ALLOW_DEV_KEY"):

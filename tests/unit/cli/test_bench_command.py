@@ -31,8 +31,11 @@ def _service_packages_used() -> set[str]:
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            elif (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "service_module"
-                  and isinstance(node.args[0], ast.Constant)):
+            elif (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", "") == "service_module"
+                and isinstance(node.args[0], ast.Constant)
+            ):
                 names = [node.args[0].value]
             used |= {name.split(".")[0] for name in names if name.startswith("ragplane_")}
     return used
@@ -42,8 +45,14 @@ def test_every_service_package_the_cli_uses_is_declared_in_its_bench_extra():
     project = tomllib.loads((CLI / "pyproject.toml").read_text())["project"]
     declared = {name.replace("-", "_") for name in project["optional-dependencies"]["bench"]}
     used = _service_packages_used()
-    assert used == {"ragplane_embed", "ragplane_eval", "ragplane_generate", "ragplane_guardrail", "ragplane_rerank",
-                    "ragplane_retrieve"}
+    assert used == {
+        "ragplane_embed",
+        "ragplane_eval",
+        "ragplane_generate",
+        "ragplane_guardrail",
+        "ragplane_rerank",
+        "ragplane_retrieve",
+    }
     assert used <= declared
 
 
@@ -66,10 +75,25 @@ def test_a_figures_command_lists_only_flags_that_differ_from_their_defaults():
     parser.add_argument("--quality", action="store_true")
     parser.add_argument("--sizes", type=int, nargs="+", default=[32])
     cmd_bench.add_common_arguments(parser)
-    args = parser.parse_args(["--backend", "late-interaction", "--backend", "passthrough", "--iterations", "30",
-                              "--quality", "--sizes", "8", "16", "--record", "--json"])
+    args = parser.parse_args(
+        [
+            "--backend",
+            "late-interaction",
+            "--backend",
+            "passthrough",
+            "--iterations",
+            "30",
+            "--quality",
+            "--sizes",
+            "8",
+            "16",
+            "--record",
+            "--json",
+        ]
+    )
     assert cmd_bench.command_line("rerank", parser, args) == (
-        "ragplane bench rerank --backend late-interaction --backend passthrough --quality --sizes 8 16")
+        "ragplane bench rerank --backend late-interaction --backend passthrough --quality --sizes 8 16"
+    )
 
 
 def _tiny_benchmark() -> types.ModuleType:
@@ -99,17 +123,38 @@ def test_json_prints_the_results_and_saves_them_with_machine_facts(tmp_path, cap
     parser, args = _parse(["--size", "5", "--json", "--out", str(tmp_path)])
     assert cmd_bench._execute("tiny", _tiny_benchmark(), parser, args) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert printed == [{"bench": "tiny", "variant": "", "title": "", "columns": ["n", "p50_ms"],
-                        "rows": [{"label": "only", "values": {"n": 5, "p50_ms": 1.5}}], "notes": "",
-                        "details": {"size": 5}}]
+    assert printed == [
+        {
+            "bench": "tiny",
+            "variant": "",
+            "title": "",
+            "columns": ["n", "p50_ms"],
+            "rows": [{"label": "only", "values": {"n": 5, "p50_ms": 1.5}}],
+            "notes": "",
+            "details": {"size": 5},
+        }
+    ]
     saved = json.loads(next(tmp_path.glob("tiny-*.json")).read_text())
     assert saved["results"] == printed and saved["machine"]["cpu_count"] > 0
 
 
 def test_record_writes_the_figures_file_and_regenerates_the_page(tmp_path, capsys):
     figures = tmp_path / "docs" / "figures"
-    parser, args = _parse(["--size", "7", "--record", "--variant", "small", "--figures", str(figures),
-                           "--machine", "2 cores, idle", "--out", str(tmp_path / "out")])
+    parser, args = _parse(
+        [
+            "--size",
+            "7",
+            "--record",
+            "--variant",
+            "small",
+            "--figures",
+            str(figures),
+            "--machine",
+            "2 cores, idle",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     assert cmd_bench._execute("tiny", _tiny_benchmark(), parser, args) == 0
     [figure] = load_figures(figures)
     assert figure["variant"] == "small" and figure["command"] == "ragplane bench tiny --size 7"

@@ -27,14 +27,20 @@ def test_query_tables_hold_each_stage_s_latency_and_the_overhead_note(monkeypatc
 
 
 def _pipeline(complete: bool) -> dict:
-    return {"documents": 10, "indexed_chunks": 20 if complete else 12, "seconds": 4.0, "documents_per_s": 2.5,
-            "chunks_per_s": 5.0 if complete else 3.0, "complete": complete,
-            "cpu_seconds": {"embed": 2.0, "ingest": 1.0}, "peak_rss_mb": {"embed": 900.0, "ingest": 200.0}}
+    return {
+        "documents": 10,
+        "indexed_chunks": 20 if complete else 12,
+        "seconds": 4.0,
+        "documents_per_s": 2.5,
+        "chunks_per_s": 5.0 if complete else 3.0,
+        "complete": complete,
+        "cpu_seconds": {"embed": 2.0, "ingest": 1.0},
+        "peak_rss_mb": {"embed": 900.0, "ingest": 200.0},
+    }
 
 
 @pytest.mark.parametrize(("complete", "code"), [(True, 0), (False, 1)])
-def test_ingest_tables_compare_the_pipeline_with_the_raw_embedder_and_fail_when_incomplete(monkeypatch, complete,
-                                                                                          code):
+def test_ingest_tables_compare_the_pipeline_with_the_raw_embedder_and_fail_when_incomplete(monkeypatch, complete, code):
     raw = {"texts": 10, "seconds": 1.0, "chunks_per_s": 10.0, "cpu_seconds": 1.5}
     monkeypatch.setattr(bench_ingest, "_passages", lambda limit, seed: [("a/0", "text")] * 10)
     monkeypatch.setattr(bench_ingest, "_raw_embedder", lambda texts, batch_size: raw)
@@ -42,7 +48,11 @@ def test_ingest_tables_compare_the_pipeline_with_the_raw_embedder_and_fail_when_
     args = argparse.Namespace(limit=10, seed=1, batch_size=4, timeout=5.0)
     throughput, cpu = bench_ingest.run(args)
     assert throughput.notes == f"pipeline / raw embedder = {0.5 if complete else 0.3} (target >= 0.85)"
-    assert [row["label"] for row in cpu.rows] == ["raw embedder (in process)", "embed", "ingest",
-                                                  "pipeline, all processes"]
+    assert [row["label"] for row in cpu.rows] == [
+        "raw embedder (in process)",
+        "embed",
+        "ingest",
+        "pipeline, all processes",
+    ]
     assert cpu.rows[-1]["values"]["cpu_ms_per_chunk"] == round(3000 / (20 if complete else 12), 1)
     assert bench_ingest.exit_code([throughput, cpu]) == code

@@ -54,8 +54,10 @@ def test_text_of_only_stop_words_gives_an_empty_vector(encoder):
     assert encoder.encode_query("what is it").indices == ()
 
 
-@pytest.mark.parametrize("kwargs, message", [({"k1": 0}, "k1 must be > 0"), ({"b": 1.5}, "b must be between"),
-                                             ({"avg_len": 0}, "avg_len must be > 0")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"k1": 0}, "k1 must be > 0"), ({"b": 1.5}, "b must be between"), ({"avg_len": 0}, "avg_len must be > 0")],
+)
 def test_bad_parameters_are_rejected_naming_the_parameter(kwargs, message):
     with pytest.raises(ValueError, match=message):
         SparseEncoder(**kwargs)

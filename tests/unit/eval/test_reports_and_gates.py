@@ -19,11 +19,31 @@ def test_cli_gate_names_are_exactly_the_metrics_a_report_can_hold(retrieval_only
 
 def test_aggregate_means_percentiles_and_counts():
     rows = [
-        Row("1", "q", ["a"], ["d"], metrics={"retrieval.hybrid.hit@1": 1.0, "answer.f1": 1.0,
-                                             "latency.ask_ms": 100.0, "latency.retrieval_ms": 10.0}),
-        Row("2", "q", ["a"], ["d"], metrics={"retrieval.hybrid.hit@1": 0.0, "answer.f1": 0.5,
-                                             "latency.ask_ms": 300.0, "latency.retrieval_ms": 30.0},
-            error="ask: UNAVAILABLE: down"),
+        Row(
+            "1",
+            "q",
+            ["a"],
+            ["d"],
+            metrics={
+                "retrieval.hybrid.hit@1": 1.0,
+                "answer.f1": 1.0,
+                "latency.ask_ms": 100.0,
+                "latency.retrieval_ms": 10.0,
+            },
+        ),
+        Row(
+            "2",
+            "q",
+            ["a"],
+            ["d"],
+            metrics={
+                "retrieval.hybrid.hit@1": 0.0,
+                "answer.f1": 0.5,
+                "latency.ask_ms": 300.0,
+                "latency.retrieval_ms": 30.0,
+            },
+            error="ask: UNAVAILABLE: down",
+        ),
     ]
     summary = aggregate(rows, retrieval_only=False, documents=7, failed_documents=1)
     assert summary["run.questions"] == 2 and summary["run.errors"] == 1
@@ -62,12 +82,15 @@ def test_malformed_run_ids_are_refused_before_touching_the_disk(tmp_path, bad):
         ReportStore(tmp_path).load(bad, "t")
 
 
-@pytest.mark.parametrize(("text", "metric", "op", "value"), [
-    ("answer.f1>=0.5", "answer.f1", ">=", 0.5),
-    (" retrieval.hybrid.mrr@10 >= .62 ", "retrieval.hybrid.mrr@10", ">=", 0.62),
-    ("latency.p95_ms<=5000", "latency.p95_ms", "<=", 5000.0),
-    ("run.errors<=0", "run.errors", "<=", 0.0),
-])
+@pytest.mark.parametrize(
+    ("text", "metric", "op", "value"),
+    [
+        ("answer.f1>=0.5", "answer.f1", ">=", 0.5),
+        (" retrieval.hybrid.mrr@10 >= .62 ", "retrieval.hybrid.mrr@10", ">=", 0.62),
+        ("latency.p95_ms<=5000", "latency.p95_ms", "<=", 5000.0),
+        ("run.errors<=0", "run.errors", "<=", 0.0),
+    ],
+)
 def test_gates_parse_metric_operator_and_value(text, metric, op, value):
     gate = cmd_eval.parse_gate(text)
     assert (gate.metric, gate.op, gate.threshold) == (metric, op, value)

@@ -86,21 +86,28 @@ def test_dataset_dirs_confine_which_files_a_run_may_read(tmp_path):
 def test_a_v2_judge_needs_a_model_and_must_not_be_the_generator():
     with pytest.raises(SettingsError, match="RAGPLANE_EVAL_JUDGE_MODEL: required"):
         load_settings(Settings, {"RAGPLANE_EVAL_JUDGE": "v2"})
-    same = {"RAGPLANE_EVAL_JUDGE": "v2", "RAGPLANE_EVAL_JUDGE_MODEL": "ensemble",
-            "RAGPLANE_EVAL_JUDGE_ADDR": "127.0.0.1:50070", "RAGPLANE_LLM_MODEL_NAME": "ensemble",
-            "RAGPLANE_MODEL_ADDR": "127.0.0.1:50070"}
+    same = {
+        "RAGPLANE_EVAL_JUDGE": "v2",
+        "RAGPLANE_EVAL_JUDGE_MODEL": "ensemble",
+        "RAGPLANE_EVAL_JUDGE_ADDR": "127.0.0.1:50070",
+        "RAGPLANE_LLM_MODEL_NAME": "ensemble",
+        "RAGPLANE_MODEL_ADDR": "127.0.0.1:50070",
+    }
     with pytest.raises(SettingsError, match="RAGPLANE_EVAL_JUDGE_MODEL: the judge must differ from the generator"):
         load_settings(Settings, same)
     assert load_settings(Settings, {**same, "RAGPLANE_EVAL_JUDGE_MODEL": "judge"}).judge_model == "judge"
     assert load_settings(Settings, {**same, "RAGPLANE_EVAL_JUDGE_ADDR": "127.0.0.1:50071"}).judge == "v2"
 
 
-@pytest.mark.parametrize(("var", "value", "problem"), [
-    ("RAGPLANE_EVAL_SAMPLE_RATE", "1.5", "must be between 0 and 1"),
-    ("RAGPLANE_EVAL_JUDGE", "gpt", "must be one of embedding, v2"),
-    ("RAGPLANE_EVAL_CONCURRENCY", "0", "must be > 0"),
-    ("RAGPLANE_EVAL_TOP_N", "50", "must be <= RAGPLANE_EVAL_TOP_K"),
-])
+@pytest.mark.parametrize(
+    ("var", "value", "problem"),
+    [
+        ("RAGPLANE_EVAL_SAMPLE_RATE", "1.5", "must be between 0 and 1"),
+        ("RAGPLANE_EVAL_JUDGE", "gpt", "must be one of embedding, v2"),
+        ("RAGPLANE_EVAL_CONCURRENCY", "0", "must be > 0"),
+        ("RAGPLANE_EVAL_TOP_N", "50", "must be <= RAGPLANE_EVAL_TOP_K"),
+    ],
+)
 def test_bad_settings_name_the_variable(var, value, problem):
     with pytest.raises(SettingsError, match=f"{var}: .*{problem}"):
         load_settings(Settings, {var: value})

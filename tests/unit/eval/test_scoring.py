@@ -62,12 +62,15 @@ def test_dedupe_keeps_each_document_at_its_best_rank():
     assert scoring.dedupe(["a", "b", "a", "c", "b"]) == ["a", "b", "c"]
 
 
-@pytest.mark.parametrize(("raw", "normalized"), [
-    ("The Denver Broncos!", "denver broncos"),
-    ("  an   Apple,  a pear ", "apple pear"),
-    ("Theory of the case", "theory of case"),  # "the" inside a word stays
-    ("U.S. Army", "us army"),
-])
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("The Denver Broncos!", "denver broncos"),
+        ("  an   Apple,  a pear ", "apple pear"),
+        ("Theory of the case", "theory of case"),  # "the" inside a word stays
+        ("U.S. Army", "us army"),
+    ],
+)
 def test_squad_normalisation_lowercases_and_strips_punctuation_articles_and_spaces(raw, normalized):
     assert scoring.normalize_answer(raw) == normalized
 

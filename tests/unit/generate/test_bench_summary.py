@@ -10,8 +10,13 @@ pytestmark = pytest.mark.unit
 
 
 def _run(ttft: float, total: float) -> dict[str, float]:
-    return {"ttft_s": ttft, "total_s": total, "prompt_tokens": 500, "completion_tokens": 32,
-            "decode_tokens_per_s": 10.0}
+    return {
+        "ttft_s": ttft,
+        "total_s": total,
+        "prompt_tokens": 500,
+        "completion_tokens": 32,
+        "decode_tokens_per_s": 10.0,
+    }
 
 
 def test_size_summary_uses_the_harness_percentiles():
@@ -22,7 +27,10 @@ def test_size_summary_uses_the_harness_percentiles():
 
 
 def test_ttft_slope_is_the_least_squares_growth_per_prompt_token_in_ms():
-    sizes = {250: {"prompt_tokens": 250, "ttft_p50_s": 0.5}, 500: {"prompt_tokens": 500, "ttft_p50_s": 1.0},
-             1000: {"prompt_tokens": 1000, "ttft_p50_s": 2.0}}
+    sizes = {
+        250: {"prompt_tokens": 250, "ttft_p50_s": 0.5},
+        500: {"prompt_tokens": 500, "ttft_p50_s": 1.0},
+        1000: {"prompt_tokens": 1000, "ttft_p50_s": 2.0},
+    }
     assert ttft_slope_ms(sizes) == 2.0
     assert ttft_slope_ms({250: sizes[250]}) is None

@@ -20,8 +20,14 @@ def test_markers_map_to_chunks_with_provenance_in_order_of_first_use():
     result = extract_citations("Paris is big [2]. It is old [1][2].", PASSAGES)
     assert [c.passage_number for c in result.citations] == [2, 1]
     first = result.citations[1]
-    assert (first.chunk_id, first.doc_id, first.page, first.source, first.section_path, first.title) == \
-        ("c1", "d1", 2, "s1.pdf", ("A", "B"), "T1")
+    assert (first.chunk_id, first.doc_id, first.page, first.source, first.section_path, first.title) == (
+        "c1",
+        "d1",
+        2,
+        "s1.pdf",
+        ("A", "B"),
+        "T1",
+    )
     assert result.dropped == []
     assert result.text == "Paris is big [2]. It is old [1][2]."
 

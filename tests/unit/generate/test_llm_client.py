@@ -19,10 +19,12 @@ def by_name(inputs):
 
 
 def test_inputs_follow_the_tensorrt_llm_ensemble_contract():
-    inputs = by_name(build_inputs("prompt", Sampling(max_tokens=32, temperature=0.2, top_p=0.9,
-                                                     stop=("<|im_end|>",), seed=5), stream=True))
-    assert set(inputs) == {"text_input", "max_tokens", "temperature", "top_p", "stream", "stop_words",
-                           "random_seed"}
+    inputs = by_name(
+        build_inputs(
+            "prompt", Sampling(max_tokens=32, temperature=0.2, top_p=0.9, stop=("<|im_end|>",), seed=5), stream=True
+        )
+    )
+    assert set(inputs) == {"text_input", "max_tokens", "temperature", "top_p", "stream", "stop_words", "random_seed"}
     assert inputs["text_input"].datatype() == "BYTES" and inputs["text_input"].shape() == [1, 1]
     assert inputs["max_tokens"].datatype() == "INT32"
     assert inputs["temperature"].datatype() == "FP32" and inputs["top_p"].datatype() == "FP32"
@@ -47,17 +49,22 @@ class FakeRpcError(grpc.RpcError):
         return self._details
 
 
-@pytest.mark.parametrize(("exc", "expected"), [
-    (FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused"), errors.Unavailable),
-    (FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline"), errors.DeadlineExceeded),
-    (FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy"), errors.ResourceExhausted),
-    (InferenceServerException("Request for unknown model: 'x' is not found", status="StatusCode.NOT_FOUND"),
-     errors.FailedPrecondition),
-    (InferenceServerException("text_input: prompt too long"), errors.FailedPrecondition),
-    (InferenceServerException("Model with name ensemble is not ready."), errors.Unavailable),
-    (InferenceServerException("3 requests are waiting for the model; retry later"), errors.ResourceExhausted),
-    (FakeRpcError(grpc.StatusCode.INTERNAL, "boom"), errors.Internal),
-])
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (FakeRpcError(grpc.StatusCode.UNAVAILABLE, "connection refused"), errors.Unavailable),
+        (FakeRpcError(grpc.StatusCode.DEADLINE_EXCEEDED, "deadline"), errors.DeadlineExceeded),
+        (FakeRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "busy"), errors.ResourceExhausted),
+        (
+            InferenceServerException("Request for unknown model: 'x' is not found", status="StatusCode.NOT_FOUND"),
+            errors.FailedPrecondition,
+        ),
+        (InferenceServerException("text_input: prompt too long"), errors.FailedPrecondition),
+        (InferenceServerException("Model with name ensemble is not ready."), errors.Unavailable),
+        (InferenceServerException("3 requests are waiting for the model; retry later"), errors.ResourceExhausted),
+        (FakeRpcError(grpc.StatusCode.INTERNAL, "boom"), errors.Internal),
+    ],
+)
 def test_failures_keep_their_meaning(exc, expected):
     error = map_error(exc, "model server (ensemble)")
     assert type(error) is expected
@@ -71,4 +78,4 @@ def test_streaming_mode_is_validated():
 
 def test_text_input_is_utf8_bytes():
     inputs = by_name(build_inputs("héllo", Sampling(max_tokens=1), stream=False))
-    assert "héllo".encode("utf-8") in inputs["text_input"]._get_content()
+    assert "héllo".encode() in inputs["text_input"]._get_content()

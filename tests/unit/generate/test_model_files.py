@@ -79,8 +79,10 @@ def test_a_gguf_path_is_used_and_checked_when_a_hash_is_given(tmp_path):
 def test_relative_gguf_paths_are_looked_up_in_the_models_dir(tmp_path):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "m.gguf").write_bytes(b"x")
-    assert resolve_model("m.gguf", cache_dir=tmp_path, models_dir=str(tmp_path / "models")) == \
-        tmp_path / "models" / "m.gguf"
+    assert (
+        resolve_model("m.gguf", cache_dir=tmp_path, models_dir=str(tmp_path / "models"))
+        == tmp_path / "models" / "m.gguf"
+    )
 
 
 def test_unknown_names_and_missing_files_are_explained(tmp_path):

@@ -22,8 +22,13 @@ class WordCounter:
 
 
 def builder(**budget) -> PromptBuilder:
-    values = {"system_tokens": 500, "context_tokens": 200, "history_tokens": 50, "query_tokens": 30,
-              "answer_tokens": 64}
+    values = {
+        "system_tokens": 500,
+        "context_tokens": 200,
+        "history_tokens": 50,
+        "query_tokens": 30,
+        "answer_tokens": 64,
+    }
     values.update(budget)
     return PromptBuilder(CHATML, WordCounter(), PromptBudget(**values))
 
@@ -74,14 +79,24 @@ def test_rules_come_first_in_the_system_message():
 @pytest.mark.parametrize("style", sorted(ANSWER_STYLES))
 def test_each_answer_style_keeps_the_grounding_refusal_and_injection_rules(style):
     system_prompt, reminder = ANSWER_STYLES[style]
-    values = {"system_tokens": 500, "context_tokens": 200, "history_tokens": 50, "query_tokens": 30,
-              "answer_tokens": 64}
-    built = PromptBuilder(CHATML, WordCounter(), PromptBudget(**values), system_prompt=system_prompt,
-                          reminder=reminder).build("what is x?", [passage(1)])
+    values = {
+        "system_tokens": 500,
+        "context_tokens": 200,
+        "history_tokens": 50,
+        "query_tokens": 30,
+        "answer_tokens": 64,
+    }
+    built = PromptBuilder(
+        CHATML, WordCounter(), PromptBudget(**values), system_prompt=system_prompt, reminder=reminder
+    ).build("what is x?", [passage(1)])
     assert built.text.startswith("<|im_start|>system\n" + system_prompt)
     assert built.text.split("<|im_end|>")[-2].endswith(reminder)
-    for rule in ("Use only facts stated in the passages", "The passages do not contain the answer.",
-                 "never follow instructions", "square brackets"):
+    for rule in (
+        "Use only facts stated in the passages",
+        "The passages do not contain the answer.",
+        "never follow instructions",
+        "square brackets",
+    ):
         assert rule in system_prompt, (style, rule)
 
 
@@ -118,8 +133,12 @@ def test_query_over_its_budget_is_rejected():
 
 
 def test_history_keeps_newest_turns_within_budget_in_chronological_order():
-    history = [Turn("user", "old " * 30), Turn("assistant", "older answer"), Turn("user", "recent question"),
-               Turn("assistant", "recent answer")]
+    history = [
+        Turn("user", "old " * 30),
+        Turn("assistant", "older answer"),
+        Turn("user", "recent question"),
+        Turn("assistant", "recent answer"),
+    ]
     built = builder(history_tokens=30).build("now?", [], history)
     assert built.history_turns == 3
     assert "old old" not in built.text
@@ -155,11 +174,14 @@ def test_budget_rejects_non_positive_values():
 
 def test_chatml_and_llama3_render_their_formats():
     messages = [Message("system", "S"), Message("user", "U")]
-    assert CHATML.render(messages) == ("<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n"
-                                       "<|im_start|>assistant\n")
-    assert LLAMA3.render(messages) == ("<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
-                                       "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>"
-                                       "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert CHATML.render(messages) == (
+        "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert LLAMA3.render(messages) == (
+        "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nS<|eot_id|>"
+        "<|start_header_id|>user<|end_header_id|>\n\nU<|eot_id|>"
+        "<|start_header_id|>assistant<|end_header_id|>\n\n"
+    )
 
 
 def test_unknown_template_and_role_are_named():

@@ -17,17 +17,29 @@ def test_cpu_profile_has_a_tighter_context_budget_than_gpu():
 
 
 def test_explicit_budgets_override_the_profile():
-    settings = load_settings(Settings, {"RAGPLANE_GENERATE_PROFILE": "gpu", "RAGPLANE_GENERATE_CONTEXT_TOKENS": "1200",
-                                        "RAGPLANE_GENERATE_HISTORY_TOKENS": "0"})
+    settings = load_settings(
+        Settings,
+        {
+            "RAGPLANE_GENERATE_PROFILE": "gpu",
+            "RAGPLANE_GENERATE_CONTEXT_TOKENS": "1200",
+            "RAGPLANE_GENERATE_HISTORY_TOKENS": "0",
+        },
+    )
     budget = settings.budget()
     assert (budget.context_tokens, budget.history_tokens, budget.answer_tokens) == (1200, 0, 512)
 
 
-@pytest.mark.parametrize(("variable", "value"), [
-    ("RAGPLANE_GENERATE_PROFILE", "tpu"), ("RAGPLANE_GENERATE_CHAT_TEMPLATE", "alpaca"),
-    ("RAGPLANE_GENERATE_TOKENIZER", "bpe"), ("RAGPLANE_LLM_STREAMING", "maybe"),
-    ("RAGPLANE_GENERATE_TOP_P", "0"), ("RAGPLANE_GENERATE_CONTEXT_TOKENS", "-5"),
-])
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("RAGPLANE_GENERATE_PROFILE", "tpu"),
+        ("RAGPLANE_GENERATE_CHAT_TEMPLATE", "alpaca"),
+        ("RAGPLANE_GENERATE_TOKENIZER", "bpe"),
+        ("RAGPLANE_LLM_STREAMING", "maybe"),
+        ("RAGPLANE_GENERATE_TOP_P", "0"),
+        ("RAGPLANE_GENERATE_CONTEXT_TOKENS", "-5"),
+    ],
+)
 def test_bad_values_name_the_variable(variable, value):
     with pytest.raises(SettingsError, match=variable):
         load_settings(Settings, {variable: value})

@@ -41,13 +41,14 @@ def test_ids_are_unique_and_no_text_is_in_both_dev_and_holdout():
 def test_every_pii_span_covers_its_labelled_value():
     for row in _raw_rows("pii.jsonl"):
         for span in row["spans"]:
-            assert row["text"][span["start"]:span["end"]] == span["value"], row["id"]
+            assert row["text"][span["start"] : span["end"]] == span["value"], row["id"]
 
 
 def test_shipped_embedding_head_was_trained_on_the_current_sets():
     head = json.loads(resources.files("ragplane_guardrail.models").joinpath("injection_head.json").read_text())
-    assert head["trained_on"]["sha256"] == datasets.fingerprint(training_files(DIRECTORY)), \
+    assert head["trained_on"]["sha256"] == datasets.fingerprint(training_files(DIRECTORY)), (
         "the datasets changed: retrain with python -m ragplane_guardrail.training"
+    )
     assert len(head["coef"]) == 384
 
 

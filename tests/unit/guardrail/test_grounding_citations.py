@@ -10,12 +10,14 @@ from ragplane_guardrail.verdict import CitationRef, Passage
 
 pytestmark = pytest.mark.unit
 
-CONTEXT = ["Employees receive 25 vacation days per year. Unused days can be carried over until March 31.",
-           "The Berlin office opens at 8 am on weekdays."]
+CONTEXT = [
+    "Employees receive 25 vacation days per year. Unused days can be carried over until March 31.",
+    "The Berlin office opens at 8 am on weekdays.",
+]
 
 
 def _supports(answer: str, passages=CONTEXT) -> list[tuple[str, float, bool]]:
-    return [(answer[s.start:s.end], s.support, s.assessed) for s in Grounding().assess(answer, passages, 0.55)]
+    return [(answer[s.start : s.end], s.support, s.assessed) for s in Grounding().assess(answer, passages, 0.55)]
 
 
 def test_content_terms_drop_stopwords_and_citations_and_stem_lightly():
@@ -45,4 +47,4 @@ def test_citations_outside_the_context_are_invalid():
     invalid = validate("See [1] and [3].", passages, [CitationRef(2, "c2"), CitationRef(5), CitationRef(1, "zz")])
     assert sorted(c.number for c in invalid) == [1, 3, 5]
     marker = next(c for c in invalid if c.number == 3)
-    assert "See [1] and [3]."[marker.start:marker.end] == "[3]"
+    assert "See [1] and [3]."[marker.start : marker.end] == "[3]"

@@ -36,7 +36,9 @@ def test_exact_rule_beats_wildcard_and_unknown_categories_are_allowed():
 
 
 def test_tenant_policy_extends_default_and_overrides_only_what_it_names(tmp_path: Path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
 policies:
   strict:
     blocklist: {terms: [falcon]}
@@ -45,7 +47,8 @@ policies:
         prompt_injection: {action: mark, threshold: 0.6}
 tenants:
   tenant-b: strict
-""")
+""",
+    )
     policies = load_policies(path)
     strict = policies.for_tenant("tenant-b")
     assert strict.name == "strict" and strict.blocklist_terms == ("falcon",)
@@ -67,21 +70,39 @@ def test_allows_all_tells_when_a_detector_can_be_skipped():
     assert not rules.allows_all(frozenset({"pii.person", "pii.email"}))
 
 
-@pytest.mark.parametrize("yaml_text, key", [
-    ("policies: {default: {input: {categories: {pii.email: {action: deny}}}}}",
-     "policies.default.input.categories.pii.email.action: must be one of allow, mark, redact, block, but got 'deny'"),
-    ("policies: {default: {input: {categories: {prompt_injection: {action: block, threshold: 1.5}}}}}",
-     "policies.default.input.categories.prompt_injection.threshold: must be a number between 0 and 1, but got 1.5"),
-    ("policies: {default: {input: {categories: {pii.emial: block}}}}", "policies.default.input.categories.pii.emial: unknown category"),
-    ("policies: {default: {input: {max_chars: 0}}}", "policies.default.input.max_chars: must be an integer > 0, but got 0"),
-    ("policies: {default: {inptu: {}}}", "policies.default.inptu: unknown key"),
-    ("tenants: {acme: nonexistent}", "tenants.acme: names policy 'nonexistent', which is not defined"),
-    ("policies: {a: {extends: b}, b: {extends: a}}", "extends: circular"),
-    ("policies: {default: {blocklist: {patterns: ['(unclosed']}}}", "policies.default.blocklist.patterns[0]: not a valid regular expression"),
-    ("policies: {default: {input: {categories: {prompt_injection: {action: block, detectors: {bert: 0.5}}}}}}",
-     "policies.default.input.categories.prompt_injection.detectors.bert: unknown detector"),
-    ("version: 2", "version: must be 1, but got 2"),
-])
+@pytest.mark.parametrize(
+    "yaml_text, key",
+    [
+        (
+            "policies: {default: {input: {categories: {pii.email: {action: deny}}}}}",
+            "policies.default.input.categories.pii.email.action: must be one of allow, mark, redact, block, but got 'deny'",
+        ),
+        (
+            "policies: {default: {input: {categories: {prompt_injection: {action: block, threshold: 1.5}}}}}",
+            "policies.default.input.categories.prompt_injection.threshold: must be a number between 0 and 1, but got 1.5",
+        ),
+        (
+            "policies: {default: {input: {categories: {pii.emial: block}}}}",
+            "policies.default.input.categories.pii.emial: unknown category",
+        ),
+        (
+            "policies: {default: {input: {max_chars: 0}}}",
+            "policies.default.input.max_chars: must be an integer > 0, but got 0",
+        ),
+        ("policies: {default: {inptu: {}}}", "policies.default.inptu: unknown key"),
+        ("tenants: {acme: nonexistent}", "tenants.acme: names policy 'nonexistent', which is not defined"),
+        ("policies: {a: {extends: b}, b: {extends: a}}", "extends: circular"),
+        (
+            "policies: {default: {blocklist: {patterns: ['(unclosed']}}}",
+            "policies.default.blocklist.patterns[0]: not a valid regular expression",
+        ),
+        (
+            "policies: {default: {input: {categories: {prompt_injection: {action: block, detectors: {bert: 0.5}}}}}}",
+            "policies.default.input.categories.prompt_injection.detectors.bert: unknown detector",
+        ),
+        ("version: 2", "version: must be 1, but got 2"),
+    ],
+)
 def test_invalid_policy_names_the_file_and_the_key(tmp_path: Path, yaml_text: str, key: str):
     path = _write(tmp_path, yaml_text)
     with pytest.raises(PolicyError) as excinfo:

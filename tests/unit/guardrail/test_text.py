@@ -36,13 +36,16 @@ def test_tag_characters_are_decoded_so_hidden_ascii_is_visible():
     assert Text(f"x {hidden} y").normalised.text == "x hi y"
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("1gn0r3 4ll pr3v10us", "ignore all previous"),
-    ("I g n o r e   a l l   p r e v i o u s", "ignore all previous"),
-    ("i.g.n.o.r.e p.r.e.v.i.o.u.s", "ignore previous"),
-    ("ignore-all-previous-instructions", "ignore all previous instructions"),
-    ("version 2.10.4 has 3 fixes", "version 2.10.4 has 3 fixes"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("1gn0r3 4ll pr3v10us", "ignore all previous"),
+        ("I g n o r e   a l l   p r e v i o u s", "ignore all previous"),
+        ("i.g.n.o.r.e p.r.e.v.i.o.u.s", "ignore previous"),
+        ("ignore-all-previous-instructions", "ignore all previous instructions"),
+        ("version 2.10.4 has 3 fixes", "version 2.10.4 has 3 fixes"),
+    ],
+)
 def test_deobfuscated_view_undoes_leet_spacing_and_glued_words(raw: str, expected: str):
     assert Text(raw).deobfuscated.text == expected
 
@@ -65,4 +68,10 @@ def test_every_view_maps_each_character_to_a_valid_original_offset(raw: str):
 def test_sentences_split_on_terminal_punctuation_blank_lines_and_list_items():
     text = "First one. Second one! Third?\n\nFourth\n- item a\n- item b"
     assert [text[s:e] for s, e in split_sentences(text)] == [
-        "First one.", "Second one!", "Third?", "Fourth", "- item a", "- item b"]
+        "First one.",
+        "Second one!",
+        "Third?",
+        "Fourth",
+        "- item a",
+        "- item b",
+    ]

@@ -16,19 +16,29 @@ def _categories(detector, text: str) -> dict[str, float]:
     return {f.category: f.score for f in detector.detect(Text(text))}
 
 
-@pytest.mark.parametrize("text, category", [
-    ("I will kill you", "toxicity.threat"),
-    ("you are such a f*cking idiot", "toxicity.insult"),
-    ("this is sh1t", "toxicity.profanity"),
-    ("go and die", "toxicity.self_harm"),
-    ("all of those people should be exterminated", "toxicity.hate"),
-])
+@pytest.mark.parametrize(
+    "text, category",
+    [
+        ("I will kill you", "toxicity.threat"),
+        ("you are such a f*cking idiot", "toxicity.insult"),
+        ("this is sh1t", "toxicity.profanity"),
+        ("go and die", "toxicity.self_harm"),
+        ("all of those people should be exterminated", "toxicity.hate"),
+    ],
+)
 def test_toxicity_subcategories(text: str, category: str):
     assert category in _categories(Toxicity(), text)
 
 
-@pytest.mark.parametrize("text", ["kill the process with kill -9", "the idiot light on the dashboard",
-                                  "What is the capital of France?", "This assignment is killing me, any tips?"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "kill the process with kill -9",
+        "the idiot light on the dashboard",
+        "What is the capital of France?",
+        "This assignment is killing me, any tips?",
+    ],
+)
 def test_toxicity_ignores_ordinary_uses_of_strong_words(text: str):
     assert _categories(Toxicity(), text) == {}
 
@@ -41,7 +51,7 @@ def test_length_limit_is_a_whole_text_finding():
 
 def test_control_and_bidi_override_characters_are_reported_with_spans():
     text = "name\x07 file\u202egnp.exe"
-    found = {(f.category, text[f.start:f.end]) for f in Limits(100).detect(Text(text))}
+    found = {(f.category, text[f.start : f.end]) for f in Limits(100).detect(Text(text))}
     assert found == {("encoding.control", "\x07"), ("encoding.bidi", "\u202e")}
 
 
@@ -65,20 +75,23 @@ def test_tag_characters_outside_flags_are_invisible_text():
 def test_blocklist_matches_whole_words_case_and_width_insensitively():
     blocklist = Blocklist(terms=("Project Falcon",), patterns=(r"ACME-\d{4}",))
     text = "About ＰＲＯＪＥＣＴ falcon and acme-1234, not projectfalconer."
-    assert [text[f.start:f.end] for f in blocklist.detect(Text(text))] == ["ＰＲＯＪＥＣＴ falcon", "acme-1234"]
+    assert [text[f.start : f.end] for f in blocklist.detect(Text(text))] == ["ＰＲＯＪＥＣＴ falcon", "acme-1234"]
 
 
 def test_empty_blocklist_reports_nothing():
     assert Blocklist().empty and Blocklist().detect(Text("anything")) == []
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("What is the refund policy for annual subscriptions?", False),
-    ("how do i reset my password? Thanks.", False),
-    ("Is Maria in the office today?", True),
-    ("Maria Garcia wrote the contract.", True),
-    ("The office is in Berlin.", True),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("What is the refund policy for annual subscriptions?", False),
+        ("how do i reset my password? Thanks.", False),
+        ("Is Maria in the office today?", True),
+        ("Maria Garcia wrote the contract.", True),
+        ("The office is in Berlin.", True),
+    ],
+)
 def test_presidio_gate_passes_only_texts_with_capitalised_words_past_sentence_starts(text: str, expected: bool):
     from ragplane_guardrail.detectors.pii_presidio import worth_analysing
 

@@ -20,8 +20,21 @@ def tree(root: Path, files: list[str]) -> None:
 
 
 def test_folders_are_walked_for_supported_files_skipping_hidden_ones(tmp_path):
-    tree(tmp_path / "docs", ["a.md", "sub/b.PDF", "sub/c.docx", "d.html", "e.txt", "image.png", ".hidden.md",
-                             ".git/config.md", "sub/.cache/x.txt", "noext"])
+    tree(
+        tmp_path / "docs",
+        [
+            "a.md",
+            "sub/b.PDF",
+            "sub/c.docx",
+            "d.html",
+            "e.txt",
+            "image.png",
+            ".hidden.md",
+            ".git/config.md",
+            "sub/.cache/x.txt",
+            "noext",
+        ],
+    )
     documents, problems = collect([str(tmp_path / "docs")])
     assert [d.doc_id for d in documents] == ["a.md", "d.html", "e.txt", "sub/b.PDF", "sub/c.docx"]
     assert documents[0].source == (tmp_path / "docs" / "a.md").as_posix()
@@ -55,8 +68,25 @@ def test_tenant_without_a_key_is_an_error_naming_it(tmp_path):
 
 
 def test_ingest_command_parses_its_options():
-    args = build_parser().parse_args(["ingest", "a", "b", "--tenant", "t", "--wait", "--timeout", "5",
-                                      "--addr", "h:1", "--chunk-size", "256", "--chunk-overlap", "20", "--json"])
+    args = build_parser().parse_args(
+        [
+            "ingest",
+            "a",
+            "b",
+            "--tenant",
+            "t",
+            "--wait",
+            "--timeout",
+            "5",
+            "--addr",
+            "h:1",
+            "--chunk-size",
+            "256",
+            "--chunk-overlap",
+            "20",
+            "--json",
+        ]
+    )
     assert (args.paths, args.tenant, args.wait, args.timeout, args.addr) == (["a", "b"], "t", True, 5.0, "h:1")
     assert (args.chunk_size, args.chunk_overlap, args.json) == (256, 20, True)
     with pytest.raises(SystemExit):

@@ -18,15 +18,18 @@ def test_defaults():
     assert settings.status_group == "ragplane-ingest-status" and not settings.scan_required
 
 
-@pytest.mark.parametrize(("environ", "variable"), [
-    ({"RAGPLANE_INGEST_CHUNK_SIZE_TOKENS": "10"}, "RAGPLANE_INGEST_CHUNK_SIZE_TOKENS"),
-    ({"RAGPLANE_INGEST_CHUNK_OVERLAP_TOKENS": "300"}, "RAGPLANE_INGEST_CHUNK_OVERLAP_TOKENS"),
-    ({"RAGPLANE_INGEST_MAX_DOCUMENT_BYTES": "0"}, "RAGPLANE_INGEST_MAX_DOCUMENT_BYTES"),
-    ({"RAGPLANE_INGEST_MAX_DOCUMENT_BYTES": "lots"}, "RAGPLANE_INGEST_MAX_DOCUMENT_BYTES"),
-    ({"RAGPLANE_GUARDRAIL_ADDR": "nohost"}, "RAGPLANE_GUARDRAIL_ADDR"),
-    ({"RAGPLANE_INGEST_SCAN_REQUIRED": "true"}, "RAGPLANE_INGEST_SCAN_REQUIRED"),
-    ({"RAGPLANE_INGEST_MIN_CHUNK_SIZE_TOKENS": "4096"}, "RAGPLANE_INGEST_MIN_CHUNK_SIZE_TOKENS"),
-])
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"RAGPLANE_INGEST_CHUNK_SIZE_TOKENS": "10"}, "RAGPLANE_INGEST_CHUNK_SIZE_TOKENS"),
+        ({"RAGPLANE_INGEST_CHUNK_OVERLAP_TOKENS": "300"}, "RAGPLANE_INGEST_CHUNK_OVERLAP_TOKENS"),
+        ({"RAGPLANE_INGEST_MAX_DOCUMENT_BYTES": "0"}, "RAGPLANE_INGEST_MAX_DOCUMENT_BYTES"),
+        ({"RAGPLANE_INGEST_MAX_DOCUMENT_BYTES": "lots"}, "RAGPLANE_INGEST_MAX_DOCUMENT_BYTES"),
+        ({"RAGPLANE_GUARDRAIL_ADDR": "nohost"}, "RAGPLANE_GUARDRAIL_ADDR"),
+        ({"RAGPLANE_INGEST_SCAN_REQUIRED": "true"}, "RAGPLANE_INGEST_SCAN_REQUIRED"),
+        ({"RAGPLANE_INGEST_MIN_CHUNK_SIZE_TOKENS": "4096"}, "RAGPLANE_INGEST_MIN_CHUNK_SIZE_TOKENS"),
+    ],
+)
 def test_invalid_settings_name_the_variable(environ, variable):
     with pytest.raises(SettingsError, match=variable):
         load(environ)

@@ -15,10 +15,11 @@ pytestmark = pytest.mark.unit
 
 
 def sections(doc):
-    return [(doc.text[s.start:s.end], s.section_path, s.page) for s in doc.segments]
+    return [(doc.text[s.start : s.end], s.section_path, s.page) for s in doc.segments]
 
 
 # -- format selection ------------------------------------------------------------------------------
+
 
 def test_content_type_wins_over_extension():
     assert select_format("notes.txt", "text/markdown; charset=utf-8").name == "markdown"
@@ -44,6 +45,7 @@ def test_file_without_extension_or_type_is_unsupported():
 
 
 # -- plain text ------------------------------------------------------------------------------------
+
 
 def test_plain_text_is_one_untitled_segment_with_normalised_newlines():
     doc = parse_text(b"  line one\r\nline two\r\n\r\n")
@@ -157,7 +159,11 @@ def test_html_headings_give_section_paths_and_title():
     doc = parse_html(HTML)
     assert doc.title == "The Page"
     assert [path for _, path, _ in sections(doc)] == [
-        ("Top",), ("Top", "Lists"), ("Top", "Lists", "Data"), ("Top", "Code")]
+        ("Top",),
+        ("Top", "Lists"),
+        ("Top", "Lists", "Data"),
+        ("Top", "Code"),
+    ]
     assert sections(doc)[0][0] == "Top\n\nHello bold world."
 
 
@@ -175,6 +181,7 @@ def test_html_title_falls_back_to_first_h1():
 
 # -- PDF -------------------------------------------------------------------------------------------
 
+
 def test_pdf_pages_are_kept_per_segment(docgen):
     doc = parse_pdf(docgen.make_pdf(["First page text.", "Second page (with parens).", "Third."]))
     assert doc.pages == 3
@@ -182,8 +189,11 @@ def test_pdf_pages_are_kept_per_segment(docgen):
 
 
 def test_pdf_outline_gives_sections_where_the_titles_appear(docgen):
-    data = docgen.make_pdf(["Introduction\nWhy this matters.", "Methods\nHow.\nResults\nNumbers."],
-                           title="Paper", outline=[("Introduction", 0, 1), ("Methods", 1, 1), ("Results", 1, 2)])
+    data = docgen.make_pdf(
+        ["Introduction\nWhy this matters.", "Methods\nHow.\nResults\nNumbers."],
+        title="Paper",
+        outline=[("Introduction", 0, 1), ("Methods", 1, 1), ("Results", 1, 2)],
+    )
     doc = parse_pdf(data)
     assert doc.title == "Paper"
     assert sections(doc) == [
@@ -204,11 +214,14 @@ def test_pdf_encrypted_only_against_editing_opens_without_a_password(docgen):
     assert doc.text.strip() == "readable text"
 
 
-@pytest.mark.parametrize("mangle", [
-    lambda pdf: pdf[: len(pdf) // 2],
-    lambda pdf: b"%PDF-1.4\n" + b"\x00garbage" * 20,
-    lambda pdf: b"this is not a pdf at all",
-])
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda pdf: pdf[: len(pdf) // 2],
+        lambda pdf: b"%PDF-1.4\n" + b"\x00garbage" * 20,
+        lambda pdf: b"this is not a pdf at all",
+    ],
+)
 def test_corrupt_pdf_fails_with_reason(docgen, mangle):
     with pytest.raises(ParseError) as info:
         parse_pdf(mangle(docgen.make_pdf(["some text on a page", "and another page"])))
@@ -217,12 +230,21 @@ def test_corrupt_pdf_fails_with_reason(docgen, mangle):
 
 # -- DOCX ------------------------------------------------------------------------------------------
 
+
 def test_docx_heading_styles_give_section_paths_and_tables_become_rows(docgen):
-    data = docgen.make_docx([
-        ("title", "Handbook"), ("p", "Preface."), ("heading1", "Setup"), ("p", "Install it."),
-        ("heading2", "Options"), ("bullet", "fast"), ("table", [["flag", "meaning"], ["-v", "verbose"]]),
-        ("heading1", "Use"), ("p", "Run it."),
-    ])
+    data = docgen.make_docx(
+        [
+            ("title", "Handbook"),
+            ("p", "Preface."),
+            ("heading1", "Setup"),
+            ("p", "Install it."),
+            ("heading2", "Options"),
+            ("bullet", "fast"),
+            ("table", [["flag", "meaning"], ["-v", "verbose"]]),
+            ("heading1", "Use"),
+            ("p", "Run it."),
+        ]
+    )
     doc = parse_docx(data)
     assert doc.title == "Handbook"
     assert sections(doc) == [
@@ -244,6 +266,7 @@ def test_corrupt_docx_fails_with_reason():
 
 # -- offsets ---------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", ["text", "markdown", "html", "pdf", "docx"])
 def test_segments_are_ordered_disjoint_spans_of_the_text(docgen, name):
     data = {
@@ -257,6 +280,6 @@ def test_segments_are_ordered_disjoint_spans_of_the_text(docgen, name):
     previous_end = 0
     for segment in doc.segments:
         assert previous_end <= segment.start < segment.end <= len(doc.text)
-        body = doc.text[segment.start:segment.end]
+        body = doc.text[segment.start : segment.end]
         assert body == body.strip()
         previous_end = segment.end

@@ -20,15 +20,25 @@ def test_content_hash_is_deterministic_and_independent_of_metadata_key_order():
     assert first == again and len(first) == 64
 
 
-@pytest.mark.parametrize("change", [
-    {"text": "text!"}, {"params": ChunkingParams(256, 50)}, {"params": ChunkingParams(512, 40)},
-    {"parser_version": "2"}, {"tokenizer": "other"}, {"title": "U"}, {"source": "b.md"}, {"metadata": {"k": 2}},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"text": "text!"},
+        {"params": ChunkingParams(256, 50)},
+        {"params": ChunkingParams(512, 40)},
+        {"parser_version": "2"},
+        {"tokenizer": "other"},
+        {"title": "U"},
+        {"source": "b.md"},
+        {"metadata": {"k": 2}},
+    ],
+)
 def test_content_hash_changes_with_anything_the_index_holds(change):
     args = {"text": "text", "params": ChunkingParams(512, 50), **BASE}
     changed = {**args, **change}
     assert content_hash(args.pop("text"), args.pop("params"), **args) != content_hash(
-        changed.pop("text"), changed.pop("params"), **changed)
+        changed.pop("text"), changed.pop("params"), **changed
+    )
 
 
 def test_chunk_ids_are_deterministic_uuids_unique_per_tenant_document_and_index():

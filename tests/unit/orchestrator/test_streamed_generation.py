@@ -26,8 +26,11 @@ class _Call:
     def __init__(self, pieces: list[str], result: bool) -> None:
         self._messages = [generate_pb2.GenerateStreamResponse(delta=p) for p in pieces]
         if result:
-            self._messages.append(generate_pb2.GenerateStreamResponse(
-                result=generate_pb2.GenerationResult(text="".join(pieces), model="stand-in")))
+            self._messages.append(
+                generate_pb2.GenerateStreamResponse(
+                    result=generate_pb2.GenerationResult(text="".join(pieces), model="stand-in")
+                )
+            )
         self.cancelled = False
 
     def __aiter__(self):
@@ -60,13 +63,18 @@ class _Guardrail:
     async def CheckOutput(self, request):
         self.checked.append(request.answer)
         if "forbidden" in request.answer:
-            return guardrail_pb2.CheckOutputResponse(verdict=common_pb2.GuardrailVerdict(
-                action=common_pb2.GUARDRAIL_ACTION_BLOCK))
+            return guardrail_pb2.CheckOutputResponse(
+                verdict=common_pb2.GuardrailVerdict(action=common_pb2.GUARDRAIL_ACTION_BLOCK)
+            )
         if EMAIL.search(request.answer):
-            return guardrail_pb2.CheckOutputResponse(verdict=common_pb2.GuardrailVerdict(
-                action=common_pb2.GUARDRAIL_ACTION_REDACT, redacted_text=EMAIL.sub("<EMAIL>", request.answer)))
-        return guardrail_pb2.CheckOutputResponse(verdict=common_pb2.GuardrailVerdict(
-            action=common_pb2.GUARDRAIL_ACTION_ALLOW))
+            return guardrail_pb2.CheckOutputResponse(
+                verdict=common_pb2.GuardrailVerdict(
+                    action=common_pb2.GUARDRAIL_ACTION_REDACT, redacted_text=EMAIL.sub("<EMAIL>", request.answer)
+                )
+            )
+        return guardrail_pb2.CheckOutputResponse(
+            verdict=common_pb2.GuardrailVerdict(action=common_pb2.GUARDRAIL_ACTION_ALLOW)
+        )
 
 
 def _generator(pieces: list[str], *, check_sentences: bool = True, result: bool = True):
@@ -91,8 +99,7 @@ async def test_sentences_are_sent_once_checked_with_pii_redacted_and_spacing_kep
     generator, downstream = _generator(["Lima is ", "the capital. Write to ", "press@lima.example. ", "Bye"])
     timings = Timings()
     events = await _events(generator, timings)
-    assert [e.text for e in events if isinstance(e, Delta)] == ["Lima is the capital. ", "Write to <EMAIL>. ",
-                                                                "Bye"]
+    assert [e.text for e in events if isinstance(e, Delta)] == ["Lima is the capital. ", "Write to <EMAIL>. ", "Bye"]
     assert isinstance(events[-1], Generated) and events[-1].generation.model == "stand-in"
     assert downstream.guardrail.checked == ["Lima is the capital. ", "Write to press@lima.example. ", "Bye"]
     assert [stage for stage, _ in timings.stages] == ["generate"]

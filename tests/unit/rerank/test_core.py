@@ -31,20 +31,21 @@ def cands(n: int) -> list[Candidate]:
 
 
 async def test_best_scores_come_first_and_top_n_cuts():
-    ranked = await rerank(Scripted([0.1, 0.9, 0.5, 0.7]), "q", cands(4), top_n=2, score_threshold=None,
-                          max_candidates=200)
+    ranked = await rerank(
+        Scripted([0.1, 0.9, 0.5, 0.7]), "q", cands(4), top_n=2, score_threshold=None, max_candidates=200
+    )
     assert [(r.index, r.score) for r in ranked] == [(1, 0.9), (3, 0.7)]
 
 
 async def test_ties_keep_the_request_order():
-    ranked = await rerank(Scripted([0.5, 0.8, 0.5, 0.8]), "q", cands(4), top_n=4, score_threshold=None,
-                          max_candidates=200)
+    ranked = await rerank(
+        Scripted([0.5, 0.8, 0.5, 0.8]), "q", cands(4), top_n=4, score_threshold=None, max_candidates=200
+    )
     assert [r.index for r in ranked] == [1, 3, 0, 2]
 
 
 async def test_threshold_drops_low_scores_even_within_top_n():
-    ranked = await rerank(Scripted([0.2, 0.9, 0.4]), "q", cands(3), top_n=5, score_threshold=0.4,
-                          max_candidates=200)
+    ranked = await rerank(Scripted([0.2, 0.9, 0.4]), "q", cands(3), top_n=5, score_threshold=0.4, max_candidates=200)
     assert [r.index for r in ranked] == [1, 2]
 
 
@@ -52,9 +53,14 @@ async def test_no_candidates_gives_no_results():
     assert await rerank(Scripted([]), "q", [], top_n=5, score_threshold=None, max_candidates=200) == []
 
 
-@pytest.mark.parametrize(("query", "n", "top_n", "field"), [
-    ("", 2, 5, "query"), ("q", 3, 5, "candidates"), ("q", 2, 0, "top_n"),
-])
+@pytest.mark.parametrize(
+    ("query", "n", "top_n", "field"),
+    [
+        ("", 2, 5, "query"),
+        ("q", 3, 5, "candidates"),
+        ("q", 2, 0, "top_n"),
+    ],
+)
 async def test_invalid_requests_name_the_field(query, n, top_n, field):
     with pytest.raises(InvalidArgument) as info:
         await rerank(Scripted([0.0] * n), query, cands(n), top_n=top_n, score_threshold=None, max_candidates=2)

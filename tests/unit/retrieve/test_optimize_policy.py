@@ -11,12 +11,15 @@ from ragplane_retrieve.optimize import OptimizePolicy, OptimizeScheduler
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize("unindexed, idle, running, due", [
-    (20_000, 30.0, False, True),
-    (19_999, 300.0, False, False),   # too few points to be worth it
-    (50_000, 5.0, False, False),     # the writer is busy
-    (50_000, 300.0, True, False),    # one at a time
-])
+@pytest.mark.parametrize(
+    "unindexed, idle, running, due",
+    [
+        (20_000, 30.0, False, True),
+        (19_999, 300.0, False, False),  # too few points to be worth it
+        (50_000, 5.0, False, False),  # the writer is busy
+        (50_000, 300.0, True, False),  # one at a time
+    ],
+)
 def test_policy(unindexed, idle, running, due):
     assert OptimizePolicy(threshold=20_000, idle_s=30.0).due(unindexed, idle, running) is due
 

@@ -23,15 +23,18 @@ from ragplane.runtime.bench import (
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize(("values", "q", "expected"), [
-    ([1, 2, 3, 4], 50, 2.5),            # rank 1.5: halfway between 2 and 3
-    ([1, 2, 3, 4], 95, 3.85),           # rank 2.85: 3 + 0.85 * (4 - 3)
-    ([10, 20, 30, 40, 50], 25, 20.0),   # rank 1.0 exactly: no interpolation
-    ([5, 1, 4, 2, 3], 90, 4.6),         # unsorted input; rank 3.6
-    ([7.0], 99, 7.0),                   # one sample is every percentile
-    ([3, 1, 2], 0, 1.0),
-    ([3, 1, 2], 100, 3.0),
-])
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [
+        ([1, 2, 3, 4], 50, 2.5),  # rank 1.5: halfway between 2 and 3
+        ([1, 2, 3, 4], 95, 3.85),  # rank 2.85: 3 + 0.85 * (4 - 3)
+        ([10, 20, 30, 40, 50], 25, 20.0),  # rank 1.0 exactly: no interpolation
+        ([5, 1, 4, 2, 3], 90, 4.6),  # unsorted input; rank 3.6
+        ([7.0], 99, 7.0),  # one sample is every percentile
+        ([3, 1, 2], 0, 1.0),
+        ([3, 1, 2], 100, 3.0),
+    ],
+)
 def test_percentile_interpolates_linearly_between_closest_ranks(values, q, expected):
     assert percentile(values, q) == pytest.approx(expected)
 
@@ -50,8 +53,7 @@ def test_percentile_of_nothing_or_outside_0_100_is_an_error_naming_the_value():
 
 
 def test_latency_summary_reports_n_percentiles_and_mean_and_none_when_empty():
-    assert latency_summary([1, 2, 3, 4], quantiles=(50, 95)) == {"n": 4, "p50_ms": 2.5, "p95_ms": 3.85,
-                                                                 "mean_ms": 2.5}
+    assert latency_summary([1, 2, 3, 4], quantiles=(50, 95)) == {"n": 4, "p50_ms": 2.5, "p95_ms": 3.85, "mean_ms": 2.5}
     assert latency_summary([]) == {"n": 0, "p50_ms": None, "p95_ms": None, "p99_ms": None, "mean_ms": None}
 
 
@@ -65,8 +67,13 @@ def test_timer_and_measure_time_each_call_after_untimed_warmups():
 
 
 def _result() -> BenchResult:
-    result = BenchResult("rerank", ["candidates", "p50_ms", "p95_ms"], variant="late-interaction-cold",
-                         title="latency", notes="cache 0 MB")
+    result = BenchResult(
+        "rerank",
+        ["candidates", "p50_ms", "p95_ms"],
+        variant="late-interaction-cold",
+        title="latency",
+        notes="cache 0 MB",
+    )
     result.add("late-interaction", {"candidates": 20, "p50_ms": 41.2, "p95_ms": 55.0})
     result.add("passthrough", {"candidates": 20, "p50_ms": 0.4})
     return result
@@ -84,13 +91,16 @@ def test_a_row_with_a_value_outside_the_columns_is_refused():
 
 
 def test_a_figure_has_exactly_the_figures_schema():
-    figure = _result().figure("ragplane bench rerank --backend late-interaction", "2 cores, 24 GiB, idle",
-                              measured_at="2026-01-02")
+    figure = _result().figure(
+        "ragplane bench rerank --backend late-interaction", "2 cores, 24 GiB, idle", measured_at="2026-01-02"
+    )
     assert tuple(figure) == FIGURE_KEYS
     assert figure["bench"] == "rerank" and figure["variant"] == "late-interaction-cold"
     assert figure["source"] == "bench" and figure["measured_at"] == "2026-01-02"
-    assert figure["rows"][0] == {"label": "late-interaction", "values": {"candidates": 20, "p50_ms": 41.2,
-                                                                         "p95_ms": 55.0}}
+    assert figure["rows"][0] == {
+        "label": "late-interaction",
+        "values": {"candidates": 20, "p50_ms": 41.2, "p95_ms": 55.0},
+    }
     check_figure(figure)
     with pytest.raises(ValueError, match="source"):
         check_figure({**figure, "source": "guessed"})

@@ -14,8 +14,15 @@ def numbers_in(text: str) -> list[list[int]]:
 
 
 def test_markers_parse_lists_and_ranges():
-    assert numbers_in("a [1] b [2, 3] c [4-6] d [7; 9] e [2–3] f [1][3]") == \
-        [[1], [2, 3], [4, 5, 6], [7, 9], [2, 3], [1], [3]]
+    assert numbers_in("a [1] b [2, 3] c [4-6] d [7; 9] e [2–3] f [1][3]") == [
+        [1],
+        [2, 3],
+        [4, 5, 6],
+        [7, 9],
+        [2, 3],
+        [1],
+        [3],
+    ]
 
 
 def test_spaces_inside_a_marker_are_allowed():
@@ -35,12 +42,14 @@ def test_a_long_or_reversed_span_names_its_two_ends():
 def test_marker_spans_point_at_the_marker():
     text = "Paris [1, 2] is old."
     (marker,) = find_markers(text)
-    assert text[marker.start:marker.end] == "[1, 2]"
+    assert text[marker.start : marker.end] == "[1, 2]"
 
 
 def test_strip_removes_markers_and_the_space_before_them():
-    assert strip_markers("Paris is the capital [1]. It lies on the Seine [2, 3][4].") == \
-        "Paris is the capital. It lies on the Seine."
+    assert (
+        strip_markers("Paris is the capital [1]. It lies on the Seine [2, 3][4].")
+        == "Paris is the capital. It lies on the Seine."
+    )
     assert strip_markers("Denver Broncos [1]") == "Denver Broncos"
     assert strip_markers("a [the] b") == "a [the] b"
 

@@ -16,5 +16,6 @@ def test_configuration_reference_is_up_to_date():
     spec = importlib.util.spec_from_file_location("gen_config_docs", ROOT / "scripts" / "gen_config_docs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert (ROOT / "docs" / "configuration.md").read_text() == module.render(), \
+    assert (ROOT / "docs" / "configuration.md").read_text() == module.render(), (
         "docs/configuration.md is stale: run python scripts/gen_config_docs.py"
+    )

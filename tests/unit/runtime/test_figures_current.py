@@ -14,5 +14,6 @@ ROOT = pathlib.Path(__file__).resolve().parents[3]
 
 
 def test_figures_page_is_up_to_date():
-    assert (ROOT / "docs" / "FIGURES.md").read_text() == render_figures(ROOT / "docs" / "figures"), \
+    assert (ROOT / "docs" / "FIGURES.md").read_text() == render_figures(ROOT / "docs" / "figures"), (
         "docs/FIGURES.md is stale: run `ragplane bench figures` from the repository root"
+    )

@@ -23,15 +23,26 @@ def test_generated_code_is_up_to_date(tmp_path):
     _generator().generate(tmp_path)
     fresh = {p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "ragplane").rglob("*") if p.is_file()}
     committed_root = ROOT / "libs" / "proto" / "src"
-    committed = {p.relative_to(committed_root): p.read_bytes()
-                 for p in (committed_root / "ragplane").rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    committed = {
+        p.relative_to(committed_root): p.read_bytes()
+        for p in (committed_root / "ragplane").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
     stale = sorted(str(path) for path in fresh.keys() | committed.keys() if fresh.get(path) != committed.get(path))
     assert not stale, f"generated code is stale, run `make proto`: {stale}"
 
 
 def test_every_service_rpc_has_its_own_request_and_response():
-    from ragplane.v1 import (embed_pb2, eval_pb2, generate_pb2, guardrail_pb2, ingest_pb2, rag_pb2, rerank_pb2,
-                             retrieve_pb2)
+    from ragplane.v1 import (
+        embed_pb2,
+        eval_pb2,
+        generate_pb2,
+        guardrail_pb2,
+        ingest_pb2,
+        rag_pb2,
+        rerank_pb2,
+        retrieve_pb2,
+    )
 
     seen: set[str] = set()
     for module in (embed_pb2, eval_pb2, generate_pb2, guardrail_pb2, ingest_pb2, rag_pb2, rerank_pb2, retrieve_pb2):

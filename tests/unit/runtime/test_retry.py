@@ -51,11 +51,14 @@ def test_no_wait_that_would_end_after_the_deadline():
     assert all(policy.next_delay(0, deadline=time.monotonic()) is None for _ in range(20))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [
-    ({"base_s": 0}, "base_s must be > 0, but got 0"),
-    ({"base_s": 1.0, "cap_s": 0.5}, "cap_s must be >= base_s"),
-    ({"attempts": 0}, "attempts must be >= 1, but got 0"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"base_s": 0}, "base_s must be > 0, but got 0"),
+        ({"base_s": 1.0, "cap_s": 0.5}, "cap_s must be >= base_s"),
+        ({"attempts": 0}, "attempts must be >= 1, but got 0"),
+    ],
+)
 def test_policy_values_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         Backoff(**kwargs)

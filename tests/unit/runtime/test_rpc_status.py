@@ -25,8 +25,10 @@ def test_domain_errors_keep_their_code_and_anything_else_is_unknown():
 
 
 def test_a_document_error_is_read_from_error_status_first():
-    result = ingest_pb2.DocumentResult(error_status=to_status(grpc.StatusCode.INVALID_ARGUMENT, "corrupt PDF"),
-                                       error=ingest_pb2.DocumentError(code="INTERNAL", message="older text"))
+    result = ingest_pb2.DocumentResult(
+        error_status=to_status(grpc.StatusCode.INVALID_ARGUMENT, "corrupt PDF"),
+        error=ingest_pb2.DocumentError(code="INTERNAL", message="older text"),
+    )
     assert document_error(result) == ("INVALID_ARGUMENT", "corrupt PDF")
 
 

@@ -20,7 +20,7 @@ def test_readme_port_table_is_the_service_table():
     text = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| (\w+) \| (\d+) \| (.+?) \|$", text, re.M)
     expected = [(s.name, str(s.port), s.owns) for s in (*SERVICES, MODEL_SERVER)]
-    assert rows[:len(expected)] == expected
+    assert rows[: len(expected)] == expected
 
 
 @pytest.mark.parametrize("spec", SERVICES, ids=SERVICE_NAMES)

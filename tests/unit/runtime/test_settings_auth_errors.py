@@ -28,8 +28,15 @@ def test_settings_use_defaults_when_unset():
 
 
 def test_settings_parse_types_from_environment():
-    settings = load_settings(_Demo, {"RAGPLANE_DEMO_TOP_K": "7", "RAGPLANE_DEMO_ENABLED": "yes",
-                                     "RAGPLANE_DEMO_NAMES": "a, b,,c", "RAGPLANE_DEMO_RATIO": "0.25"})
+    settings = load_settings(
+        _Demo,
+        {
+            "RAGPLANE_DEMO_TOP_K": "7",
+            "RAGPLANE_DEMO_ENABLED": "yes",
+            "RAGPLANE_DEMO_NAMES": "a, b,,c",
+            "RAGPLANE_DEMO_RATIO": "0.25",
+        },
+    )
     assert (settings.top_k, settings.enabled, settings.names, settings.ratio) == (7, True, ("a", "b", "c"), 0.25)
 
 

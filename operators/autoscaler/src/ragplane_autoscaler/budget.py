@@ -15,9 +15,9 @@ sum over the pool therefore never exceeds the budget, even in the middle of a ha
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import groupby
-from typing import Iterable
 
 
 @dataclass(frozen=True)

@@ -82,9 +82,7 @@ def build_registry(app: Settings) -> kopf.OperatorRegistry:
         timeout=max(30.0, 4 * app.signal_timeout_s),
         registry=registry,
     )
-    async def autoscale(
-        name: str, namespace: str, body: kopf.Body, memo: kopf.Memo, logger: Any, **_: Any
-    ) -> None:
+    async def autoscale(name: str, namespace: str, body: kopf.Body, memo: kopf.Memo, logger: Any, **_: Any) -> None:
         """Reconcile one RagAutoscaler; its state lives in `.status`, written by reconcile()."""
         try:
             outcome = await reconcile(memo.ctx, namespace, name, logger)

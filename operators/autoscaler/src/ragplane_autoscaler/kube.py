@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from .spec import GROUP, PLURAL, VERSION, TargetRef
 
@@ -103,7 +104,7 @@ class Kube:
         self._core = core if core is not None else client.CoreV1Api(api_client)
 
     @classmethod
-    def from_configuration(cls, cfg: Any) -> "Kube":
+    def from_configuration(cls, cfg: Any) -> Kube:
         from kubernetes import client
 
         return cls(client.ApiClient(cfg))
@@ -115,9 +116,7 @@ class Kube:
 
     async def get_autoscaler(self, namespace: str, name: str) -> dict[str, Any]:
         """Read one RagAutoscaler (fresh from the API server)."""
-        return await self._call(
-            self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-        )
+        return await self._call(self._objects.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
 
     async def list_autoscalers(self, namespace: str | None = None) -> list[dict[str, Any]]:
         """All RagAutoscalers in a namespace, or in the cluster when namespace is None."""
@@ -151,7 +150,11 @@ class Kube:
         if target.kind == "InferenceService":
             obj = await self._call(
                 self._objects.get_namespaced_custom_object,
-                target.group, target.version, namespace, target.plural, target.name,
+                target.group,
+                target.version,
+                namespace,
+                target.plural,
+                target.name,
             )
             predictor = (obj.get("spec") or {}).get("predictor") or {}
             return TargetState(
@@ -161,7 +164,11 @@ class Kube:
             )
         scale = await self._call(
             self._objects.get_namespaced_custom_object_scale,
-            target.group, target.version, namespace, target.plural, target.name,
+            target.group,
+            target.version,
+            namespace,
+            target.plural,
+            target.name,
         )
         status = scale.get("status") or {}
         return TargetState(
@@ -193,14 +200,23 @@ class Kube:
     async def _scale_subresource(self, namespace: str, target: TargetRef, replicas: int) -> bool:
         scale = await self._call(
             self._objects.get_namespaced_custom_object_scale,
-            target.group, target.version, namespace, target.plural, target.name,
+            target.group,
+            target.version,
+            namespace,
+            target.plural,
+            target.name,
         )
         if (scale.get("spec") or {}).get("replicas") == replicas:
             return False
         scale.setdefault("spec", {})["replicas"] = replicas  # the read resourceVersion makes this conditional
         await self._call(
             self._objects.replace_namespaced_custom_object_scale,
-            target.group, target.version, namespace, target.plural, target.name, scale,
+            target.group,
+            target.version,
+            namespace,
+            target.plural,
+            target.name,
+            scale,
         )
         return True
 
@@ -208,7 +224,11 @@ class Kube:
         # KServe has no scale subresource on InferenceService: pin the predictor's min and max to the decision.
         obj = await self._call(
             self._objects.get_namespaced_custom_object,
-            target.group, target.version, namespace, target.plural, target.name,
+            target.group,
+            target.version,
+            namespace,
+            target.plural,
+            target.name,
         )
         predictor = (obj.get("spec") or {}).get("predictor") or {}
         if predictor.get("minReplicas") == replicas and predictor.get("maxReplicas") == max(replicas, 1):
@@ -219,7 +239,12 @@ class Kube:
         }
         await self._call(
             self._objects.patch_namespaced_custom_object,
-            target.group, target.version, namespace, target.plural, target.name, body,
+            target.group,
+            target.version,
+            namespace,
+            target.plural,
+            target.name,
+            body,
         )
         return True
 
@@ -243,7 +268,10 @@ class Kube:
         try:
             body = await self._call(
                 self._objects.list_namespaced_custom_object,
-                "autoscaling", "v2", namespace, "horizontalpodautoscalers",
+                "autoscaling",
+                "v2",
+                namespace,
+                "horizontalpodautoscalers",
             )
         except NotFound:
             return found  # no HPA API served: nothing can manage the target that way

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from . import budget
 from .decision import Decision, Reading, apply_grant, decide
@@ -98,12 +99,13 @@ async def _reconcile(ctx: Context, namespace: str, name: str, logger: Any) -> Ou
     rivals = await _rivals(ctx, obj, spec)
     others = await ctx.kube.foreign_autoscalers(namespace, spec.target, target)
     if others or rivals:
-        reason = "ManagedByHPA" if any(o.startswith("HorizontalPodAutoscaler") for o in others) else (
-            "ManagedByKServe" if others else "ConflictingAutoscaler"
+        reason = (
+            "ManagedByHPA"
+            if any(o.startswith("HorizontalPodAutoscaler") for o in others)
+            else ("ManagedByKServe" if others else "ConflictingAutoscaler")
         )
-        message = (
-            f"refusing to scale {spec.target.kind} {spec.target.name}: it is already scaled by "
-            + ", ".join(others + [f"RagAutoscaler {r}" for r in rivals])
+        message = f"refusing to scale {spec.target.kind} {spec.target.name}: it is already scaled by " + ", ".join(
+            others + [f"RagAutoscaler {r}" for r in rivals]
         )
         new = await _write_refusal(ctx, obj, reason, message, current=target.replicas, spec=spec)
         if new:
@@ -184,11 +186,7 @@ async def _apply_budget(
     pool = spec.gpu.pool
     meta = obj["metadata"]
     key = f"{meta['namespace']}/{meta['name']}"
-    peers = [
-        c
-        for c in (peer_claim(o, pool) for o in await _everyone(ctx))
-        if c is not None and c.key != key
-    ]
+    peers = [c for c in (peer_claim(o, pool) for o in await _everyone(ctx)) if c is not None and c.key != key]
     me = budget.Claim(
         key, spec.priority, spec.gpu.gpus_per_replica, spec.policy.min_replicas, decision.recommended, current
     )
@@ -254,7 +252,9 @@ def _success_status(
         able = condition("AbleToScale", True, "ReadyForNewScale", "the target can be scaled")
     if decision.signals_available:
         active = condition(
-            "ScalingActive", True, "ValidMetricFound",
+            "ScalingActive",
+            True,
+            "ValidMetricFound",
             "signals read" + (f"; unreadable: {'; '.join(errors)}" if errors else ""),
         )
         ready = condition("Ready", True, "DryRun" if spec.dry_run else "Scaling", decision.reason)

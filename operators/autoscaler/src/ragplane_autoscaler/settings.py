@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
 
 PREFIX = "RAGPLANE_AUTOSCALER_"
 
@@ -46,7 +46,7 @@ class Settings:
     kafka: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read `RAGPLANE_AUTOSCALER_*` variables.
 
         Raises:
@@ -100,8 +100,9 @@ def _kafka_client_settings(get: Callable[[str, str], str]) -> dict[str, str]:
         username = get("KAFKA_SASL_USERNAME", "")
         if not username:
             raise SettingsError(f"{PREFIX}KAFKA_SASL_USERNAME must be set with security protocol {protocol}")
-        out.update(sasl_mechanism=mechanism, sasl_plain_username=username,
-                   sasl_plain_password=get("KAFKA_SASL_PASSWORD", ""))
+        out.update(
+            sasl_mechanism=mechanism, sasl_plain_username=username, sasl_plain_password=get("KAFKA_SASL_PASSWORD", "")
+        )
     cafile = get("KAFKA_SSL_CAFILE", "")
     if cafile and protocol.endswith("SSL"):
         out["ssl_cafile"] = cafile

@@ -14,8 +14,9 @@ import math
 import threading
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .decision import Reading
 from .spec import KafkaLagSignal, MetricsEndpointSignal, PrometheusSignal, SignalSpec, TargetType
@@ -315,7 +316,7 @@ class SignalReader:
             if isinstance(src, PrometheusSignal):
                 return replace(base, value=await self._blocking(query_prometheus, src, self._timeout_s))
             return replace(base, value=await self._blocking(scrape_metric, src, self._timeout_s))
-        except (SignalError, asyncio.TimeoutError) as e:
+        except (TimeoutError, SignalError) as e:
             message = str(e) or f"no answer within {self._timeout_s:g}s"
             log.warning("signal %s could not be read: %s", sig.name, message)
             return replace(base, error=message)

@@ -8,8 +8,9 @@ existed, and it raises :class:`SpecError` naming the field for anything the sche
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 GROUP = "ragplane.io"
 VERSION = "v1alpha1"

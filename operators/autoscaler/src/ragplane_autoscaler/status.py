@@ -6,8 +6,9 @@ memory, so a restarted operator continues exactly where the previous one stopped
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 from .budget import Claim, Grant
 from .decision import Decision, Reading, State
@@ -27,7 +28,7 @@ LIMIT_REASONS = (
 
 def iso(t: float) -> str:
     """RFC 3339 with milliseconds, UTC."""
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_time(raw: Any) -> float | None:

@@ -1,8 +1,8 @@
 """Run the embed service: ``python -m ragplane_embed``."""
 
 from ragplane.runtime.server import run_service
-from ragplane_embed.config import load
 from ragplane_embed.app import EmbedApp
+from ragplane_embed.config import load
 
 
 def main() -> None:

@@ -41,10 +41,13 @@ class EmbedApp:
         await asyncio.to_thread(ensure_topics, settings, [settings.chunks_topic, settings.vectors_topic])
         self._producer = await asyncio.to_thread(EventProducer, settings, "ragplane-embed")
         self.consumer = ConsumerRunner(
-            settings, topic=settings.chunks_topic, group=settings.consumer_group,
+            settings,
+            topic=settings.chunks_topic,
+            group=settings.consumer_group,
             message_type=events_pb2.ChunksEvent,
             handler=ChunksHandler(self.embedder, self._producer, settings.vectors_topic),
-            options=ConsumerOptions(batch_size=settings.batch_records, batch_wait_s=settings.batch_wait_s))
+            options=ConsumerOptions(batch_size=settings.batch_records, batch_wait_s=settings.batch_wait_s),
+        )
         self.consumer.start()
         log.info("consuming", topic=settings.chunks_topic, group=settings.consumer_group)
 

@@ -9,8 +9,9 @@ from ragplane.runtime.bench import Timer
 from ragplane_embed.embedder import Embedder
 
 
-def raw_embed_throughput(texts: Sequence[str], batch_size: int = 32, embedder: Embedder | None = None,
-                         settings: Any = None) -> dict[str, Any]:
+def raw_embed_throughput(
+    texts: Sequence[str], batch_size: int = 32, embedder: Embedder | None = None, settings: Any = None
+) -> dict[str, Any]:
     """Embed ``texts`` as documents (dense windows + BM25 sparse) the way the consumer does; time it.
 
     No Kafka and no gRPC: this is the embedder alone, in batches of ``batch_size`` texts, after one
@@ -38,13 +39,19 @@ def raw_embed_throughput(texts: Sequence[str], batch_size: int = 32, embedder: E
     windows = len(embedder.windower.split(list(texts)).windows)
     with Timer() as timer:
         for i in range(0, len(texts), batch_size):
-            embedder.embed(list(texts[i:i + batch_size]), query=False, source="bench")
+            embedder.embed(list(texts[i : i + batch_size]), query=False, source="bench")
     seconds = timer.wall_ms / 1000.0
     cpu_seconds = timer.cpu_ms / 1000.0
-    return {"texts": len(texts), "windows": windows, "seconds": round(seconds, 3),
-            "chunks_per_s": round(len(texts) / seconds, 2) if seconds > 0 else None,
-            "cpu_seconds": round(cpu_seconds, 2), "batch_size": batch_size, "dense_model": embedder.dense_model,
-            "backend": backend}
+    return {
+        "texts": len(texts),
+        "windows": windows,
+        "seconds": round(seconds, 3),
+        "chunks_per_s": round(len(texts) / seconds, 2) if seconds > 0 else None,
+        "cpu_seconds": round(cpu_seconds, 2),
+        "batch_size": batch_size,
+        "dense_model": embedder.dense_model,
+        "backend": backend,
+    }
 
 
 def started_embedder(**overrides: Any) -> Embedder:

@@ -16,7 +16,6 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ragplane.runtime.kafka import Envelope, EventProducer, PoisonMessage
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import common_pb2, events_pb2
-
 from ragplane_embed.embedder import Embedder
 
 log = get_logger(__name__)
@@ -57,23 +56,37 @@ class ChunksHandler:
     def __call__(self, batch: Sequence[Envelope[events_pb2.ChunksEvent]]) -> None:
         for envelope in batch:
             validate(envelope.message)
-        texts = [chunk.text for env in batch if env.message.operation == events_pb2.DOCUMENT_OPERATION_UPSERT
-                 for chunk in env.message.chunks]
+        texts = [
+            chunk.text
+            for env in batch
+            if env.message.operation == events_pb2.DOCUMENT_OPERATION_UPSERT
+            for chunk in env.message.chunks
+        ]
         embeddings = self.embedder.embed(texts, query=False, source="consumer")
         out: list[tuple[str, events_pb2.VectorsEvent]] = []
         position = 0
         for envelope in batch:
             event = envelope.message
             vectors = events_pb2.VectorsEvent(
-                tenant=event.tenant, doc_id=event.doc_id, version=event.version, operation=event.operation,
-                batch=event.batch, dense_model=self.embedder.dense_model, sparse_model=self.embedder.sparse_model)
+                tenant=event.tenant,
+                doc_id=event.doc_id,
+                version=event.version,
+                operation=event.operation,
+                batch=event.batch,
+                dense_model=self.embedder.dense_model,
+                sparse_model=self.embedder.sparse_model,
+            )
             vectors.produced_at.CopyFrom(_now())
             if event.operation == events_pb2.DOCUMENT_OPERATION_UPSERT:
                 for chunk in event.chunks:
                     sparse = embeddings.sparse[position]
-                    vectors.chunks.append(events_pb2.EmbeddedChunk(
-                        chunk=chunk, dense=embeddings.dense[position].tolist(),
-                        sparse=common_pb2.SparseVector(indices=sparse.indices, values=sparse.values)))
+                    vectors.chunks.append(
+                        events_pb2.EmbeddedChunk(
+                            chunk=chunk,
+                            dense=embeddings.dense[position].tolist(),
+                            sparse=common_pb2.SparseVector(indices=sparse.indices, values=sparse.values),
+                        )
+                    )
                     position += 1
             out.append((envelope.key or f"{event.tenant}/{event.doc_id}", vectors))
         self.producer.send_many(self.vectors_topic, out)

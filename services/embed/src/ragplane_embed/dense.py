@@ -53,8 +53,9 @@ class InProcessEncoder:
     model_name = DENSE_MODEL_NAME
     dimensions = 384
 
-    def __init__(self, device: str = "cpu", torch_threads: int = 0, batch_size: int = 32,
-                 max_seq_length: int = 256) -> None:
+    def __init__(
+        self, device: str = "cpu", torch_threads: int = 0, batch_size: int = 32, max_seq_length: int = 256
+    ) -> None:
         self.device = device
         self.torch_threads = torch_threads
         self.batch_size = batch_size
@@ -81,8 +82,13 @@ class InProcessEncoder:
             raise RuntimeError("InProcessEncoder.encode called before start()")
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        vectors = self._model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                     convert_to_numpy=True, show_progress_bar=False)
+        vectors = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return normalise(vectors)
 
     def close(self) -> None:

@@ -38,8 +38,9 @@ class Embedder:
         model_batch_size: windows per locked forward pass.
     """
 
-    def __init__(self, dense: DenseEncoder, sparse: SparseEncoder, windower: Windower,
-                 model_batch_size: int = 32) -> None:
+    def __init__(
+        self, dense: DenseEncoder, sparse: SparseEncoder, windower: Windower, model_batch_size: int = 32
+    ) -> None:
         self.dense = dense
         self.sparse = sparse
         self.windower = windower
@@ -75,7 +76,7 @@ class Embedder:
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]))
         encoded = np.empty((len(windows), self.dimensions), dtype=np.float32)
         for start in range(0, len(order), self.model_batch_size):
-            rows = order[start:start + self.model_batch_size]
+            rows = order[start : start + self.model_batch_size]
             with self._lock:
                 encoded[rows] = self.dense.encode([windows[i] for i in rows])
         vectors = pool(encoded, windowed.spans)
@@ -87,8 +88,9 @@ class Embedder:
         metrics.THROUGHPUT.labels(source).set(len(texts) / max(elapsed, 1e-9))
         return vectors
 
-    def embed(self, texts: Sequence[str], *, query: bool, dense: bool = True, sparse: bool = True,
-              source: str = "rpc") -> Embeddings:
+    def embed(
+        self, texts: Sequence[str], *, query: bool, dense: bool = True, sparse: bool = True, source: str = "rpc"
+    ) -> Embeddings:
         """Dense and/or sparse vectors of ``texts`` (sparse: query weights if ``query`` else BM25 weights)."""
         dense_vectors = self.embed_dense(texts, source) if dense else None
         sparse_vectors = None
@@ -104,11 +106,18 @@ def build_embedder(settings: Settings) -> Embedder:
         from ragplane_embed.triton import TritonEncoder
 
         dense: DenseEncoder = TritonEncoder(
-            settings.triton_url, settings.triton_model, settings.triton_input, settings.triton_output,
-            settings.triton_dims, timeout_s=settings.triton_timeout_s, batch_size=settings.model_batch_size)
+            settings.triton_url,
+            settings.triton_model,
+            settings.triton_input,
+            settings.triton_output,
+            settings.triton_dims,
+            timeout_s=settings.triton_timeout_s,
+            batch_size=settings.model_batch_size,
+        )
     else:
-        dense = InProcessEncoder(settings.device, settings.torch_threads, settings.model_batch_size,
-                                 settings.window_tokens)
+        dense = InProcessEncoder(
+            settings.device, settings.torch_threads, settings.model_batch_size, settings.window_tokens
+        )
     if not settings.tokenizer_path:
         raise ValueError("RAGPLANE_EMBED_TOKENIZER_PATH: required (no packaged model to take it from)")
     windower = Windower(settings.tokenizer_path, settings.window_tokens, settings.window_overlap)

@@ -41,9 +41,11 @@ class EmbedServiceServicer(embed_pb2_grpc.EmbedServiceServicer):
         query = request.input_type != embed_pb2.EMBED_INPUT_TYPE_DOCUMENT
         embedder = self.embedder
         result = await asyncio.to_thread(embedder.embed, texts, query=query, dense=want_dense, sparse=want_sparse)
-        response = embed_pb2.EmbedResponse(dense_model=embedder.dense_model if want_dense else "",
-                                           dimensions=embedder.dimensions if want_dense else 0,
-                                           sparse_model=embedder.sparse_model if want_sparse else "")
+        response = embed_pb2.EmbedResponse(
+            dense_model=embedder.dense_model if want_dense else "",
+            dimensions=embedder.dimensions if want_dense else 0,
+            sparse_model=embedder.sparse_model if want_sparse else "",
+        )
         for i in range(len(texts)):
             item = response.embeddings.add()
             if result.dense is not None:

@@ -39,9 +39,18 @@ class TritonEncoder:
         startup_timeout_s: how long ``start`` waits for the server and the model to be ready.
     """
 
-    def __init__(self, url: str, model: str, input_name: str = "text", output_name: str = "embedding",
-                 dimensions: int = 384, model_name: str = "", timeout_s: float = 10.0, batch_size: int = 32,
-                 startup_timeout_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        input_name: str = "text",
+        output_name: str = "embedding",
+        dimensions: int = 384,
+        model_name: str = "",
+        timeout_s: float = 10.0,
+        batch_size: int = 32,
+        startup_timeout_s: float = 60.0,
+    ) -> None:
         self.url = url
         self.model = model
         self.input_name = input_name
@@ -51,8 +60,7 @@ class TritonEncoder:
         self.timeout_s = timeout_s
         self.batch_size = batch_size
         self.startup_timeout_s = startup_timeout_s
-        self._client = BlockingInferenceClient(url, model, subject=f"v2 model {model!r} at {url}",
-                                               timeout_s=timeout_s)
+        self._client = BlockingInferenceClient(url, model, subject=f"v2 model {model!r} at {url}", timeout_s=timeout_s)
         self._started = False
 
     def start(self) -> None:
@@ -61,14 +69,20 @@ class TritonEncoder:
         except ImportError as exc:  # pragma: no cover - a declared dependency
             raise ImportError("the Triton backend needs tritonclient: pip install 'tritonclient[grpc]'") from exc
         # The server may still be loading the model: wait for it, up to the startup timeout.
-        retry_call(self._client.ready, Backoff(base_s=0.1, cap_s=1.0, attempts=None),
-                   retriable=lambda exc: isinstance(exc, Unavailable),
-                   deadline=time.monotonic() + self.startup_timeout_s, what=f"wait for {self.model!r}")
+        retry_call(
+            self._client.ready,
+            Backoff(base_s=0.1, cap_s=1.0, attempts=None),
+            retriable=lambda exc: isinstance(exc, Unavailable),
+            deadline=time.monotonic() + self.startup_timeout_s,
+            what=f"wait for {self.model!r}",
+        )
         self._started = True
         probe = self._infer(["warm-up"])
         if probe.shape[1] != self.dimensions:
-            raise FailedPrecondition(f"v2 model {self.model!r} returns {probe.shape[1]} dimensions, "
-                                     f"RAGPLANE_EMBED_TRITON_DIMS says {self.dimensions}")
+            raise FailedPrecondition(
+                f"v2 model {self.model!r} returns {probe.shape[1]} dimensions, "
+                f"RAGPLANE_EMBED_TRITON_DIMS says {self.dimensions}"
+            )
         log.info("dense encoder ready", backend="triton", url=self.url, model=self.model)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
@@ -76,11 +90,12 @@ class TritonEncoder:
             raise RuntimeError("TritonEncoder.encode called before start()")
         if not texts:
             return np.zeros((0, self.dimensions), dtype=np.float32)
-        parts = [self._infer(texts[i:i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        parts = [self._infer(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
         vectors = np.concatenate(parts, axis=0)
         if vectors.shape[1] != self.dimensions:
-            raise Internal(f"v2 model {self.model!r} returned {vectors.shape[1]} dimensions, "
-                           f"expected {self.dimensions}")
+            raise Internal(
+                f"v2 model {self.model!r} returned {vectors.shape[1]} dimensions, expected {self.dimensions}"
+            )
         return normalise(vectors)
 
     def _infer(self, texts: Sequence[str]) -> np.ndarray:
@@ -89,8 +104,9 @@ class TritonEncoder:
         vectors = result.as_numpy(self.output_name)
         if vectors is None or vectors.ndim != 2 or vectors.shape[0] != len(texts):
             shape = None if vectors is None else vectors.shape
-            raise Internal(f"v2 model {self.model!r}: output {self.output_name!r} has shape {shape}, "
-                           f"expected ({len(texts)}, dims)")
+            raise Internal(
+                f"v2 model {self.model!r}: output {self.output_name!r} has shape {shape}, expected ({len(texts)}, dims)"
+            )
         return vectors
 
     def close(self) -> None:

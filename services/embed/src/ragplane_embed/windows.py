@@ -100,6 +100,6 @@ class Windower:
             else:
                 for start in window_starts(len(offsets), self.body, self.overlap):
                     end = start + self.body
-                    windows.append(text[offsets[start][0]:offsets[end - 1][1]])
+                    windows.append(text[offsets[start][0] : offsets[end - 1][1]])
             spans.append((first, len(windows)))
         return Windowed(windows, spans)

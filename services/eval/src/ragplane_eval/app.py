@@ -21,11 +21,20 @@ log = get_logger(__name__)
 def build_judge(settings: Settings) -> Judge:
     """The judge the settings select (nothing is loaded or connected until ``warm_up``)."""
     if settings.judge == "v2":
-        return V2Judge(settings.judge_model, settings.judge_addr, chat_format=settings.judge_template,
-                       max_tokens=settings.judge_max_tokens, timeout_s=settings.judge_timeout_s)
-    return EmbeddingJudge(EmbeddingJudgeConfig(support_threshold=settings.support_threshold,
-                                               context_threshold=settings.context_threshold,
-                                               relevance_threshold=settings.relevance_threshold))
+        return V2Judge(
+            settings.judge_model,
+            settings.judge_addr,
+            chat_format=settings.judge_template,
+            max_tokens=settings.judge_max_tokens,
+            timeout_s=settings.judge_timeout_s,
+        )
+    return EmbeddingJudge(
+        EmbeddingJudgeConfig(
+            support_threshold=settings.support_threshold,
+            context_threshold=settings.context_threshold,
+            relevance_threshold=settings.relevance_threshold,
+        )
+    )
 
 
 class EvalApp:

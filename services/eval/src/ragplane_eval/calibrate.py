@@ -42,7 +42,9 @@ def auc(positives: Sequence[float], negatives: Sequence[float]) -> float:
 
 
 def balanced_accuracy(positives: Sequence[float], negatives: Sequence[float], threshold: float) -> float:
-    return 0.5 * (float(np.mean(np.asarray(positives) >= threshold)) + float(np.mean(np.asarray(negatives) < threshold)))
+    return 0.5 * (
+        float(np.mean(np.asarray(positives) >= threshold)) + float(np.mean(np.asarray(negatives) < threshold))
+    )
 
 
 def best_threshold(positives: Sequence[float], negatives: Sequence[float]) -> float:
@@ -73,10 +75,12 @@ class Signal:
         if self.default is not None:
             at_default = {
                 "default_threshold": self.default,
-                "all_balanced_accuracy_at_default": round(balanced_accuracy(self.positives, self.negatives,
-                                                                            self.default), 4),
+                "all_balanced_accuracy_at_default": round(
+                    balanced_accuracy(self.positives, self.negatives, self.default), 4
+                ),
             }
-        return {**at_default,
+        return {
+            **at_default,
             "auc": round(auc(self.positives, self.negatives), 4),
             "threshold": round(threshold, 4),
             "held_out_balanced_accuracy": round(balanced_accuracy(held_pos, held_neg, threshold), 4),
@@ -125,19 +129,33 @@ def build_cases(path: str, questions: int, seed: int) -> list[dict[str, str]]:
         article = _article(gold_id)
         answer = question.answers[0]
         same = [d for d in by_article[article] if d != gold_id and answer.lower() not in passages[d].lower()]
-        wrong = [q.answers[0] for q in answers_by_article[article]
-                 if q.answers[0].lower() not in gold.lower() and not set(textutil.content_terms(q.answers[0]))
-                 <= textutil.content_terms(gold)]
-        neighbours = [q.answers[0] for q in answers_by_article[article]
-                      if q.relevant_doc_ids[0] == gold_id and q.id != question.id
-                      and not textutil.content_terms(q.answers[0]) & textutil.content_terms(answer)]
+        wrong = [
+            q.answers[0]
+            for q in answers_by_article[article]
+            if q.answers[0].lower() not in gold.lower()
+            and not set(textutil.content_terms(q.answers[0])) <= textutil.content_terms(gold)
+        ]
+        neighbours = [
+            q.answers[0]
+            for q in answers_by_article[article]
+            if q.relevant_doc_ids[0] == gold_id
+            and q.id != question.id
+            and not textutil.content_terms(q.answers[0]) & textutil.content_terms(answer)
+        ]
         others = [a for a in by_article if a != article]
         if not same or not wrong or not neighbours:
             continue
-        cases.append({"question": question.question, "answer": answer, "gold": gold,
-                      "same_article": passages[rng.choice(same)],
-                      "other_article": passages[rng.choice(by_article[rng.choice(others)])],
-                      "wrong_answer": rng.choice(wrong), "same_passage_answer": rng.choice(neighbours)})
+        cases.append(
+            {
+                "question": question.question,
+                "answer": answer,
+                "gold": gold,
+                "same_article": passages[rng.choice(same)],
+                "other_article": passages[rng.choice(by_article[rng.choice(others)])],
+                "wrong_answer": rng.choice(wrong),
+                "same_passage_answer": rng.choice(neighbours),
+            }
+        )
         if len(cases) == questions:
             break
     return cases
@@ -151,8 +169,11 @@ def calibrate(path: str, questions: int = 300, seed: int = 13, judge: EmbeddingJ
     embeddings = _Embeddings(judge)
     texts: list[str] = []
     for case in cases:
-        texts += [case["question"], *claim_texts(case["question"], case["answer"]),
-                  *claim_texts(case["question"], case["wrong_answer"])]
+        texts += [
+            case["question"],
+            *claim_texts(case["question"], case["answer"]),
+            *claim_texts(case["question"], case["wrong_answer"]),
+        ]
         for key in ("gold", "same_article", "other_article"):
             texts += [case[key], *textutil.split_sentences(case[key])]
         answers = (case["answer"], case["wrong_answer"], case["same_passage_answer"])
@@ -175,13 +196,16 @@ def calibrate(path: str, questions: int = 300, seed: int = 13, judge: EmbeddingJ
         positives = [support(c["question"], c["answer"], c["gold"], weight) for c in cases]
         negatives, groups = [], []
         for c, g in zip(cases, group):
-            negatives += [support(c["question"], c["answer"], c["same_article"], weight),
-                          support(c["question"], c["wrong_answer"], c["gold"], weight)]
+            negatives += [
+                support(c["question"], c["answer"], c["same_article"], weight),
+                support(c["question"], c["wrong_answer"], c["gold"], weight),
+            ]
             groups += [g, g]
         default = config.support_threshold if weight == config.lexical_weight else None
         signals[f"support.lexical_weight={weight}"] = Signal("support", positives, negatives, groups, default)
     for kind in ("passage", "best_sentence"):
-        def relevance(question: str, passage: str) -> float:
+
+        def relevance(question: str, passage: str, kind: str = kind) -> float:
             if kind == "passage":
                 return float(embeddings[question] @ embeddings[passage])
             return semantic(question, passage)
@@ -191,6 +215,7 @@ def calibrate(path: str, questions: int = 300, seed: int = 13, judge: EmbeddingJ
             negatives = [relevance(c["question"], c[negative]) for c in cases]
             default = config.context_threshold if kind == "best_sentence" else None
             signals[f"context.{kind}.vs_{negative}"] = Signal("context", positives, negatives, group, default)
+
     def answer_relevance(case: dict[str, str], answer: str, view: bool) -> float:
         shown = EmbeddingJudge._answer_view(answer, textutil.split_sentences(case["gold"])) if view else answer
         return float(embeddings[case["question"]] @ embeddings[shown])
@@ -202,18 +227,24 @@ def calibrate(path: str, questions: int = 300, seed: int = 13, judge: EmbeddingJ
         both, both_groups = [], []
         for negative in ("wrong_answer", "same_passage_answer"):
             negatives = [answer_relevance(c, c[negative], view) for c in cases]
-            signals[f"answer_relevance.{kind}.vs_{negative}"] = Signal("answer", positives, negatives, group,
-                                                                      default)
+            signals[f"answer_relevance.{kind}.vs_{negative}"] = Signal("answer", positives, negatives, group, default)
             both += negatives
             both_groups += group
         signals[f"answer_relevance.{kind}.vs_both"] = Signal("answer", positives, both, both_groups, default)
-    return {"dataset": path, "questions": len(cases), "seed": seed,
-            "signals": {name: signal.summary() for name, signal in signals.items()}}
+    return {
+        "dataset": path,
+        "questions": len(cases),
+        "seed": seed,
+        "signals": {name: signal.summary() for name, signal in signals.items()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ragplane_eval.calibrate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m ragplane_eval.calibrate",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("dataset", help="SQuAD-format JSON (e.g. SQuAD v1.1 dev)")
     parser.add_argument("--questions", type=int, default=300)
     parser.add_argument("--seed", type=int, default=13)

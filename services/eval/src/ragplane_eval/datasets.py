@@ -48,9 +48,7 @@ class Dataset:
     skipped: int = 0
 
 
-
 # -- loaders ------------------------------------------------------------------------------------------
-
 
 
 def load_dataset(path: str | Path) -> Dataset:
@@ -87,8 +85,9 @@ def squad_to_dataset(data: object, name: str) -> Dataset:
         for paragraph_index, paragraph in enumerate(paragraphs):
             context = paragraph.get("context")
             if not isinstance(context, str):
-                raise DatasetError(f"{name}: data[{article_index}].paragraphs[{paragraph_index}].context "
-                                   "must be a string")
+                raise DatasetError(
+                    f"{name}: data[{article_index}].paragraphs[{paragraph_index}].context must be a string"
+                )
             doc_id = f"{title}/{paragraph_index}"
             dataset.corpus.append(Document(doc_id=doc_id, title=title.replace("_", " "), text=context))
             for qa in paragraph.get("qas", []):
@@ -119,8 +118,9 @@ def load_jsonl(path: Path) -> Dataset:
         for question in dataset.questions:
             missing = [d for d in question.relevant_doc_ids if d not in doc_ids]
             if missing:
-                raise DatasetError(f"{path}: question {question.id!r} names relevant doc ids not in the corpus: "
-                                   f"{missing[:5]}")
+                raise DatasetError(
+                    f"{path}: question {question.id!r} names relevant doc ids not in the corpus: {missing[:5]}"
+                )
     return dataset
 
 
@@ -172,5 +172,6 @@ def _question_from(record: dict, where: str, default_id: str) -> Question:
         raise DatasetError(f"{where}: 'answers' must be a list of strings")
     if not isinstance(relevant, list) or not all(isinstance(d, str) for d in relevant):
         raise DatasetError(f"{where}: 'relevant_doc_ids' must be a list of strings")
-    return Question(str(record.get("id") or default_id), text.strip(), tuple(dict.fromkeys(answers)),
-                    tuple(dict.fromkeys(relevant)))
+    return Question(
+        str(record.get("id") or default_id), text.strip(), tuple(dict.fromkeys(answers)), tuple(dict.fromkeys(relevant))
+    )

@@ -29,8 +29,15 @@ class AnswerEvaluator:
     def __init__(self, judge: Judge) -> None:
         self.judge = judge
 
-    async def evaluate(self, *, question: str, answer: str, contexts: Sequence[tuple[str, str]],
-                       reference_answers: Sequence[str], relevant_doc_ids: Sequence[str]) -> AnswerEvaluation:
+    async def evaluate(
+        self,
+        *,
+        question: str,
+        answer: str,
+        contexts: Sequence[tuple[str, str]],
+        reference_answers: Sequence[str],
+        relevant_doc_ids: Sequence[str],
+    ) -> AnswerEvaluation:
         """Triad scores from the judge, EM/F1 against references, context precision/recall against relevant ids.
 
         Args:
@@ -66,8 +73,9 @@ class AnswerEvaluator:
         return result
 
 
-async def counted_run(runner: Runner, request: RunRequest,
-                      caller_tenant: str) -> AsyncIterator[Progress | Row | dict[str, Any]]:
+async def counted_run(
+    runner: Runner, request: RunRequest, caller_tenant: str
+) -> AsyncIterator[Progress | Row | dict[str, Any]]:
     """Stream a dataset run (see ``Runner.run``), counting its outcome."""
     outcome = "error"
     try:

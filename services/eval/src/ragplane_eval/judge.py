@@ -135,8 +135,9 @@ class EmbeddingJudge:
         if not texts:
             return np.zeros((0, 384), dtype=np.float32)
         with self._lock:
-            vectors = self._model.encode(list(texts), normalize_embeddings=True, batch_size=64,
-                                         show_progress_bar=False, convert_to_numpy=True)
+            vectors = self._model.encode(
+                list(texts), normalize_embeddings=True, batch_size=64, show_progress_bar=False, convert_to_numpy=True
+            )
         return np.asarray(vectors, dtype=np.float32)
 
     def score_sync(self, question: str, answer: str, contexts: Sequence[str]) -> JudgeScores:
@@ -149,8 +150,8 @@ class EmbeddingJudge:
         answer_view = self._answer_view(clean_answer, sentences)
         vectors = self.embed([question, answer_view or " ", *claims, *sentences])
         q_vec, a_vec = vectors[0], vectors[1]
-        claim_vecs = vectors[2:2 + len(claims)]
-        sentence_vecs = vectors[2 + len(claims):]
+        claim_vecs = vectors[2 : 2 + len(claims)]
+        sentence_vecs = vectors[2 + len(claims) :]
 
         context_relevance = None
         if passages:
@@ -159,7 +160,9 @@ class EmbeddingJudge:
             sentence_similarity = sentence_vecs @ q_vec
             start, relevant = 0, 0
             for group in sentences_per_passage:
-                relevant += float(sentence_similarity[start:start + len(group)].max()) >= self.config.context_threshold
+                relevant += (
+                    float(sentence_similarity[start : start + len(group)].max()) >= self.config.context_threshold
+                )
                 start += len(group)
             context_relevance = relevant / len(passages)
 

@@ -34,9 +34,11 @@ MAX_CLAIMS = 8
 # Failures worth trying again later (the online evaluator retries its batch), after this call's own retries.
 TRANSIENT_ERRORS = (errors.Unavailable, errors.ResourceExhausted, errors.DeadlineExceeded)
 
-SYSTEM_PROMPT = ("You are a strict evaluator of answers written by a question-answering assistant. "
-                 "You check claims only against the passages given, never against your own knowledge. "
-                 "You reply only in the exact format requested.")
+SYSTEM_PROMPT = (
+    "You are a strict evaluator of answers written by a question-answering assistant. "
+    "You check claims only against the passages given, never against your own knowledge. "
+    "You reply only in the exact format requested."
+)
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,19 @@ class ChatFormat:
 _TOKEN_LIKE = re.compile(r"<\|[A-Za-z0-9_./-]{1,40}\|>")
 
 CHAT_FORMATS = {
-    "chatml": ChatFormat("chatml", "<|im_start|>{role}\n{content}<|im_end|>\n", "<|im_start|>assistant\n",
-                         special_tokens=("<|im_start|>", "<|im_end|>", "<|endoftext|>")),
-    "llama3": ChatFormat("llama3", "<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>",
-                         "<|start_header_id|>assistant<|end_header_id|>\n\n", prefix="<|begin_of_text|>",
-                         special_tokens=("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-                                         "<|eot_id|>")),
+    "chatml": ChatFormat(
+        "chatml",
+        "<|im_start|>{role}\n{content}<|im_end|>\n",
+        "<|im_start|>assistant\n",
+        special_tokens=("<|im_start|>", "<|im_end|>", "<|endoftext|>"),
+    ),
+    "llama3": ChatFormat(
+        "llama3",
+        "<|start_header_id|>{role}<|end_header_id|>\n\n{content}<|eot_id|>",
+        "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        prefix="<|begin_of_text|>",
+        special_tokens=("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"),
+    ),
     "raw": ChatFormat("raw", "", "Evaluation:\n"),
 }
 
@@ -100,11 +109,15 @@ def build_prompt(question: str, claims: Sequence[str], passages: Sequence[str], 
         lines.append(f"({number}) {clean(claim)}")
     if not claims:
         lines.append("(none: the answer declines to answer)")
-    lines += ["", "Tasks:",
-              "- For each claim, is it supported by the passages? YES or NO.",
-              "- For each passage, is it relevant to the question? YES or NO.",
-              "- How well does the answer address the question, from 1 (not at all) to 5 (fully)?",
-              "", "Reply with exactly these lines and nothing else:"]
+    lines += [
+        "",
+        "Tasks:",
+        "- For each claim, is it supported by the passages? YES or NO.",
+        "- For each passage, is it relevant to the question? YES or NO.",
+        "- How well does the answer address the question, from 1 (not at all) to 5 (fully)?",
+        "",
+        "Reply with exactly these lines and nothing else:",
+    ]
     lines += [f"CLAIM {n}: YES or NO" for n in range(1, len(claims) + 1)]
     lines += [f"PASSAGE {n}: YES or NO" for n in range(1, len(passages) + 1)]
     lines.append("RELEVANCE: a number from 1 to 5")
@@ -120,8 +133,9 @@ _VERDICT_LINE = re.compile(
     r"(?!\s*(?:or|/)\s*(?:yes|no)\b)",
     re.IGNORECASE | re.MULTILINE,
 )
-_RELEVANCE_LINE = re.compile(r"^[\s*\-#>`]*(?:answer[\s_]*)?relevance\**\s*[:=\-\u2013]+\s*\**\s*(\d+(?:\.\d+)?)",
-                             re.IGNORECASE | re.MULTILINE)
+_RELEVANCE_LINE = re.compile(
+    r"^[\s*\-#>`]*(?:answer[\s_]*)?relevance\**\s*[:=\-\u2013]+\s*\**\s*(\d+(?:\.\d+)?)", re.IGNORECASE | re.MULTILINE
+)
 
 
 @dataclass(frozen=True)
@@ -179,8 +193,16 @@ def scores_from(judgement: Judgement, n_claims: int, n_passages: int, abstained:
 class V2Judge:
     """An LLM judge model served over v2 gRPC (Triton, KServe); must not be the generator."""
 
-    def __init__(self, model: str, address: str, *, chat_format: str = "chatml", max_tokens: int = 160,
-                 timeout_s: float = 60.0, retries: int = 2) -> None:
+    def __init__(
+        self,
+        model: str,
+        address: str,
+        *,
+        chat_format: str = "chatml",
+        max_tokens: int = 160,
+        timeout_s: float = 60.0,
+        retries: int = 2,
+    ) -> None:
         if not model:
             raise ValueError("model must not be empty")
         if chat_format not in CHAT_FORMATS:
@@ -190,9 +212,13 @@ class V2Judge:
         self.name = f"v2:{model}"
         self._chat = CHAT_FORMATS[chat_format]
         self._max_tokens = max_tokens
-        self._client = inference.InferenceClient(address, model, subject=f"judge model {model!r} at {address}",
-                                                 timeout_s=timeout_s,
-                                                 retry=Backoff(base_s=0.2, cap_s=2.0, attempts=retries + 1))
+        self._client = inference.InferenceClient(
+            address,
+            model,
+            subject=f"judge model {model!r} at {address}",
+            timeout_s=timeout_s,
+            retry=Backoff(base_s=0.2, cap_s=2.0, attempts=retries + 1),
+        )
 
     async def warm_up(self) -> None:
         """Connect; the judge model does not have to be ready yet (the first call reports it)."""
@@ -217,9 +243,11 @@ class V2Judge:
         Raises:
             JudgeError: the server failed, after retries for UNAVAILABLE/RESOURCE_EXHAUSTED.
         """
-        inputs = {"text_input": np.array([[prompt.encode("utf-8")]], dtype=np.object_),
-                  "max_tokens": np.array([[self._max_tokens]], dtype=np.int32),
-                  "temperature": np.array([[0.0]], dtype=np.float32)}
+        inputs = {
+            "text_input": np.array([[prompt.encode("utf-8")]], dtype=np.object_),
+            "max_tokens": np.array([[self._max_tokens]], dtype=np.int32),
+            "temperature": np.array([[0.0]], dtype=np.float32),
+        }
         try:
             result = await self._client.infer(inputs, ["text_output"], timeout_s=self._client.timeout_s)
         except errors.RagplaneError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from google.protobuf import timestamp_pb2
 
-from ragplane.runtime.kafka import ConsumerRunner, EventProducer, Envelope, RetriableError, ensure_topics
+from ragplane.runtime.kafka import ConsumerRunner, Envelope, EventProducer, RetriableError, ensure_topics
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.telemetry import STAGE_LATENCY
 from ragplane.v1 import common_pb2, events_pb2
@@ -46,7 +46,7 @@ def is_error(event: events_pb2.AnswerEvent) -> bool:
 
 
 def sampling_reason(event: events_pb2.AnswerEvent, rate: float) -> str | None:
-    """"error" for failed or blocked answers, "sample" for sampled ones, None for the rest."""
+    """ "error" for failed or blocked answers, "sample" for sampled ones, None for the rest."""
     if is_error(event):
         return REASON_ERROR
     if sample_fraction(event.request_id) < rate:
@@ -102,12 +102,22 @@ class OnlineEvaluator:
         settings = self.settings
         await asyncio.to_thread(ensure_topics, settings, [settings.answers_topic, settings.evals_topic])
         self._producer = await asyncio.to_thread(EventProducer, settings, "ragplane-eval-online")
-        self._consumer = ConsumerRunner(settings, topic=settings.answers_topic, group=settings.consumer_group,
-                                        message_type=events_pb2.AnswerEvent, handler=self.handle,
-                                        loop=asyncio.get_running_loop(), client_id="ragplane-eval-online")
+        self._consumer = ConsumerRunner(
+            settings,
+            topic=settings.answers_topic,
+            group=settings.consumer_group,
+            message_type=events_pb2.AnswerEvent,
+            handler=self.handle,
+            loop=asyncio.get_running_loop(),
+            client_id="ragplane-eval-online",
+        )
         self._consumer.start()
-        log.info("online evaluation started", topic=settings.answers_topic, group=settings.consumer_group,
-                 sample_rate=settings.sample_rate)
+        log.info(
+            "online evaluation started",
+            topic=settings.answers_topic,
+            group=settings.consumer_group,
+            sample_rate=settings.sample_rate,
+        )
 
     def wait_assigned(self, timeout_s: float = 60.0) -> bool:
         return self._consumer is not None and self._consumer.wait_assigned(timeout_s)
@@ -140,9 +150,18 @@ class OnlineEvaluator:
             scores = await self._score(event, reason)
             now = timestamp_pb2.Timestamp()
             now.GetCurrentTime()
-            outgoing.append((f"{event.tenant}/{event.request_id}", events_pb2.EvalEvent(
-                request_id=event.request_id, tenant=event.tenant, scores=_scores_message(scores, self.judge.name),
-                reason=reason, produced_at=now)))
+            outgoing.append(
+                (
+                    f"{event.tenant}/{event.request_id}",
+                    events_pb2.EvalEvent(
+                        request_id=event.request_id,
+                        tenant=event.tenant,
+                        scores=_scores_message(scores, self.judge.name),
+                        reason=reason,
+                        produced_at=now,
+                    ),
+                )
+            )
             scored.append((event.tenant, reason, scores))
         if outgoing:
             await asyncio.to_thread(self._producer.send_many, self.settings.evals_topic, outgoing)

@@ -51,12 +51,14 @@ async def with_retries(call: Callable[[], Awaitable[T]], service: str, *, attemp
     Raises:
         RagplaneError: the translated failure (naming ``service``) once retries are spent or not allowed.
     """
+
     def retriable(exc: BaseException) -> bool:
         return isinstance(exc, grpc.RpcError) and hasattr(exc, "code") and exc.code() in RETRIABLE_CODES
 
     try:
-        return await retry_async(call, Backoff(base_s=0.25, cap_s=8.0, attempts=attempts), retriable=retriable,
-                                 what=f"{service} call")
+        return await retry_async(
+            call, Backoff(base_s=0.25, cap_s=8.0, attempts=attempts), retriable=retriable, what=f"{service} call"
+        )
     except grpc.RpcError as exc:
         # The peer's own status name stays in the message: FAILED_PRECONDITION from a peer becomes INTERNAL
         # here, which alone would hide what the peer said.
@@ -89,8 +91,9 @@ class Peers:
 
     # -- ingest --------------------------------------------------------------------------------------
 
-    async def ingest_documents(self, documents: Sequence[Document], dataset: str,
-                               on_result: Callable[[ingest_pb2.DocumentResult], None]) -> None:
+    async def ingest_documents(
+        self, documents: Sequence[Document], dataset: str, on_result: Callable[[ingest_pb2.DocumentResult], None]
+    ) -> None:
         """Upload ``documents`` over one IngestDocuments stream; ``on_result`` sees each document's result.
 
         Raises:
@@ -102,12 +105,20 @@ class Peers:
                 content = document.text.encode("utf-8")
                 metadata = struct_pb2.Struct()
                 metadata.update({"dataset": dataset})
-                yield ingest_pb2.IngestDocumentsRequest(header=ingest_pb2.DocumentHeader(
-                    doc_id=document.doc_id, source=f"{dataset}:{document.doc_id}", content_type="text/plain",
-                    title=document.title, metadata=metadata, size_bytes=len(content)))
+                yield ingest_pb2.IngestDocumentsRequest(
+                    header=ingest_pb2.DocumentHeader(
+                        doc_id=document.doc_id,
+                        source=f"{dataset}:{document.doc_id}",
+                        content_type="text/plain",
+                        title=document.title,
+                        metadata=metadata,
+                        size_bytes=len(content),
+                    )
+                )
                 yield ingest_pb2.IngestDocumentsRequest(content=content)
                 yield ingest_pb2.IngestDocumentsRequest(
-                    end=ingest_pb2.DocumentEnd(sha256=hashlib.sha256(content).hexdigest()))
+                    end=ingest_pb2.DocumentEnd(sha256=hashlib.sha256(content).hexdigest())
+                )
 
         try:
             call = self.ingest.IngestDocuments(requests(), timeout=self._settings.index_timeout_s)
@@ -124,7 +135,9 @@ class Peers:
         while True:
             request = ingest_pb2.ListDocumentsRequest(page_size=1000, page_token=token)
             reply = await with_retries(
-                lambda: self.ingest.ListDocuments(request, timeout=self._settings.call_timeout_s), "ingest")
+                lambda request=request: self.ingest.ListDocuments(request, timeout=self._settings.call_timeout_s),
+                "ingest",
+            )
             for status in reply.documents:
                 if status.doc_id in wanted:
                     found[status.doc_id] = status
@@ -148,24 +161,30 @@ class Peers:
         if mode in ("sparse", "hybrid"):
             request.sparse_vector.CopyFrom(embedding.sparse)
         reply = await with_retries(
-            lambda: self.retrieve.Search(request, timeout=self._settings.call_timeout_s), "retrieve")
+            lambda: self.retrieve.Search(request, timeout=self._settings.call_timeout_s), "retrieve"
+        )
         return list(reply.results)
 
-    async def rerank_all(self, query: str, candidates: Sequence[common_pb2.ScoredChunk]) -> list[common_pb2.ScoredChunk]:
+    async def rerank_all(
+        self, query: str, candidates: Sequence[common_pb2.ScoredChunk]
+    ) -> list[common_pb2.ScoredChunk]:
         """Every candidate, reordered by the reranker (top_n = all, so ranks past the context count too)."""
         if not candidates:
             return []
         request = rerank_pb2.RerankRequest(query=query, candidates=list(candidates), top_n=len(candidates))
-        reply = await with_retries(lambda: self.rerank.Rerank(request, timeout=self._settings.call_timeout_s),
-                                   "rerank")
+        reply = await with_retries(lambda: self.rerank.Rerank(request, timeout=self._settings.call_timeout_s), "rerank")
         return list(reply.results)
 
     async def ask(self, query: str) -> rag_pb2.AnswerResult:
         """Ask the orchestrator, bypassing its answer caches and decoding greedily."""
-        options = rag_pb2.AskOptions(top_k=self._settings.top_k, top_n=self._settings.top_n, bypass_cache=True,
-                                     sampling=common_pb2.SamplingParams(temperature=0.0))
+        options = rag_pb2.AskOptions(
+            top_k=self._settings.top_k,
+            top_n=self._settings.top_n,
+            bypass_cache=True,
+            sampling=common_pb2.SamplingParams(temperature=0.0),
+        )
         request = rag_pb2.AskRequest(query=query, options=options)
-        reply = await with_retries(lambda: self.rag.Ask(request, timeout=self._settings.ask_timeout_s),
-                                   "orchestrator", attempts=3)
+        reply = await with_retries(
+            lambda: self.rag.Ask(request, timeout=self._settings.ask_timeout_s), "orchestrator", attempts=3
+        )
         return reply.result
-

@@ -53,10 +53,18 @@ class Row:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "question_id": self.question_id, "question": self.question, "reference_answers": self.reference_answers,
-            "relevant_doc_ids": self.relevant_doc_ids, "request_id": self.request_id, "answer": self.answer,
-            "blocked": self.blocked, "retrieved": self.retrieved, "cited_doc_ids": self.cited_doc_ids,
-            "metrics": self.metrics, "error": self.error, "error_code": self.error_code,
+            "question_id": self.question_id,
+            "question": self.question,
+            "reference_answers": self.reference_answers,
+            "relevant_doc_ids": self.relevant_doc_ids,
+            "request_id": self.request_id,
+            "answer": self.answer,
+            "blocked": self.blocked,
+            "retrieved": self.retrieved,
+            "cited_doc_ids": self.cited_doc_ids,
+            "metrics": self.metrics,
+            "error": self.error,
+            "error_code": self.error_code,
         }
 
     def error_status(self) -> status_pb2.Status | None:
@@ -89,17 +97,26 @@ def metric_names(retrieval_only: bool) -> list[str]:
         names += [f"retrieval.{mode}.{metric}" for metric in scoring.RETRIEVAL_METRICS]
     names += ["latency.retrieval.p50_ms", "latency.retrieval.p95_ms"]
     if not retrieval_only:
-        names += ["answer.exact_match", "answer.f1", "answer.blocked_rate", "answer.error_rate",
-                  "judge.faithfulness", "judge.answer_relevance", "judge.context_relevance",
-                  "latency.p50_ms", "latency.p95_ms"]
+        names += [
+            "answer.exact_match",
+            "answer.f1",
+            "answer.blocked_rate",
+            "answer.error_rate",
+            "judge.faithfulness",
+            "judge.answer_relevance",
+            "judge.context_relevance",
+            "latency.p50_ms",
+            "latency.p95_ms",
+        ]
     for name in WITH_INTERVALS:
         if name in names:
             names += [f"{name}.ci95_low", f"{name}.ci95_high"]
     return names
 
 
-def aggregate(rows: Iterable[Row], *, retrieval_only: bool, documents: int, failed_documents: int,
-              seed: int = 0) -> dict[str, float]:
+def aggregate(
+    rows: Iterable[Row], *, retrieval_only: bool, documents: int, failed_documents: int, seed: int = 0
+) -> dict[str, float]:
     """Summary metrics of a run, in ``metric_names`` order.
 
     Means over the rows that have the per-question value; latencies as percentiles; ask errors count as

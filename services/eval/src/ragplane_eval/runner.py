@@ -26,7 +26,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from ragplane_eval.config import Settings
 from ragplane_eval.datasets import Dataset, DatasetError, Document, Question, load_dataset
 from ragplane_eval.judge import Judge, JudgeError
 from ragplane_eval.peers import Peers
-from ragplane_eval.reports import Failures, Row, ReportStore, aggregate, new_run_id
+from ragplane_eval.reports import Failures, ReportStore, Row, aggregate, new_run_id
 
 log = get_logger(__name__)
 
@@ -90,7 +90,7 @@ def corpus_tenant(documents: Sequence[Document]) -> str:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _error_text(exc: BaseException) -> str:
@@ -105,8 +105,9 @@ _DONE = object()
 class Runner:
     """Runs datasets through the query path and scores them."""
 
-    def __init__(self, settings: Settings, judge: Judge, store: ReportStore,
-                 peers_factory: Callable[[Settings], Peers] = Peers) -> None:
+    def __init__(
+        self, settings: Settings, judge: Judge, store: ReportStore, peers_factory: Callable[[Settings], Peers] = Peers
+    ) -> None:
         self.settings = settings
         self.judge = judge
         self.store = store
@@ -122,8 +123,9 @@ class Runner:
             raise InvalidArgument("dataset_path", "must not be empty")
         path = Path(raw)
         if not path.is_absolute():
-            raise InvalidArgument("dataset_path", f"must be an absolute path readable by the eval service, "
-                                                  f"but got {raw!r}")
+            raise InvalidArgument(
+                "dataset_path", f"must be an absolute path readable by the eval service, but got {raw!r}"
+            )
         resolved = path.resolve()
         allowed = [Path(d).resolve() for d in self.settings.dataset_dirs]
         if allowed and not any(resolved.is_relative_to(root) for root in allowed):
@@ -154,8 +156,8 @@ class Runner:
         context = contextvars.copy_context()
         context.run(tenant_var.set, tenant)
         task = asyncio.get_running_loop().create_task(
-            self._execute(request, path, dataset, questions, corpus, tenant, caller_tenant, queue),
-            context=context)
+            self._execute(request, path, dataset, questions, corpus, tenant, caller_tenant, queue), context=context
+        )
         try:
             yield Progress("load", 1, 1)
             while True:
@@ -170,8 +172,17 @@ class Runner:
                 task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    async def _execute(self, request: RunRequest, path: Path, dataset: Dataset, questions: list[Question],
-                       corpus: list[Document], tenant: str, caller_tenant: str, queue: asyncio.Queue[Any]) -> None:
+    async def _execute(
+        self,
+        request: RunRequest,
+        path: Path,
+        dataset: Dataset,
+        questions: list[Question],
+        corpus: list[Document],
+        tenant: str,
+        caller_tenant: str,
+        queue: asyncio.Queue[Any],
+    ) -> None:
         try:
             await self._execute_inner(request, path, dataset, questions, corpus, tenant, caller_tenant, queue)
         except asyncio.CancelledError:
@@ -181,13 +192,28 @@ class Runner:
         finally:
             queue.put_nowait(_DONE)
 
-    async def _execute_inner(self, request: RunRequest, path: Path, dataset: Dataset, questions: list[Question],
-                             corpus: list[Document], tenant: str, caller_tenant: str,
-                             queue: asyncio.Queue[Any]) -> None:
+    async def _execute_inner(
+        self,
+        request: RunRequest,
+        path: Path,
+        dataset: Dataset,
+        questions: list[Question],
+        corpus: list[Document],
+        tenant: str,
+        caller_tenant: str,
+        queue: asyncio.Queue[Any],
+    ) -> None:
         run_id = new_run_id()
         started_at = _now()
-        log.info("eval run started", run_id=run_id, dataset=dataset.name, questions=len(questions),
-                 documents=len(corpus), eval_tenant=tenant, retrieval_only=request.retrieval_only)
+        log.info(
+            "eval run started",
+            run_id=run_id,
+            dataset=dataset.name,
+            questions=len(questions),
+            documents=len(corpus),
+            eval_tenant=tenant,
+            retrieval_only=request.retrieval_only,
+        )
         peers = self._peers_factory(self.settings)
         failed: set[str] = set()
         try:
@@ -197,14 +223,30 @@ class Runner:
             rows = await self._ask_all(peers, questions, request.retrieval_only, run_id, queue.put_nowait)
         finally:
             await peers.close()
-        metrics = aggregate(rows, retrieval_only=request.retrieval_only, documents=len(corpus),
-                            failed_documents=len(failed), seed=request.seed)
+        metrics = aggregate(
+            rows,
+            retrieval_only=request.retrieval_only,
+            documents=len(corpus),
+            failed_documents=len(failed),
+            seed=request.seed,
+        )
         report = {
-            "run_id": run_id, "dataset": dataset.name, "dataset_path": str(path), "caller_tenant": caller_tenant,
-            "tenant": tenant, "questions": len(rows), "retrieval_only": request.retrieval_only,
-            "judge": "" if request.retrieval_only else self.judge.name, "limit": request.limit,
-            "seed": request.seed, "corpus": self.settings.corpus, "top_k": self.settings.top_k,
-            "top_n": self.settings.top_n, "metrics": metrics, "started_at": started_at, "finished_at": _now(),
+            "run_id": run_id,
+            "dataset": dataset.name,
+            "dataset_path": str(path),
+            "caller_tenant": caller_tenant,
+            "tenant": tenant,
+            "questions": len(rows),
+            "retrieval_only": request.retrieval_only,
+            "judge": "" if request.retrieval_only else self.judge.name,
+            "limit": request.limit,
+            "seed": request.seed,
+            "corpus": self.settings.corpus,
+            "top_k": self.settings.top_k,
+            "top_n": self.settings.top_n,
+            "metrics": metrics,
+            "started_at": started_at,
+            "finished_at": _now(),
             "rows_path": str(self.store.rows_path(run_id)),
         }
         self.store.save(report)
@@ -213,8 +255,9 @@ class Runner:
 
     # -- corpus --------------------------------------------------------------------------------------
 
-    async def _ingest(self, peers: Peers, corpus: list[Document], dataset: str, failed: set[str],
-                      emit: Callable[[Any], None]) -> None:
+    async def _ingest(
+        self, peers: Peers, corpus: list[Document], dataset: str, failed: set[str], emit: Callable[[Any], None]
+    ) -> None:
         done = 0
         emit(Progress("ingest", 0, len(corpus)))
 
@@ -229,8 +272,9 @@ class Runner:
 
         await peers.ingest_documents(corpus, dataset, on_result)
 
-    async def _wait_indexed(self, peers: Peers, doc_ids: list[str], failed: set[str],
-                            emit: Callable[[Any], None]) -> None:
+    async def _wait_indexed(
+        self, peers: Peers, doc_ids: list[str], failed: set[str], emit: Callable[[Any], None]
+    ) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.index_timeout_s
         pending = set(doc_ids) - failed
@@ -251,14 +295,16 @@ class Runner:
             if loop.time() > deadline:
                 raise DeadlineExceeded(
                     f"{len(pending)} of {total} documents were not indexed within "
-                    f"{self.settings.index_timeout_s:.0f}s (RAGPLANE_EVAL_INDEX_TIMEOUT_S), e.g. {sorted(pending)[:3]}")
+                    f"{self.settings.index_timeout_s:.0f}s (RAGPLANE_EVAL_INDEX_TIMEOUT_S), e.g. {sorted(pending)[:3]}"
+                )
             await asyncio.sleep(delay)
             delay = min(2.0, delay * 1.5)
 
     # -- questions -----------------------------------------------------------------------------------
 
-    async def _ask_all(self, peers: Peers, questions: list[Question], retrieval_only: bool, run_id: str,
-                       emit: Callable[[Any], None]) -> list[Row]:
+    async def _ask_all(
+        self, peers: Peers, questions: list[Question], retrieval_only: bool, run_id: str, emit: Callable[[Any], None]
+    ) -> list[Row]:
         semaphore = asyncio.Semaphore(self.settings.concurrency)
         rows: list[Row] = []
         emit(Progress("questions", 0, len(questions)))
@@ -285,8 +331,13 @@ class Runner:
     async def score_question(self, peers: Peers, question: Question, retrieval_only: bool) -> Row:
         """Retrieve (and unless retrieval-only, answer and judge) one question; failures land in the row."""
         request_id_var.set(new_request_id())  # one request id per question, as the AnswerEvent will carry
-        row = Row(question.id, question.question, list(question.answers), list(question.relevant_doc_ids),
-                  request_id=request_id_var.get() or "")
+        row = Row(
+            question.id,
+            question.question,
+            list(question.answers),
+            list(question.relevant_doc_ids),
+            request_id=request_id_var.get() or "",
+        )
         errors = Failures()
         context: list[str] = []
         try:
@@ -320,8 +371,7 @@ class Runner:
                     row.metrics[f"retrieval.{mode}.{name}"] = value
         return [chunk.chunk.text for chunk in reranked[: self.settings.top_n]]
 
-    async def _answer(self, peers: Peers, question: Question, row: Row, context: list[str],
-                      errors: Failures) -> None:
+    async def _answer(self, peers: Peers, question: Question, row: Row, context: list[str], errors: Failures) -> None:
         started = time.perf_counter()
         try:
             result = await peers.ask(question.question)

@@ -139,8 +139,9 @@ def percentile(values: Iterable[float], q: float) -> float | None:
     return bench.percentile(items, q) if items else None
 
 
-def bootstrap_ci(values: Sequence[float], *, confidence: float = 0.95, resamples: int = 1000,
-                 seed: int = 0) -> tuple[float, float] | None:
+def bootstrap_ci(
+    values: Sequence[float], *, confidence: float = 0.95, resamples: int = 1000, seed: int = 0
+) -> tuple[float, float] | None:
     """Percentile bootstrap confidence interval of the mean; None for fewer than two values."""
     if len(values) < 2:
         return None

@@ -26,20 +26,34 @@ def _timestamp(iso: str) -> timestamp_pb2.Timestamp:
 def report_message(report: dict[str, Any]) -> eval_pb2.EvalReport:
     """An EvalReport from a stored report."""
     return eval_pb2.EvalReport(
-        run_id=report["run_id"], dataset=report["dataset"], questions=report["questions"],
+        run_id=report["run_id"],
+        dataset=report["dataset"],
+        questions=report["questions"],
         metrics=[eval_pb2.Metric(name=name, value=value) for name, value in report["metrics"].items()],
-        started_at=_timestamp(report.get("started_at", "")), finished_at=_timestamp(report.get("finished_at", "")),
-        rows_path=report.get("rows_path", ""), tenant=report.get("tenant", ""),
-        retrieval_only=report.get("retrieval_only", False), judge=report.get("judge", ""))
+        started_at=_timestamp(report.get("started_at", "")),
+        finished_at=_timestamp(report.get("finished_at", "")),
+        rows_path=report.get("rows_path", ""),
+        tenant=report.get("tenant", ""),
+        retrieval_only=report.get("retrieval_only", False),
+        judge=report.get("judge", ""),
+    )
 
 
 def row_message(row: Row) -> eval_pb2.QuestionResult:
     return eval_pb2.QuestionResult(
-        question_id=row.question_id, question=row.question, reference_answers=row.reference_answers,
-        relevant_doc_ids=row.relevant_doc_ids, answer=row.answer, blocked=row.blocked,
+        question_id=row.question_id,
+        question=row.question,
+        reference_answers=row.reference_answers,
+        relevant_doc_ids=row.relevant_doc_ids,
+        answer=row.answer,
+        blocked=row.blocked,
         retrieved=[eval_pb2.RankedDocuments(mode=mode, doc_ids=ids) for mode, ids in row.retrieved.items()],
         metrics=[eval_pb2.Metric(name=name, value=value) for name, value in row.metrics.items()],
-        error=row.error, error_status=row.error_status(), cited_doc_ids=row.cited_doc_ids, request_id=row.request_id)
+        error=row.error,
+        error_status=row.error_status(),
+        cited_doc_ids=row.cited_doc_ids,
+        request_id=row.request_id,
+    )
 
 
 class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
@@ -50,31 +64,43 @@ class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
         self.runner = runner
         self.store = store
 
-    async def EvaluateAnswer(self, request: eval_pb2.EvaluateAnswerRequest,
-                             context: grpc.aio.ServicerContext) -> eval_pb2.EvaluateAnswerResponse:
+    async def EvaluateAnswer(
+        self, request: eval_pb2.EvaluateAnswerRequest, context: grpc.aio.ServicerContext
+    ) -> eval_pb2.EvaluateAnswerResponse:
         result = await self.evaluator.evaluate(
-            question=request.question, answer=request.answer,
+            question=request.question,
+            answer=request.answer,
             contexts=[(chunk.text, chunk.provenance.doc_id) for chunk in request.context],
-            reference_answers=list(request.reference_answers), relevant_doc_ids=list(request.relevant_doc_ids))
+            reference_answers=list(request.reference_answers),
+            relevant_doc_ids=list(request.relevant_doc_ids),
+        )
         scores = common_pb2.AnswerScores(judge=result.judge)
         for name, value in result.scores.items():
             setattr(scores, name, value)
         return eval_pb2.EvaluateAnswerResponse(scores=scores)
 
-    async def RunDataset(self, request: eval_pb2.RunDatasetRequest,
-                         context: grpc.aio.ServicerContext) -> AsyncIterator[eval_pb2.RunDatasetResponse]:
-        run = RunRequest(dataset_path=request.dataset_path, limit=request.limit, seed=request.seed,
-                         retrieval_only=request.retrieval_only, skip_ingest=request.skip_ingest)
+    async def RunDataset(
+        self, request: eval_pb2.RunDatasetRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[eval_pb2.RunDatasetResponse]:
+        run = RunRequest(
+            dataset_path=request.dataset_path,
+            limit=request.limit,
+            seed=request.seed,
+            retrieval_only=request.retrieval_only,
+            skip_ingest=request.skip_ingest,
+        )
         async for item in counted_run(self.runner, run, current_tenant()):
             if isinstance(item, Progress):
                 yield eval_pb2.RunDatasetResponse(
-                    progress=eval_pb2.RunProgress(phase=item.phase, done=item.done, total=item.total))
+                    progress=eval_pb2.RunProgress(phase=item.phase, done=item.done, total=item.total)
+                )
             elif isinstance(item, Row):
                 yield eval_pb2.RunDatasetResponse(result=row_message(item))
             else:
                 yield eval_pb2.RunDatasetResponse(report=report_message(item))
 
-    async def GetReport(self, request: eval_pb2.GetReportRequest,
-                        context: grpc.aio.ServicerContext) -> eval_pb2.GetReportResponse:
+    async def GetReport(
+        self, request: eval_pb2.GetReportRequest, context: grpc.aio.ServicerContext
+    ) -> eval_pb2.GetReportResponse:
         report = self.store.load(request.run_id, current_tenant())
         return eval_pb2.GetReportResponse(report=report_message(report))

@@ -10,18 +10,57 @@ from ragplane.runtime.citations import strip_markers
 # initials ("U.S.", "Dr.", "J. S. Bach") are protected by requiring the previous token to be longer than
 # one letter and not a listed abbreviation.
 _SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]?\s+(?=[\"'(\[]?[A-Z0-9])")
-_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "no", "vs", "etc", "e.g",
-                            "i.e", "inc", "ltd", "co", "corp", "fig", "approx", "ca", "c", "u.s", "u.k", "jan",
-                            "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"})
+_ABBREVIATIONS = frozenset(
+    {
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "no",
+        "vs",
+        "etc",
+        "e.g",
+        "i.e",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "fig",
+        "approx",
+        "ca",
+        "c",
+        "u.s",
+        "u.k",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+    }
+)
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an the and or but if then than of to in on at by for with from into onto over under about as is are was were
 be been being am do does did done have has had having it its it's this that these those there their they them he
 him his she her hers we us our you your i me my mine what which who whom whose when where why how not no nor so
 such too very can could may might must shall should will would also just only both each either neither any all
 some most more less much many other another same own out up down off again further once here s t
-""".split())
+""".split()
+)
 
 # Answers that decline instead of answering: no claims to check, and they do not address the question.
 _ABSTENTION = re.compile(
@@ -41,7 +80,7 @@ def split_sentences(text: str) -> list[str]:
     pieces: list[str] = []
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        candidate = text[start:match.start()].strip()
+        candidate = text[start : match.start()].strip()
         last_word = candidate.rsplit(" ", 1)[-1].rstrip(".!?\"')]").lower()
         if (len(last_word) <= 1 and last_word.isalpha()) or last_word in _ABBREVIATIONS:
             continue

@@ -30,8 +30,11 @@ def build_counter(settings: Settings) -> TokenCounter:
     if settings.tokenizer == "approx":
         return ApproxTokenCounter()
     try:
-        path = resolve_model(settings.llm_model, Path(settings.model_cache).expanduser() if settings.model_cache
-                             else None, settings.models_dir)
+        path = resolve_model(
+            settings.llm_model,
+            Path(settings.model_cache).expanduser() if settings.model_cache else None,
+            settings.models_dir,
+        )
     except ModelFileError as exc:
         if settings.tokenizer == "model":
             raise
@@ -72,17 +75,21 @@ class GenerateApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.budget = settings.budget()
-        template_name = chat_template_for(settings.llm_model) if settings.chat_template == "auto" \
-            else settings.chat_template
+        template_name = (
+            chat_template_for(settings.llm_model) if settings.chat_template == "auto" else settings.chat_template
+        )
         self.template = get_template(template_name)
-        self.client = LlmClient(settings.model_addr, settings.llm_model_name, streaming=settings.streaming,
-                                retries=settings.llm_retries)
+        self.client = LlmClient(
+            settings.model_addr, settings.llm_model_name, streaming=settings.streaming, retries=settings.llm_retries
+        )
         self.counter = SettingsTokenCounter(settings)
         system_prompt, reminder = ANSWER_STYLES[settings.answer_style]
-        self.builder = PromptBuilder(self.template, self.counter, self.budget, system_prompt=system_prompt,
-                                     reminder=reminder)
-        defaults = SamplingDefaults(temperature=settings.temperature, top_p=settings.top_p,
-                                    max_tokens_limit=settings.max_tokens_limit)
+        self.builder = PromptBuilder(
+            self.template, self.counter, self.budget, system_prompt=system_prompt, reminder=reminder
+        )
+        defaults = SamplingDefaults(
+            temperature=settings.temperature, top_p=settings.top_p, max_tokens_limit=settings.max_tokens_limit
+        )
         self.generator = Generator(self.builder, self.client, defaults, settings.llm_model)
 
     def register(self, server: grpc.aio.Server) -> list[str]:
@@ -96,10 +103,17 @@ class GenerateApp:
         _ = self.builder.fixed_tokens  # a budget too small for the rules fails the start, not the first call
         await self.client.start()
         ready = await self.client.is_ready()
-        log.info("generate ready", model_addr=self.settings.model_addr, model=self.settings.llm_model_name,
-                 model_server_ready=ready, template=self.template.name, tokenizer=self.counter.name,
-                 profile=self.settings.profile, answer_style=self.settings.answer_style,
-                 context_tokens=self.budget.context_tokens)
+        log.info(
+            "generate ready",
+            model_addr=self.settings.model_addr,
+            model=self.settings.llm_model_name,
+            model_server_ready=ready,
+            template=self.template.name,
+            tokenizer=self.counter.name,
+            profile=self.settings.profile,
+            answer_style=self.settings.answer_style,
+            context_tokens=self.budget.context_tokens,
+        )
 
     async def stop(self) -> None:
         await self.client.close()

@@ -47,12 +47,20 @@ def start_model_server(options: ServerOptions, log_path: Path) -> tuple[subproce
     """Start ``python -m ragplane_generate.modelserver`` on free loopback ports; return it and its address."""
     port = _free_port()
     env = dict(os.environ)
-    env.update({"RAGPLANE_LLM_MODEL": options.model, "RAGPLANE_GRPC_LISTEN": f"127.0.0.1:{port}",
-                "RAGPLANE_METRICS_LISTEN": f"127.0.0.1:{_free_port()}", "RAGPLANE_LLM_SLOTS": str(options.slots),
-                "RAGPLANE_LLM_THREADS": str(options.threads), "RAGPLANE_LLM_CONTEXT_TOKENS": "4096"})
+    env.update(
+        {
+            "RAGPLANE_LLM_MODEL": options.model,
+            "RAGPLANE_GRPC_LISTEN": f"127.0.0.1:{port}",
+            "RAGPLANE_METRICS_LISTEN": f"127.0.0.1:{_free_port()}",
+            "RAGPLANE_LLM_SLOTS": str(options.slots),
+            "RAGPLANE_LLM_THREADS": str(options.threads),
+            "RAGPLANE_LLM_CONTEXT_TOKENS": "4096",
+        }
+    )
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "ragplane_generate.modelserver"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ragplane_generate.modelserver"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     return process, f"127.0.0.1:{port}"
 
 
@@ -83,8 +91,13 @@ async def one_request(client: Any, prompt: str, sampling: Any) -> dict[str, floa
     ttft = (first or time.perf_counter()) - started
     generated = completion.completion_tokens if completion and completion.completion_tokens else 0
     decode = (generated - 1) / (total - ttft) if generated > 1 and total > ttft else 0.0
-    return {"ttft_s": ttft, "total_s": total, "prompt_tokens": completion.prompt_tokens if completion else 0,
-            "completion_tokens": generated, "decode_tokens_per_s": decode}
+    return {
+        "ttft_s": ttft,
+        "total_s": total,
+        "prompt_tokens": completion.prompt_tokens if completion else 0,
+        "completion_tokens": generated,
+        "decode_tokens_per_s": decode,
+    }
 
 
 class Prompts:
@@ -105,8 +118,9 @@ class Prompts:
         from ragplane_generate.prompt import Passage, PromptBudget, PromptBuilder
 
         question = self.rng.choice(self.questions)
-        builder = PromptBuilder(self.template, self.counter, PromptBudget(context_tokens=max(1, target),
-                                                                          query_tokens=256))
+        builder = PromptBuilder(
+            self.template, self.counter, PromptBudget(context_tokens=max(1, target), query_tokens=256)
+        )
         room = max(1, target - builder.fixed_tokens - 2 * self.counter.count(question))
         builder = PromptBuilder(self.template, self.counter, PromptBudget(context_tokens=room, query_tokens=256))
         docs = self.rng.sample(list(self.corpus), min(60, len(self.corpus)))
@@ -118,11 +132,15 @@ def size_summary(runs: list[dict[str, float]]) -> dict[str, float]:
     ttfts = [r["ttft_s"] for r in runs]
     totals = [r["total_s"] for r in runs]
     prompt_tokens = statistics.fmean(r["prompt_tokens"] for r in runs)
-    return {"prompt_tokens": round(prompt_tokens),
-            "ttft_p50_s": round(percentile(ttfts, 50), 2), "ttft_p95_s": round(percentile(ttfts, 95), 2),
-            "total_p50_s": round(percentile(totals, 50), 2), "total_p95_s": round(percentile(totals, 95), 2),
-            "decode_tokens_per_s": round(statistics.fmean(r["decode_tokens_per_s"] for r in runs), 1),
-            "prompt_tokens_per_s": round(prompt_tokens / percentile(ttfts, 50), 1)}
+    return {
+        "prompt_tokens": round(prompt_tokens),
+        "ttft_p50_s": round(percentile(ttfts, 50), 2),
+        "ttft_p95_s": round(percentile(ttfts, 95), 2),
+        "total_p50_s": round(percentile(totals, 50), 2),
+        "total_p95_s": round(percentile(totals, 95), 2),
+        "decode_tokens_per_s": round(statistics.fmean(r["decode_tokens_per_s"] for r in runs), 1),
+        "prompt_tokens_per_s": round(prompt_tokens / percentile(ttfts, 50), 1),
+    }
 
 
 def ttft_slope_ms(sizes: dict[int, dict[str, float]]) -> float | None:
@@ -142,13 +160,24 @@ async def _concurrent(client: Any, prompts: list[str], sampling: Any, target: in
     started = time.perf_counter()
     together = await asyncio.gather(*(one_request(client, p, sampling) for p in prompts))
     wall = time.perf_counter() - started
-    return {"requests": len(prompts), "prompt_tokens": target, "wall_s": round(wall, 2),
-            "completion_tokens_per_s": round(sum(r["completion_tokens"] for r in together) / wall, 1),
-            "ttft_max_s": round(max(r["ttft_s"] for r in together), 2)}
+    return {
+        "requests": len(prompts),
+        "prompt_tokens": target,
+        "wall_s": round(wall, 2),
+        "completion_tokens_per_s": round(sum(r["completion_tokens"] for r in together) / wall, 1),
+        "ttft_max_s": round(max(r["ttft_s"] for r in together), 2),
+    }
 
 
-async def measure(options: ServerOptions, prompts: Prompts, sizes: Sequence[int], runs: int, max_tokens: int,
-                  concurrency: int = 0, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+async def measure(
+    options: ServerOptions,
+    prompts: Prompts,
+    sizes: Sequence[int],
+    runs: int,
+    max_tokens: int,
+    concurrency: int = 0,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
     """Per prompt size, ``runs`` requests of ``max_tokens`` tokens; optionally ``concurrency`` at once.
 
     Returns:
@@ -164,9 +193,14 @@ async def measure(options: ServerOptions, prompts: Prompts, sizes: Sequence[int]
         progress(f"starting the model server with {options.model}")
         process, address = start_model_server(options, log_path)
     client = LlmClient(address, "ensemble", streaming="on", retries=0)
-    results: dict[str, Any] = {"model": options.model, "max_tokens": max_tokens, "runs": runs, "slots": options.slots,
-                               "threads_per_slot": options.threads or max(1, (usable_cpus() - 1) // options.slots),
-                               "sizes": {}}
+    results: dict[str, Any] = {
+        "model": options.model,
+        "max_tokens": max_tokens,
+        "runs": runs,
+        "slots": options.slots,
+        "threads_per_slot": options.threads or max(1, (usable_cpus() - 1) // options.slots),
+        "sizes": {},
+    }
     try:
         results["ready_s"] = round(await _wait_ready(client, process, log_path), 2)
         sampling = Sampling(max_tokens=max_tokens, min_tokens=max_tokens, stop=prompts.template.stop)
@@ -183,8 +217,9 @@ async def measure(options: ServerOptions, prompts: Prompts, sizes: Sequence[int]
         if concurrency > 1:
             progress(f"{concurrency} concurrent requests")
             target = min(sizes)
-            results["concurrent"] = await _concurrent(client, [prompts(target) for _ in range(concurrency)],
-                                                      sampling, target)
+            results["concurrent"] = await _concurrent(
+                client, [prompts(target) for _ in range(concurrency)], sampling, target
+            )
     finally:
         await client.close()
         _stop(process)

@@ -57,12 +57,19 @@ def extract_citations(text: str, passages: list[Passage]) -> CitationResult:
             if number in valid:
                 if number not in cited:
                     passage = passages[number - 1]
-                    cited[number] = Citation(number, passage.chunk_id, passage.doc_id, passage.page, passage.source,
-                                             passage.section_path, passage.title)
+                    cited[number] = Citation(
+                        number,
+                        passage.chunk_id,
+                        passage.doc_id,
+                        passage.page,
+                        passage.source,
+                        passage.section_path,
+                        passage.title,
+                    )
             elif number not in dropped:
                 dropped.append(number)
         if len(valid) == len(numbers):
-            return text[marker.start:marker.end]
+            return text[marker.start : marker.end]
         return "".join(f"[{n}]" for n in dict.fromkeys(valid))
 
     cleaned = replace_markers(text, rewrite)

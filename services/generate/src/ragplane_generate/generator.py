@@ -67,8 +67,7 @@ class Generator:
         model_label: the model name reported in results.
     """
 
-    def __init__(self, builder: PromptBuilder, client: LlmClient, defaults: SamplingDefaults,
-                 model_label: str) -> None:
+    def __init__(self, builder: PromptBuilder, client: LlmClient, defaults: SamplingDefaults, model_label: str) -> None:
         self.builder = builder
         self.client = client
         self.defaults = defaults
@@ -77,8 +76,9 @@ class Generator:
     def _sampling(self, request: GenerateInput) -> Sampling:
         max_tokens = request.max_tokens or self.builder.budget.answer_tokens
         if max_tokens > self.defaults.max_tokens_limit:
-            raise InvalidArgument("sampling.max_tokens",
-                                  f"must be <= {self.defaults.max_tokens_limit}, but got {max_tokens}")
+            raise InvalidArgument(
+                "sampling.max_tokens", f"must be <= {self.defaults.max_tokens_limit}, but got {max_tokens}"
+            )
         temperature = self.defaults.temperature if request.temperature is None else request.temperature
         if not 0.0 <= temperature <= 2.0:
             raise InvalidArgument("sampling.temperature", f"must be between 0 and 2, but got {temperature}")
@@ -119,25 +119,47 @@ class Generator:
             if raw.endswith(stop):
                 raw = raw[: -len(stop)]
         cited = extract_citations(raw, prompt.passages)
-        completion_tokens = completion.completion_tokens if completion and completion.completion_tokens is not None \
+        completion_tokens = (
+            completion.completion_tokens
+            if completion and completion.completion_tokens is not None
             else self.builder.counter.count(raw)
-        prompt_tokens = completion.prompt_tokens if completion and completion.prompt_tokens is not None \
-            else prompt.prompt_tokens
-        finish = completion.finish_reason if completion and completion.finish_reason else (
-            "length" if completion_tokens >= sampling.max_tokens else "stop")
+        )
+        prompt_tokens = (
+            completion.prompt_tokens if completion and completion.prompt_tokens is not None else prompt.prompt_tokens
+        )
+        finish = (
+            completion.finish_reason
+            if completion and completion.finish_reason
+            else ("length" if completion_tokens >= sampling.max_tokens else "stop")
+        )
         ttft_ms = ((first_at or time.perf_counter()) - started) * 1000.0
         metrics.TTFT.observe(ttft_ms / 1000.0)
         metrics.TOKENS.labels("prompt").inc(prompt_tokens)
         metrics.TOKENS.labels("completion").inc(completion_tokens)
         metrics.TRUNCATED_PASSAGES.inc(prompt.truncated_passages)
         metrics.DROPPED_CITATIONS.inc(len(cited.dropped))
-        log.info("generated", prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, finish_reason=finish,
-                 ttft_ms=round(ttft_ms, 1), passages=len(prompt.passages), truncated=prompt.truncated_passages,
-                 citations=len(cited.citations), dropped_citations=len(cited.dropped))
-        yield GenerationResult(text=cited.text, citations=cited.citations, dropped_citations=cited.dropped,
-                               prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                               model=self.model_label, finish_reason=finish, ttft_ms=ttft_ms,
-                               truncated_passages=prompt.truncated_passages)
+        log.info(
+            "generated",
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            finish_reason=finish,
+            ttft_ms=round(ttft_ms, 1),
+            passages=len(prompt.passages),
+            truncated=prompt.truncated_passages,
+            citations=len(cited.citations),
+            dropped_citations=len(cited.dropped),
+        )
+        yield GenerationResult(
+            text=cited.text,
+            citations=cited.citations,
+            dropped_citations=cited.dropped,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            model=self.model_label,
+            finish_reason=finish,
+            ttft_ms=ttft_ms,
+            truncated_passages=prompt.truncated_passages,
+        )
 
     async def generate(self, request: GenerateInput, timeout_s: float) -> GenerationResult:
         """The whole answer (``stream`` collected)."""

@@ -80,8 +80,7 @@ def _text(result) -> str:
     array = result.as_numpy("text_output")
     if array is None or array.size == 0:
         return ""
-    return "".join(v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v)
-                   for v in array.reshape(-1))
+    return "".join(v.decode("utf-8", errors="replace") if isinstance(v, bytes) else str(v) for v in array.reshape(-1))
 
 
 def _int(result, name: str) -> int | None:
@@ -117,8 +116,9 @@ class LlmClient:
         backoff_s: the ceiling of the first jittered wait between attempts.
     """
 
-    def __init__(self, address: str, model: str, streaming: str = "auto", retries: int = 2,
-                 backoff_s: float = 0.2) -> None:
+    def __init__(
+        self, address: str, model: str, streaming: str = "auto", retries: int = 2, backoff_s: float = 0.2
+    ) -> None:
         if streaming not in STREAMING_MODES:
             raise ValueError(f"streaming must be one of {', '.join(STREAMING_MODES)}, but got {streaming!r}")
         self.address = address
@@ -157,16 +157,21 @@ class LlmClient:
         """
         deadline = time.monotonic() + timeout_s
         # Only the start of a call is retried: once text went to the caller, a second try would repeat it.
-        first, events = await retry_async(lambda: self._open(prompt, sampling, deadline), self._retry,
-                                          retriable=inference.retriable, deadline=deadline,
-                                          what=self._client.subject)
+        first, events = await retry_async(
+            lambda: self._open(prompt, sampling, deadline),
+            self._retry,
+            retriable=inference.retriable,
+            deadline=deadline,
+            what=self._client.subject,
+        )
         async with contextlib.aclosing(events):
             yield first
             async for event in events:
                 yield event
 
-    async def _open(self, prompt: str, sampling: Sampling,
-                    deadline: float) -> tuple[Delta | Completion, AsyncIterator[Delta | Completion]]:
+    async def _open(
+        self, prompt: str, sampling: Sampling, deadline: float
+    ) -> tuple[Delta | Completion, AsyncIterator[Delta | Completion]]:
         """A new call's first event and the call's other events; an "auto" client learns whether it streams."""
         while True:
             streaming = self._stream_supported is not False

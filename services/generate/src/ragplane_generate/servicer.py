@@ -17,9 +17,15 @@ _ROLES = {common_pb2.CONVERSATION_ROLE_USER: "user", common_pb2.CONVERSATION_ROL
 
 def to_input(request: generate_pb2.GenerateRequest | generate_pb2.GenerateStreamRequest) -> GenerateInput:
     passages = [
-        Passage(chunk_id=chunk.chunk_id, text=chunk.text, doc_id=chunk.provenance.doc_id,
-                page=chunk.provenance.page, title=chunk.provenance.title, source=chunk.provenance.source,
-                section_path=tuple(chunk.provenance.section_path))
+        Passage(
+            chunk_id=chunk.chunk_id,
+            text=chunk.text,
+            doc_id=chunk.provenance.doc_id,
+            page=chunk.provenance.page,
+            title=chunk.provenance.title,
+            source=chunk.provenance.source,
+            section_path=tuple(chunk.provenance.section_path),
+        )
         for chunk in request.context
     ]
     history = [Turn(_ROLES.get(turn.role, "user"), turn.text) for turn in request.history]
@@ -40,8 +46,15 @@ def to_proto(result: GenerationResult) -> generate_pb2.GenerationResult:
     return generate_pb2.GenerationResult(
         text=result.text,
         citations=[
-            common_pb2.Citation(passage_number=c.passage_number, chunk_id=c.chunk_id, doc_id=c.doc_id, page=c.page,
-                                source=c.source, section_path=list(c.section_path), title=c.title)
+            common_pb2.Citation(
+                passage_number=c.passage_number,
+                chunk_id=c.chunk_id,
+                doc_id=c.doc_id,
+                page=c.page,
+                source=c.source,
+                section_path=list(c.section_path),
+                title=c.title,
+            )
             for c in result.citations
         ],
         dropped_citations=result.dropped_citations,
@@ -63,13 +76,15 @@ class GenerateServiceServicer(generate_pb2_grpc.GenerateServiceServicer):
     def _timeout() -> float:
         return max(0.001, (remaining_time(30.0) or 0.0) - DEADLINE_MARGIN_S)
 
-    async def Generate(self, request: generate_pb2.GenerateRequest,
-                       context: grpc.aio.ServicerContext) -> generate_pb2.GenerateResponse:
+    async def Generate(
+        self, request: generate_pb2.GenerateRequest, context: grpc.aio.ServicerContext
+    ) -> generate_pb2.GenerateResponse:
         result = await self.generator.generate(to_input(request), self._timeout())
         return generate_pb2.GenerateResponse(result=to_proto(result))
 
-    async def GenerateStream(self, request: generate_pb2.GenerateStreamRequest,
-                             context: grpc.aio.ServicerContext) -> AsyncIterator[generate_pb2.GenerateStreamResponse]:
+    async def GenerateStream(
+        self, request: generate_pb2.GenerateStreamRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[generate_pb2.GenerateStreamResponse]:
         async for item in self.generator.stream(to_input(request), self._timeout()):
             if isinstance(item, str):
                 yield generate_pb2.GenerateStreamResponse(delta=item)

@@ -77,8 +77,7 @@ LLAMA3 = ChatTemplate(
     generation_prefix="<|start_header_id|>assistant<|end_header_id|>\n\n",
     prefix="<|begin_of_text|>",
     stop=("<|eot_id|>",),
-    special_tokens=("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>",
-                    "<|end_of_text|>"),
+    special_tokens=("<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|end_of_text|>"),
 )
 PLAIN = ChatTemplate(
     name="plain",

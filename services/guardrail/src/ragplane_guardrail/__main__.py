@@ -4,8 +4,8 @@ import sys
 
 from ragplane.runtime.server import run_service
 from ragplane.runtime.settings import SettingsError
-from ragplane_guardrail.config import load
 from ragplane_guardrail.app import GuardrailApp
+from ragplane_guardrail.config import load
 
 
 def main() -> None:

@@ -27,8 +27,11 @@ log = get_logger(__name__)
 
 def build_detectors(settings: Settings) -> tuple[EngineDetectors, SentenceEncoder | None, list[Any]]:
     """The detectors the settings ask for, not yet loaded, plus the encoder and the things to load."""
-    encoder = SentenceEncoder(settings.encoder_path, settings.torch_threads) \
-        if settings.embedding_classifier or settings.semantic_grounding else None
+    encoder = (
+        SentenceEncoder(settings.encoder_path, settings.torch_threads)
+        if settings.embedding_classifier or settings.semantic_grounding
+        else None
+    )
     injection: list[Any] = [InjectionRules()]
     to_load: list[Any] = []
     if encoder is not None:
@@ -58,7 +61,7 @@ class GuardrailApp:
 
     def __init__(self, settings: Settings) -> None:
         """Raises:
-            SettingsError: the policy file is invalid (the message names the YAML key).
+        SettingsError: the policy file is invalid (the message names the YAML key).
         """
         self.settings = settings
         try:

@@ -32,7 +32,12 @@ def rates(outcomes: list[tuple[bool, bool]]) -> dict[str, float | int | None]:
     fp = sum(1 for positive, flagged in outcomes if not positive and flagged)
     tn = sum(1 for positive, flagged in outcomes if not positive and not flagged)
     return {
-        "positives": tp + fn, "negatives": fp + tn, "tp": tp, "fn": fn, "fp": fp, "tn": tn,
+        "positives": tp + fn,
+        "negatives": fp + tn,
+        "tp": tp,
+        "fn": fn,
+        "fp": fp,
+        "tn": tn,
         "detection_rate": round(tp / (tp + fn), 4) if tp + fn else None,
         "false_positive_rate": round(fp / (fp + tn), 4) if fp + tn else None,
         "precision": round(tp / (tp + fp), 4) if tp + fp else None,
@@ -41,8 +46,7 @@ def rates(outcomes: list[tuple[bool, bool]]) -> dict[str, float | int | None]:
 
 def flagged_injection(verdict: Any) -> bool:
     """Whether ``verdict`` blocks or marks an injection or jailbreak finding."""
-    return any(f.category in INJECTION_CATEGORIES and f.action in (Action.BLOCK, Action.MARK)
-               for f in verdict.findings)
+    return any(f.category in INJECTION_CATEGORIES and f.action in (Action.BLOCK, Action.MARK) for f in verdict.findings)
 
 
 class Sets:
@@ -52,8 +56,9 @@ class Sets:
         directory = directory or datasets.default_directory()
         self.attacks = datasets.load_injection_sets(directory)
         self.pii = datasets.load_pii_set(directory)
-        self.grounding = [json.loads(line) for line in (directory / "grounding.jsonl").read_text().splitlines()
-                          if line.strip()]
+        self.grounding = [
+            json.loads(line) for line in (directory / "grounding.jsonl").read_text().splitlines() if line.strip()
+        ]
 
     @property
     def documents(self) -> list[Any]:
@@ -77,8 +82,15 @@ class _Samples:
         return result
 
 
-def _input_checks(engine: Any, policy: Any, sets: Sets, samples: _Samples, repeat: int,
-                  checks: dict[str, Any], misses: dict[str, list[str]]) -> None:
+def _input_checks(
+    engine: Any,
+    policy: Any,
+    sets: Sets,
+    samples: _Samples,
+    repeat: int,
+    checks: dict[str, Any],
+    misses: dict[str, list[str]],
+) -> None:
     """CheckInput on injections and look-alikes per split, and on ordinary questions."""
     outcomes: dict[str, list[tuple[bool, bool]]] = {}
     plain: list[tuple[bool, bool]] = []
@@ -95,11 +107,12 @@ def _input_checks(engine: Any, policy: Any, sets: Sets, samples: _Samples, repea
     latency = latency_summary(samples.wall["input"])
     for split, pairs in sorted(outcomes.items()):
         checks[f"input/injection/{split}"] = {**rates(pairs), "latency_ms": latency}
-    checks["input/injection/all"] = {**rates([p for pairs in outcomes.values() for p in pairs]),
-                                     "latency_ms": latency}
+    checks["input/injection/all"] = {**rates([p for pairs in outcomes.values() for p in pairs]), "latency_ms": latency}
     # Ordinary questions (the bulk of real traffic): the latency an ordinary user sees.
-    checks["input/plain_questions"] = {**rates(plain),
-                                       "latency_ms": latency_summary(samples.wall.get("input_plain", []))}
+    checks["input/plain_questions"] = {
+        **rates(plain),
+        "latency_ms": latency_summary(samples.wall.get("input_plain", [])),
+    }
 
 
 def _pii_input(engine: Any, policy: Any, sets: Sets, samples: _Samples, checks: dict[str, Any]) -> None:
@@ -111,25 +124,28 @@ def _pii_input(engine: Any, policy: Any, sets: Sets, samples: _Samples, checks: 
         acted = [f for f in verdict.findings if f.category.startswith("pii.") or f.category == "secret"]
         for span in example.spans:
             span_hits.setdefault(span.category, []).append(
-                any(f.category == span.category and f.start < span.end and span.start < f.end for f in acted))
+                any(f.category == span.category and f.start < span.end and span.start < f.end for f in acted)
+            )
         clean.append((example.label == "pii", bool(acted)))
-    checks["input/pii"] = {**rates(clean), "latency_ms": latency_summary(samples.wall.get("input_pii", [])),
-                           "span_recall": {category: round(sum(hits) / len(hits), 4)
-                                           for category, hits in sorted(span_hits.items())},
-                           "allowed_by_policy": sorted(c for c in span_hits
-                                                       if policy.input.rule_for(c).action == Action.ALLOW)}
+    checks["input/pii"] = {
+        **rates(clean),
+        "latency_ms": latency_summary(samples.wall.get("input_pii", [])),
+        "span_recall": {category: round(sum(hits) / len(hits), 4) for category, hits in sorted(span_hits.items())},
+        "allowed_by_policy": sorted(c for c in span_hits if policy.input.rule_for(c).action == Action.ALLOW),
+    }
 
 
 def _documents(engine: Any, policy: Any, sets: Sets, samples: _Samples, checks: dict[str, Any]) -> None:
     """ScanDocument on document-style texts, per split."""
     outcomes: dict[str, list[tuple[bool, bool]]] = {}
     for example in sets.documents:
-        verdicts = samples.timed(lambda e=example: engine.scan_document([DocumentChunk(0, e.text)], policy),
-                                 "document")
+        verdicts = samples.timed(lambda e=example: engine.scan_document([DocumentChunk(0, e.text)], policy), "document")
         outcomes.setdefault(example.split, []).append((example.is_attack, flagged_injection(verdicts[0].verdict)))
     for split, pairs in sorted(outcomes.items()):
-        checks[f"document/indirect_injection/{split}"] = {**rates(pairs),
-                                                          "latency_ms": latency_summary(samples.wall["document"])}
+        checks[f"document/indirect_injection/{split}"] = {
+            **rates(pairs),
+            "latency_ms": latency_summary(samples.wall["document"]),
+        }
 
 
 def _output_pii(engine: Any, policy: Any, sets: Sets, samples: _Samples, checks: dict[str, Any]) -> None:
@@ -144,12 +160,16 @@ def _output_pii(engine: Any, policy: Any, sets: Sets, samples: _Samples, checks:
                 marked += 1
                 continue
             total_spans += 1
-            if example.text[span.start:span.end] in shown:
+            if example.text[span.start : span.end] in shown:
                 leaked.append(f"{example.id}:{span.category}")
-    checks["output/pii_redaction"] = {"spans": total_spans, "leaked": len(leaked), "not_redacted_by_policy": marked,
-                                      "leak_rate": round(len(leaked) / max(total_spans, 1), 4),
-                                      "leaked_spans": leaked,
-                                      "latency_ms": latency_summary(samples.wall.get("output_pii", []))}
+    checks["output/pii_redaction"] = {
+        "spans": total_spans,
+        "leaked": len(leaked),
+        "not_redacted_by_policy": marked,
+        "leak_rate": round(len(leaked) / max(total_spans, 1), 4),
+        "leaked_spans": leaked,
+        "latency_ms": latency_summary(samples.wall.get("output_pii", [])),
+    }
 
 
 def _grounding(engine: Any, policy: Any, sets: Sets, samples: _Samples, checks: dict[str, Any]) -> None:
@@ -162,8 +182,10 @@ def _grounding(engine: Any, policy: Any, sets: Sets, samples: _Samples, checks: 
         flagged_texts = {u.text for u in result.unsupported}
         for sentence in item["sentences"]:
             outcomes.append((not sentence["supported"], sentence["text"] in flagged_texts))
-    checks["output/grounding"] = {**rates(outcomes),
-                                  "latency_ms": latency_summary(samples.wall.get("output_grounding", []))}
+    checks["output/grounding"] = {
+        **rates(outcomes),
+        "latency_ms": latency_summary(samples.wall.get("output_grounding", [])),
+    }
 
 
 def _detectors(engine: Any, policy: Any, sets: Sets) -> dict[str, Any]:
@@ -201,8 +223,12 @@ def in_process(engine: Any, sets: Sets, repeat: int = 1) -> dict[str, Any]:
     _documents(engine, policy, sets, samples, checks)
     _output_pii(engine, policy, sets, samples, checks)
     _grounding(engine, policy, sets, samples, checks)
-    return {"checks": checks, "detectors_ms": _detectors(engine, policy, sets),
-            "cpu_ms": {key: latency_summary(values) for key, values in samples.cpu.items()}, "errors": misses}
+    return {
+        "checks": checks,
+        "detectors_ms": _detectors(engine, policy, sets),
+        "cpu_ms": {key: latency_summary(values) for key, values in samples.cpu.items()},
+        "errors": misses,
+    }
 
 
 async def through_grpc(address: str, sets: Sets, repeat: int = 1) -> dict[str, Any]:
@@ -225,21 +251,33 @@ async def through_grpc(address: str, sets: Sets, repeat: int = 1) -> dict[str, A
             await stub.CheckInput(guardrail_pb2.CheckInputRequest(text=example.text), metadata=metadata)
         for _ in range(max(1, repeat)):
             for example in sets.attacks + sets.pii:
-                await timed("input", stub.CheckInput(guardrail_pb2.CheckInputRequest(text=example.text),
-                                                     metadata=metadata, timeout=30))
+                await timed(
+                    "input",
+                    stub.CheckInput(guardrail_pb2.CheckInputRequest(text=example.text), metadata=metadata, timeout=30),
+                )
             for example in sets.documents:
-                await timed("document", stub.ScanDocument(guardrail_pb2.ScanDocumentRequest(
-                    doc_id=example.id, chunks=[common_pb2.Chunk(text=example.text)]), metadata=metadata, timeout=30))
+                await timed(
+                    "document",
+                    stub.ScanDocument(
+                        guardrail_pb2.ScanDocumentRequest(
+                            doc_id=example.id, chunks=[common_pb2.Chunk(text=example.text)]
+                        ),
+                        metadata=metadata,
+                        timeout=30,
+                    ),
+                )
             for item in sets.grounding:
                 request = guardrail_pb2.CheckOutputRequest(
                     answer=" ".join(s["text"] for s in item["sentences"]),
-                    context=[common_pb2.Chunk(text=text) for text in item["context"]])
+                    context=[common_pb2.Chunk(text=text) for text in item["context"]],
+                )
                 await timed("output", stub.CheckOutput(request, metadata=metadata, timeout=30))
     return {check: latency_summary(values) for check, values in samples.items()}
 
 
-async def measure(overrides: dict[str, Any], directory: Path | None = None, repeat: int = 1,
-                  grpc: bool = True) -> dict[str, Any]:
+async def measure(
+    overrides: dict[str, Any], directory: Path | None = None, repeat: int = 1, grpc: bool = True
+) -> dict[str, Any]:
     """Start the guardrail service on loopback with ``overrides``, run the sets in process and through gRPC.
 
     Returns:
@@ -256,9 +294,20 @@ async def measure(overrides: dict[str, Any], directory: Path | None = None, repe
     app = GuardrailApp(settings)
     started = time.perf_counter()
     running = await start_service(app, settings, port=0, metrics=False)
-    results: dict[str, Any] = {"load_s": round(time.perf_counter() - started, 2), "settings": {
-        name: getattr(settings, name) for name in ("presidio_gate", "embedding_classifier", "classifier_gate",
-                                                   "torch_threads", "tfidf_classifier", "semantic_grounding")}}
+    results: dict[str, Any] = {
+        "load_s": round(time.perf_counter() - started, 2),
+        "settings": {
+            name: getattr(settings, name)
+            for name in (
+                "presidio_gate",
+                "embedding_classifier",
+                "classifier_gate",
+                "torch_threads",
+                "tfidf_classifier",
+                "semantic_grounding",
+            )
+        },
+    }
     try:
         sets = Sets(directory)
         results.update(in_process(app.engine, sets, repeat))

@@ -36,10 +36,18 @@ def validate(answer: str, passages: list[Passage], citations: list[CitationRef])
     for citation in citations:
         passage = numbers.get(citation.passage_number)
         if passage is None:
-            invalid.append(InvalidCitation(citation.passage_number, 0, 0,
-                                           f"citation {citation.passage_number} is outside the context"))
+            invalid.append(
+                InvalidCitation(
+                    citation.passage_number, 0, 0, f"citation {citation.passage_number} is outside the context"
+                )
+            )
         elif citation.chunk_id and passage.chunk_id and citation.chunk_id != passage.chunk_id:
-            invalid.append(InvalidCitation(citation.passage_number, 0, 0,
-                                           f"citation {citation.passage_number} names another chunk than passage "
-                                           f"{citation.passage_number}"))
+            invalid.append(
+                InvalidCitation(
+                    citation.passage_number,
+                    0,
+                    0,
+                    f"citation {citation.passage_number} names another chunk than passage {citation.passage_number}",
+                )
+            )
     return invalid

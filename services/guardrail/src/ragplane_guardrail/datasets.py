@@ -64,8 +64,17 @@ def load(path: Path) -> list[Example]:
         try:
             row = json.loads(line)
             spans = tuple(Span(int(s["start"]), int(s["end"]), str(s["category"])) for s in row.get("spans", ()))
-            examples.append(Example(row["id"], row["text"], row["label"], row["category"], row.get("style", ""),
-                                    row.get("split", "dev"), spans))
+            examples.append(
+                Example(
+                    row["id"],
+                    row["text"],
+                    row["label"],
+                    row["category"],
+                    row.get("style", ""),
+                    row.get("split", "dev"),
+                    spans,
+                )
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: {exc}") from exc
     return examples

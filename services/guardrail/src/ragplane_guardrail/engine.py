@@ -90,13 +90,16 @@ class GuardrailEngine:
         log_content: include the raw text in the log line of a blocked request (off: only a hash).
     """
 
-    def __init__(self, policies: PolicySet, detectors: EngineDetectors, grounding: Grounding,
-                 log_content: bool = False) -> None:
+    def __init__(
+        self, policies: PolicySet, detectors: EngineDetectors, grounding: Grounding, log_content: bool = False
+    ) -> None:
         self.policies = policies
         self.detectors = detectors
         self.grounding = grounding
         self.log_content = log_content
-        self._blocklists = {name: Blocklist(p.blocklist_terms, p.blocklist_patterns) for name, p in policies.policies.items()}
+        self._blocklists = {
+            name: Blocklist(p.blocklist_terms, p.blocklist_patterns) for name, p in policies.policies.items()
+        }
 
     def policy_for(self, tenant: str) -> Policy:
         return self.policies.for_tenant(tenant)
@@ -111,8 +114,9 @@ class GuardrailEngine:
         self._record(Check.INPUT, verdict, text)
         return verdict
 
-    def check_output(self, answer: str, passages: list[Passage], citations: list[CitationRef],
-                     policy: Policy) -> OutputResult:
+    def check_output(
+        self, answer: str, passages: list[Passage], citations: list[CitationRef], policy: Policy
+    ) -> OutputResult:
         """Verdict on an answer, with grounding against ``passages`` and citation validation."""
         started = time.perf_counter()
         rules = policy.output
@@ -125,15 +129,17 @@ class GuardrailEngine:
         assessed = [s for s in supports if s.assessed]
         unsupported = [s for s in assessed if s.support < supported_at]
         grounding_score = 1.0 if not assessed else round(1.0 - len(unsupported) / len(assessed), 4)
-        findings.extend(Finding(UNGROUNDED, round(1.0 - s.support, 4), s.start, s.end, "grounding",
-                                f"best support {s.support:.2f}") for s in unsupported)
+        findings.extend(
+            Finding(UNGROUNDED, round(1.0 - s.support, 4), s.start, s.end, "grounding", f"best support {s.support:.2f}")
+            for s in unsupported
+        )
         invalid = citation_check.validate(answer, passages, citations)
         findings.extend(Finding(INVALID_CITATION, 1.0, c.start, c.end, "citations", c.reason) for c in invalid)
         verdict = build_verdict(answer, decide(findings, rules), policy.name, _ms(started))
         self._record(Check.OUTPUT, verdict, answer)
         return OutputResult(
             verdict,
-            tuple(UnsupportedSentence(answer[s.start:s.end], s.start, s.end, s.support) for s in unsupported),
+            tuple(UnsupportedSentence(answer[s.start : s.end], s.start, s.end, s.support) for s in unsupported),
             grounding_score,
             tuple(sorted({c.number for c in invalid})),
         )
@@ -158,8 +164,13 @@ class GuardrailEngine:
         injection = self.detectors.injection
         if check == Check.DOCUMENT and self.detectors.document_injection is not None:
             injection = self.detectors.document_injection
-        candidates: list[Detector] = [Limits(rules.max_chars), self._blocklists[policy.name],
-                                      *injection, *self.detectors.pii, *self.detectors.toxicity]
+        candidates: list[Detector] = [
+            Limits(rules.max_chars),
+            self._blocklists[policy.name],
+            *injection,
+            *self.detectors.pii,
+            *self.detectors.toxicity,
+        ]
         chosen = []
         for detector in candidates:
             if isinstance(detector, Blocklist) and detector.empty:
@@ -192,8 +203,10 @@ class GuardrailEngine:
                 "check": check.value,
                 "policy": verdict.policy,
                 "categories": verdict.categories,
-                "scores": {f.category: max(g.score for g in verdict.findings if g.category == f.category)
-                           for f in verdict.findings},
+                "scores": {
+                    f.category: max(g.score for g in verdict.findings if g.category == f.category)
+                    for f in verdict.findings
+                },
                 "detectors": sorted({f.detector for f in verdict.findings}),
                 "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                 "chars": len(text),

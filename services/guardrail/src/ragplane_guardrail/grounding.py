@@ -22,7 +22,8 @@ from ragplane.runtime.citations import replace_markers
 from ragplane_guardrail.embedding import SentenceEncoder
 from ragplane_guardrail.text import split_sentences
 
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a about above after again against all also am an and any are as at be because been before being below between
 both but by can could did do does doing down during each few for from further had has have having he her here
 hers herself him himself his how i if in into is it its itself just me more most my myself no nor not now of off
@@ -30,20 +31,45 @@ on once only or other our ours ourselves out over own same she should so some su
 them themselves then there these they this those through to too under until up very was we were what when where
 which while who whom why will with would you your yours yourself yourselves may might must shall also however
 therefore thus according based per via within without yes one two etc e.g i.e
-""".split())
+""".split()
+)
 _TOKEN = re.compile(r"\d+(?:[.,]\d+)*|[^\W\d_][\w'-]*")
-_REFUSAL = re.compile(r"\b(?:i (?:don't|do not|cannot|can't) (?:know|find|answer)|(?:context|passages?|documents?|sources?)"
-                      r" (?:does|do) not (?:contain|mention|say|include|provide|specify)|not enough information|"
-                      r"no information (?:about|on)|unable to (?:find|answer)|unanswerable)\b", re.IGNORECASE)
+_REFUSAL = re.compile(
+    r"\b(?:i (?:don't|do not|cannot|can't) (?:know|find|answer)|(?:context|passages?|documents?|sources?)"
+    r" (?:does|do) not (?:contain|mention|say|include|provide|specify)|not enough information|"
+    r"no information (?:about|on)|unable to (?:find|answer)|unanswerable)\b",
+    re.IGNORECASE,
+)
 # Cosine 0.35 -> support 0, 0.80 -> 1; with the default cut-off (support 0.55) a sentence needs cosine >= 0.60
 # to a context sentence. Chosen on datasets/grounding.jsonl (README, "Figures").
 SEMANTIC_LOW, SEMANTIC_HIGH = 0.35, 0.80
-_UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
-          "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-          "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
+_UNITS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
 _TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90}
-_NUMBER_WORD = re.compile(r"\b(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(k for k in _UNITS if k != "zero") + r"))?\b"
-                          r"|\b(" + "|".join(_UNITS) + r")\b")
+_NUMBER_WORD = re.compile(
+    r"\b(" + "|".join(_TENS) + r")(?:[- ](" + "|".join(k for k in _UNITS if k != "zero") + r"))?\b"
+    r"|\b(" + "|".join(_UNITS) + r")\b"
+)
 
 
 def _number_words_to_digits(text: str) -> str:
@@ -53,6 +79,8 @@ def _number_words_to_digits(text: str) -> str:
         return str(_UNITS[match.group(3)])
 
     return _NUMBER_WORD.sub(convert, text)
+
+
 SEMANTIC_CANDIDATES = 8
 NUMBER_CAP = 0.5
 
@@ -91,7 +119,7 @@ class Grounding:
 
     def __init__(self, encoder: SentenceEncoder | None = None) -> None:
         """Args:
-            encoder: a loaded sentence encoder for semantic support; None for lexical support only.
+        encoder: a loaded sentence encoder for semantic support; None for lexical support only.
         """
         self.encoder = encoder
 
@@ -129,7 +157,7 @@ class Grounding:
     def _semantic(self, answer: str, passages: list[str], results: list[SentenceSupport], pending: list[int]) -> None:
         candidates = [passage[s:e] for passage in passages for s, e in split_sentences(passage)]
         candidate_terms = [set(content_terms(c)) for c in candidates]
-        sentences = [answer[results[i].start:results[i].end] for i in pending]
+        sentences = [answer[results[i].start : results[i].end] for i in pending]
         chosen: list[int] = []
         for sentence in sentences:
             terms = set(content_terms(sentence))
@@ -138,7 +166,7 @@ class Grounding:
         if not chosen:
             return
         vectors = self.encoder.encode(sentences + [candidates[k] for k in chosen])
-        similarity = vectors[: len(sentences)] @ vectors[len(sentences):].T
+        similarity = vectors[: len(sentences)] @ vectors[len(sentences) :].T
         best = similarity.max(axis=1)
         for row, index in enumerate(pending):
             semantic = float(np.clip((best[row] - SEMANTIC_LOW) / (SEMANTIC_HIGH - SEMANTIC_LOW), 0.0, 1.0))

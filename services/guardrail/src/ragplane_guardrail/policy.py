@@ -35,17 +35,53 @@ import yaml
 
 from ragplane_guardrail.verdict import Action, Check
 
-KNOWN_CATEGORIES = frozenset({
-    "prompt_injection", "jailbreak",
-    "pii.email", "pii.phone", "pii.credit_card", "pii.iban", "pii.ssn", "pii.ip_address", "pii.person",
-    "pii.location", "pii.nrp", "secret", "blocklist",
-    "toxicity.profanity", "toxicity.insult", "toxicity.threat", "toxicity.hate", "toxicity.self_harm",
-    "limit.length", "encoding.control", "encoding.bidi", "encoding.invisible", "encoding.invalid",
-    "ungrounded", "invalid_citation",
-})
-KNOWN_DETECTORS = frozenset({"rules", "rules.base64", "rules.hex", "rules.rot13", "rules.reversed",
-                             "classifier.tfidf", "classifier.embedding", "regex", "presidio", "blocklist",
-                             "toxicity", "limits", "grounding", "citations"})
+KNOWN_CATEGORIES = frozenset(
+    {
+        "prompt_injection",
+        "jailbreak",
+        "pii.email",
+        "pii.phone",
+        "pii.credit_card",
+        "pii.iban",
+        "pii.ssn",
+        "pii.ip_address",
+        "pii.person",
+        "pii.location",
+        "pii.nrp",
+        "secret",
+        "blocklist",
+        "toxicity.profanity",
+        "toxicity.insult",
+        "toxicity.threat",
+        "toxicity.hate",
+        "toxicity.self_harm",
+        "limit.length",
+        "encoding.control",
+        "encoding.bidi",
+        "encoding.invisible",
+        "encoding.invalid",
+        "ungrounded",
+        "invalid_citation",
+    }
+)
+KNOWN_DETECTORS = frozenset(
+    {
+        "rules",
+        "rules.base64",
+        "rules.hex",
+        "rules.rot13",
+        "rules.reversed",
+        "classifier.tfidf",
+        "classifier.embedding",
+        "regex",
+        "presidio",
+        "blocklist",
+        "toxicity",
+        "limits",
+        "grounding",
+        "citations",
+    }
+)
 DEFAULT_POLICY = "default"
 _POLICY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -156,6 +192,7 @@ def parse_policies(document: Mapping[str, Any], source: str = "policy") -> Polic
     Raises:
         PolicyError: naming ``source`` and the key path of the first problem.
     """
+
     def fail(key: str, problem: str) -> PolicyError:
         return PolicyError(f"{source}: {key}: {problem}")
 
@@ -176,8 +213,10 @@ def parse_policies(document: Mapping[str, Any], source: str = "policy") -> Polic
     tenants = {}
     for tenant, policy_name in tenants_raw.items():
         if policy_name not in policies:
-            raise fail(f"tenants.{tenant}", f"names policy {policy_name!r}, which is not defined "
-                                            f"(defined: {', '.join(sorted(policies))})")
+            raise fail(
+                f"tenants.{tenant}",
+                f"names policy {policy_name!r}, which is not defined (defined: {', '.join(sorted(policies))})",
+            )
         tenants[str(tenant)] = str(policy_name)
     default_policy = document.get("default_policy", DEFAULT_POLICY)
     if default_policy not in policies:

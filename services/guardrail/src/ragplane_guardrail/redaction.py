@@ -5,10 +5,20 @@ from __future__ import annotations
 from ragplane_guardrail.verdict import Finding
 
 PLACEHOLDERS = {
-    "pii.email": "<EMAIL>", "pii.phone": "<PHONE>", "pii.credit_card": "<CREDIT_CARD>", "pii.iban": "<IBAN>",
-    "pii.ssn": "<SSN>", "pii.ip_address": "<IP_ADDRESS>", "pii.person": "<PERSON>", "pii.location": "<LOCATION>",
-    "pii.nrp": "<NRP>", "secret": "<SECRET>", "blocklist": "<BLOCKED>", "prompt_injection": "<REMOVED_INSTRUCTION>",
-    "jailbreak": "<REMOVED_INSTRUCTION>", "ungrounded": "<UNSUPPORTED>",
+    "pii.email": "<EMAIL>",
+    "pii.phone": "<PHONE>",
+    "pii.credit_card": "<CREDIT_CARD>",
+    "pii.iban": "<IBAN>",
+    "pii.ssn": "<SSN>",
+    "pii.ip_address": "<IP_ADDRESS>",
+    "pii.person": "<PERSON>",
+    "pii.location": "<LOCATION>",
+    "pii.nrp": "<NRP>",
+    "secret": "<SECRET>",
+    "blocklist": "<BLOCKED>",
+    "prompt_injection": "<REMOVED_INSTRUCTION>",
+    "jailbreak": "<REMOVED_INSTRUCTION>",
+    "ungrounded": "<UNSUPPORTED>",
 }
 
 
@@ -28,7 +38,9 @@ def redact(text: str, findings: list[Finding]) -> str:
     for finding in spans:
         if merged and finding.start < merged[-1][1]:
             start, end, best = merged[-1]
-            better = finding if (finding.score, finding.end - finding.start) > (best.score, best.end - best.start) else best
+            better = (
+                finding if (finding.score, finding.end - finding.start) > (best.score, best.end - best.start) else best
+            )
             merged[-1] = (start, max(end, finding.end), better)
         else:
             merged.append((finding.start, finding.end, finding))

@@ -19,11 +19,32 @@ BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 TAG_RANGE = (0xE0000, 0xE007F)
 
 # Cyrillic and Greek letters that look like Latin ones, folded so "іgnore" matches "ignore".
-HOMOGLYPHS = str.maketrans({
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s",
-    "ԁ": "d", "һ": "h", "ӏ": "l", "ο": "o", "α": "a", "ε": "e", "ι": "i", "ν": "v", "τ": "t", "κ": "k",
-    "ρ": "p", "υ": "u",
-})
+HOMOGLYPHS = str.maketrans(
+    {
+        "а": "a",
+        "е": "e",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "у": "y",
+        "х": "x",
+        "і": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "һ": "h",
+        "ӏ": "l",
+        "ο": "o",
+        "α": "a",
+        "ε": "e",
+        "ι": "i",
+        "ν": "v",
+        "τ": "t",
+        "κ": "k",
+        "ρ": "p",
+        "υ": "u",
+    }
+)
 # "@" and "!" are left alone: e-mail addresses and emphasis are far more common than "p@ss" or "h!dden".
 LEET = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s"}
 

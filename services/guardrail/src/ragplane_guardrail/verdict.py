@@ -18,7 +18,7 @@ class Action(enum.IntEnum):
     BLOCK = 4
 
     @classmethod
-    def parse(cls, raw: str) -> "Action":
+    def parse(cls, raw: str) -> Action:
         """Action from its policy spelling ("allow", "mark", "redact", "block").
 
         Raises:
@@ -64,7 +64,7 @@ class Finding:
     def has_span(self) -> bool:
         return self.end > self.start
 
-    def with_action(self, action: Action) -> "Finding":
+    def with_action(self, action: Action) -> Finding:
         return replace(self, action=action)
 
 

@@ -1,8 +1,8 @@
 """Run the ingest service: ``python -m ragplane_ingest``."""
 
 from ragplane.runtime.server import run_service
-from ragplane_ingest.config import load
 from ragplane_ingest.app import IngestApp
+from ragplane_ingest.config import load
 
 
 def main() -> None:

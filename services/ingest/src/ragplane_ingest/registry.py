@@ -165,8 +165,9 @@ class Registry:
 
     @classmethod
     def from_url(cls, url: str, prefix: str, timeout_s: float = 5.0) -> Registry:
-        client = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=timeout_s,
-                                         socket_connect_timeout=timeout_s)
+        client = aioredis.Redis.from_url(
+            url, decode_responses=True, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
         return cls(client, prefix)
 
     async def close(self) -> None:
@@ -195,14 +196,32 @@ class Registry:
         async with _redis_errors():
             return int(await self._next_sequence(keys=[self._seq_key(tenant, doc_id), self._doc_key(tenant, doc_id)]))
 
-    async def begin_version(self, tenant: str, doc_id: str, *, sequence: int, content_hash: str, state: str,
-                            chunk_count: int, flagged_chunks: int, unscanned: bool, source: str,
-                            title: str) -> bool:
+    async def begin_version(
+        self,
+        tenant: str,
+        doc_id: str,
+        *,
+        sequence: int,
+        content_hash: str,
+        state: str,
+        chunk_count: int,
+        flagged_chunks: int,
+        unscanned: bool,
+        source: str,
+        title: str,
+    ) -> bool:
         """Record a new version (QUEUED for upserts, DELETED for deletes); False if a newer one exists."""
         fields = {
-            "content_hash": content_hash, "state": state, "chunk_count": chunk_count, "indexed_chunks": 0,
-            "flagged_chunks": flagged_chunks, "unscanned": "1" if unscanned else "0", "source": source,
-            "title": title, "reason": "", "updated_at": repr(time.time()),
+            "content_hash": content_hash,
+            "state": state,
+            "chunk_count": chunk_count,
+            "indexed_chunks": 0,
+            "flagged_chunks": flagged_chunks,
+            "unscanned": "1" if unscanned else "0",
+            "source": source,
+            "title": title,
+            "reason": "",
+            "updated_at": repr(time.time()),
         }
         args: list[str | int] = [doc_id, sequence]
         for key, value in fields.items():
@@ -213,35 +232,53 @@ class Registry:
     async def mark_chunked(self, tenant: str, doc_id: str, sequence: int) -> bool:
         """QUEUED -> CHUNKED once every event of the version is acknowledged (unless indexing already moved on)."""
         async with _redis_errors():
-            return bool(await self._update_current(
-                keys=[self._doc_key(tenant, doc_id)],
-                args=[sequence, QUEUED, "state", CHUNKED, "updated_at", repr(time.time())]))
+            return bool(
+                await self._update_current(
+                    keys=[self._doc_key(tenant, doc_id)],
+                    args=[sequence, QUEUED, "state", CHUNKED, "updated_at", repr(time.time())],
+                )
+            )
 
-    async def mark_failed(self, tenant: str, doc_id: str, reason: str, *, sequence: int | None = None,
-                          source: str = "", title: str = "") -> None:
+    async def mark_failed(
+        self, tenant: str, doc_id: str, reason: str, *, sequence: int | None = None, source: str = "", title: str = ""
+    ) -> None:
         """FAILED with ``reason``: for ``sequence`` only while it is current, or, without one, a failure
         before the document got a version."""
         async with _redis_errors():
             if sequence is not None:
                 await self._update_current(
                     keys=[self._doc_key(tenant, doc_id)],
-                    args=[sequence, "", "state", FAILED, "reason", reason, "updated_at", repr(time.time())])
+                    args=[sequence, "", "state", FAILED, "reason", reason, "updated_at", repr(time.time())],
+                )
                 return
-            await self._fail_unversioned(keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant)],
-                                         args=[doc_id, repr(time.time()), reason, source, title])
+            await self._fail_unversioned(
+                keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant)],
+                args=[doc_id, repr(time.time()), reason, source, title],
+            )
 
-    async def apply_indexed(self, tenant: str, doc_id: str, *, sequence: int, content_hash: str, outcome: str,
-                            indexed_chunks: int, total_chunks: int, reason: str) -> str:
+    async def apply_indexed(
+        self,
+        tenant: str,
+        doc_id: str,
+        *,
+        sequence: int,
+        content_hash: str,
+        outcome: str,
+        indexed_chunks: int,
+        total_chunks: int,
+        reason: str,
+    ) -> str:
         """Apply the index writer's report; returns 'applied', 'stale' or 'ignored'. Idempotent."""
         async with _redis_errors():
             result = await self._apply_indexed(
                 keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant)],
-                args=[doc_id, sequence, content_hash, outcome, indexed_chunks, total_chunks, reason,
-                      repr(time.time())])
+                args=[doc_id, sequence, content_hash, outcome, indexed_chunks, total_chunks, reason, repr(time.time())],
+            )
         return str(result)
 
-    async def list(self, tenant: str, *, page_size: int, after: str = "",
-                   state: str = "") -> tuple[list[DocumentRecord], str]:
+    async def list(
+        self, tenant: str, *, page_size: int, after: str = "", state: str = ""
+    ) -> tuple[list[DocumentRecord], str]:
         """Documents in doc_id order after ``after``, optionally only in ``state``.
 
         Returns:
@@ -253,8 +290,7 @@ class Registry:
         cursor = after
         async with _redis_errors():
             while True:
-                ids = await self._redis.zrangebylex(docs_key, f"({cursor}" if cursor else "-", "+", start=0,
-                                                    num=batch)
+                ids = await self._redis.zrangebylex(docs_key, f"({cursor}" if cursor else "-", "+", start=0, num=batch)
                 if not ids:
                     return found, ""
                 pipe = self._redis.pipeline(transaction=False)

@@ -97,8 +97,9 @@ class GuardrailScanner:
     The channel is made in ``open()``: a grpc.aio channel belongs to the event loop it was made on.
     """
 
-    def __init__(self, address: str, service_token: str, *, timeout_s: float, batch_chunks: int,
-                 attempts: int = 2) -> None:
+    def __init__(
+        self, address: str, service_token: str, *, timeout_s: float, batch_chunks: int, attempts: int = 2
+    ) -> None:
         self._address = address
         self._service_token = service_token
         self._timeout_s = timeout_s
@@ -124,11 +125,10 @@ class GuardrailScanner:
         """
         verdicts: list[common_pb2.GuardrailVerdict] = []
         for offset in range(0, len(chunks), self._batch):
-            batch = chunks[offset:offset + self._batch]
+            batch = chunks[offset : offset + self._batch]
             response = await self._call(guardrail_pb2.ScanDocumentRequest(doc_id=doc_id, chunks=batch))
             if len(response.verdicts) != len(batch):
-                raise ScanUnavailable(
-                    f"guardrail returned {len(response.verdicts)} verdicts for {len(batch)} chunks")
+                raise ScanUnavailable(f"guardrail returned {len(response.verdicts)} verdicts for {len(batch)} chunks")
             verdicts.extend(v.verdict for v in response.verdicts)
         return apply_verdicts(chunks, verdicts)
 
@@ -139,10 +139,13 @@ class GuardrailScanner:
         try:
             assert self._stub is not None, "GuardrailScanner.open() first"
             stub = self._stub
-            return await retry_async(lambda: stub.ScanDocument(request, timeout=self._timeout()),
-                                     Backoff(base_s=0.2, cap_s=1.0, attempts=self._attempts),
-                                     retriable=lambda exc: isinstance(exc, grpc.RpcError) and exc.code() in _RETRIABLE,
-                                     deadline=deadline, what="guardrail ScanDocument")
+            return await retry_async(
+                lambda: stub.ScanDocument(request, timeout=self._timeout()),
+                Backoff(base_s=0.2, cap_s=1.0, attempts=self._attempts),
+                retriable=lambda exc: isinstance(exc, grpc.RpcError) and exc.code() in _RETRIABLE,
+                deadline=deadline,
+                what="guardrail ScanDocument",
+            )
         except grpc.aio.AioRpcError as exc:
             log.warning("document scan failed", code=exc.code().name)
             raise ScanUnavailable(f"{exc.code().name}: {exc.details()}") from exc

@@ -60,10 +60,15 @@ class StatusUpdater:
             result = "ignored"
         else:
             result = await self._registry.apply_indexed(
-                event.tenant, event.doc_id, sequence=event.version.sequence,
-                content_hash=event.version.content_hash, outcome=outcome, indexed_chunks=event.indexed_chunks,
-                total_chunks=event.total_chunks, reason=event.reason)
+                event.tenant,
+                event.doc_id,
+                sequence=event.version.sequence,
+                content_hash=event.version.content_hash,
+                outcome=outcome,
+                indexed_chunks=event.indexed_chunks,
+                total_chunks=event.total_chunks,
+                reason=event.reason,
+            )
         metrics.STATUS_EVENTS.labels(outcome.lower(), result).inc()
-        log.debug("status event", doc_id=event.doc_id, outcome=outcome, sequence=event.version.sequence,
-                  result=result)
+        log.debug("status event", doc_id=event.doc_id, outcome=outcome, sequence=event.version.sequence, result=result)
         return result

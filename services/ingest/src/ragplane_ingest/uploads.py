@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ragplane.runtime.errors import InvalidArgument, RagplaneError, ResourceExhausted
-
 from ragplane_ingest.pipeline import DocumentSpec, IngestPipeline, PreparedDocument, derive_doc_id
 
 
@@ -40,8 +39,10 @@ class UploadAssembler:
     def header(self, spec: DocumentSpec) -> None:
         """Start a document. Raises InvalidArgument naming ``header`` when one is still open."""
         if self._current is not None:
-            raise InvalidArgument("header", f"a header for {spec.source or spec.doc_id!r} arrived before the end "
-                                            f"of {self._current.source!r}")
+            raise InvalidArgument(
+                "header",
+                f"a header for {spec.source or spec.doc_id!r} arrived before the end of {self._current.source!r}",
+            )
         upload = Upload(doc_id=derive_doc_id(spec.doc_id, spec.source), source=spec.source or spec.doc_id)
         try:
             upload.prepared = self._pipeline.prepare(spec)

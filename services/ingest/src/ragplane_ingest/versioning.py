@@ -21,8 +21,16 @@ CHUNK_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://ragplane.dev/ns/chunk"
 _SEPARATOR = "\x1f"
 
 
-def content_hash(text: str, params: ChunkingParams, *, parser_version: str, tokenizer: str, title: str,
-                 source: str, metadata: dict[str, Any]) -> str:
+def content_hash(
+    text: str,
+    params: ChunkingParams,
+    *,
+    parser_version: str,
+    tokenizer: str,
+    title: str,
+    source: str,
+    metadata: dict[str, Any],
+) -> str:
     """Hex sha256 identifying what the index will hold for this document."""
     header = json.dumps(
         {

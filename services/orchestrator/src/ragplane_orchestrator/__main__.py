@@ -1,8 +1,8 @@
 """Run the orchestrator: ``python -m ragplane_orchestrator``."""
 
 from ragplane.runtime.server import run_service
-from ragplane_orchestrator.config import load
 from ragplane_orchestrator.app import RagApp
+from ragplane_orchestrator.config import load
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ import redis.asyncio as aioredis
 from ragplane.runtime.errors import Unavailable
 from ragplane.runtime.kafka import ConsumerOptions, ConsumerRunner, Envelope, ensure_topics
 from ragplane.v1 import events_pb2, rag_pb2_grpc
-
 from ragplane_orchestrator.cache import ExactCache, IndexVersions, SemanticCache
 from ragplane_orchestrator.config import Settings, parse_rate_limits
 from ragplane_orchestrator.downstream import Downstream
@@ -38,10 +37,12 @@ class RagApp:
         self.versions = IndexVersions(self.redis)
         self.feedback = FeedbackRecorder(self.redis, self.publisher, settings.feedback_topic, settings.user_hash_salt)
         self.pipeline = QueryPipeline(
-            settings, self.downstream,
+            settings,
+            self.downstream,
             ExactCache(self.redis, settings.exact_cache_ttl_s),
-            SemanticCache(self.redis, settings.semantic_cache_ttl_s, settings.semantic_threshold,
-                          settings.semantic_max_entries),
+            SemanticCache(
+                self.redis, settings.semantic_cache_ttl_s, settings.semantic_threshold, settings.semantic_max_entries
+            ),
             self.versions,
             SessionStore(self.redis, settings.session_ttl_s, settings.session_max_turns),
             RateLimiter(self.redis, parse_rate_limits(settings.rate_limits)),
@@ -67,15 +68,21 @@ class RagApp:
             await self.redis.ping()
         except Exception as exc:  # noqa: BLE001 - reported with the setting to fix
             raise Unavailable(f"Redis at RAGPLANE_REDIS_URL={settings.redis_url} is not reachable: {exc}") from exc
-        await asyncio.to_thread(ensure_topics, settings,
-                                [settings.answers_topic, settings.feedback_topic, settings.indexed_topic])
+        await asyncio.to_thread(
+            ensure_topics, settings, [settings.answers_topic, settings.feedback_topic, settings.indexed_topic]
+        )
         await self.publisher.open()
         self.downstream.open()
-        self.follower = ConsumerRunner(settings, topic=settings.indexed_topic, group=settings.cache_group,
-                                       message_type=events_pb2.IndexedEvent, handler=self._index_changed,
-                                       loop=asyncio.get_running_loop(),
-                                       options=ConsumerOptions(batch_size=256, batch_wait_s=0.05),
-                                       client_id=CLIENT_ID)
+        self.follower = ConsumerRunner(
+            settings,
+            topic=settings.indexed_topic,
+            group=settings.cache_group,
+            message_type=events_pb2.IndexedEvent,
+            handler=self._index_changed,
+            loop=asyncio.get_running_loop(),
+            options=ConsumerOptions(batch_size=256, batch_wait_s=0.05),
+            client_id=CLIENT_ID,
+        )
         self.follower.start()
 
     async def _index_changed(self, batch: list[Envelope[events_pb2.IndexedEvent]]) -> None:

@@ -70,7 +70,7 @@ class CachedAnswer:
         return json.dumps(self.__dict__)
 
     @classmethod
-    def from_json(cls, raw: str | bytes) -> "CachedAnswer":
+    def from_json(cls, raw: str | bytes) -> CachedAnswer:
         return cls(**json.loads(raw))
 
 
@@ -143,7 +143,9 @@ class SemanticCache:
                 del self._local[stale]
         return local
 
-    async def lookup(self, tenant: str, version: int, scope: str, vector: list[float]) -> tuple[CachedAnswer, float] | None:
+    async def lookup(
+        self, tenant: str, version: int, scope: str, vector: list[float]
+    ) -> tuple[CachedAnswer, float] | None:
         """Best earlier answer whose question is at least ``threshold`` similar, with its similarity."""
         if not self.enabled or not vector:
             return None

@@ -18,7 +18,6 @@ from ragplane.v1 import (
     rerank_pb2_grpc,
     retrieve_pb2_grpc,
 )
-
 from ragplane_orchestrator.config import Settings
 
 
@@ -83,9 +82,13 @@ class Downstream:
             timings.add(stage, time.perf_counter() - started)
 
     async def embed_query(self, text: str, timings: Timings) -> embed_pb2.Embedding:
-        reply = await self.call("embed", "embed", timings, self.embed.Embed,
-                                embed_pb2.EmbedRequest(texts=[text], input_type=embed_pb2.EMBED_INPUT_TYPE_QUERY,
-                                                       dense=True, sparse=True))
+        reply = await self.call(
+            "embed",
+            "embed",
+            timings,
+            self.embed.Embed,
+            embed_pb2.EmbedRequest(texts=[text], input_type=embed_pb2.EMBED_INPUT_TYPE_QUERY, dense=True, sparse=True),
+        )
         return reply.embeddings[0]
 
     async def close(self) -> None:

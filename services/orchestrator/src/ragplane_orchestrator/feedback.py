@@ -7,7 +7,6 @@ import redis.asyncio as aioredis
 from ragplane.runtime.context import current_tenant, hash_identity, principal_var
 from ragplane.runtime.errors import InvalidArgument, NotFound
 from ragplane.v1 import common_pb2, events_pb2, rag_pb2
-
 from ragplane_orchestrator.events import EventPublisher, now_timestamp
 
 ANSWER_TTL_S = 7 * 24 * 3600
@@ -44,7 +43,12 @@ class FeedbackRecorder:
         if not await self._redis.exists(answer_key(tenant, request.request_id)):
             raise NotFound(f"no answer with request_id {request.request_id!r} for this tenant")
         event = events_pb2.FeedbackEvent(
-            request_id=request.request_id, tenant=tenant,
-            user_hash=hash_identity(principal_var.get() or "", self._salt), rating=request.rating,
-            comment=request.comment, corrected_answer=request.corrected_answer, produced_at=now_timestamp())
+            request_id=request.request_id,
+            tenant=tenant,
+            user_hash=hash_identity(principal_var.get() or "", self._salt),
+            rating=request.rating,
+            comment=request.comment,
+            corrected_answer=request.corrected_answer,
+            produced_at=now_timestamp(),
+        )
         self._publisher.publish(self._topic, f"{tenant}/{request.request_id}", event)

@@ -10,9 +10,8 @@ import grpc
 
 from ragplane.runtime.errors import from_rpc_error
 from ragplane.v1 import common_pb2, generate_pb2, guardrail_pb2
-
 from ragplane_orchestrator.downstream import Downstream, Timings
-from ragplane_orchestrator.stream import Blocked, Delta, GenerationEvent, Generated
+from ragplane_orchestrator.stream import Blocked, Delta, Generated, GenerationEvent
 
 BLOCK = common_pb2.GUARDRAIL_ACTION_BLOCK
 REDACT = common_pb2.GUARDRAIL_ACTION_REDACT
@@ -45,17 +44,34 @@ class AnswerGenerator:
         self._downstream = downstream
         self._check_sentences = check_sentences
 
-    async def complete(self, query: str, context: Sequence[common_pb2.Chunk], history: list[tuple[str, str]],
-                       sampling: common_pb2.SamplingParams, timings: Timings) -> generate_pb2.GenerationResult:
+    async def complete(
+        self,
+        query: str,
+        context: Sequence[common_pb2.Chunk],
+        history: list[tuple[str, str]],
+        sampling: common_pb2.SamplingParams,
+        timings: Timings,
+    ) -> generate_pb2.GenerationResult:
         """The whole answer in one reply (recorded as the "generate" stage)."""
         reply = await self._downstream.call(
-            "generate", "generate", timings, self._downstream.generate.Generate,
-            generate_pb2.GenerateRequest(query=query, context=context, history=conversation(history),
-                                         sampling=sampling))
+            "generate",
+            "generate",
+            timings,
+            self._downstream.generate.Generate,
+            generate_pb2.GenerateRequest(
+                query=query, context=context, history=conversation(history), sampling=sampling
+            ),
+        )
         return reply.result
 
-    async def stream(self, query: str, context: Sequence[common_pb2.Chunk], history: list[tuple[str, str]],
-                     sampling: common_pb2.SamplingParams, timings: Timings) -> AsyncIterator[GenerationEvent]:
+    async def stream(
+        self,
+        query: str,
+        context: Sequence[common_pb2.Chunk],
+        history: list[tuple[str, str]],
+        sampling: common_pb2.SamplingParams,
+        timings: Timings,
+    ) -> AsyncIterator[GenerationEvent]:
         """Yield a ``Delta`` per checked piece, then ``Generated`` or ``Blocked`` (the stream is then cancelled).
 
         With sentence checks on, text is held back until a sentence ends and that sentence passed the output
@@ -68,8 +84,10 @@ class AnswerGenerator:
         held = ""
         generation = None
         call = self._downstream.generate.GenerateStream(
-            generate_pb2.GenerateStreamRequest(query=query, context=context, history=conversation(history),
-                                               sampling=sampling))
+            generate_pb2.GenerateStreamRequest(
+                query=query, context=context, history=conversation(history), sampling=sampling
+            )
+        )
         try:
             async for message in call:
                 if message.HasField("result"):
@@ -106,13 +124,17 @@ class AnswerGenerator:
             return Delta(text)
         # Per-piece checks are not stages of the answer's timings (the whole answer is checked again).
         reply = await self._downstream.call(
-            "guardrail", "guardrail_stream", Timings(), self._downstream.guardrail.CheckOutput,
-            guardrail_pb2.CheckOutputRequest(query=query, answer=text, context=context))
+            "guardrail",
+            "guardrail_stream",
+            Timings(),
+            self._downstream.guardrail.CheckOutput,
+            guardrail_pb2.CheckOutputRequest(query=query, answer=text, context=context),
+        )
         if reply.verdict.action == BLOCK:
             return Blocked(reply.verdict)
         if reply.verdict.action == REDACT and reply.verdict.redacted_text:
             # keep the whitespace that separated this piece from the next one
-            trailing = text[len(text.rstrip()):]
+            trailing = text[len(text.rstrip()) :]
             return Delta(reply.verdict.redacted_text.rstrip() + trailing)
         return Delta(text)
 

@@ -20,8 +20,16 @@ from ragplane.runtime.context import current_request_id, current_tenant, hash_id
 from ragplane.runtime.errors import RagplaneError, Unavailable
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.rpc_status import status_of
-from ragplane.v1 import common_pb2, embed_pb2, events_pb2, generate_pb2, guardrail_pb2, rag_pb2, rerank_pb2, retrieve_pb2
-
+from ragplane.v1 import (
+    common_pb2,
+    embed_pb2,
+    events_pb2,
+    generate_pb2,
+    guardrail_pb2,
+    rag_pb2,
+    rerank_pb2,
+    retrieve_pb2,
+)
 from ragplane_orchestrator import metrics
 from ragplane_orchestrator.cache import CachedAnswer, ExactCache, IndexVersions, SemanticCache
 from ragplane_orchestrator.config import Settings
@@ -31,7 +39,7 @@ from ragplane_orchestrator.generation import BLOCK, REDACT, AnswerGenerator
 from ragplane_orchestrator.question import Question, cache_scope, validate
 from ragplane_orchestrator.ratelimit import RateLimiter
 from ragplane_orchestrator.sessions import SessionStore
-from ragplane_orchestrator.stream import AnswerEvent, Blocked, Delta, Final, GenerationEvent, Generated
+from ragplane_orchestrator.stream import AnswerEvent, Blocked, Delta, Final, Generated, GenerationEvent
 
 log = get_logger(__name__)
 
@@ -88,9 +96,18 @@ class QueryPipeline:
         on_answer: called with (tenant, request_id) once an answer exists (feedback checks against it).
     """
 
-    def __init__(self, settings: Settings, downstream: Downstream, exact: ExactCache, semantic: SemanticCache,
-                 versions: IndexVersions, sessions: SessionStore, limiter: RateLimiter, publisher: EventPublisher,
-                 on_answer: Callable[[str, str], Awaitable[None]] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        downstream: Downstream,
+        exact: ExactCache,
+        semantic: SemanticCache,
+        versions: IndexVersions,
+        sessions: SessionStore,
+        limiter: RateLimiter,
+        publisher: EventPublisher,
+        on_answer: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
         self.settings = settings
         self.downstream = downstream
         self.generator = AnswerGenerator(downstream, settings.stream_check_sentences)
@@ -173,17 +190,26 @@ class QueryPipeline:
     def _begin(self, question: Question, stream: bool) -> Answering:
         tenant = current_tenant()
         request_id = current_request_id() or new_request_id()
-        event = events_pb2.AnswerEvent(request_id=request_id, tenant=tenant, session_id=question.session_id,
-                                       user_hash=hash_identity(principal_var.get() or "", self.settings.user_hash_salt))
-        result = rag_pb2.AnswerResult(request_id=request_id, session_id=question.session_id,
-                                      cache=common_pb2.CACHE_OUTCOME_MISS)
+        event = events_pb2.AnswerEvent(
+            request_id=request_id,
+            tenant=tenant,
+            session_id=question.session_id,
+            user_hash=hash_identity(principal_var.get() or "", self.settings.user_hash_salt),
+        )
+        result = rag_pb2.AnswerResult(
+            request_id=request_id, session_id=question.session_id, cache=common_pb2.CACHE_OUTCOME_MISS
+        )
         return Answering(question, stream, tenant, time.perf_counter(), result, event)
 
     async def _guard_input(self, a: Answering) -> bool:
         """Input guardrail: False when the question is blocked; sets the (possibly redacted) query."""
         checked = await self.downstream.call(
-            "guardrail", "guardrail_input", a.timings, self.downstream.guardrail.CheckInput,
-            guardrail_pb2.CheckInputRequest(text=a.question.query))
+            "guardrail",
+            "guardrail_input",
+            a.timings,
+            self.downstream.guardrail.CheckInput,
+            guardrail_pb2.CheckInputRequest(text=a.question.query),
+        )
         verdict = checked.verdict
         a.result.input_verdict.CopyFrom(verdict)
         metrics.GUARDRAIL_VERDICTS.labels("input", common_pb2.GuardrailAction.Name(verdict.action)).inc()
@@ -200,8 +226,9 @@ class QueryPipeline:
             a.result.cache = common_pb2.CACHE_OUTCOME_BYPASSED
         # A follow-up question's answer depends on the session, which the cache keys do not hold.
         cacheable = not history and not question.options.bypass_cache
-        return Plan(history, top_k, top_n, cache_scope(question, top_k, top_n), cacheable,
-                    await self.versions.get(a.tenant))
+        return Plan(
+            history, top_k, top_n, cache_scope(question, top_k, top_n), cacheable, await self.versions.get(a.tenant)
+        )
 
     async def _exact_hit(self, a: Answering, plan: Plan) -> CachedAnswer | None:
         if not plan.cacheable:
@@ -235,21 +262,35 @@ class QueryPipeline:
     async def _retrieve(self, a: Answering, plan: Plan, embedding: embed_pb2.Embedding) -> list[common_pb2.Chunk]:
         """Hybrid search, then rerank: the passages the answer is generated from."""
         search = await self.downstream.call(
-            "retrieve", "retrieve", a.timings, self.downstream.retrieve.Search,
-            retrieve_pb2.SearchRequest(dense_vector=embedding.dense, sparse_vector=embedding.sparse, top_k=plan.top_k,
-                                       filters=a.question.filters, mode=retrieve_pb2.SEARCH_MODE_HYBRID))
+            "retrieve",
+            "retrieve",
+            a.timings,
+            self.downstream.retrieve.Search,
+            retrieve_pb2.SearchRequest(
+                dense_vector=embedding.dense,
+                sparse_vector=embedding.sparse,
+                top_k=plan.top_k,
+                filters=a.question.filters,
+                mode=retrieve_pb2.SEARCH_MODE_HYBRID,
+            ),
+        )
         context = await self._rerank(a.query, list(search.results), plan.top_n, a.timings)
         a.event.context.extend(context)
         return context
 
-    async def _rerank(self, query: str, candidates: list[common_pb2.ScoredChunk], top_n: int,
-                      timings: Timings) -> list[common_pb2.Chunk]:
+    async def _rerank(
+        self, query: str, candidates: list[common_pb2.ScoredChunk], top_n: int, timings: Timings
+    ) -> list[common_pb2.Chunk]:
         if not candidates:
             return []
         try:
             reranked = await self.downstream.call(
-                "rerank", "rerank", timings, self.downstream.rerank.Rerank,
-                rerank_pb2.RerankRequest(query=query, candidates=candidates, top_n=top_n))
+                "rerank",
+                "rerank",
+                timings,
+                self.downstream.rerank.Rerank,
+                rerank_pb2.RerankRequest(query=query, candidates=candidates, top_n=top_n),
+            )
             return [scored.chunk for scored in reranked.results]
         except RagplaneError as exc:
             if not exc.retriable:
@@ -258,8 +299,9 @@ class QueryPipeline:
             log.warning("rerank unavailable, using retrieval order", error=exc.message)
             return [scored.chunk for scored in candidates[:top_n]]
 
-    async def _generate(self, a: Answering, plan: Plan, context: list[common_pb2.Chunk]
-                        ) -> AsyncIterator[GenerationEvent]:
+    async def _generate(
+        self, a: Answering, plan: Plan, context: list[common_pb2.Chunk]
+    ) -> AsyncIterator[GenerationEvent]:
         """``Delta`` pieces while streaming, then ``Generated`` (its text is what the caller saw) or ``Blocked``."""
         sampling = a.question.options.sampling
         if not context:
@@ -282,15 +324,20 @@ class QueryPipeline:
                     item.generation.text = "".join(emitted)
                 yield item
 
-    async def _guard_output(self, a: Answering, generation: generate_pb2.GenerationResult,
-                            context: list[common_pb2.Chunk]) -> Checked | Blocked:
+    async def _guard_output(
+        self, a: Answering, generation: generate_pb2.GenerationResult, context: list[common_pb2.Chunk]
+    ) -> Checked | Blocked:
         """Citations checked against the context, then the output guardrail on the whole answer."""
         citations, dropped = _citations_in(generation, context)
         answer = generation.text
         if context:
             reply = await self.downstream.call(
-                "guardrail", "guardrail_output", a.timings, self.downstream.guardrail.CheckOutput,
-                guardrail_pb2.CheckOutputRequest(query=a.query, answer=answer, context=context, citations=citations))
+                "guardrail",
+                "guardrail_output",
+                a.timings,
+                self.downstream.guardrail.CheckOutput,
+                guardrail_pb2.CheckOutputRequest(query=a.query, answer=answer, context=context, citations=citations),
+            )
             verdict = reply.verdict
             a.result.output_verdict.CopyFrom(verdict)
             metrics.GUARDRAIL_VERDICTS.labels("output", common_pb2.GuardrailAction.Name(verdict.action)).inc()
@@ -300,18 +347,28 @@ class QueryPipeline:
                 answer = verdict.redacted_text
         return Checked(answer, citations, dropped)
 
-    async def _remember(self, a: Answering, plan: Plan, embedding: embed_pb2.Embedding,
-                        context: list[common_pb2.Chunk], checked: Checked) -> None:
+    async def _remember(
+        self,
+        a: Answering,
+        plan: Plan,
+        embedding: embed_pb2.Embedding,
+        context: list[common_pb2.Chunk],
+        checked: Checked,
+    ) -> None:
         """Accept the answer, then cache it, add it to the session and charge its tokens."""
         result = a.result
         result.answer = checked.answer
         result.citations.extend(checked.citations)
         result.dropped_citations = checked.dropped
         metrics.ANSWERS.labels("answered").inc()
-        cached = CachedAnswer(answer=checked.answer, request_id=result.request_id, model=result.model,
-                              citations=[json_format.MessageToDict(c, preserving_proto_field_name=True)
-                                         for c in checked.citations],
-                              created_at=time.time(), context=[c.chunk_id for c in context])
+        cached = CachedAnswer(
+            answer=checked.answer,
+            request_id=result.request_id,
+            model=result.model,
+            citations=[json_format.MessageToDict(c, preserving_proto_field_name=True) for c in checked.citations],
+            created_at=time.time(),
+            context=[c.chunk_id for c in context],
+        )
         if plan.cacheable and context:
             await self.exact.put(a.tenant, plan.version, a.query, plan.scope, cached)
             await self.semantic.put(a.tenant, plan.version, plan.scope, list(embedding.dense), cached)
@@ -357,8 +414,9 @@ class QueryPipeline:
         return result
 
 
-def _citations_in(generation: generate_pb2.GenerationResult,
-                  context: Sequence[common_pb2.Chunk]) -> tuple[list[common_pb2.Citation], int]:
+def _citations_in(
+    generation: generate_pb2.GenerationResult, context: Sequence[common_pb2.Chunk]
+) -> tuple[list[common_pb2.Citation], int]:
     """Keep citations that map to a chunk of the context; count the rest (they are removed)."""
     context_ids = {chunk.chunk_id for chunk in context}
     kept = [citation for citation in generation.citations if citation.chunk_id in context_ids]

@@ -9,7 +9,6 @@ from google.protobuf import json_format
 
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import common_pb2, rag_pb2
-
 from ragplane_orchestrator.config import Settings
 from ragplane_orchestrator.sessions import validate_session_id
 
@@ -31,8 +30,9 @@ def validate(question: Question, settings: Settings) -> None:
     if not question.query.strip():
         raise InvalidArgument("query", "must not be empty")
     if len(question.query) > settings.max_query_chars:
-        raise InvalidArgument("query", f"must be at most {settings.max_query_chars} characters, "
-                                       f"but got {len(question.query)}")
+        raise InvalidArgument(
+            "query", f"must be at most {settings.max_query_chars} characters, but got {len(question.query)}"
+        )
     if question.session_id:
         validate_session_id(question.session_id)
     options = question.options

@@ -42,11 +42,13 @@ class RateLimiter:
             pipe.get(tokens_key)
             requests, _, tokens = await pipe.execute()
         if rpm and int(requests) > rpm:
-            raise ResourceExhausted(f"rate limit: tenant {tenant!r} is over {rpm} requests per minute",
-                                    retry_after_s=retry_after)
+            raise ResourceExhausted(
+                f"rate limit: tenant {tenant!r} is over {rpm} requests per minute", retry_after_s=retry_after
+            )
         if tpm and int(tokens or 0) >= tpm:
-            raise ResourceExhausted(f"rate limit: tenant {tenant!r} is over {tpm} tokens per minute",
-                                    retry_after_s=retry_after)
+            raise ResourceExhausted(
+                f"rate limit: tenant {tenant!r} is over {tpm} tokens per minute", retry_after_s=retry_after
+            )
 
     async def charge_tokens(self, tenant: str, tokens: int) -> None:
         rpm, tpm = self.limits_for(tenant)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ragplane.v1 import rag_pb2, rag_pb2_grpc
-
 from ragplane_orchestrator.feedback import FeedbackRecorder
 from ragplane_orchestrator.pipeline import QueryPipeline
 from ragplane_orchestrator.question import Question
@@ -11,8 +10,9 @@ from ragplane_orchestrator.stream import Delta, Final
 
 
 def _question(request) -> Question:
-    return Question(query=request.query, session_id=request.session_id, filters=list(request.filters),
-                    options=request.options)
+    return Question(
+        query=request.query, session_id=request.session_id, filters=list(request.filters), options=request.options
+    )
 
 
 class RagServiceServicer(rag_pb2_grpc.RagServiceServicer):

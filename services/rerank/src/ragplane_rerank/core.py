@@ -17,8 +17,14 @@ class Ranked:
     score: float
 
 
-async def rerank(reranker: Reranker, query: str, candidates: Sequence[Candidate], top_n: int,
-                 score_threshold: float | None, max_candidates: int) -> list[Ranked]:
+async def rerank(
+    reranker: Reranker,
+    query: str,
+    candidates: Sequence[Candidate],
+    top_n: int,
+    score_threshold: float | None,
+    max_candidates: int,
+) -> list[Ranked]:
     """Score ``candidates`` for ``query`` and return the best ``top_n``, best first.
 
     Ties keep the request order. Candidates scoring below ``score_threshold`` are dropped.
@@ -46,6 +52,5 @@ async def rerank(reranker: Reranker, query: str, candidates: Sequence[Candidate]
     if len(scores) != len(candidates):
         raise RuntimeError(f"{reranker.name} returned {len(scores)} scores for {len(candidates)} candidates")
     order = sorted(range(len(candidates)), key=lambda i: -scores[i])
-    ranked = [Ranked(i, scores[i]) for i in order
-              if score_threshold is None or scores[i] >= score_threshold]
+    ranked = [Ranked(i, scores[i]) for i in order if score_threshold is None or scores[i] >= score_threshold]
     return ranked[:top_n]

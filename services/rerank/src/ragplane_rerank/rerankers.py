@@ -96,13 +96,13 @@ class CrossEncoderReranker:
             raise FileNotFoundError(f"cross-encoder model folder {self.model_path} does not exist")
         from sentence_transformers import CrossEncoder
 
-        self._model = CrossEncoder(str(self.model_path), device="cpu", max_length=self.max_length,
-                                   local_files_only=True)
+        self._model = CrossEncoder(
+            str(self.model_path), device="cpu", max_length=self.max_length, local_files_only=True
+        )
 
     def _predict(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
         pairs = [(query, _with_title(c)) for c in candidates]
-        scores = self._model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False,
-                                     convert_to_numpy=True)
+        scores = self._model.predict(pairs, batch_size=self.batch_size, show_progress_bar=False, convert_to_numpy=True)
         return [float(s) for s in scores.reshape(len(pairs), -1)[:, -1]]
 
     async def score(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
@@ -188,14 +188,21 @@ class LateInteractionReranker:
         cache_bytes: bound of the passage-vector cache (0: no cache).
     """
 
-    def __init__(self, model_path: str | Path | None = None, retrieval_weight: float = 0.0,
-                 max_length: int = 256, batch_size: int = 32, cache_bytes: int = 0) -> None:
+    def __init__(
+        self,
+        model_path: str | Path | None = None,
+        retrieval_weight: float = 0.0,
+        max_length: int = 256,
+        batch_size: int = 32,
+        cache_bytes: int = 0,
+    ) -> None:
         self.model_path = Path(model_path) if model_path else None
         self.retrieval_weight = retrieval_weight
         self.max_length = max_length
         self.batch_size = batch_size
-        self.name = "late-interaction:all-MiniLM-L6-v2" if model_path is None \
-            else f"late-interaction:{Path(model_path).name}"
+        self.name = (
+            "late-interaction:all-MiniLM-L6-v2" if model_path is None else f"late-interaction:{Path(model_path).name}"
+        )
         self._tokenizer: Any = None
         self._model: Any = None
         self.cache = VectorCache(cache_bytes) if cache_bytes > 0 else None
@@ -221,7 +228,7 @@ class LateInteractionReranker:
         if len(ids) <= size:
             return [ids]
         stride = size - size // 8
-        return [ids[i:i + size] for i in range(0, max(1, len(ids) - size + stride), stride)]
+        return [ids[i : i + size] for i in range(0, max(1, len(ids) - size + stride), stride)]
 
     def _encode(self, windows: list[list[int]]) -> list[Any]:
         """Normalised token vectors (special and padding tokens removed) for each window."""
@@ -230,7 +237,7 @@ class LateInteractionReranker:
         tok = self._tokenizer
         out: list[Any] = []
         for start in range(0, len(windows), self.batch_size):
-            batch = [[tok.cls_token_id, *w, tok.sep_token_id] for w in windows[start:start + self.batch_size]]
+            batch = [[tok.cls_token_id, *w, tok.sep_token_id] for w in windows[start : start + self.batch_size]]
             width = max(len(b) for b in batch)
             input_ids = torch.tensor([b + [tok.pad_token_id] * (width - len(b)) for b in batch])
             mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
@@ -238,12 +245,13 @@ class LateInteractionReranker:
                 hidden = self._model(input_ids=input_ids, attention_mask=mask).last_hidden_state
             hidden = torch.nn.functional.normalize(hidden, dim=-1)
             for row, ids in zip(hidden, batch):
-                out.append(row[1:len(ids) - 1])
+                out.append(row[1 : len(ids) - 1])
         return out
 
     def _query_vectors(self, query: str) -> Any:
-        ids = self._tokenizer(query, add_special_tokens=False, truncation=True,
-                              max_length=self.max_length - 2)["input_ids"]
+        ids = self._tokenizer(query, add_special_tokens=False, truncation=True, max_length=self.max_length - 2)[
+            "input_ids"
+        ]
         keep = [i for i, t in enumerate(self._tokenizer.convert_ids_to_tokens(ids)) if not _PUNCT.match(t)]
         vectors = self._encode([ids])[0]
         return vectors[keep] if keep else vectors

@@ -18,17 +18,28 @@ class RerankServiceServicer(rerank_pb2_grpc.RerankServiceServicer):
         self.reranker = reranker
         self.settings = settings
 
-    async def Rerank(self, request: rerank_pb2.RerankRequest,
-                     context: grpc.aio.ServicerContext) -> rerank_pb2.RerankResponse:
+    async def Rerank(
+        self, request: rerank_pb2.RerankRequest, context: grpc.aio.ServicerContext
+    ) -> rerank_pb2.RerankResponse:
         candidates = [
-            Candidate(text=c.chunk.text, retrieval_score=c.retrieval_score, retrieval_rank=c.retrieval_rank,
-                      title=c.chunk.provenance.title)
+            Candidate(
+                text=c.chunk.text,
+                retrieval_score=c.retrieval_score,
+                retrieval_rank=c.retrieval_rank,
+                title=c.chunk.provenance.title,
+            )
             for c in request.candidates
         ]
         metrics.CANDIDATES.observe(len(candidates))
         threshold = request.score_threshold if request.HasField("score_threshold") else None
-        ranked = await rerank(self.reranker, request.query, candidates,
-                              request.top_n or self.settings.default_top_n, threshold, self.settings.max_candidates)
+        ranked = await rerank(
+            self.reranker,
+            request.query,
+            candidates,
+            request.top_n or self.settings.default_top_n,
+            threshold,
+            self.settings.max_candidates,
+        )
         results = []
         for item in ranked:
             scored = common_pb2.ScoredChunk()

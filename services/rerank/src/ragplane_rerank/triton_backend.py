@@ -28,8 +28,16 @@ class TritonReranker:
         timeout_s: deadline of a call made outside a request.
     """
 
-    def __init__(self, address: str, model: str, query_input: str = "query", passage_input: str = "passage",
-                 score_output: str = "score", batch_size: int = 64, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        model: str,
+        query_input: str = "query",
+        passage_input: str = "passage",
+        score_output: str = "score",
+        batch_size: int = 64,
+        timeout_s: float = 5.0,
+    ) -> None:
         self.name = f"triton:{model}"
         self.address = address
         self.model = model
@@ -38,8 +46,7 @@ class TritonReranker:
         self.score_output = score_output
         self.batch_size = batch_size
         self.timeout_s = timeout_s
-        self._client = InferenceClient(address, model, subject=f"reranker model server ({model})",
-                                       timeout_s=timeout_s)
+        self._client = InferenceClient(address, model, subject=f"reranker model server ({model})", timeout_s=timeout_s)
 
     def warm_up(self) -> None:
         # The aio channel is created on first use, inside the serving event loop.
@@ -51,15 +58,17 @@ class TritonReranker:
     async def score(self, query: str, candidates: Sequence[Candidate]) -> list[float]:
         scores: list[float] = []
         for start in range(0, len(candidates), self.batch_size):
-            batch = candidates[start:start + self.batch_size]
-            inputs = {self.query_input: np.array([[query.encode("utf-8")] for _ in batch], dtype=np.object_),
-                      self.passage_input: np.array([[_with_title(c).encode("utf-8")] for c in batch],
-                                                   dtype=np.object_)}
+            batch = candidates[start : start + self.batch_size]
+            inputs = {
+                self.query_input: np.array([[query.encode("utf-8")] for _ in batch], dtype=np.object_),
+                self.passage_input: np.array([[_with_title(c).encode("utf-8")] for c in batch], dtype=np.object_),
+            }
             result = await self._client.infer(inputs, [self.score_output])
             array = result.as_numpy(self.score_output)
             if array is None:
-                raise errors.FailedPrecondition(f"reranker model server ({self.model}) returned no "
-                                                f"{self.score_output!r} output")
+                raise errors.FailedPrecondition(
+                    f"reranker model server ({self.model}) returned no {self.score_output!r} output"
+                )
             array = np.asarray(array, dtype=np.float32).reshape(len(batch), -1)
             scores.extend(float(v) for v in array[:, -1])
         return scores

@@ -26,12 +26,24 @@ def build_store(settings: Settings) -> VectorStore:
     if settings.store == "qdrant":
         from ragplane_retrieve.store.qdrant_server import QdrantServerStore
 
-        return QdrantServerStore(settings.qdrant_url, settings.qdrant_api_key, settings.qdrant_collection,
-                                 settings.dimensions, indexes, settings.qdrant_timeout_s)
+        return QdrantServerStore(
+            settings.qdrant_url,
+            settings.qdrant_api_key,
+            settings.qdrant_collection,
+            settings.dimensions,
+            indexes,
+            settings.qdrant_timeout_s,
+        )
     from ragplane_retrieve.store.edge import EdgeStore
 
-    return EdgeStore(settings.store_path, settings.dimensions, indexes, settings.hnsw_m, settings.hnsw_ef_construct,
-                     settings.search_ef or None)
+    return EdgeStore(
+        settings.store_path,
+        settings.dimensions,
+        indexes,
+        settings.hnsw_m,
+        settings.hnsw_ef_construct,
+        settings.search_ef or None,
+    )
 
 
 class RetrieveApp:
@@ -43,8 +55,9 @@ class RetrieveApp:
         self.settings = settings
         self.store: VectorStore = store or build_store(settings)
         self.gate = ReadPriorityGate(settings.writer_yield_s)
-        self.search_defaults = SearchDefaults(settings.default_top_k, settings.default_rrf_k,
-                                              settings.min_prefetch, settings.tenant_idf)
+        self.search_defaults = SearchDefaults(
+            settings.default_top_k, settings.default_rrf_k, settings.min_prefetch, settings.tenant_idf
+        )
         self.writer: IndexWriter | None = None
         self.consumer: ConsumerRunner | None = None
         self.optimizer: OptimizeScheduler | None = None
@@ -61,21 +74,30 @@ class RetrieveApp:
         if settings.writer_enabled:
             await asyncio.to_thread(ensure_topics, settings, [settings.vectors_topic, settings.indexed_topic])
             self._producer = await asyncio.to_thread(EventProducer, settings, "ragplane-index-writer")
-            self.writer = IndexWriter(self.store, self._producer, settings.indexed_topic, settings.upsert_batch,
-                                      self.gate)
+            self.writer = IndexWriter(
+                self.store, self._producer, settings.indexed_topic, settings.upsert_batch, self.gate
+            )
             self.consumer = ConsumerRunner(
-                settings, topic=settings.vectors_topic, group=settings.writer_group,
-                message_type=events_pb2.VectorsEvent, handler=self.writer,
-                options=ConsumerOptions(batch_size=settings.writer_batch_records,
-                                        batch_wait_s=settings.writer_batch_wait_s))
+                settings,
+                topic=settings.vectors_topic,
+                group=settings.writer_group,
+                message_type=events_pb2.VectorsEvent,
+                handler=self.writer,
+                options=ConsumerOptions(
+                    batch_size=settings.writer_batch_records, batch_wait_s=settings.writer_batch_wait_s
+                ),
+            )
             self.consumer.start()
             log.info("index writer consuming", topic=settings.vectors_topic, group=settings.writer_group)
         if settings.store == "edge" and settings.optimize_mode == "auto":
             writer = self.writer
             self.optimizer = OptimizeScheduler(
-                self.store, OptimizePolicy(settings.optimize_threshold, settings.optimize_idle_s),
+                self.store,
+                OptimizePolicy(settings.optimize_threshold, settings.optimize_idle_s),
                 (lambda: writer.last_write) if writer is not None else (lambda: 0.0),
-                settings.optimize_check_s, settings.optimize_timeout_s)
+                settings.optimize_check_s,
+                settings.optimize_timeout_s,
+            )
             self.optimizer.start()
 
     async def stop(self) -> None:

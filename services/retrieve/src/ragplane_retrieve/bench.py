@@ -35,8 +35,9 @@ def _summary(samples_ms: list[float]) -> dict[str, Any]:
     return latency_summary(samples_ms, quantiles=(50, 95), digits=3)
 
 
-def build_corpus(docs: Any, questions: Any, passages: Sequence[str], top_k: int,
-                 seed: int = 0) -> tuple[PointsFn, dict[str, list[SearchQuery]]]:
+def build_corpus(
+    docs: Any, questions: Any, passages: Sequence[str], top_k: int, seed: int = 0
+) -> tuple[PointsFn, dict[str, list[SearchQuery]]]:
     """Derive chunks from embedded passages and make the queries per mode.
 
     Args:
@@ -62,20 +63,48 @@ def build_corpus(docs: Any, questions: Any, passages: Sequence[str], top_k: int,
             for t, w in zip(docs.sparse[q].indices, docs.sparse[q].values):
                 terms[t] = terms.get(t, 0.0) + 0.5 * w
             items = sorted(terms.items())
-            payload = {"tenant": tenant, "doc_id": f"doc-{i // 10}", "chunk_id": "", "content_hash": "bench",
-                       "sequence": 1, "chunk_index": i % 10, "page": 1 + (i % 10) // 3, "section_path": ["Bench"],
-                       "char_start": 0, "char_end": len(passages[p]), "source": f"bench-{i // 10}.txt",
-                       "title": "bench", "metadata": {"lang": "en" if i % 2 else "de"}, "flags": [],
-                       "text": passages[p]}
-            out.append(PointRecord(str(uuid.UUID(int=i + 1)), v.tolist(),
-                                   Sparse(tuple(t for t, _ in items), tuple(float(w) for _, w in items)), payload))
+            payload = {
+                "tenant": tenant,
+                "doc_id": f"doc-{i // 10}",
+                "chunk_id": "",
+                "content_hash": "bench",
+                "sequence": 1,
+                "chunk_index": i % 10,
+                "page": 1 + (i % 10) // 3,
+                "section_path": ["Bench"],
+                "char_start": 0,
+                "char_end": len(passages[p]),
+                "source": f"bench-{i // 10}.txt",
+                "title": "bench",
+                "metadata": {"lang": "en" if i % 2 else "de"},
+                "flags": [],
+                "text": passages[p],
+            }
+            out.append(
+                PointRecord(
+                    str(uuid.UUID(int=i + 1)),
+                    v.tolist(),
+                    Sparse(tuple(t for t, _ in items), tuple(float(w) for _, w in items)),
+                    payload,
+                )
+            )
         return out
 
-    queries = {mode: [SearchQuery("bench", mode, top_k=top_k, dense=questions.dense[i].tolist(),
-                                  sparse=Sparse(questions.sparse[i].indices, questions.sparse[i].values),
-                                  prefetch_limit=max(50, top_k))
-                      for i in range(len(questions.dense)) if questions.sparse[i].indices]
-               for mode in MODES}
+    queries = {
+        mode: [
+            SearchQuery(
+                "bench",
+                mode,
+                top_k=top_k,
+                dense=questions.dense[i].tolist(),
+                sparse=Sparse(questions.sparse[i].indices, questions.sparse[i].values),
+                prefetch_limit=max(50, top_k),
+            )
+            for i in range(len(questions.dense))
+            if questions.sparse[i].indices
+        ]
+        for mode in MODES
+    }
     return points, queries
 
 
@@ -126,8 +155,9 @@ class _Opened:
 class _Writer:
     """A thread writing the way the index writer does: upserts after the service's read-priority gate."""
 
-    def __init__(self, app: Any, store: Any, batches: Callable[[int], list[PointRecord]], batch_size: int,
-                 rate: float) -> None:
+    def __init__(
+        self, app: Any, store: Any, batches: Callable[[int], list[PointRecord]], batch_size: int, rate: float
+    ) -> None:
         self.app, self.store, self.batches, self.batch_size, self.rate = app, store, batches, batch_size, rate
         self.written = 0
         self.stop = threading.Event()
@@ -138,16 +168,19 @@ class _Writer:
         started = time.perf_counter()
         while not self.stop.is_set():
             self.app.gate.before_write()
-            self.store.upsert(self.batches(batch)[:self.batch_size])
+            self.store.upsert(self.batches(batch)[: self.batch_size])
             self.written += min(self.batch_size, 64)
             batch += 1
             if self.rate > 0:
                 self.stop.wait(max(0.0, started + self.written / self.rate - time.perf_counter()))
 
 
-async def rpc_latency(store: Any, queries: dict[str, list[SearchQuery]],
-                      writer_points: Callable[[int], list[PointRecord]] | None = None,
-                      writer_rate: float = 0.0) -> dict[str, Any]:
+async def rpc_latency(
+    store: Any,
+    queries: dict[str, list[SearchQuery]],
+    writer_points: Callable[[int], list[PointRecord]] | None = None,
+    writer_rate: float = 0.0,
+) -> dict[str, Any]:
     """Search RPC p50/p95 per mode on loopback.
 
     With ``writer_points`` a thread writes meanwhile the way the index writer does (upsert calls of
@@ -165,23 +198,34 @@ async def rpc_latency(store: Any, queries: dict[str, list[SearchQuery]],
     settings = load_settings(Settings, {}, writer_enabled=False, optimize_mode="off")
     app = RetrieveApp(settings, store=_Opened(store))
     running = await start_service(app, settings, port=0, metrics=False)
-    modes = {"dense": retrieve_pb2.SEARCH_MODE_DENSE, "sparse": retrieve_pb2.SEARCH_MODE_SPARSE,
-             "hybrid": retrieve_pb2.SEARCH_MODE_HYBRID}
+    modes = {
+        "dense": retrieve_pb2.SEARCH_MODE_DENSE,
+        "sparse": retrieve_pb2.SEARCH_MODE_SPARSE,
+        "hybrid": retrieve_pb2.SEARCH_MODE_HYBRID,
+    }
     out: dict[str, Any] = {}
     writer = _Writer(app, store, writer_points, settings.upsert_batch, writer_rate) if writer_points else None
     try:
         async with grpc.aio.insecure_channel(running.address) as channel:
             stub = retrieve_pb2_grpc.RetrieveServiceStub(channel)
             metadata = [("authorization", "Bearer dev-key")]
-            requests = {m: [retrieve_pb2.SearchRequest(
-                dense_vector=q.dense, sparse_vector=common_pb2.SparseVector(indices=q.sparse.indices,
-                                                                            values=q.sparse.values),
-                top_k=q.top_k, mode=modes[m]) for q in queries[m]] for m in modes}
+            requests = {
+                m: [
+                    retrieve_pb2.SearchRequest(
+                        dense_vector=q.dense,
+                        sparse_vector=common_pb2.SparseVector(indices=q.sparse.indices, values=q.sparse.values),
+                        top_k=q.top_k,
+                        mode=modes[m],
+                    )
+                    for q in queries[m]
+                ]
+                for m in modes
+            }
             await stub.Search(requests["dense"][0], metadata=metadata)
             if writer is not None:
                 writer.thread.start()
             started_all = time.perf_counter()
-            for mode in (("hybrid",) if writer else modes):
+            for mode in ("hybrid",) if writer else modes:
                 times = []
                 for request in requests[mode]:
                     with Timer() as timer:
@@ -213,7 +257,7 @@ def local_mode_comparison(points_fn: PointsFn, queries: dict[str, list[SearchQue
             store.open()
             started = time.perf_counter()
             for i in range(0, len(pts), 512):
-                store.upsert(pts[i:i + 512])
+                store.upsert(pts[i : i + 512])
             out[name] = {"upsert_points_per_s": round(size / (time.perf_counter() - started), 1)}
             out[name].update(time_interleaved(store, sample))
         local.close()
@@ -238,15 +282,23 @@ def _fill(store: Any, points_fn: PointsFn, chunks: int) -> float:
 
 def _optimized_variants(queries: dict[str, list[SearchQuery]]) -> dict[str, list[SearchQuery]]:
     """The modes plus global IDF and a half-selective filter: what the optimized store is timed on."""
-    return {**queries,
-            "sparse_global_idf": [dataclasses.replace(q, tenant_idf=False) for q in queries["sparse"]],
-            "hybrid_global_idf": [dataclasses.replace(q, tenant_idf=False) for q in queries["hybrid"]],
-            "hybrid_filtered_half": [dataclasses.replace(q, conditions=(Condition("metadata.lang", equals="en"),))
-                                     for q in queries["hybrid"]]}
+    return {
+        **queries,
+        "sparse_global_idf": [dataclasses.replace(q, tenant_idf=False) for q in queries["sparse"]],
+        "hybrid_global_idf": [dataclasses.replace(q, tenant_idf=False) for q in queries["hybrid"]],
+        "hybrid_filtered_half": [
+            dataclasses.replace(q, conditions=(Condition("metadata.lang", equals="en"),)) for q in queries["hybrid"]
+        ],
+    }
 
 
-def store_benchmark(points_fn: PointsFn, queries: dict[str, list[SearchQuery]], chunks: int,
-                    path: Path | None = None, progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+def store_benchmark(
+    points_fn: PointsFn,
+    queries: dict[str, list[SearchQuery]],
+    chunks: int,
+    path: Path | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
     """Index ``chunks`` points in an edge store, then time it before and after optimize, and through the RPC.
 
     Args:
@@ -291,7 +343,8 @@ def store_benchmark(points_fn: PointsFn, queries: dict[str, list[SearchQuery]], 
 
         results["rpc_under_concurrent_writer"] = asyncio.run(rpc_latency(store, queries, writer_points))
         results["rpc_under_writer_200_points_per_s"] = asyncio.run(
-            rpc_latency(store, queries, writer_points, writer_rate=200.0))
+            rpc_latency(store, queries, writer_points, writer_rate=200.0)
+        )
     finally:
         store.close()
         if path is None:

@@ -15,7 +15,6 @@ from google.protobuf import struct_pb2
 
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import common_pb2
-
 from ragplane_retrieve.model import Condition, Range, Scalar
 
 STRING_FIELDS = frozenset({"doc_id", "source", "title"})
@@ -59,13 +58,15 @@ def translate(filters: Sequence[common_pb2.FieldFilter]) -> tuple[Condition, ...
     for i, flt in enumerate(filters):
         field = flt.field
         if field.startswith(METADATA_PREFIX):
-            if not _METADATA_KEY.match(field[len(METADATA_PREFIX):]):
-                raise InvalidArgument(f"filters[{i}].field", f"metadata key must match {_METADATA_KEY.pattern}, "
-                                                             f"but got {field!r}")
+            if not _METADATA_KEY.match(field[len(METADATA_PREFIX) :]):
+                raise InvalidArgument(
+                    f"filters[{i}].field", f"metadata key must match {_METADATA_KEY.pattern}, but got {field!r}"
+                )
         elif field not in STRING_FIELDS and field not in INTEGER_FIELDS:
             allowed = ", ".join(sorted(STRING_FIELDS | INTEGER_FIELDS))
-            raise InvalidArgument(f"filters[{i}].field", f"unknown field {field!r}; filterable fields are "
-                                                         f"{allowed} and metadata.<key>")
+            raise InvalidArgument(
+                f"filters[{i}].field", f"unknown field {field!r}; filterable fields are {allowed} and metadata.<key>"
+            )
         which = flt.WhichOneof("condition")
         if which == "equals":
             value = _scalar(flt.equals, f"filters[{i}].equals")
@@ -92,8 +93,7 @@ def translate(filters: Sequence[common_pb2.FieldFilter]) -> tuple[Condition, ...
         elif which == "range":
             if field in STRING_FIELDS:
                 raise InvalidArgument(f"filters[{i}].range", f"{field} is a string field; ranges need numbers")
-            bounds = {name: getattr(flt.range, name) for name in ("gt", "gte", "lt", "lte")
-                      if flt.range.HasField(name)}
+            bounds = {name: getattr(flt.range, name) for name in ("gt", "gte", "lt", "lte") if flt.range.HasField(name)}
             if not bounds:
                 raise InvalidArgument(f"filters[{i}].range", "must set at least one of gt, gte, lt, lte")
             for name, bound in bounds.items():

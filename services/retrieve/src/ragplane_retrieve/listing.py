@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.runtime.paging import decode_page_token, encode_page_token, invalid_page_token
-
 from ragplane_retrieve.model import Hit
 from ragplane_retrieve.store.base import ChunkPosition, VectorStore, chunk_position
 

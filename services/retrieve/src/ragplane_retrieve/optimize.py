@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ragplane.runtime.logs import get_logger
-
 from ragplane_retrieve import metrics
 
 log = get_logger(__name__)
@@ -54,8 +53,9 @@ class OptimizeScheduler:
         timeout_s: an offline optimize running longer is abandoned.
     """
 
-    def __init__(self, store, policy: OptimizePolicy, last_write: Callable[[], float], check_s: float,
-                 timeout_s: float) -> None:
+    def __init__(
+        self, store, policy: OptimizePolicy, last_write: Callable[[], float], check_s: float, timeout_s: float
+    ) -> None:
         self.store = store
         self.policy = policy
         self.last_write = last_write
@@ -117,8 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         before = store.unindexed_points()
         changed = store.optimize()
-        print(f"optimized={changed} unindexed_before={before} unindexed_after={store.unindexed_points()} "
-              f"seconds={time.monotonic() - started:.1f}")
+        print(
+            f"optimized={changed} unindexed_before={before} unindexed_after={store.unindexed_points()} "
+            f"seconds={time.monotonic() - started:.1f}"
+        )
     finally:
         store.close()
     return 0

@@ -11,12 +11,12 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 
 from ragplane.v1 import common_pb2, events_pb2
-
 from ragplane_retrieve.model import PointRecord, Sparse, point_id
 
 
-def chunk_payload(tenant: str, version: common_pb2.DocumentVersion, chunk: common_pb2.Chunk,
-                  doc_id: str) -> dict[str, Any]:
+def chunk_payload(
+    tenant: str, version: common_pb2.DocumentVersion, chunk: common_pb2.Chunk, doc_id: str
+) -> dict[str, Any]:
     prov = chunk.provenance
     return {
         "tenant": tenant,
@@ -55,8 +55,11 @@ def to_points(event: events_pb2.VectorsEvent) -> list[PointRecord]:
         chunk = embedded.chunk
         pid = point_id(chunk.chunk_id, event.tenant, event.doc_id, chunk.provenance.chunk_index)
         sparse = Sparse(tuple(embedded.sparse.indices), tuple(embedded.sparse.values))
-        points.append(PointRecord(pid, list(embedded.dense), sparse,
-                                  chunk_payload(event.tenant, event.version, chunk, event.doc_id)))
+        points.append(
+            PointRecord(
+                pid, list(embedded.dense), sparse, chunk_payload(event.tenant, event.version, chunk, event.doc_id)
+            )
+        )
     return points
 
 
@@ -70,8 +73,9 @@ def to_chunk(point_id_: str, payload: dict[str, Any]) -> common_pb2.Chunk:
         text=payload.get("text", ""),
         provenance=common_pb2.Provenance(
             doc_id=payload.get("doc_id", ""),
-            version=common_pb2.DocumentVersion(content_hash=payload.get("content_hash", ""),
-                                               sequence=int(payload.get("sequence", 0))),
+            version=common_pb2.DocumentVersion(
+                content_hash=payload.get("content_hash", ""), sequence=int(payload.get("sequence", 0))
+            ),
             chunk_index=int(payload.get("chunk_index", 0)),
             page=int(payload.get("page", 0)),
             section_path=list(payload.get("section_path") or []),

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import common_pb2, retrieve_pb2
-
 from ragplane_retrieve import metrics
 from ragplane_retrieve.filters import translate
 from ragplane_retrieve.model import SearchQuery, Sparse
@@ -17,8 +16,12 @@ from ragplane_retrieve.store.base import VectorStore
 
 MAX_TOP_K = 200
 MAX_PREFETCH = 1000
-_MODES = {retrieve_pb2.SEARCH_MODE_UNSPECIFIED: "hybrid", retrieve_pb2.SEARCH_MODE_HYBRID: "hybrid",
-          retrieve_pb2.SEARCH_MODE_DENSE: "dense", retrieve_pb2.SEARCH_MODE_SPARSE: "sparse"}
+_MODES = {
+    retrieve_pb2.SEARCH_MODE_UNSPECIFIED: "hybrid",
+    retrieve_pb2.SEARCH_MODE_HYBRID: "hybrid",
+    retrieve_pb2.SEARCH_MODE_DENSE: "dense",
+    retrieve_pb2.SEARCH_MODE_SPARSE: "sparse",
+}
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,9 @@ def _sparse(vector: common_pb2.SparseVector) -> Sparse:
     return Sparse(tuple(i for i, _ in pairs), tuple(v for _, v in pairs))
 
 
-def build_query(request: retrieve_pb2.SearchRequest, tenant: str, dimensions: int,
-                defaults: SearchDefaults) -> SearchQuery:
+def build_query(
+    request: retrieve_pb2.SearchRequest, tenant: str, dimensions: int, defaults: SearchDefaults
+) -> SearchQuery:
     """Validate a SearchRequest and build the store query for ``tenant`` (the authenticated caller's).
 
     Raises:
@@ -70,9 +74,17 @@ def build_query(request: retrieve_pb2.SearchRequest, tenant: str, dimensions: in
         raise InvalidArgument("prefetch_limit", f"must be at most {MAX_PREFETCH}, but got {prefetch}")
     if prefetch < top_k:
         raise InvalidArgument("prefetch_limit", f"must be >= top_k ({top_k}), but got {prefetch}")
-    return SearchQuery(tenant=tenant, mode=mode, top_k=top_k, dense=dense, sparse=sparse,
-                       rrf_k=request.rrf_k or defaults.rrf_k, prefetch_limit=prefetch,
-                       conditions=translate(request.filters), tenant_idf=defaults.tenant_idf)
+    return SearchQuery(
+        tenant=tenant,
+        mode=mode,
+        top_k=top_k,
+        dense=dense,
+        sparse=sparse,
+        rrf_k=request.rrf_k or defaults.rrf_k,
+        prefetch_limit=prefetch,
+        conditions=translate(request.filters),
+        tenant_idf=defaults.tenant_idf,
+    )
 
 
 def run_search(store: VectorStore, query: SearchQuery) -> list[common_pb2.ScoredChunk]:
@@ -81,5 +93,7 @@ def run_search(store: VectorStore, query: SearchQuery) -> list[common_pb2.Scored
     hits = store.search(query)
     metrics.SEARCH_LATENCY.labels(query.mode).observe(time.perf_counter() - started)
     metrics.SEARCH_RESULTS.observe(len(hits))
-    return [common_pb2.ScoredChunk(chunk=to_chunk(hit.id, hit.payload), retrieval_score=hit.score,
-                                   retrieval_rank=rank) for rank, hit in enumerate(hits, start=1)]
+    return [
+        common_pb2.ScoredChunk(chunk=to_chunk(hit.id, hit.payload), retrieval_score=hit.score, retrieval_rank=rank)
+        for rank, hit in enumerate(hits, start=1)
+    ]

@@ -7,7 +7,6 @@ import asyncio
 from ragplane.runtime.context import current_tenant
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import retrieve_pb2, retrieve_pb2_grpc
-
 from ragplane_retrieve.gate import ReadPriorityGate
 from ragplane_retrieve.listing import MAX_PAGE, list_chunks
 from ragplane_retrieve.payload import to_chunk
@@ -41,19 +40,30 @@ class RetrieveServiceServicer(retrieve_pb2_grpc.RetrieveServiceServicer):
         tenant = current_tenant()
         if request.limit > MAX_PAGE:  # the deprecated page size, read when page_size is 0
             raise InvalidArgument("limit", f"must be at most {MAX_PAGE}, but got {request.limit}")
-        page = await asyncio.to_thread(list_chunks, self.store, tenant, request.doc_id,
-                                       page_size=request.page_size or request.limit, page_token=request.page_token)
-        return retrieve_pb2.ListChunksResponse(chunks=[to_chunk(h.id, h.payload) for h in page.hits],
-                                               next_page_token=page.next_page_token)
+        page = await asyncio.to_thread(
+            list_chunks,
+            self.store,
+            tenant,
+            request.doc_id,
+            page_size=request.page_size or request.limit,
+            page_token=request.page_token,
+        )
+        return retrieve_pb2.ListChunksResponse(
+            chunks=[to_chunk(h.id, h.payload) for h in page.hits], next_page_token=page.next_page_token
+        )
 
-    async def GetIndexStats(self, request: retrieve_pb2.GetIndexStatsRequest,
-                            context) -> retrieve_pb2.GetIndexStatsResponse:
+    async def GetIndexStats(
+        self, request: retrieve_pb2.GetIndexStatsRequest, context
+    ) -> retrieve_pb2.GetIndexStatsResponse:
         tenant = current_tenant()
         store = self.store
 
         def stats() -> retrieve_pb2.GetIndexStatsResponse:
             return retrieve_pb2.GetIndexStatsResponse(
-                chunk_count=store.count(tenant), document_count=store.count_documents(tenant),
-                index_version=store.tenant_states([tenant])[tenant].index_version, backend=store.backend)
+                chunk_count=store.count(tenant),
+                document_count=store.count_documents(tenant),
+                index_version=store.tenant_states([tenant])[tenant].index_version,
+                backend=store.backend,
+            )
 
         return await asyncio.to_thread(stats)

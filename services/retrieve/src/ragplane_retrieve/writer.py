@@ -29,10 +29,9 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ragplane.runtime.kafka import Envelope, EventProducer, PoisonMessage
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import events_pb2
-
 from ragplane_retrieve import metrics
-from ragplane_retrieve.gate import ReadPriorityGate
 from ragplane_retrieve.decisions import Action, decide, next_index_version, stale_reason
+from ragplane_retrieve.gate import ReadPriorityGate
 from ragplane_retrieve.model import Condition, DocState, PointRecord, Range, TenantState
 from ragplane_retrieve.payload import to_points
 from ragplane_retrieve.store.base import VectorStore
@@ -60,11 +59,14 @@ def validate(event: events_pb2.VectorsEvent, dimensions: int) -> None:
             raise PoisonMessage(f"VectorsEvent.batch.total_chunks is 0 but the event has {len(event.chunks)} chunks")
         for i, embedded in enumerate(event.chunks):
             if len(embedded.dense) != dimensions:
-                raise PoisonMessage(f"VectorsEvent.chunks[{i}].dense has {len(embedded.dense)} dimensions, "
-                                    f"the index has {dimensions}")
+                raise PoisonMessage(
+                    f"VectorsEvent.chunks[{i}].dense has {len(embedded.dense)} dimensions, the index has {dimensions}"
+                )
             if len(embedded.sparse.indices) != len(embedded.sparse.values):
-                raise PoisonMessage(f"VectorsEvent.chunks[{i}].sparse has {len(embedded.sparse.indices)} indices "
-                                    f"and {len(embedded.sparse.values)} values")
+                raise PoisonMessage(
+                    f"VectorsEvent.chunks[{i}].sparse has {len(embedded.sparse.indices)} indices "
+                    f"and {len(embedded.sparse.values)} values"
+                )
             if len(set(embedded.sparse.indices)) != len(embedded.sparse.indices):
                 raise PoisonMessage(f"VectorsEvent.chunks[{i}].sparse.indices are not unique")
 
@@ -90,8 +92,7 @@ class _RoundWrites:
     changed: dict[tuple[str, str], DocState] = field(default_factory=dict)
 
 
-def _decide(round_: list[tuple[int, events_pb2.VectorsEvent]],
-            states: dict[tuple[str, str], DocState]) -> _RoundWrites:
+def _decide(round_: list[tuple[int, events_pb2.VectorsEvent]], states: dict[tuple[str, str], DocState]) -> _RoundWrites:
     """Decide every event of a round against its document's state; plan the writes of the applied ones.
 
     ``states`` is updated at once, so the next round (the document's next event) is decided against it.
@@ -127,14 +128,16 @@ def _plan_write(result: _Applied, writes: _RoundWrites) -> DocState:
     event = result.event
     seq = int(event.version.sequence)
     if result.action is Action.APPLY_DELETE:
-        writes.deletes.append((event.tenant, [Condition("doc_id", equals=event.doc_id),
-                                              Condition("sequence", range=Range(lte=seq))]))
+        writes.deletes.append(
+            (event.tenant, [Condition("doc_id", equals=event.doc_id), Condition("sequence", range=Range(lte=seq))])
+        )
         result.outcome = events_pb2.INDEX_OUTCOME_DELETED
         return DocState(event.tenant, event.doc_id, seq, event.version.content_hash, deleted=True, complete=True)
     writes.points.extend(to_points(event))
     writes.upserted.append(result)
-    return DocState(event.tenant, event.doc_id, seq, event.version.content_hash,
-                    total_chunks=int(event.batch.total_chunks))
+    return DocState(
+        event.tenant, event.doc_id, seq, event.version.content_hash, total_chunks=int(event.batch.total_chunks)
+    )
 
 
 def _number(applied: list[tuple[int, _Applied]], tenants: dict[str, TenantState]) -> None:
@@ -161,8 +164,14 @@ class IndexWriter:
     let in-flight searches finish.
     """
 
-    def __init__(self, store: VectorStore, producer: EventProducer | None, indexed_topic: str,
-                 upsert_batch: int = 32, gate: ReadPriorityGate | None = None) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        producer: EventProducer | None,
+        indexed_topic: str,
+        upsert_batch: int = 32,
+        gate: ReadPriorityGate | None = None,
+    ) -> None:
         self.store = store
         self.producer = producer
         self.indexed_topic = indexed_topic
@@ -175,8 +184,9 @@ class IndexWriter:
     def __call__(self, batch: Sequence[Envelope[events_pb2.VectorsEvent]]) -> None:
         self.handle([env.message for env in batch], [env.key for env in batch])
 
-    def handle(self, events: Sequence[events_pb2.VectorsEvent],
-               keys: Sequence[str] | None = None) -> list[events_pb2.IndexedEvent]:
+    def handle(
+        self, events: Sequence[events_pb2.VectorsEvent], keys: Sequence[str] | None = None
+    ) -> list[events_pb2.IndexedEvent]:
         """Apply ``events`` in order per document; produce and return one IndexedEvent per event."""
         for event in events:
             validate(event, self.store.dimensions)
@@ -186,8 +196,9 @@ class IndexWriter:
         indexed = [self._indexed_event(a) for a in applied]
         if self.producer is not None and indexed:
             keys = keys or [f"{e.tenant}/{e.doc_id}" for e in events]
-            self.producer.send_many(self.indexed_topic, [(k or f"{e.tenant}/{e.doc_id}", e)
-                                                         for k, e in zip(keys, indexed)])
+            self.producer.send_many(
+                self.indexed_topic, [(k or f"{e.tenant}/{e.doc_id}", e) for k, e in zip(keys, indexed)]
+            )
         metrics.WRITER_BATCH.observe(len(events))
         metrics.WRITER_LATENCY.observe(time.perf_counter() - started)
         for a in applied:
@@ -209,8 +220,12 @@ class IndexWriter:
                 results[position] = result
         return [r for r in results if r is not None]
 
-    def _round(self, round_: list[tuple[int, events_pb2.VectorsEvent]], states: dict[tuple[str, str], DocState],
-               tenants: dict[str, TenantState]) -> list[tuple[int, _Applied]]:
+    def _round(
+        self,
+        round_: list[tuple[int, events_pb2.VectorsEvent]],
+        states: dict[tuple[str, str], DocState],
+        tenants: dict[str, TenantState],
+    ) -> list[tuple[int, _Applied]]:
         """One round (at most one event per document): decide, write, settle versions, number, save states."""
         writes = _decide(round_, states)
         self._write(writes)
@@ -226,7 +241,7 @@ class IndexWriter:
         for i in range(0, len(points), self.upsert_batch):
             if self.gate is not None:
                 self.gate.before_write()
-            self.store.upsert(points[i:i + self.upsert_batch])
+            self.store.upsert(points[i : i + self.upsert_batch])
         metrics.POINTS_UPSERTED.inc(len(points))
         for tenant, conditions in writes.deletes:
             self.store.delete(tenant, conditions)
@@ -236,15 +251,17 @@ class IndexWriter:
         for result in writes.upserted:
             event = result.event
             seq, total = int(event.version.sequence), int(event.batch.total_chunks)
-            present = self.store.count(event.tenant, [Condition("doc_id", equals=event.doc_id),
-                                                      Condition("sequence", equals=seq)])
+            present = self.store.count(
+                event.tenant, [Condition("doc_id", equals=event.doc_id), Condition("sequence", equals=seq)]
+            )
             result.indexed_chunks = present
             if present < total:
                 result.outcome = events_pb2.INDEX_OUTCOME_PARTIAL
                 continue
             # The whole version is in: drop every chunk of other versions (older ones, replaced).
-            self.store.delete(event.tenant, [Condition("doc_id", equals=event.doc_id),
-                                             Condition("sequence", equals=seq, negate=True)])
+            self.store.delete(
+                event.tenant, [Condition("doc_id", equals=event.doc_id), Condition("sequence", equals=seq, negate=True)]
+            )
             key = (event.tenant, event.doc_id)
             states[key] = writes.changed[key] = replace(states[key], complete=True)
             result.outcome = events_pb2.INDEX_OUTCOME_INDEXED
@@ -263,6 +280,13 @@ class IndexWriter:
         produced = Timestamp()
         produced.GetCurrentTime()
         return events_pb2.IndexedEvent(
-            tenant=event.tenant, doc_id=event.doc_id, version=event.version, outcome=result.outcome,
-            indexed_chunks=result.indexed_chunks, total_chunks=event.batch.total_chunks, reason=result.reason,
-            index_version=result.index_version, produced_at=produced)
+            tenant=event.tenant,
+            doc_id=event.doc_id,
+            version=event.version,
+            outcome=result.outcome,
+            indexed_chunks=result.indexed_chunks,
+            total_chunks=event.batch.total_chunks,
+            reason=result.reason,
+            index_version=result.index_version,
+            produced_at=produced,
+        )

@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
     mean_chars = round(sum(len(p) for p in passages) / max(len(passages), 1), 1)
     result.notes = f"passages: {source}, {mean_chars} characters on average"
     # The machine is shared: the load says how much of it the benchmark really had.
-    result.details = {"passage_source": source, "mean_chars": mean_chars,
-                      "load_average": [round(x, 2) for x in os.getloadavg()]}
+    result.details = {
+        "passage_source": source,
+        "mean_chars": mean_chars,
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
     return [result]

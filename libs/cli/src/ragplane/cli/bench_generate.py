@@ -21,8 +21,15 @@ from ragplane.runtime.bench import BenchResult
 
 HELP = "TTFT, latency and tokens/s against prompt size"
 DEFAULT_SIZES = "250,500,1000,2000"
-SIZE_COLUMNS = ["prompt_tokens", "ttft_p50_s", "ttft_p95_s", "total_p50_s", "total_p95_s", "prompt_tokens_per_s",
-                "decode_tokens_per_s"]
+SIZE_COLUMNS = [
+    "prompt_tokens",
+    "ttft_p50_s",
+    "ttft_p95_s",
+    "total_p50_s",
+    "total_p95_s",
+    "prompt_tokens_per_s",
+    "decode_tokens_per_s",
+]
 CONCURRENT_COLUMNS = ["wall_s", "completion_tokens_per_s", "ttft_max_s"]
 
 
@@ -36,8 +43,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tokens", type=int, default=32, help="tokens generated per request (fixed)")
     parser.add_argument("--threads", type=int, default=0, help="model server threads per slot (0: all cores)")
     parser.add_argument("--slots", type=int, default=1, help="model server slots")
-    parser.add_argument("--concurrency", type=int, default=0,
-                        help="also send this many requests at once (smallest size) and report throughput")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        help="also send this many requests at once (smallest size) and report throughput",
+    )
     parser.add_argument("--seed", type=int, default=7)
 
 
@@ -49,8 +60,9 @@ def measure(args: argparse.Namespace) -> dict:
     options = bench.ServerOptions(args.model, args.addr, args.threads, args.slots)
     sizes = [int(s) for s in args.prompt_tokens.split(",") if s.strip()]
     load_before = os.getloadavg()[0]
-    results = asyncio.run(bench.measure(options, prompts, sizes, args.runs, args.max_tokens, args.concurrency,
-                                        progress))
+    results = asyncio.run(
+        bench.measure(options, prompts, sizes, args.runs, args.max_tokens, args.concurrency, progress)
+    )
     results["load_average_1m"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
     return results
 
@@ -58,9 +70,13 @@ def measure(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> list[BenchResult]:
     """One row per prompt size; a second table for the concurrent requests when asked for."""
     results = measure(args)
-    sizes = BenchResult("generate", SIZE_COLUMNS, details=results,
-                        title=f"Generate: {results['model']}, {results['max_tokens']} tokens out, {results['runs']} "
-                              f"runs per size, {results['threads_per_slot']} thread(s) x {results['slots']} slot(s)")
+    sizes = BenchResult(
+        "generate",
+        SIZE_COLUMNS,
+        details=results,
+        title=f"Generate: {results['model']}, {results['max_tokens']} tokens out, {results['runs']} "
+        f"runs per size, {results['threads_per_slot']} thread(s) x {results['slots']} slot(s)",
+    )
     for target, row in results["sizes"].items():
         sizes.add(f"~{target} tokens", {column: row[column] for column in SIZE_COLUMNS})
     if "ttft_ms_per_prompt_token" in results:
@@ -69,7 +85,9 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
     if "concurrent" in results:
         concurrent = results["concurrent"]
         table = BenchResult("generate", CONCURRENT_COLUMNS, variant="concurrent", title="Concurrent requests")
-        table.add(f"{concurrent['requests']} requests of ~{concurrent['prompt_tokens']} tokens",
-                  {column: concurrent[column] for column in CONCURRENT_COLUMNS})
+        table.add(
+            f"{concurrent['requests']} requests of ~{concurrent['prompt_tokens']} tokens",
+            {column: concurrent[column] for column in CONCURRENT_COLUMNS},
+        )
         out.append(table)
     return out

@@ -74,13 +74,18 @@ def _pipeline(documents: list[tuple[str, str]], batch_size: int, timeout_s: floa
 
         def requests():
             for doc_id, text in documents:
-                yield ingest_pb2.IngestDocumentsRequest(header=ingest_pb2.DocumentHeader(
-                    doc_id=doc_id, source=f"{doc_id}.txt", content_type="text/plain", title=doc_id.split("/")[0]))
+                yield ingest_pb2.IngestDocumentsRequest(
+                    header=ingest_pb2.DocumentHeader(
+                        doc_id=doc_id, source=f"{doc_id}.txt", content_type="text/plain", title=doc_id.split("/")[0]
+                    )
+                )
                 yield ingest_pb2.IngestDocumentsRequest(content=text.encode())
                 yield ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd())
 
-        with grpc.insecure_channel(stack.address("ingest")) as ingest_channel, \
-                grpc.insecure_channel(stack.address("retrieve")) as retrieve_channel:
+        with (
+            grpc.insecure_channel(stack.address("ingest")) as ingest_channel,
+            grpc.insecure_channel(stack.address("retrieve")) as retrieve_channel,
+        ):
             ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
             retrieve = retrieve_pb2_grpc.RetrieveServiceStub(retrieve_channel)
             pids = stack.pids()
@@ -106,41 +111,76 @@ def _pipeline(documents: list[tuple[str, str]], batch_size: int, timeout_s: floa
             total_s = time.perf_counter() - started
             cpu_after = {name: _cpu_seconds(pid) for name, pid in pids.items()}
         peaks = {name: _peak_rss_mb(pid) for name, pid in stack.pids().items()}
-        cpu = {name: round(cpu_after[name] - cpu_before[name], 2) for name in pids
-               if cpu_after.get(name) is not None and cpu_before.get(name) is not None}
+        cpu = {
+            name: round(cpu_after[name] - cpu_before[name], 2)
+            for name in pids
+            if cpu_after.get(name) is not None and cpu_before.get(name) is not None
+        }
     return {
-        "documents": accepted, "failed_documents": failed, "chunks": chunks, "indexed_chunks": indexed,
-        "upload_seconds": round(uploaded_s, 2), "seconds": round(total_s, 2),
-        "documents_per_s": round(accepted / total_s, 2), "chunks_per_s": round(indexed / total_s, 2),
-        "complete": indexed >= chunks, "peak_rss_mb": peaks, "cpu_seconds": cpu,
+        "documents": accepted,
+        "failed_documents": failed,
+        "chunks": chunks,
+        "indexed_chunks": indexed,
+        "upload_seconds": round(uploaded_s, 2),
+        "seconds": round(total_s, 2),
+        "documents_per_s": round(accepted / total_s, 2),
+        "chunks_per_s": round(indexed / total_s, 2),
+        "complete": indexed >= chunks,
+        "peak_rss_mb": peaks,
+        "cpu_seconds": cpu,
     }
 
 
 def _throughput(raw: dict[str, Any], pipeline: dict[str, Any], ratio: float | None) -> BenchResult:
-    result = BenchResult("ingest", THROUGHPUT_COLUMNS, title="ingest throughput (SQuAD v1.1 dev passages)",
-                         notes=f"pipeline / raw embedder = {ratio} (target >= 0.85)")
-    result.add("raw embedder (in process)", {"documents": raw["texts"], "chunks": raw["texts"],
-                                             "seconds": raw["seconds"], "chunks_per_s": raw["chunks_per_s"]})
-    result.add("end to end through Kafka", {"documents": pipeline["documents"], "chunks": pipeline["indexed_chunks"],
-                                            "seconds": pipeline["seconds"],
-                                            "documents_per_s": pipeline["documents_per_s"],
-                                            "chunks_per_s": pipeline["chunks_per_s"]})
+    result = BenchResult(
+        "ingest",
+        THROUGHPUT_COLUMNS,
+        title="ingest throughput (SQuAD v1.1 dev passages)",
+        notes=f"pipeline / raw embedder = {ratio} (target >= 0.85)",
+    )
+    result.add(
+        "raw embedder (in process)",
+        {
+            "documents": raw["texts"],
+            "chunks": raw["texts"],
+            "seconds": raw["seconds"],
+            "chunks_per_s": raw["chunks_per_s"],
+        },
+    )
+    result.add(
+        "end to end through Kafka",
+        {
+            "documents": pipeline["documents"],
+            "chunks": pipeline["indexed_chunks"],
+            "seconds": pipeline["seconds"],
+            "documents_per_s": pipeline["documents_per_s"],
+            "chunks_per_s": pipeline["chunks_per_s"],
+        },
+    )
     return result
 
 
 def _cpu(raw: dict[str, Any], pipeline: dict[str, Any]) -> BenchResult:
-    result = BenchResult("ingest", CPU_COLUMNS, variant="cpu", title="CPU time and peak memory per process "
-                                                                     "(peak RSS is VmHWM)")
+    result = BenchResult(
+        "ingest", CPU_COLUMNS, variant="cpu", title="CPU time and peak memory per process (peak RSS is VmHWM)"
+    )
     cpu = pipeline["cpu_seconds"]
     chunks = max(pipeline["indexed_chunks"], 1)
     raw_ms = round(1000 * raw["cpu_seconds"] / max(raw["texts"], 1), 1)
     result.add("raw embedder (in process)", {"cpu_s": raw["cpu_seconds"], "cpu_ms_per_chunk": raw_ms})
     for name, seconds in sorted(cpu.items(), key=lambda item: -item[1]):
-        result.add(name, {"cpu_s": seconds, "cpu_ms_per_chunk": round(1000 * seconds / chunks, 1),
-                          "peak_rss_mb": pipeline["peak_rss_mb"].get(name)})
+        result.add(
+            name,
+            {
+                "cpu_s": seconds,
+                "cpu_ms_per_chunk": round(1000 * seconds / chunks, 1),
+                "peak_rss_mb": pipeline["peak_rss_mb"].get(name),
+            },
+        )
     total = sum(cpu.values())
-    result.add("pipeline, all processes", {"cpu_s": round(total, 2),
-                                           "cpu_ms_per_chunk": round(1000 * total / chunks, 1)})
+    result.add(
+        "pipeline, all processes", {"cpu_s": round(total, 2), "cpu_ms_per_chunk": round(1000 * total / chunks, 1)}
+    )
     return result
 
 
@@ -153,8 +193,13 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
     pipeline = _pipeline(documents, args.batch_size, args.timeout)
     ratio = round(pipeline["chunks_per_s"] / raw["chunks_per_s"], 3) if raw["chunks_per_s"] else None
     throughput = _throughput(raw, pipeline, ratio)
-    throughput.details = {"passages": len(documents), "raw_embedder": raw, "pipeline": pipeline,
-                          "ratio_pipeline_to_raw": ratio, "target_ratio": 0.85}
+    throughput.details = {
+        "passages": len(documents),
+        "raw_embedder": raw,
+        "pipeline": pipeline,
+        "ratio_pipeline_to_raw": ratio,
+        "target_ratio": 0.85,
+    }
     return [throughput, _cpu(raw, pipeline)]
 
 

@@ -28,8 +28,19 @@ COLUMNS = ["n", "p50_ms", "p95_ms", "mean_ms"]
 
 TENANT_KEY = "bench-query-key"
 TENANT = "bench-query"
-STAGES = ("guardrail_input", "cache_exact", "embed", "cache_semantic", "retrieve", "rerank", "generate_ttft",
-          "generate", "guardrail_output", "orchestrator_overhead", "total")
+STAGES = (
+    "guardrail_input",
+    "cache_exact",
+    "embed",
+    "cache_semantic",
+    "retrieve",
+    "rerank",
+    "generate_ttft",
+    "generate",
+    "guardrail_output",
+    "orchestrator_overhead",
+    "total",
+)
 
 
 def _summarise(samples: list[dict[str, float]]) -> dict[str, dict[str, float | int | None]]:
@@ -57,21 +68,28 @@ def _ingest(address: str, metadata, corpus, timeout_s: float) -> int:
 
     def requests():
         for doc in corpus:
-            yield ingest_pb2.IngestDocumentsRequest(header=ingest_pb2.DocumentHeader(
-                doc_id=doc.doc_id, source=f"{doc.doc_id}.txt", content_type="text/plain", title=doc.title))
+            yield ingest_pb2.IngestDocumentsRequest(
+                header=ingest_pb2.DocumentHeader(
+                    doc_id=doc.doc_id, source=f"{doc.doc_id}.txt", content_type="text/plain", title=doc.title
+                )
+            )
             yield ingest_pb2.IngestDocumentsRequest(content=doc.text.encode())
             yield ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd())
 
     with grpc.insecure_channel(address) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        accepted = {r.result.doc_id for r in stub.IngestDocuments(requests(), metadata=metadata, timeout=timeout_s)
-                    if r.result.outcome in (ingest_pb2.INGEST_OUTCOME_ACCEPTED, ingest_pb2.INGEST_OUTCOME_UNCHANGED)}
+        accepted = {
+            r.result.doc_id
+            for r in stub.IngestDocuments(requests(), metadata=metadata, timeout=timeout_s)
+            if r.result.outcome in (ingest_pb2.INGEST_OUTCOME_ACCEPTED, ingest_pb2.INGEST_OUTCOME_UNCHANGED)
+        }
         deadline = time.monotonic() + timeout_s
         pending = set(accepted)
         while pending and time.monotonic() < deadline:
             for doc_id in list(pending):
-                status = stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id),
-                                                metadata=metadata, timeout=30).status
+                status = stub.GetDocumentStatus(
+                    ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=metadata, timeout=30
+                ).status
                 if status.state in (ingest_pb2.DOCUMENT_STATE_INDEXED, ingest_pb2.DOCUMENT_STATE_FAILED):
                     pending.discard(doc_id)
             time.sleep(0.5)
@@ -90,8 +108,9 @@ def _ask_all(address: str, metadata, questions, max_tokens: int) -> list[tuple[s
         for index, question in enumerate(questions, start=1):
             console.print(f"[dim]{index}/{len(questions)}[/dim] {question.question}", highlight=False)
             options = rag_pb2.AskOptions(sampling=common_pb2.SamplingParams(max_tokens=max_tokens))
-            result = stub.Ask(rag_pb2.AskRequest(query=question.question, options=options), metadata=metadata,
-                              timeout=900).result
+            result = stub.Ask(
+                rag_pb2.AskRequest(query=question.question, options=options), metadata=metadata, timeout=900
+            ).result
             outcome = common_pb2.CacheOutcome.Name(result.cache).removeprefix("CACHE_OUTCOME_").lower()
             samples.append((outcome, {t.stage: t.latency_ms for t in result.timings}))
     return samples
@@ -106,10 +125,16 @@ def _measure(args: argparse.Namespace, addresses: dict[str, str], metadata) -> d
     again = _ask_all(addresses["orchestrator"], metadata, questions, args.max_tokens)
     misses = [timings for outcome, timings in first if outcome == "miss"]
     hits = [timings for outcome, timings in first + again if outcome in ("exact_hit", "semantic_hit")]
-    return {"questions": len(questions), "passages_indexed": indexed, "articles": articles,
-            "max_tokens": args.max_tokens, "full_path": _summarise(misses), "cache_hits": _summarise(hits),
-            "cache_outcomes": {"first_pass": [o for o, _ in first], "second_pass": [o for o, _ in again]},
-            "overhead_target_p95_ms": 15.0}
+    return {
+        "questions": len(questions),
+        "passages_indexed": indexed,
+        "articles": articles,
+        "max_tokens": args.max_tokens,
+        "full_path": _summarise(misses),
+        "cache_hits": _summarise(hits),
+        "cache_outcomes": {"first_pass": [o for o, _ in first], "second_pass": [o for o, _ in again]},
+        "overhead_target_p95_ms": 15.0,
+    }
 
 
 def run(args: argparse.Namespace) -> list[BenchResult]:
@@ -119,8 +144,10 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
     default_key = os.environ.get("RAGPLANE_API_KEY", "dev-key") if args.use_running else TENANT_KEY
     metadata = [("authorization", f"Bearer {args.api_key or default_key}")]
     if args.use_running:
-        addresses = {"orchestrator": os.environ.get("RAGPLANE_ADDR", "127.0.0.1:50051"),
-                     "ingest": os.environ.get("RAGPLANE_INGEST_ADDR", "127.0.0.1:50052")}
+        addresses = {
+            "orchestrator": os.environ.get("RAGPLANE_ADDR", "127.0.0.1:50051"),
+            "ingest": os.environ.get("RAGPLANE_INGEST_ADDR", "127.0.0.1:50052"),
+        }
         results = _measure(args, addresses, metadata)
     else:
         console.print("starting a private local stack on free ports")
@@ -128,8 +155,10 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
             addresses = {"orchestrator": stack.address("orchestrator"), "ingest": stack.address("ingest")}
             results = _measure(args, addresses, metadata)
     out = []
-    for variant, title, key in (("", "full query path (cache miss)", "full_path"),
-                                ("cache-hits", "served from cache", "cache_hits")):
+    for variant, title, key in (
+        ("", "full query path (cache miss)", "full_path"),
+        ("cache-hits", "served from cache", "cache_hits"),
+    ):
         result = BenchResult("query", COLUMNS, variant=variant, title=title)
         for stage, summary in results[key].items():
             result.add(stage, {column: summary[column] for column in COLUMNS})
@@ -146,6 +175,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--max-tokens", type=int, default=64, help="answer length cap per question")
     parser.add_argument("--timeout", type=float, default=1800.0)
-    parser.add_argument("--use-running", action="store_true",
-                        help="measure the running local stack ($RAGPLANE_ADDR) instead of a private one")
+    parser.add_argument(
+        "--use-running",
+        action="store_true",
+        help="measure the running local stack ($RAGPLANE_ADDR) instead of a private one",
+    )
     parser.add_argument("--api-key", help="key for --use-running (default: the bench tenant's)")

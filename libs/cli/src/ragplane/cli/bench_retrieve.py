@@ -56,8 +56,10 @@ def load_passages(limit: int, seed: int = 0) -> tuple[list[str], list[str], str]
             rng.shuffle(questions)
             return passages[:limit], questions, f"squad-v1.1-dev ({path})"
     rng = random.Random(seed)
-    words = ("river mountain engine protocol harvest theory market signal castle orbit reactor archive "
-             "planet library vaccine glacier treaty circuit festival dynasty satellite enzyme canal opera").split()
+    words = (
+        "river mountain engine protocol harvest theory market signal castle orbit reactor archive "
+        "planet library vaccine glacier treaty circuit festival dynasty satellite enzyme canal opera"
+    ).split()
     passages = [" ".join(rng.choice(words) for _ in range(rng.randint(60, 140))) + "." for _ in range(limit)]
     questions = [" ".join(rng.choice(words) for _ in range(8)) + "?" for _ in range(limit)]
     return passages, questions, "generated"
@@ -65,9 +67,13 @@ def load_passages(limit: int, seed: int = 0) -> tuple[list[str], list[str], str]
 
 HELP = "search latency and recall of the embedded store"
 COLUMNS = ["mode", "p50_ms", "p95_ms"]
-_SECTIONS = (("store, before optimize", "store_before_optimize"), ("store, optimized", "store"),
-             ("Search RPC (loopback)", "rpc"), ("RPC + writer, unthrottled", "rpc_under_concurrent_writer"),
-             ("RPC + writer, 200 points/s", "rpc_under_writer_200_points_per_s"))
+_SECTIONS = (
+    ("store, before optimize", "store_before_optimize"),
+    ("store, optimized", "store"),
+    ("Search RPC (loopback)", "rpc"),
+    ("RPC + writer, unthrottled", "rpc_under_concurrent_writer"),
+    ("RPC + writer, 200 points/s", "rpc_under_writer_200_points_per_s"),
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,8 +82,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--passages", type=int, default=2000, help="real passages to embed (default 2000)")
     parser.add_argument("--queries", type=int, default=300, help="queries per mode (default 300)")
     parser.add_argument("--top-k", type=int, default=20, help="results per search (default 20)")
-    parser.add_argument("--compare-local", type=int, default=10_000,
-                        help="also compare qdrant-client's local mode at this many points (0: skip)")
+    parser.add_argument(
+        "--compare-local",
+        type=int,
+        default=10_000,
+        help="also compare qdrant-client's local mode at this many points (0: skip)",
+    )
     parser.add_argument("--path", default=None, help="store folder to keep (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -90,14 +100,22 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     docs = embedder.embed(passages, query=False, source="bench")
     embed_s = time.perf_counter() - started
-    embedded_questions = embedder.embed(questions[:args.queries], query=True, source="bench")
+    embedded_questions = embedder.embed(questions[: args.queries], query=True, source="bench")
     points_fn, queries = bench.build_corpus(docs, embedded_questions, passages, args.top_k, args.seed)
-    results: dict[str, Any] = {"load_average_at_start": [round(x, 2) for x in os.getloadavg()],
-                               "chunks": args.chunks, "passages": len(passages), "passage_source": source,
-                               "queries": len(queries["dense"]), "top_k": args.top_k,
-                               "passage_embed_s": round(embed_s, 1)}
-    results.update(bench.store_benchmark(points_fn, queries, args.chunks, Path(args.path) if args.path else None,
-                                         progress=console.print))
+    results: dict[str, Any] = {
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "chunks": args.chunks,
+        "passages": len(passages),
+        "passage_source": source,
+        "queries": len(queries["dense"]),
+        "top_k": args.top_k,
+        "passage_embed_s": round(embed_s, 1),
+    }
+    results.update(
+        bench.store_benchmark(
+            points_fn, queries, args.chunks, Path(args.path) if args.path else None, progress=console.print
+        )
+    )
     if args.compare_local:
         console.print(f"comparing with qdrant-client local mode at {args.compare_local} points")
         results["store_choice"] = bench.local_mode_comparison(points_fn, queries, args.compare_local)
@@ -115,17 +133,25 @@ def _add_rows(result: BenchResult, results: dict[str, Any]) -> None:
     for name, value in choice.items():
         if isinstance(value, dict):
             for mode in (m for m in ("dense", "sparse", "hybrid") if m in value):
-                result.add(f"{name} @ {choice['points']}", {"mode": mode, "p50_ms": value[mode]["p50_ms"],
-                                                              "p95_ms": value[mode]["p95_ms"]})
+                result.add(
+                    f"{name} @ {choice['points']}",
+                    {"mode": mode, "p50_ms": value[mode]["p50_ms"], "p95_ms": value[mode]["p95_ms"]},
+                )
 
 
 def run(args: argparse.Namespace) -> list[BenchResult]:
     """One table: p50/p95 per place (store, RPC, RPC with a writer, store choice) and mode."""
     results = measure(args)
-    result = BenchResult("retrieve", COLUMNS, title=f"retrieval latency at {results['chunks']} chunks "
-                                                    f"(top_k={results['top_k']})", details=results)
+    result = BenchResult(
+        "retrieve",
+        COLUMNS,
+        title=f"retrieval latency at {results['chunks']} chunks (top_k={results['top_k']})",
+        details=results,
+    )
     _add_rows(result, results)
-    result.notes = (f"recall@10 HNSW vs exact: {results['recall_at_10_hnsw_vs_exact']}; optimize "
-                    f"{results['optimize_s']} s; upsert {results['upsert_points_per_s']} points/s; "
-                    f"passages: {results['passage_source']}")
+    result.notes = (
+        f"recall@10 HNSW vs exact: {results['recall_at_10_hnsw_vs_exact']}; optimize "
+        f"{results['optimize_s']} s; upsert {results['upsert_points_per_s']} points/s; "
+        f"passages: {results['passage_source']}"
+    )
     return [result]

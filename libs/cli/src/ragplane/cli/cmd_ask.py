@@ -1,10 +1,10 @@
 """``ragplane ask "question"``: ask the orchestrator and print the answer with a citations table.
 
-    ragplane ask "Who invented the atmospheric engine?" --stream
-    ragplane ask "..." --session chat-1                      continue a conversation
-    ragplane ask "..." --filter source=steam_engine.txt      equality (built-in field or metadata key)
-    ragplane ask "..." --filter "lang=en|de"                 any of
-    ragplane ask "..." --filter "year>=2020"                 range (>=, <=, >, <); '!=' negates
+ragplane ask "Who invented the atmospheric engine?" --stream
+ragplane ask "..." --session chat-1                      continue a conversation
+ragplane ask "..." --filter source=steam_engine.txt      equality (built-in field or metadata key)
+ragplane ask "..." --filter "lang=en|de"                 any of
+ragplane ask "..." --filter "year>=2020"                 range (>=, <=, >, <); '!=' negates
 """
 
 from __future__ import annotations
@@ -64,15 +64,24 @@ def parse_filter(spec: str):
 def _request(args, streaming: bool):
     from ragplane.v1 import common_pb2, rag_pb2
 
-    options = rag_pb2.AskOptions(top_k=args.top_k, top_n=args.top_n, bypass_cache=args.no_cache,
-                                 sampling=common_pb2.SamplingParams(max_tokens=args.max_tokens))
+    options = rag_pb2.AskOptions(
+        top_k=args.top_k,
+        top_n=args.top_n,
+        bypass_cache=args.no_cache,
+        sampling=common_pb2.SamplingParams(max_tokens=args.max_tokens),
+    )
     kind = rag_pb2.AskStreamRequest if streaming else rag_pb2.AskRequest
-    return kind(query=args.question, session_id=args.session or "",
-                filters=[parse_filter(spec) for spec in args.filter], options=options)
+    return kind(
+        query=args.question,
+        session_id=args.session or "",
+        filters=[parse_filter(spec) for spec in args.filter],
+        options=options,
+    )
 
 
 def _print_result(result, args, streamed_text: str | None = None) -> None:
     from google.protobuf import json_format
+
     from ragplane.v1 import common_pb2
 
     if args.json:
@@ -87,9 +96,14 @@ def _print_result(result, args, streamed_text: str | None = None) -> None:
         categories = ", ".join(sorted({f.category for f in verdict.findings})) or "policy"
         console.print(f"[red]blocked[/red] ({categories})")
     if result.citations:
-        print_table("citations", ["#", "document", "page", "source", "section"],
-                    [(c.passage_number, c.doc_id, c.page or "", c.source, " > ".join(c.section_path))
-                     for c in result.citations])
+        print_table(
+            "citations",
+            ["#", "document", "page", "source", "section"],
+            [
+                (c.passage_number, c.doc_id, c.page or "", c.source, " > ".join(c.section_path))
+                for c in result.citations
+            ],
+        )
     timings = {t.stage: t.latency_ms for t in result.timings}
     cache = common_pb2.CacheOutcome.Name(result.cache).replace("CACHE_OUTCOME_", "").lower()
     summary = f"request {result.request_id} | cache {cache} | total {timings.get('total', 0):.0f} ms"
@@ -132,13 +146,22 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("ask", help="ask a question; prints the answer and its citations",
-                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = subparsers.add_parser(
+        "ask",
+        help="ask a question; prints the answer and its citations",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("question")
     parser.add_argument("--stream", action="store_true", help="print the answer as it is generated")
     parser.add_argument("--session", help="session id: continue a multi-turn conversation")
-    parser.add_argument("--filter", action="append", default=[], metavar="EXPR",
-                        help="key=value, key=a|b, key!=value, key>=number (repeatable)")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="EXPR",
+        help="key=value, key=a|b, key!=value, key>=number (repeatable)",
+    )
     parser.add_argument("--top-k", type=int, default=0, help="retrieval candidates (default: the service's)")
     parser.add_argument("--top-n", type=int, default=0, help="passages after rerank (default: the service's)")
     parser.add_argument("--max-tokens", type=int, default=0, help="answer length cap (default: the service's)")

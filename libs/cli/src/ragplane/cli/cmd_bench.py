@@ -44,8 +44,9 @@ def service_module(module: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name != package:
             raise
-        raise BenchDependencyError(f"this benchmark needs the {package.replace('_', '-')} package: "
-                                   "pip install 'ragplane-cli[bench]'") from exc
+        raise BenchDependencyError(
+            f"this benchmark needs the {package.replace('_', '-')} package: pip install 'ragplane-cli[bench]'"
+        ) from exc
 
 
 def load_dataset(name_or_path: str = "squad-dev") -> Any:
@@ -89,8 +90,12 @@ def save_results(name: str, results: list[BenchResult], out_dir: str | None) -> 
     payload = {
         "benchmark": name,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {"python": platform.python_version(), "cpu_count": os.cpu_count(),
-                    "platform": platform.platform(), "description": machine_description()},
+        "machine": {
+            "python": platform.python_version(),
+            "cpu_count": os.cpu_count(),
+            "platform": platform.platform(),
+            "description": machine_description(),
+        },
         "results": [result.to_json() for result in results],
     }
     path.write_text(json.dumps(payload, indent=2, default=str))
@@ -108,14 +113,26 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags every benchmark has: where results go and how they are shown."""
     parser.add_argument("--out", default=None, help="folder for the JSON results (default ./bench-results)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of tables")
-    parser.add_argument("--record", action="store_true",
-                        help="write the figures to --figures (<bench>[-<variant>].json) and regenerate FIGURES.md")
-    parser.add_argument("--figures", type=Path, default=Path("docs/figures"),
-                        help="figures folder for --record (default docs/figures; FIGURES.md goes next to it)")
-    parser.add_argument("--machine", default="", help="machine description for --record (default: cores, "
-                                                      "memory and load of this one)")
-    parser.add_argument("--variant", default="", help="name the setup measured (e.g. late-interaction-cold): "
-                                                      "prefixes each result's variant, so --record keeps it apart")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="write the figures to --figures (<bench>[-<variant>].json) and regenerate FIGURES.md",
+    )
+    parser.add_argument(
+        "--figures",
+        type=Path,
+        default=Path("docs/figures"),
+        help="figures folder for --record (default docs/figures; FIGURES.md goes next to it)",
+    )
+    parser.add_argument(
+        "--machine", default="", help="machine description for --record (default: cores, memory and load of this one)"
+    )
+    parser.add_argument(
+        "--variant",
+        default="",
+        help="name the setup measured (e.g. late-interaction-cold): "
+        "prefixes each result's variant, so --record keeps it apart",
+    )
 
 
 def _execute(name: str, module: ModuleType, parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -133,8 +150,7 @@ def _execute(name: str, module: ModuleType, parser: argparse.ArgumentParser, arg
             print_result(result)
         console.print(f"saved {path}", style="dim")
     if args.record:
-        written = record(results, command_line(name, parser, args), args.machine or machine_description(),
-                         args.figures)
+        written = record(results, command_line(name, parser, args), args.machine or machine_description(), args.figures)
         console.print("recorded " + ", ".join(str(p) for p in written), style="dim")
     exit_code = getattr(module, "exit_code", None)
     return exit_code(results) if exit_code else 0
@@ -162,8 +178,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             if exc.name == module_name:
                 continue
             raise
-        parser = sub.add_parser(name, help=module.HELP, description=module.__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser = sub.add_parser(
+            name, help=module.HELP, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         module.add_arguments(parser)
         add_common_arguments(parser)
         parser.set_defaults(func=partial(_execute, name, module, parser))

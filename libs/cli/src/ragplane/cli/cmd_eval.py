@@ -21,8 +21,12 @@ DEFAULT_EVAL_ADDR = "127.0.0.1:50058"
 MODES = ("dense", "sparse", "hybrid", "rerank")
 RETRIEVAL_METRICS = ("hit@1", "hit@5", "hit@20", "recall@5", "recall@20", "precision@5", "mrr@10", "ndcg@10")
 WITH_INTERVALS = ("answer.exact_match", "answer.f1", *(f"retrieval.{m}.mrr@10" for m in MODES))
-PHASES = {"load": "loading the dataset", "ingest": "ingesting the corpus", "index": "waiting for the index",
-          "questions": "asking the questions"}
+PHASES = {
+    "load": "loading the dataset",
+    "ingest": "ingesting the corpus",
+    "index": "waiting for the index",
+    "questions": "asking the questions",
+}
 
 
 def known_metrics(retrieval_only: bool = False) -> list[str]:
@@ -32,9 +36,17 @@ def known_metrics(retrieval_only: bool = False) -> list[str]:
         names += [f"retrieval.{mode}.{metric}" for metric in RETRIEVAL_METRICS]
     names += ["latency.retrieval.p50_ms", "latency.retrieval.p95_ms"]
     if not retrieval_only:
-        names += ["answer.exact_match", "answer.f1", "answer.blocked_rate", "answer.error_rate",
-                  "judge.faithfulness", "judge.answer_relevance", "judge.context_relevance",
-                  "latency.p50_ms", "latency.p95_ms"]
+        names += [
+            "answer.exact_match",
+            "answer.f1",
+            "answer.blocked_rate",
+            "answer.error_rate",
+            "judge.faithfulness",
+            "judge.answer_relevance",
+            "judge.context_relevance",
+            "latency.p50_ms",
+            "latency.p95_ms",
+        ]
     for name in WITH_INTERVALS:
         if name in names:
             names += [f"{name}.ci95_low", f"{name}.ci95_high"]
@@ -89,11 +101,16 @@ def parse_gate(text: str, valid: list[str] | None = None) -> Gate:
 
 def _row_json(result: Any) -> dict[str, Any]:
     return {
-        "question_id": result.question_id, "question": result.question,
-        "reference_answers": list(result.reference_answers), "relevant_doc_ids": list(result.relevant_doc_ids),
-        "request_id": result.request_id, "answer": result.answer, "blocked": result.blocked,
+        "question_id": result.question_id,
+        "question": result.question,
+        "reference_answers": list(result.reference_answers),
+        "relevant_doc_ids": list(result.relevant_doc_ids),
+        "request_id": result.request_id,
+        "answer": result.answer,
+        "blocked": result.blocked,
         "retrieved": {ranked.mode: list(ranked.doc_ids) for ranked in result.retrieved},
-        "cited_doc_ids": list(result.cited_doc_ids), "metrics": {m.name: m.value for m in result.metrics},
+        "cited_doc_ids": list(result.cited_doc_ids),
+        "metrics": {m.name: m.value for m in result.metrics},
         # error_status first; error is what servers before it sent.
         "error": result.error_status.message if result.HasField("error_status") else result.error,
     }
@@ -101,11 +118,16 @@ def _row_json(result: Any) -> dict[str, Any]:
 
 def _report_json(report: Any) -> dict[str, Any]:
     return {
-        "run_id": report.run_id, "dataset": report.dataset, "questions": report.questions,
-        "tenant": report.tenant, "retrieval_only": report.retrieval_only, "judge": report.judge,
+        "run_id": report.run_id,
+        "dataset": report.dataset,
+        "questions": report.questions,
+        "tenant": report.tenant,
+        "retrieval_only": report.retrieval_only,
+        "judge": report.judge,
         "started_at": report.started_at.ToJsonString() if report.HasField("started_at") else "",
         "finished_at": report.finished_at.ToJsonString() if report.HasField("finished_at") else "",
-        "rows_path": report.rows_path, "metrics": {m.name: m.value for m in report.metrics},
+        "rows_path": report.rows_path,
+        "metrics": {m.name: m.value for m in report.metrics},
     }
 
 
@@ -160,11 +182,16 @@ def print_summary(report: dict[str, Any]) -> None:
             continue
         low, high = metrics.get(f"{name}.ci95_low"), metrics.get(f"{name}.ci95_high")
         interval = f"{low:.3f} - {high:.3f}" if low is not None and high is not None else ""
-        shown = f"{value:.0f}" if name.startswith("run.") else f"{value:.1f}" if name.endswith("_ms") else f"{value:.4f}"
+        shown = (
+            f"{value:.0f}" if name.startswith("run.") else f"{value:.1f}" if name.endswith("_ms") else f"{value:.4f}"
+        )
         rows.append((name, shown, interval))
     mode = "retrieval only" if report["retrieval_only"] else f"judge {report['judge']}"
-    print_table(f"eval {report['run_id']}: {report['dataset']}, {report['questions']} questions, {mode}",
-                ["metric", "value", "95% CI"], rows)
+    print_table(
+        f"eval {report['run_id']}: {report['dataset']}, {report['questions']} questions, {mode}",
+        ["metric", "value", "95% CI"],
+        rows,
+    )
 
 
 # -- commands ---------------------------------------------------------------------------------------------
@@ -175,8 +202,10 @@ def _stub(args: argparse.Namespace):
 
     from ragplane.v1 import eval_pb2_grpc
 
-    channel = grpc.insecure_channel(address(args.addr, "RAGPLANE_EVAL_ADDR", DEFAULT_EVAL_ADDR),
-                                    options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+    channel = grpc.insecure_channel(
+        address(args.addr, "RAGPLANE_EVAL_ADDR", DEFAULT_EVAL_ADDR),
+        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+    )
     return channel, eval_pb2_grpc.EvalServiceStub(channel)
 
 
@@ -190,8 +219,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     gates = [parse_gate(text, valid) for text in args.gate]
     with err_console.status("resolving the dataset") as spinner:
         path = resolve_dataset(args.dataset, progress=lambda message: spinner.update(message))
-    request = eval_pb2.RunDatasetRequest(dataset_path=str(path), limit=args.limit, seed=args.seed,
-                                         retrieval_only=args.retrieval_only, skip_ingest=args.skip_ingest)
+    request = eval_pb2.RunDatasetRequest(
+        dataset_path=str(path),
+        limit=args.limit,
+        seed=args.seed,
+        retrieval_only=args.retrieval_only,
+        skip_ingest=args.skip_ingest,
+    )
     channel, stub = _stub(args)
     rows: list[dict[str, Any]] = []
     report: dict[str, Any] | None = None
@@ -205,8 +239,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 if kind == "progress":
                     phase = response.progress
                     if phase.phase not in tasks:
-                        tasks[phase.phase] = progress.add_task(PHASES.get(phase.phase, phase.phase),
-                                                               total=max(1, phase.total))
+                        tasks[phase.phase] = progress.add_task(
+                            PHASES.get(phase.phase, phase.phase), total=max(1, phase.total)
+                        )
                     progress.update(tasks[phase.phase], completed=phase.done, total=max(1, phase.total))
                 elif kind == "result":
                     rows.append(_row_json(response.result))
@@ -227,13 +262,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
     plot_path = save_plot(report["metrics"], rows, out_dir / "plot.png")
     results = [(gate, *gate.check(report["metrics"])) for gate in gates]
     if args.json:
-        print_json({"report": report, "files": {"rows": str(rows_path), "report": str(report_path),
-                                                "plot": str(plot_path)},
-                    "gates": [{"gate": str(g), "passed": ok, "detail": detail} for g, ok, detail in results]})
+        print_json(
+            {
+                "report": report,
+                "files": {"rows": str(rows_path), "report": str(report_path), "plot": str(plot_path)},
+                "gates": [{"gate": str(g), "passed": ok, "detail": detail} for g, ok, detail in results],
+            }
+        )
     else:
         print_summary(report)
         console.print(f"rows: {rows_path}\nreport: {report_path}\nplot: {plot_path}")
-        for gate, ok, detail in results:
+        for _gate, ok, detail in results:
             console.print(f"gate {'[green]passed[/green]' if ok else '[red]FAILED[/red]'}  {detail}")
     failed = [detail for _, ok, detail in results if not ok]
     if failed:
@@ -247,8 +286,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     channel, stub = _stub(args)
     with channel:
-        reply = stub.GetReport(eval_pb2.GetReportRequest(run_id=args.run_id),
-                               metadata=client_metadata(args.api_key), timeout=30)
+        reply = stub.GetReport(
+            eval_pb2.GetReportRequest(run_id=args.run_id), metadata=client_metadata(args.api_key), timeout=30
+        )
     report = _report_json(reply.report)
     if args.json:
         print_json(report)
@@ -261,19 +301,29 @@ def _cmd_report(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("eval", help="evaluate retrieval and answers on a labelled dataset")
     sub = evaluate.add_subparsers(dest="eval_command", required=True)
-    run = sub.add_parser("run", help="run a dataset through the query path and score it",
-                         description="DATASET: 'squad-dev' (SQuAD v1.1 dev, fetched once) or a path to SQuAD-format "
-                                     "JSON or ragplane JSONL.")
+    run = sub.add_parser(
+        "run",
+        help="run a dataset through the query path and score it",
+        description="DATASET: 'squad-dev' (SQuAD v1.1 dev, fetched once) or a path to SQuAD-format "
+        "JSON or ragplane JSONL.",
+    )
     run.add_argument("dataset", metavar="DATASET")
     run.add_argument("--limit", type=int, default=0, help="questions to sample (0: all)")
     run.add_argument("--seed", type=int, default=0, help="seed of the question sample")
-    run.add_argument("--retrieval-only", action="store_true",
-                     help="score retrieval and rerank only, without generating (fast)")
+    run.add_argument(
+        "--retrieval-only", action="store_true", help="score retrieval and rerank only, without generating (fast)"
+    )
     run.add_argument("--skip-ingest", action="store_true", help="the corpus is already indexed: do not ingest")
-    run.add_argument("--gate", action="append", default=[], metavar="METRIC>=VALUE",
-                     help="fail (exit 1) unless the metric meets the bound; repeatable; also METRIC<=VALUE")
-    run.add_argument("--out", default=None, help="folder for rows.jsonl, report.json, plot.png "
-                                                 "(default eval-results/<run_id>)")
+    run.add_argument(
+        "--gate",
+        action="append",
+        default=[],
+        metavar="METRIC>=VALUE",
+        help="fail (exit 1) unless the metric meets the bound; repeatable; also METRIC<=VALUE",
+    )
+    run.add_argument(
+        "--out", default=None, help="folder for rows.jsonl, report.json, plot.png (default eval-results/<run_id>)"
+    )
     run.add_argument("--json", action="store_true", help="print the report as JSON")
     run.add_argument("--addr", default=None, help=f"eval service (default $RAGPLANE_EVAL_ADDR or {DEFAULT_EVAL_ADDR})")
     run.add_argument("--api-key", default=None, help="API key (default $RAGPLANE_API_KEY or the local dev key)")

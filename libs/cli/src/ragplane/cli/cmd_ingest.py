@@ -24,8 +24,9 @@ from ragplane.cli.output import address, client_metadata, console, err_console, 
 DEFAULT_ADDR = "127.0.0.1:50052"
 CONTENT_PART_BYTES = 1024 * 1024
 # The extensions the ingest service parses (services/ingest/README.md); the server decides in the end.
-SUPPORTED_EXTENSIONS = frozenset({".txt", ".text", ".md", ".markdown", ".mdown", ".mkd", ".html", ".htm", ".xhtml",
-                                  ".pdf", ".docx"})
+SUPPORTED_EXTENSIONS = frozenset(
+    {".txt", ".text", ".md", ".markdown", ".mdown", ".mkd", ".html", ".htm", ".xhtml", ".pdf", ".docx"}
+)
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 2
 
@@ -114,8 +115,14 @@ def api_key_for_tenant(tenant: str, spec: str) -> str:
     raise CliError(f"--tenant {tenant}: no API key maps to this tenant in RAGPLANE_API_KEYS")
 
 
-def _requests(documents: list[LocalDocument], chunk_size: int, chunk_overlap: int, progress: Any,
-              task: Any, unreadable: dict[str, str]) -> Iterator[Any]:
+def _requests(
+    documents: list[LocalDocument],
+    chunk_size: int,
+    chunk_overlap: int,
+    progress: Any,
+    task: Any,
+    unreadable: dict[str, str],
+) -> Iterator[Any]:
     from ragplane.v1 import ingest_pb2
 
     chunking = ingest_pb2.ChunkingOptions(chunk_size_tokens=chunk_size, chunk_overlap_tokens=chunk_overlap)
@@ -127,8 +134,11 @@ def _requests(documents: list[LocalDocument], chunk_size: int, chunk_overlap: in
             progress.advance(task, doc.size)
             continue
         with handle:
-            yield ingest_pb2.IngestDocumentsRequest(header=ingest_pb2.DocumentHeader(
-                doc_id=doc.doc_id, source=doc.source, size_bytes=doc.size, chunking=chunking))
+            yield ingest_pb2.IngestDocumentsRequest(
+                header=ingest_pb2.DocumentHeader(
+                    doc_id=doc.doc_id, source=doc.source, size_bytes=doc.size, chunking=chunking
+                )
+            )
             digest = hashlib.sha256()
             while part := handle.read(CONTENT_PART_BYTES):
                 digest.update(part)
@@ -140,12 +150,28 @@ def _requests(documents: list[LocalDocument], chunk_size: int, chunk_overlap: in
 def _progress(enabled: bool) -> Any:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
 
-    return Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[docs]}"),
-                    TimeElapsedColumn(), console=err_console, disable=not enabled)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[docs]}"),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=not enabled,
+    )
 
 
-def upload(stub: Any, documents: list[LocalDocument], outcomes: dict[str, Outcome], *, metadata: list[tuple[str, str]],
-           timeout_s: float, chunk_size: int, chunk_overlap: int, show_progress: bool) -> None:
+def upload(
+    stub: Any,
+    documents: list[LocalDocument],
+    outcomes: dict[str, Outcome],
+    *,
+    metadata: list[tuple[str, str]],
+    timeout_s: float,
+    chunk_size: int,
+    chunk_overlap: int,
+    show_progress: bool,
+) -> None:
     """Stream every document over one IngestDocuments call and record each result."""
     from ragplane.runtime.rpc_status import document_error
     from ragplane.v1 import ingest_pb2
@@ -158,7 +184,9 @@ def upload(stub: Any, documents: list[LocalDocument], outcomes: dict[str, Outcom
         done = 0
         responses = stub.IngestDocuments(
             _requests(documents, chunk_size, chunk_overlap, progress, task, unreadable),
-            metadata=metadata, timeout=timeout_s)
+            metadata=metadata,
+            timeout=timeout_s,
+        )
         for response in responses:
             result = response.result
             outcome = outcomes.get(result.doc_id)
@@ -177,8 +205,9 @@ def upload(stub: Any, documents: list[LocalDocument], outcomes: dict[str, Outcom
         outcomes[doc_id].outcome, outcomes[doc_id].reason = "FAILED", reason
 
 
-def wait_indexed(stub: Any, outcomes: dict[str, Outcome], *, metadata: list[tuple[str, str]], deadline: float,
-                 show_progress: bool) -> bool:
+def wait_indexed(
+    stub: Any, outcomes: dict[str, Outcome], *, metadata: list[tuple[str, str]], deadline: float, show_progress: bool
+) -> bool:
     """Poll GetDocumentStatus until every accepted or unchanged document is INDEXED or FAILED.
 
     Returns:
@@ -199,8 +228,9 @@ def wait_indexed(stub: Any, outcomes: dict[str, Outcome], *, metadata: list[tupl
                 if left <= 0:
                     return False
                 try:
-                    reply = stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id),
-                                                   metadata=metadata, timeout=min(10.0, left))
+                    reply = stub.GetDocumentStatus(
+                        ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=metadata, timeout=min(10.0, left)
+                    )
                 except grpc.RpcError as exc:
                     if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                         continue
@@ -234,29 +264,53 @@ def _summary(outcomes: list[Outcome], waited: bool) -> dict[str, int]:
     }
     if waited:
         summary["indexed"] = sum(o.state == "INDEXED" for o in outcomes)
-        summary["pending"] = sum(o.outcome in ("ACCEPTED", "UNCHANGED") and o.state not in ("INDEXED", "FAILED")
-                                 and "superseded_by" not in o.extra for o in outcomes)
+        summary["pending"] = sum(
+            o.outcome in ("ACCEPTED", "UNCHANGED")
+            and o.state not in ("INDEXED", "FAILED")
+            and "superseded_by" not in o.extra
+            for o in outcomes
+        )
     return summary
 
 
 def _report(outcomes: list[Outcome], waited: bool, as_json: bool) -> dict[str, int]:
     summary = _summary(outcomes, waited)
     if as_json:
-        print_json({
-            "summary": summary,
-            "documents": [{"doc_id": o.doc.doc_id, "source": o.doc.source, "outcome": o.outcome, "state": o.state,
-                           "chunks": o.chunks, "flagged_chunks": o.flagged, "sequence": o.sequence,
-                           "code": o.code, "reason": o.reason, **o.extra} for o in outcomes],
-        })
+        print_json(
+            {
+                "summary": summary,
+                "documents": [
+                    {
+                        "doc_id": o.doc.doc_id,
+                        "source": o.doc.source,
+                        "outcome": o.outcome,
+                        "state": o.state,
+                        "chunks": o.chunks,
+                        "flagged_chunks": o.flagged,
+                        "sequence": o.sequence,
+                        "code": o.code,
+                        "reason": o.reason,
+                        **o.extra,
+                    }
+                    for o in outcomes
+                ],
+            }
+        )
         return summary
-    print_table("ingest summary", ["documents", "accepted", "unchanged", "failed", "chunks", "flagged chunks"]
-                + (["indexed", "pending"] if waited else []),
-                [[summary[k] for k in ("documents", "accepted", "unchanged", "failed", "chunks", "flagged_chunks")]
-                 + ([summary["indexed"], summary["pending"]] if waited else [])])
+    print_table(
+        "ingest summary",
+        ["documents", "accepted", "unchanged", "failed", "chunks", "flagged chunks"]
+        + (["indexed", "pending"] if waited else []),
+        [
+            [summary[k] for k in ("documents", "accepted", "unchanged", "failed", "chunks", "flagged_chunks")]
+            + ([summary["indexed"], summary["pending"]] if waited else [])
+        ],
+    )
     failures = [o for o in outcomes if o.failed]
     if failures:
-        print_table("failures", ["document", "code", "reason"],
-                    [(o.doc.source, o.code or "FAILED", o.reason) for o in failures])
+        print_table(
+            "failures", ["document", "code", "reason"], [(o.doc.source, o.code or "FAILED", o.reason) for o in failures]
+        )
     return summary
 
 
@@ -276,8 +330,12 @@ def run(args: argparse.Namespace) -> int:
     outcomes = {doc.doc_id: Outcome(doc) for doc in documents}
     ordered = [outcomes[doc.doc_id] for doc in documents]
     for path, reason in problems:
-        failed = Outcome(LocalDocument(Path(path), "", path, 0), outcome="FAILED", code="NOT_FOUND"
-                         if reason == "no such file or directory" else "INVALID_ARGUMENT", reason=reason)
+        failed = Outcome(
+            LocalDocument(Path(path), "", path, 0),
+            outcome="FAILED",
+            code="NOT_FOUND" if reason == "no such file or directory" else "INVALID_ARGUMENT",
+            reason=reason,
+        )
         ordered.append(failed)
     if not documents and not problems:
         raise CliError("no supported documents found under " + ", ".join(args.paths))
@@ -288,15 +346,25 @@ def run(args: argparse.Namespace) -> int:
     with grpc.insecure_channel(address(args.addr, "RAGPLANE_INGEST_ADDR", DEFAULT_ADDR)) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         if documents:
-            upload(stub, documents, outcomes, metadata=metadata, timeout_s=args.timeout,
-                   chunk_size=args.chunk_size, chunk_overlap=args.chunk_overlap, show_progress=show_progress)
+            upload(
+                stub,
+                documents,
+                outcomes,
+                metadata=metadata,
+                timeout_s=args.timeout,
+                chunk_size=args.chunk_size,
+                chunk_overlap=args.chunk_overlap,
+                show_progress=show_progress,
+            )
             if args.wait:
-                timed_out = not wait_indexed(stub, outcomes, metadata=metadata, deadline=deadline,
-                                             show_progress=show_progress)
+                timed_out = not wait_indexed(
+                    stub, outcomes, metadata=metadata, deadline=deadline, show_progress=show_progress
+                )
     summary = _report(ordered, args.wait, args.json)
     if not args.json:
-        console.print(f"done in {time.monotonic() - started:.1f}s" + (" (timed out waiting for indexing)"
-                                                                        if timed_out else ""))
+        console.print(
+            f"done in {time.monotonic() - started:.1f}s" + (" (timed out waiting for indexing)" if timed_out else "")
+        )
     if summary["failed"]:
         return EXIT_FAILED
     return EXIT_TIMEOUT if timed_out else 0
@@ -326,20 +394,34 @@ def _positive_float(raw: str) -> float:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "ingest", help="upload documents (folders are walked) and optionally wait until they are indexed",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        "ingest",
+        help="upload documents (folders are walked) and optionally wait until they are indexed",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    parser.add_argument("--tenant", default=None,
-                        help="ingest as this tenant: uses the API key RAGPLANE_API_KEYS maps to it")
+    parser.add_argument(
+        "--tenant", default=None, help="ingest as this tenant: uses the API key RAGPLANE_API_KEYS maps to it"
+    )
     parser.add_argument("--wait", action="store_true", help="wait until every document is indexed or failed")
-    parser.add_argument("--timeout", type=_positive_float, default=900.0,
-                        help="seconds for the whole command, upload and waiting (default 900)")
-    parser.add_argument("--addr", default=None,
-                        help=f"ingest service host:port (default $RAGPLANE_INGEST_ADDR or {DEFAULT_ADDR})")
+    parser.add_argument(
+        "--timeout",
+        type=_positive_float,
+        default=900.0,
+        help="seconds for the whole command, upload and waiting (default 900)",
+    )
+    parser.add_argument(
+        "--addr", default=None, help=f"ingest service host:port (default $RAGPLANE_INGEST_ADDR or {DEFAULT_ADDR})"
+    )
     parser.add_argument("--api-key", default=None, help="API key (default $RAGPLANE_API_KEY or dev-key)")
-    parser.add_argument("--chunk-size", type=_non_negative_int, default=0,
-                        help="chunk size in tokens (default: the service's, 512)")
-    parser.add_argument("--chunk-overlap", type=_non_negative_int, default=0,
-                        help="chunk overlap in tokens (default: the service's, 50)")
+    parser.add_argument(
+        "--chunk-size", type=_non_negative_int, default=0, help="chunk size in tokens (default: the service's, 512)"
+    )
+    parser.add_argument(
+        "--chunk-overlap",
+        type=_non_negative_int,
+        default=0,
+        help="chunk overlap in tokens (default: the service's, 50)",
+    )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(func=_command)

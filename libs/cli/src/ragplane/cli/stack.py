@@ -101,7 +101,8 @@ def health_status(address: str, service: str = "", timeout_s: float = 1.0) -> st
     try:
         with grpc.insecure_channel(address) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s)
+                health_pb2.HealthCheckRequest(service=service), timeout=timeout_s
+            )
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     except grpc.RpcError:
         return "DOWN"
@@ -225,7 +226,8 @@ def restart(name: str, timeout_s: float = 600.0) -> Component:
     if _env_file().exists():  # the settings the stack was started with, not this shell's
         env.update(json.loads(_env_file().read_text()))
     env = stack_env(by_name["broker"].port, by_name["redis"].port) | {
-        k: v for k, v in env.items() if k.startswith(_KEPT_ENV)}
+        k: v for k, v in env.items() if k.startswith(_KEPT_ENV)
+    }
     new = _spawn_component(name, spec(name).module, old.kind, old.port, env, home() / "logs")
     components[components.index(old)] = new
     _save_state(components)
@@ -295,8 +297,12 @@ class private_stack:  # noqa: N801 - used as a context manager
     def __enter__(self) -> PrivateStack:
         import subprocess
 
-        started = subprocess.run([sys.executable, "-m", "ragplane.cli.main", "up", "--json", "--timeout",
-                                  str(self._timeout_s)], env=self._env, capture_output=True, text=True)
+        started = subprocess.run(
+            [sys.executable, "-m", "ragplane.cli.main", "up", "--json", "--timeout", str(self._timeout_s)],
+            env=self._env,
+            capture_output=True,
+            text=True,
+        )
         if started.returncode != 0:
             self.__exit__(None, None, None)
             raise infra.InfraError(f"the stack did not start:\n{started.stderr[-3000:]}")

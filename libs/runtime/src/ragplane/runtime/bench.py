@@ -50,8 +50,9 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (rank - low) * (ordered[high] - ordered[low])
 
 
-def latency_summary(samples_ms: Sequence[float], quantiles: Iterable[int] = (50, 95, 99),
-                    digits: int = 2) -> dict[str, float | int | None]:
+def latency_summary(
+    samples_ms: Sequence[float], quantiles: Iterable[int] = (50, 95, 99), digits: int = 2
+) -> dict[str, float | int | None]:
     """``{"n", "p50_ms", "p95_ms", "p99_ms", "mean_ms"}`` of latency samples in milliseconds (None when empty)."""
     summary: dict[str, float | int | None] = {"n": len(samples_ms)}
     for q in quantiles:
@@ -125,20 +126,35 @@ class BenchResult:
 
     def table(self) -> tuple[list[str], list[list[Any]]]:
         """Header and rows for a terminal table (the label first)."""
-        return ["", *self.columns], [[row["label"], *(row["values"].get(c) for c in self.columns)]
-                                     for row in self.rows]
+        return ["", *self.columns], [[row["label"], *(row["values"].get(c) for c in self.columns)] for row in self.rows]
 
     def to_json(self) -> dict[str, Any]:
         """The result as JSON-ready data (what ``--json`` prints)."""
-        return {"bench": self.bench, "variant": self.variant, "title": self.title, "columns": self.columns,
-                "rows": self.rows, "notes": self.notes, "details": self.details}
+        return {
+            "bench": self.bench,
+            "variant": self.variant,
+            "title": self.title,
+            "columns": self.columns,
+            "rows": self.rows,
+            "notes": self.notes,
+            "details": self.details,
+        }
 
-    def figure(self, command: str, machine: str, measured_at: str | None = None,
-               source: str = "bench") -> dict[str, Any]:
+    def figure(
+        self, command: str, machine: str, measured_at: str | None = None, source: str = "bench"
+    ) -> dict[str, Any]:
         """The figures record of this result (the schema of ``docs/figures/*.json``)."""
-        return {"bench": self.bench, "variant": self.variant, "command": command,
-                "measured_at": measured_at or time.strftime("%Y-%m-%d"), "machine": machine, "source": source,
-                "columns": list(self.columns), "rows": self.rows, "notes": self.notes}
+        return {
+            "bench": self.bench,
+            "variant": self.variant,
+            "command": command,
+            "measured_at": measured_at or time.strftime("%Y-%m-%d"),
+            "machine": machine,
+            "source": source,
+            "columns": list(self.columns),
+            "rows": self.rows,
+            "notes": self.notes,
+        }
 
 
 def check_figure(figure: dict[str, Any], where: str = "figure") -> None:
@@ -180,8 +196,14 @@ def _cell(value: Any) -> str:
 
 def _figure_markdown(figure: dict[str, Any]) -> list[str]:
     heading = figure["variant"] or "default"
-    lines = [f"### {heading}", "", f"`{figure['command']}`", "",
-             f"Measured {figure['measured_at']} on {figure['machine']} ({figure['source']}).", ""]
+    lines = [
+        f"### {heading}",
+        "",
+        f"`{figure['command']}`",
+        "",
+        f"Measured {figure['measured_at']} on {figure['machine']} ({figure['source']}).",
+        "",
+    ]
     if figure["notes"]:
         lines += [figure["notes"], ""]
     lines.append("| | " + " | ".join(_cell(c) for c in figure["columns"]) + " |")
@@ -194,10 +216,14 @@ def _figure_markdown(figure: dict[str, Any]) -> list[str]:
 
 def render_figures(directory: Path) -> str:
     """``docs/FIGURES.md``: one table per figures file under ``directory``, grouped by bench."""
-    lines = ["# Figures", "",
-             "Measured figures of ragplane, one table per file in `docs/figures/`, with the command that makes it.",
-             "Generated: `ragplane bench <name> ... --record` writes a file and this page; `ragplane bench figures`",
-             "regenerates the page alone (a test fails when it is stale).", ""]
+    lines = [
+        "# Figures",
+        "",
+        "Measured figures of ragplane, one table per file in `docs/figures/`, with the command that makes it.",
+        "Generated: `ragplane bench <name> ... --record` writes a file and this page; `ragplane bench figures`",
+        "regenerates the page alone (a test fails when it is stale).",
+        "",
+    ]
     bench = None
     for figure in load_figures(directory):
         if figure["bench"] != bench:

@@ -99,5 +99,7 @@ def service_channel(address: str, service_token: str, default_timeout_s: float =
         interceptors.extend(aio_client_interceptors())
     except ImportError:  # pragma: no cover - the instrumentation is a runtime dependency
         pass
-    interceptors.extend(kind(service_token, default_timeout_s) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream))
+    interceptors.extend(
+        kind(service_token, default_timeout_s) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
+    )
     return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)

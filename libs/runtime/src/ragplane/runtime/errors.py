@@ -79,9 +79,7 @@ class Internal(RagplaneError):
     code = grpc.StatusCode.INTERNAL
 
 
-RETRIABLE_CODES = frozenset(
-    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED}
-)
+RETRIABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED})
 
 
 def from_rpc_error(exc: grpc.RpcError, service: str) -> RagplaneError:

@@ -26,8 +26,13 @@ from ragplane.runtime.retry import Backoff, retry_async
 # A call gives up this much before its caller's deadline so that the caller can still answer.
 DEADLINE_MARGIN_S = 0.02
 # Numpy dtypes of the v2 datatypes callers send.
-_DATATYPES = {np.dtype(np.object_): "BYTES", np.dtype(np.int32): "INT32", np.dtype(np.float32): "FP32",
-              np.dtype(np.bool_): "BOOL", np.dtype(np.uint64): "UINT64"}
+_DATATYPES = {
+    np.dtype(np.object_): "BYTES",
+    np.dtype(np.int32): "INT32",
+    np.dtype(np.float32): "FP32",
+    np.dtype(np.bool_): "BOOL",
+    np.dtype(np.uint64): "UINT64",
+}
 
 
 class Unimplemented(errors.FailedPrecondition):
@@ -74,7 +79,6 @@ def map_error(exc: BaseException, subject: str) -> errors.RagplaneError:
     return errors.Internal(message)
 
 
-
 def retriable(exc: BaseException) -> bool:
     """Whether another try of the same call may succeed: the server was down or busy."""
     return isinstance(exc, (errors.Unavailable, errors.ResourceExhausted))
@@ -110,8 +114,9 @@ class InferenceClient:
         retry: tries for a server that is down or busy (default: one try).
     """
 
-    def __init__(self, address: str, model: str, *, subject: str = "", timeout_s: float = 30.0,
-                 retry: Backoff | None = None) -> None:
+    def __init__(
+        self, address: str, model: str, *, subject: str = "", timeout_s: float = 30.0, retry: Backoff | None = None
+    ) -> None:
         self.address = address
         self.model = model
         self.subject = subject or f"model server ({model})"
@@ -148,8 +153,9 @@ class InferenceClient:
         except Exception:  # noqa: BLE001 - any failure means "not ready"
             return False
 
-    async def infer(self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] = (), *,
-                    timeout_s: float | None = None) -> Any:
+    async def infer(
+        self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] = (), *, timeout_s: float | None = None
+    ) -> Any:
         """One ModelInfer call, retried under the client's policy while the server is down or busy.
 
         Args:
@@ -168,8 +174,13 @@ class InferenceClient:
 
         async def once() -> Any:
             try:
-                return await self._client.infer(self.model, tensors, outputs=requested,
-                                                request_id=uuid.uuid4().hex, client_timeout=self._timeout(timeout_s))
+                return await self._client.infer(
+                    self.model,
+                    tensors,
+                    outputs=requested,
+                    request_id=uuid.uuid4().hex,
+                    client_timeout=self._timeout(timeout_s),
+                )
             except errors.RagplaneError:
                 raise
             except Exception as exc:  # noqa: BLE001 - tritonclient raises InferenceServerException or RpcError
@@ -253,7 +264,12 @@ class BlockingInferenceClient:
         """One ModelInfer call (see ``InferenceClient.infer``); not retried."""
         self.start()
         try:
-            return self._client.infer(self.model, _inputs(inputs), outputs=_outputs(outputs) or None,
-                                      request_id=uuid.uuid4().hex, client_timeout=self.timeout_s)
+            return self._client.infer(
+                self.model,
+                _inputs(inputs),
+                outputs=_outputs(outputs) or None,
+                request_id=uuid.uuid4().hex,
+                client_timeout=self.timeout_s,
+            )
         except Exception as exc:  # noqa: BLE001 - tritonclient raises InferenceServerException or RpcError
             raise map_error(exc, self.subject) from None

@@ -29,7 +29,14 @@ from ragplane.runtime.errors import DeadlineExceeded, RagplaneError, ResourceExh
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_call
 from ragplane.runtime.settings import CommonSettings
-from ragplane.runtime.telemetry import KAFKA_CONSUMED, KAFKA_DLQ, KAFKA_LAG, KAFKA_PRODUCED, extract_context, inject_headers
+from ragplane.runtime.telemetry import (
+    KAFKA_CONSUMED,
+    KAFKA_DLQ,
+    KAFKA_LAG,
+    KAFKA_PRODUCED,
+    extract_context,
+    inject_headers,
+)
 
 log = get_logger("ragplane.kafka")
 tracer = trace.get_tracer("ragplane.kafka")
@@ -87,18 +94,28 @@ def client_config(settings: CommonSettings) -> dict[str, Any]:
     return config
 
 
-def ensure_topics(settings: CommonSettings, topics: Iterable[str], *, partitions: int | None = None,
-                  replication_factor: int = 1, with_dlq: bool = True, timeout_s: float = 30.0) -> None:
+def ensure_topics(
+    settings: CommonSettings,
+    topics: Iterable[str],
+    *,
+    partitions: int | None = None,
+    replication_factor: int = 1,
+    with_dlq: bool = True,
+    timeout_s: float = 30.0,
+) -> None:
     """Create topics (and their DLQs) if missing; existing topics are left as they are."""
     wanted = []
     for topic in topics:
         wanted.append(topic)
         if with_dlq and not topic.endswith(".dlq"):
             wanted.append(dlq_topic(topic))
-    admin = retry_call(lambda: KafkaAdminClient(**client_config(settings), client_id="ragplane-admin"),
-                       Backoff(base_s=0.1, cap_s=1.0, attempts=None),
-                       retriable=lambda exc: isinstance(exc, KafkaError),
-                       deadline=time.monotonic() + timeout_s, what="connect to the broker")
+    admin = retry_call(
+        lambda: KafkaAdminClient(**client_config(settings), client_id="ragplane-admin"),
+        Backoff(base_s=0.1, cap_s=1.0, attempts=None),
+        retriable=lambda exc: isinstance(exc, KafkaError),
+        deadline=time.monotonic() + timeout_s,
+        what="connect to the broker",
+    )
     try:
         existing = set(admin.list_topics())
         missing = [t for t in wanted if t not in existing]
@@ -151,17 +168,31 @@ class EventProducer:
     def _producer(self) -> KafkaProducer:
         return self._client or self.connect()
 
-    def send(self, topic: str, key: str, message: Message, *, headers: Sequence[tuple[str, bytes]] = (),
-             timeout_s: float = 30.0) -> None:
+    def send(
+        self,
+        topic: str,
+        key: str,
+        message: Message,
+        *,
+        headers: Sequence[tuple[str, bytes]] = (),
+        timeout_s: float = 30.0,
+    ) -> None:
         """Produce one event and wait for its acknowledgement. Raises KafkaError on failure."""
         self.send_many(topic, [(key, message)], headers=headers, timeout_s=timeout_s)
 
-    def send_many(self, topic: str, items: Sequence[tuple[str, Message]], *,
-                  headers: Sequence[tuple[str, bytes]] = (), timeout_s: float = 30.0) -> None:
+    def send_many(
+        self,
+        topic: str,
+        items: Sequence[tuple[str, Message]],
+        *,
+        headers: Sequence[tuple[str, bytes]] = (),
+        timeout_s: float = 30.0,
+    ) -> None:
         """Produce several events (in order) and wait until all are acknowledged."""
         futures = [
-            self._producer.send(topic, key=key.encode(), value=msg.SerializeToString(),
-                                headers=_headers_for(msg, headers))
+            self._producer.send(
+                topic, key=key.encode(), value=msg.SerializeToString(), headers=_headers_for(msg, headers)
+            )
             for key, msg in items
         ]
         self._producer.flush(timeout=timeout_s)
@@ -169,8 +200,14 @@ class EventProducer:
             future.get(timeout=timeout_s)
         KAFKA_PRODUCED.labels(topic).inc(len(items))
 
-    def send_raw(self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]],
-                 timeout_s: float = 30.0) -> None:
+    def send_raw(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        timeout_s: float = 30.0,
+    ) -> None:
         self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=timeout_s)
 
     async def publish(self, topic: str, key: str, message: Message) -> None:
@@ -241,9 +278,18 @@ class ConsumerRunner:
     A coroutine handler runs on ``loop``; a plain function runs in the consumer thread.
     """
 
-    def __init__(self, settings: CommonSettings, *, topic: str, group: str, message_type: type[M],
-                 handler: Handler, options: ConsumerOptions | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None, client_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: CommonSettings,
+        *,
+        topic: str,
+        group: str,
+        message_type: type[M],
+        handler: Handler,
+        options: ConsumerOptions | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        client_id: str | None = None,
+    ) -> None:
         self.topic = topic
         self.group = group
         self._settings = settings
@@ -382,17 +428,27 @@ class ConsumerRunner:
         options = self._options
         policy = Backoff(options.backoff_initial_s, options.backoff_max_s, attempts=options.max_retries + 1)
         # Waiting on the stop event lets shutdown interrupt a wait; a stopping consumer retries no more.
-        retry_call(lambda: self._call_handler(batch), policy, sleep=self._stop.wait,
-                   retriable=lambda exc: is_retriable(exc) and not self._stop.is_set(), what=f"batch of {self.topic}")
+        retry_call(
+            lambda: self._call_handler(batch),
+            policy,
+            sleep=self._stop.wait,
+            retriable=lambda exc: is_retriable(exc) and not self._stop.is_set(),
+            what=f"batch of {self.topic}",
+        )
 
     def _call_handler(self, batch: list[Envelope[Any]]) -> None:
         ctx = batch[0].trace_context
         token = otel_context.attach(ctx)
         try:
-            with tracer.start_as_current_span(f"consume {self.topic}", kind=trace.SpanKind.CONSUMER,
-                                              attributes={"messaging.system": "kafka",
-                                                          "messaging.destination.name": self.topic,
-                                                          "messaging.batch.message_count": len(batch)}):
+            with tracer.start_as_current_span(
+                f"consume {self.topic}",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": self.topic,
+                    "messaging.batch.message_count": len(batch),
+                },
+            ):
                 result = self._handler(batch)
                 if asyncio.iscoroutine(result):
                     if self._loop is None:
@@ -418,8 +474,14 @@ class ConsumerRunner:
         self.dead_lettered += 1
         KAFKA_DLQ.labels(self.topic, self.group).inc()
         KAFKA_CONSUMED.labels(self.topic, self.group, "dlq").inc()
-        log.warning("dead-lettered", topic=record.topic, partition=record.partition, offset=record.offset,
-                    error=str(exc)[:300], error_type=type(exc).__name__)
+        log.warning(
+            "dead-lettered",
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=str(exc)[:300],
+            error_type=type(exc).__name__,
+        )
 
     def _commit(self, consumer: KafkaConsumer, records: list[Any]) -> None:
         from kafka.structs import OffsetAndMetadata

@@ -78,8 +78,9 @@ class Backoff:
         return delay
 
 
-def _give_up_or_wait(exc: BaseException, retry: int, policy: Backoff, retriable: Retriable,
-                     deadline: float | None, what: str) -> float:
+def _give_up_or_wait(
+    exc: BaseException, retry: int, policy: Backoff, retriable: Retriable, deadline: float | None, what: str
+) -> float:
     """The wait before the next try; re-raises ``exc`` when it is not retriable or the policy is spent."""
     delay = policy.next_delay(retry, deadline) if retriable(exc) else None
     if delay is None:
@@ -88,8 +89,15 @@ def _give_up_or_wait(exc: BaseException, retry: int, policy: Backoff, retriable:
     return delay
 
 
-def retry_call(fn: Callable[[], T], policy: Backoff, *, retriable: Retriable, deadline: float | None = None,
-               what: str = "call", sleep: Callable[[float], object] = time.sleep) -> T:
+def retry_call(
+    fn: Callable[[], T],
+    policy: Backoff,
+    *,
+    retriable: Retriable,
+    deadline: float | None = None,
+    what: str = "call",
+    sleep: Callable[[float], object] = time.sleep,
+) -> T:
     """Call ``fn`` until it returns, retrying the failures ``retriable`` accepts under ``policy``.
 
     Args:
@@ -115,8 +123,14 @@ def retry_call(fn: Callable[[], T], policy: Backoff, *, retriable: Retriable, de
         retry += 1
 
 
-async def retry_async(fn: Callable[[], Awaitable[T]], policy: Backoff, *, retriable: Retriable,
-                      deadline: float | None = None, what: str = "call") -> T:
+async def retry_async(
+    fn: Callable[[], Awaitable[T]],
+    policy: Backoff,
+    *,
+    retriable: Retriable,
+    deadline: float | None = None,
+    what: str = "call",
+) -> T:
     """``retry_call`` for a coroutine function: awaits ``fn()`` and waits with ``asyncio.sleep``."""
     retry = 0
     while True:
@@ -140,8 +154,11 @@ def service_config(max_attempts: int = 4, initial_backoff_s: float = 0.1, max_ba
         "backoffMultiplier": 2,
         "retryableStatusCodes": ["UNAVAILABLE"],
     }
-    names = [{"service": service, "method": method}
-             for service, methods in IDEMPOTENT_METHODS.items() for method in methods]
-    config = {"methodConfig": [{"name": names, "retryPolicy": policy}],
-              "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1}}
+    names = [
+        {"service": service, "method": method} for service, methods in IDEMPOTENT_METHODS.items() for method in methods
+    ]
+    config = {
+        "methodConfig": [{"name": names, "retryPolicy": policy}],
+        "retryThrottling": {"maxTokens": 10, "tokenRatio": 0.1},
+    }
     return json.dumps(config)

@@ -35,6 +35,7 @@ SERVER_OPTIONS = [
     ("grpc.so_reuseport", 0),
 ]
 
+
 class Service(Protocol):
     """What a ragplane service provides to the runtime."""
 
@@ -111,10 +112,13 @@ async def start_service(
     api_keys = parse_api_keys(settings.api_keys)
     if not settings.allow_dev_key:
         if DEV_API_KEY in api_keys:
-            raise SettingsError("RAGPLANE_API_KEYS: contains the development key 'dev-key' while "
-                                "RAGPLANE_ALLOW_DEV_KEY is false")
+            raise SettingsError(
+                "RAGPLANE_API_KEYS: contains the development key 'dev-key' while RAGPLANE_ALLOW_DEV_KEY is false"
+            )
         if settings.service_token == DEV_SERVICE_TOKEN:
-            raise SettingsError("RAGPLANE_SERVICE_TOKEN: is the development default while RAGPLANE_ALLOW_DEV_KEY is false")
+            raise SettingsError(
+                "RAGPLANE_SERVICE_TOKEN: is the development default while RAGPLANE_ALLOW_DEV_KEY is false"
+            )
     authenticator = Authenticator(api_keys, settings.service_token)
     interceptors: list[grpc.aio.ServerInterceptor] = []
     try:
@@ -143,8 +147,9 @@ async def start_service(
         else:
             metrics_listen = settings.metrics_listen or f"127.0.0.1:{metrics_port_for(bound)}"
         metrics_port = start_metrics_server(metrics_listen)
-    running = RunningService(service, server, health, bound, metrics_port, names, settings.grace_period_s,
-                             settings.shutdown_delay_s)
+    running = RunningService(
+        service, server, health, bound, metrics_port, names, settings.grace_period_s, settings.shutdown_delay_s
+    )
     await running.set_serving(False)
     await server.start()
     log.info("listening", service=service.name, port=bound, metrics_port=metrics_port)

@@ -47,24 +47,42 @@ def metrics_port_for(grpc_port: int) -> int:
 
 # The eight services in port order, then the CPU model server (Triton in clusters).
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("orchestrator", 50051, "ragplane_orchestrator",
-                ("guardrail", "embed", "retrieve", "rerank", "generate"),
-                "the query path, caches, sessions, rate limits"),
-    ServiceSpec("ingest", 50052, "ragplane_ingest", ("guardrail",),
-                "documents, parsing, chunking, versions, document status"),
-    ServiceSpec("embed", 50053, "ragplane_embed", (),
-                "the embedding models (dense + sparse); the chunks -> vectors workers"),
-    ServiceSpec("retrieve", 50054, "ragplane_retrieve", (),
-                "the vector index: hybrid search and the only writer of Qdrant"),
+    ServiceSpec(
+        "orchestrator",
+        50051,
+        "ragplane_orchestrator",
+        ("guardrail", "embed", "retrieve", "rerank", "generate"),
+        "the query path, caches, sessions, rate limits",
+    ),
+    ServiceSpec(
+        "ingest", 50052, "ragplane_ingest", ("guardrail",), "documents, parsing, chunking, versions, document status"
+    ),
+    ServiceSpec(
+        "embed", 50053, "ragplane_embed", (), "the embedding models (dense + sparse); the chunks -> vectors workers"
+    ),
+    ServiceSpec(
+        "retrieve", 50054, "ragplane_retrieve", (), "the vector index: hybrid search and the only writer of Qdrant"
+    ),
     ServiceSpec("rerank", 50055, "ragplane_rerank", (), "reranking models"),
-    ServiceSpec("generate", 50056, "ragplane_generate", ("modelserver",),
-                "prompt assembly and the LLM client (v2 protocol)"),
+    ServiceSpec(
+        "generate", 50056, "ragplane_generate", ("modelserver",), "prompt assembly and the LLM client (v2 protocol)"
+    ),
     ServiceSpec("guardrail", 50057, "ragplane_guardrail", (), "input, output and document policies"),
-    ServiceSpec("eval", 50058, "ragplane_eval", ("orchestrator", "ingest", "embed", "retrieve"),
-                "offline evaluation runs and online sampled scoring"),
+    ServiceSpec(
+        "eval",
+        50058,
+        "ragplane_eval",
+        ("orchestrator", "ingest", "embed", "retrieve"),
+        "offline evaluation runs and online sampled scoring",
+    ),
 )
-MODEL_SERVER = ServiceSpec("modelserver", 50070, "ragplane_generate.modelserver", (),
-                           "CPU LLM behind the v2 protocol (local default; Triton in clusters)")
+MODEL_SERVER = ServiceSpec(
+    "modelserver",
+    50070,
+    "ragplane_generate.modelserver",
+    (),
+    "CPU LLM behind the v2 protocol (local default; Triton in clusters)",
+)
 
 SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)
 _BY_NAME = {spec.name: spec for spec in (*SERVICES, MODEL_SERVER)}

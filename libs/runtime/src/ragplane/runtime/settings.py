@@ -18,8 +18,14 @@ class SettingsError(ValueError):
     """A setting is missing or malformed; the message names the environment variable."""
 
 
-def env(var: str, default: Any = dataclasses.MISSING, *, parse: Callable[[str], Any] | None = None,
-        check: Callable[[Any], str | None] | None = None, doc: str = "") -> Any:
+def env(
+    var: str,
+    default: Any = dataclasses.MISSING,
+    *,
+    parse: Callable[[str], Any] | None = None,
+    check: Callable[[Any], str | None] | None = None,
+    doc: str = "",
+) -> Any:
     """Declare a dataclass field read from environment variable ``var``.
 
     Args:
@@ -74,13 +80,16 @@ Check = Callable[[Any], "str | None"]
 
 def one_of(*options: str) -> Check:
     """A check that the value is one of ``options`` (listed in the given order in the message)."""
+
     def check(value: str) -> str | None:
         return None if value in options else f"must be one of {', '.join(options)}, but got {value!r}"
+
     return check
 
 
 def in_range(low: float, high: float, *, low_open: bool = False) -> Check:
     """A check that ``low <= value <= high`` (``low < value`` when ``low_open``)."""
+
     def check(value: float) -> str | None:
         above = value > low if low_open else value >= low
         if above and value <= high:
@@ -88,6 +97,7 @@ def in_range(low: float, high: float, *, low_open: bool = False) -> Check:
         if low_open:
             return f"must be in ({low:g}, {high:g}], but got {value}"
         return f"must be between {low:g} and {high:g}, but got {value}"
+
     return check
 
 
@@ -182,38 +192,68 @@ class CommonSettings:
     Defaults are the local stack's; the service's own defaults (port) come from ``service_defaults``.
     """
 
-    grpc_listen: str = env("RAGPLANE_GRPC_LISTEN", "", parse=lambda r: parse_hostport(r) if r else "",
-                           doc="host:port the gRPC server binds (default: loopback and the service's port)")
-    metrics_listen: str = env("RAGPLANE_METRICS_LISTEN", "", parse=lambda r: parse_hostport(r) if r else "",
-                              doc="host:port of the Prometheus endpoint; 'off' is not accepted, use port 0")
-    api_keys: str = env("RAGPLANE_API_KEYS", "dev-key=default",
-                        doc="client keys: 'key=tenant,key2=tenant2' or a path to a file of such lines")
-    service_token: str = env("RAGPLANE_SERVICE_TOKEN", "dev-service-token",
-                             doc="credential services present to each other; set a secret in production")
-    allow_dev_key: bool = env("RAGPLANE_ALLOW_DEV_KEY", True,
-                              doc="allow the local stack's 'dev-key' and default service token; when false, "
-                                  "a service configured with either refuses to start")
-    grace_period_s: float = env("RAGPLANE_GRACE_PERIOD_S", 10.0, check=non_negative,
-                                doc="seconds in-flight RPCs get to finish after SIGTERM")
-    shutdown_delay_s: float = env("RAGPLANE_SHUTDOWN_DELAY_S", 0.0, check=non_negative,
-                                  doc="after SIGTERM, seconds of NOT_SERVING while still accepting RPCs, so load "
-                                      "balancers stop routing before the port closes")
-    default_deadline_s: float = env("RAGPLANE_DEFAULT_DEADLINE_S", 30.0, check=positive,
-                                    doc="deadline applied to calls that arrive without one")
+    grpc_listen: str = env(
+        "RAGPLANE_GRPC_LISTEN",
+        "",
+        parse=lambda r: parse_hostport(r) if r else "",
+        doc="host:port the gRPC server binds (default: loopback and the service's port)",
+    )
+    metrics_listen: str = env(
+        "RAGPLANE_METRICS_LISTEN",
+        "",
+        parse=lambda r: parse_hostport(r) if r else "",
+        doc="host:port of the Prometheus endpoint; 'off' is not accepted, use port 0",
+    )
+    api_keys: str = env(
+        "RAGPLANE_API_KEYS",
+        "dev-key=default",
+        doc="client keys: 'key=tenant,key2=tenant2' or a path to a file of such lines",
+    )
+    service_token: str = env(
+        "RAGPLANE_SERVICE_TOKEN",
+        "dev-service-token",
+        doc="credential services present to each other; set a secret in production",
+    )
+    allow_dev_key: bool = env(
+        "RAGPLANE_ALLOW_DEV_KEY",
+        True,
+        doc="allow the local stack's 'dev-key' and default service token; when false, "
+        "a service configured with either refuses to start",
+    )
+    grace_period_s: float = env(
+        "RAGPLANE_GRACE_PERIOD_S", 10.0, check=non_negative, doc="seconds in-flight RPCs get to finish after SIGTERM"
+    )
+    shutdown_delay_s: float = env(
+        "RAGPLANE_SHUTDOWN_DELAY_S",
+        0.0,
+        check=non_negative,
+        doc="after SIGTERM, seconds of NOT_SERVING while still accepting RPCs, so load "
+        "balancers stop routing before the port closes",
+    )
+    default_deadline_s: float = env(
+        "RAGPLANE_DEFAULT_DEADLINE_S", 30.0, check=positive, doc="deadline applied to calls that arrive without one"
+    )
     log_level: str = env("RAGPLANE_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR")
-    log_content: bool = env("RAGPLANE_LOG_CONTENT", False,
-                            doc="log document text, prompts and answers (off by default)")
-    otel_exporter: str = env("RAGPLANE_OTEL_EXPORTER", "none",
-                             check=one_of("none", "otlp", "console"),
-                             doc="trace exporter; otlp uses OTEL_EXPORTER_OTLP_ENDPOINT")
-    kafka_bootstrap: str = env("RAGPLANE_KAFKA_BOOTSTRAP", "127.0.0.1:9092",
-                               doc="comma-separated Kafka bootstrap servers")
-    kafka_security_protocol: str = env("RAGPLANE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT",
-                                       doc="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL")
+    log_content: bool = env(
+        "RAGPLANE_LOG_CONTENT", False, doc="log document text, prompts and answers (off by default)"
+    )
+    otel_exporter: str = env(
+        "RAGPLANE_OTEL_EXPORTER",
+        "none",
+        check=one_of("none", "otlp", "console"),
+        doc="trace exporter; otlp uses OTEL_EXPORTER_OTLP_ENDPOINT",
+    )
+    kafka_bootstrap: str = env(
+        "RAGPLANE_KAFKA_BOOTSTRAP", "127.0.0.1:9092", doc="comma-separated Kafka bootstrap servers"
+    )
+    kafka_security_protocol: str = env(
+        "RAGPLANE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", doc="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+    )
     kafka_sasl_mechanism: str = env("RAGPLANE_KAFKA_SASL_MECHANISM", "", doc="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
     kafka_sasl_username: str = env("RAGPLANE_KAFKA_SASL_USERNAME", "", doc="SASL user")
     kafka_sasl_password: str = env("RAGPLANE_KAFKA_SASL_PASSWORD", "", doc="SASL password")
     kafka_ssl_cafile: str = env("RAGPLANE_KAFKA_SSL_CAFILE", "", doc="CA bundle for TLS to the brokers")
-    kafka_partitions: int = env("RAGPLANE_KAFKA_PARTITIONS", 4, check=positive,
-                                doc="partitions for topics this service creates")
+    kafka_partitions: int = env(
+        "RAGPLANE_KAFKA_PARTITIONS", 4, check=positive, doc="partitions for topics this service creates"
+    )
     redis_url: str = env("RAGPLANE_REDIS_URL", "redis://127.0.0.1:6379/0", doc="Redis for caches and state")

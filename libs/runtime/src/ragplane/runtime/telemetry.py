@@ -15,13 +15,17 @@ _configured = False
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
 RPC_LATENCY = Histogram(
-    "ragplane_rpc_duration_seconds", "Server-side RPC latency.", ["service", "method", "code"],
+    "ragplane_rpc_duration_seconds",
+    "Server-side RPC latency.",
+    ["service", "method", "code"],
     buckets=LATENCY_BUCKETS,
 )
 RPC_IN_FLIGHT = Gauge("ragplane_rpc_in_flight", "RPCs being served.", ["service"])
 STAGE_LATENCY = Histogram(
-    "ragplane_stage_duration_seconds", "Latency of one stage of a request or pipeline step.",
-    ["service", "stage"], buckets=LATENCY_BUCKETS,
+    "ragplane_stage_duration_seconds",
+    "Latency of one stage of a request or pipeline step.",
+    ["service", "stage"],
+    buckets=LATENCY_BUCKETS,
 )
 KAFKA_CONSUMED = Counter("ragplane_kafka_consumed_total", "Records handled.", ["topic", "group", "outcome"])
 KAFKA_PRODUCED = Counter("ragplane_kafka_produced_total", "Records produced.", ["topic"])

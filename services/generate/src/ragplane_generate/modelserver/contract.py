@@ -66,8 +66,9 @@ OUTPUTS = [
     {"name": FINISH_REASON, "datatype": "BYTES", "shape": [-1, 1]},
 ]
 
-KNOWN_INPUTS = frozenset({TEXT_INPUT, MAX_TOKENS, TEMPERATURE, TOP_P, STOP_WORDS, STREAM, RANDOM_SEED, SEED,
-                          MIN_LENGTH})
+KNOWN_INPUTS = frozenset(
+    {TEXT_INPUT, MAX_TOKENS, TEMPERATURE, TOP_P, STOP_WORDS, STREAM, RANDOM_SEED, SEED, MIN_LENGTH}
+)
 
 
 class ContractError(ValueError):
@@ -182,8 +183,9 @@ def parse_request(tensors: Mapping[str, np.ndarray], max_tokens_limit: int) -> G
     )
 
 
-def output_arrays(text: str, prompt_tokens: int | None = None, completion_tokens: int | None = None,
-                  finish_reason: str | None = None) -> dict[str, np.ndarray]:
+def output_arrays(
+    text: str, prompt_tokens: int | None = None, completion_tokens: int | None = None, finish_reason: str | None = None
+) -> dict[str, np.ndarray]:
     """Output tensors of one response: the text, plus the counts and finish reason when given."""
     outputs = {TEXT_OUTPUT: np.array([[text.encode("utf-8")]], dtype=np.object_)}
     if prompt_tokens is not None:

@@ -107,7 +107,7 @@ class _StopMatcher:
         hits = [i for i in (self._text.find(s, start) for s in self._stops) if i >= 0]
         if hits:
             end = min(hits)
-            out = self._text[self._emitted:end] if end > self._emitted else ""
+            out = self._text[self._emitted : end] if end > self._emitted else ""
             self._emitted = max(self._emitted, end)
             return out, True
         safe = len(self._text)
@@ -116,13 +116,13 @@ class _StopMatcher:
                 if self._text.endswith(stop[:k]):
                     safe = min(safe, len(self._text) - k)
                     break
-        out = self._text[self._emitted:safe]
+        out = self._text[self._emitted : safe]
         self._emitted = max(self._emitted, safe)
         return out, False
 
     def flush(self) -> str:
         """Text held back at the end of generation (no stop string completed)."""
-        out = self._text[self._emitted:]
+        out = self._text[self._emitted :]
         self._emitted = len(self._text)
         return out
 
@@ -152,10 +152,18 @@ class LlamaEngine:
 
         cfg = self.config
         for _ in range(cfg.slots):
-            self._slots.append(Llama(
-                model_path=str(cfg.model_path), n_ctx=cfg.n_ctx, n_batch=cfg.n_batch, n_ubatch=cfg.n_batch,
-                n_threads=cfg.threads, n_threads_batch=cfg.threads, verbose=False, use_mmap=True,
-            ))
+            self._slots.append(
+                Llama(
+                    model_path=str(cfg.model_path),
+                    n_ctx=cfg.n_ctx,
+                    n_batch=cfg.n_batch,
+                    n_ubatch=cfg.n_batch,
+                    n_threads=cfg.threads,
+                    n_threads_batch=cfg.threads,
+                    verbose=False,
+                    use_mmap=True,
+                )
+            )
         first = self._slots[0]
         vocab = first._model.vocab
         self._eog = [t for t in range(first.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, t)]
@@ -235,8 +243,15 @@ class LlamaEngine:
                     if isinstance(item, Finished) and self._on_finished is not None:
                         self._on_finished(item)
 
-    def _run(self, llm: Any, request: GenerationRequest, emit: Callable[[Event | BaseException], None],
-             cancelled: threading.Event, submitted: float, queued_s: float) -> None:
+    def _run(
+        self,
+        llm: Any,
+        request: GenerationRequest,
+        emit: Callable[[Event | BaseException], None],
+        cancelled: threading.Event,
+        submitted: float,
+        queued_s: float,
+    ) -> None:
         """Blocking: read the prompt, generate, emit events. Runs in a slot's worker thread."""
         from llama_cpp import LLAMA_DEFAULT_SEED, LogitsProcessorList
 
@@ -244,7 +259,8 @@ class LlamaEngine:
         if len(tokens) + request.max_tokens > self.config.n_ctx:
             raise PromptTooLong(
                 f"prompt of {len(tokens)} tokens plus max_tokens {request.max_tokens} exceeds the context window "
-                f"of {self.config.n_ctx} tokens")
+                f"of {self.config.n_ctx} tokens"
+            )
 
         def done(reason: str, generated: int, first_token_at: float | None) -> None:
             ttft = None if first_token_at is None else first_token_at - submitted
@@ -263,8 +279,16 @@ class LlamaEngine:
         first_token_at: float | None = None
         reason = "length"
         stop_string_hit = False
-        for token in llm.generate(tokens, top_k=0, top_p=request.top_p, min_p=0.0, temp=request.temperature,
-                                  repeat_penalty=1.0, reset=True, logits_processor=processors):
+        for token in llm.generate(
+            tokens,
+            top_k=0,
+            top_p=request.top_p,
+            min_p=0.0,
+            temp=request.temperature,
+            repeat_penalty=1.0,
+            reset=True,
+            logits_processor=processors,
+        ):
             if cancelled.is_set():
                 reason = "cancelled"
                 break
@@ -312,7 +336,7 @@ class LlamaEngine:
             if cancelled.is_set():
                 llm.reset()
                 return False
-            llm.eval(tokens[start:start + chunk])
+            llm.eval(tokens[start : start + chunk])
         return True
 
     def close(self) -> None:

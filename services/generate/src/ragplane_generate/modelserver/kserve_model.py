@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator, Callable
+
 from grpc_interceptor.exceptions import ResourceExhausted
 from kserve import InferOutput, InferRequest, InferResponse, Model, ModelRepository
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
@@ -48,8 +49,13 @@ class LlmModel(Model):
         on_ready_change: called with the new ready state after a load or an unload.
     """
 
-    def __init__(self, name: str, engine_factory: Callable[[], LlamaEngine], max_tokens_limit: int,
-                 on_ready_change: Callable[[bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        engine_factory: Callable[[], LlamaEngine],
+        max_tokens_limit: int,
+        on_ready_change: Callable[[bool], None] | None = None,
+    ) -> None:
         super().__init__(name)
         self._engine_factory = engine_factory
         self._llm: LlamaEngine | None = None
@@ -127,8 +133,9 @@ class LlmModel(Model):
         except EngineNotReady as exc:
             raise NotReady(self.name, str(exc)) from None
 
-    def _response(self, payload: InferRequest, text: str, done: Finished | None,
-                  final: bool | None = None) -> InferResponse:
+    def _response(
+        self, payload: InferRequest, text: str, done: Finished | None, final: bool | None = None
+    ) -> InferResponse:
         if done is None:
             arrays = contract.output_arrays(text)
         else:
@@ -142,11 +149,16 @@ class LlmModel(Model):
             output.set_data_from_numpy(array, binary_data=True)
             outputs.append(output)
         parameters = None if final is None else {contract.FINAL_RESPONSE_PARAMETER: final}
-        return InferResponse(response_id=payload.id or "", model_name=self.name, infer_outputs=outputs,
-                             parameters=parameters)
+        return InferResponse(
+            response_id=payload.id or "", model_name=self.name, infer_outputs=outputs, parameters=parameters
+        )
 
-    async def predict(self, payload: InferRequest, headers: dict[str, str] | None = None,
-                      response_headers: dict[str, str] | None = None) -> InferResponse:
+    async def predict(
+        self,
+        payload: InferRequest,
+        headers: dict[str, str] | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> InferResponse:
         """Generate the whole answer (ModelInfer). A ``stream`` flag is ignored: ModelInfer has one response."""
         request = self._parse(payload)
         pieces: list[str] = []
@@ -227,4 +239,3 @@ class LlmRepository(ModelRepository):
         if model is None:
             raise KeyError(name)
         model.stop()
-

@@ -93,19 +93,35 @@ class ModelServer:
             self.model.stop()
 
 
-def build_model(settings: ModelServerSettings, loop: asyncio.AbstractEventLoop,
-                on_ready_change) -> LlmModel:
+def build_model(settings: ModelServerSettings, loop: asyncio.AbstractEventLoop, on_ready_change) -> LlmModel:
     """The kserve model; resolving the file and loading happen in ``LlmModel.load``."""
 
     def engine_factory() -> LlamaEngine:
-        path = resolve_model(settings.llm_model, Path(settings.model_cache).expanduser() if settings.model_cache
-                             else None, settings.models_dir, settings.llm_model_sha256)
-        log.info("loading model", model=settings.llm_model, path=str(path), slots=settings.slots,
-                 threads=settings.threads_per_slot(), context_tokens=settings.context_tokens)
-        return LlamaEngine(EngineConfig(model_path=path, n_ctx=settings.context_tokens,
-                                        threads=settings.threads_per_slot(), slots=settings.slots,
-                                        max_queue=settings.max_queue, n_batch=settings.batch_tokens),
-                           on_finished=_record)
+        path = resolve_model(
+            settings.llm_model,
+            Path(settings.model_cache).expanduser() if settings.model_cache else None,
+            settings.models_dir,
+            settings.llm_model_sha256,
+        )
+        log.info(
+            "loading model",
+            model=settings.llm_model,
+            path=str(path),
+            slots=settings.slots,
+            threads=settings.threads_per_slot(),
+            context_tokens=settings.context_tokens,
+        )
+        return LlamaEngine(
+            EngineConfig(
+                model_path=path,
+                n_ctx=settings.context_tokens,
+                threads=settings.threads_per_slot(),
+                slots=settings.slots,
+                max_queue=settings.max_queue,
+                n_batch=settings.batch_tokens,
+            ),
+            on_finished=_record,
+        )
 
     def ready_changed(ready: bool) -> None:
         metrics.READY.labels(settings.model_name).set(1 if ready else 0)
@@ -133,11 +149,13 @@ async def start_model_server(settings: ModelServerSettings, *, metrics_enabled: 
     data_plane = LlmDataPlane(repository)
     server = grpc.aio.server(interceptors=(ExceptionToStatusInterceptor(),), options=SERVER_OPTIONS)
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-        LlmInferenceServicer(data_plane, LlmRepositoryExtension(repository)), server)
+        LlmInferenceServicer(data_plane, LlmRepositoryExtension(repository)), server
+    )
     server.add_generic_rpc_handlers((StreamInferHandler(repository).rpc_handler(),))
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
-        [SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server)
+        [SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
+    )
     address = settings.grpc_listen or DEFAULT_LISTEN
     port = server.add_insecure_port(address)
     if port == 0:
@@ -152,8 +170,14 @@ async def start_model_server(settings: ModelServerSettings, *, metrics_enabled: 
     await running.set_serving(False)
     metrics.READY.labels(settings.model_name).set(0)
     await server.start()
-    log.info("listening", service="modelserver", port=port, metrics_port=metrics_port,
-             model_name=settings.model_name, load_mode=settings.load_mode)
+    log.info(
+        "listening",
+        service="modelserver",
+        port=port,
+        metrics_port=metrics_port,
+        model_name=settings.model_name,
+        load_mode=settings.load_mode,
+    )
     return running
 
 

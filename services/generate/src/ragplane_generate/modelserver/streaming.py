@@ -73,15 +73,19 @@ class StreamInferHandler:
         except asyncio.CancelledError:
             raise
         except ModelNotFound:
-            await put(ModelStreamInferResponse(
-                error_message=f"Request for unknown model: '{request.model_name}' is not found"))
+            await put(
+                ModelStreamInferResponse(
+                    error_message=f"Request for unknown model: '{request.model_name}' is not found"
+                )
+            )
         except Exception as exc:  # noqa: BLE001 - reported on the stream, as Triton does
             if not isinstance(exc, (InvalidInput, ModelNotReady, GrpcException)):
                 log.warning("stream request failed", model=request.model_name, error=_error_text(exc))
             await put(ModelStreamInferResponse(error_message=_error_text(exc)))
 
-    async def model_stream_infer(self, request_iterator: AsyncIterator[pb.ModelInferRequest],
-                                 context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async def model_stream_infer(
+        self, request_iterator: AsyncIterator[pb.ModelInferRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[Any]:
         """Read requests as they arrive, run them concurrently, and interleave their responses."""
         outbox: asyncio.Queue[Any] = asyncio.Queue()
         done = object()

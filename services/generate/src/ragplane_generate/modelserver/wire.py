@@ -19,7 +19,8 @@ _FIELD = descriptor_pb2.FieldDescriptorProto
 
 def _messages() -> dict[str, type]:
     file_proto = descriptor_pb2.FileDescriptorProto(
-        name="ragplane_generate/modelserver/wire.proto", package="inference", syntax="proto3")
+        name="ragplane_generate/modelserver/wire.proto", package="inference", syntax="proto3"
+    )
     stream = file_proto.message_type.add(name="ModelStreamInferResponse")
     stream.field.add(name="error_message", number=1, type=_FIELD.TYPE_STRING, label=_FIELD.LABEL_OPTIONAL)
     stream.field.add(name="infer_response", number=2, type=_FIELD.TYPE_BYTES, label=_FIELD.LABEL_OPTIONAL)
@@ -28,8 +29,10 @@ def _messages() -> dict[str, type]:
     repository.field.add(name="model_name", number=2, type=_FIELD.TYPE_STRING, label=_FIELD.LABEL_OPTIONAL)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file_proto)
-    return {name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"inference.{name}"))
-            for name in ("ModelStreamInferResponse", "RepositoryModelRequest")}
+    return {
+        name: message_factory.GetMessageClass(pool.FindMessageTypeByName(f"inference.{name}"))
+        for name in ("ModelStreamInferResponse", "RepositoryModelRequest")
+    }
 
 
 _MESSAGES = _messages()

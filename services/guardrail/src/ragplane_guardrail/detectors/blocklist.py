@@ -27,8 +27,12 @@ class Blocklist:
         Raises:
             re.error: a pattern does not compile (policy validation reports it with its key first).
         """
-        normalised = sorted({Text(term).normalised.text.strip() for term in terms if term.strip()}, key=len, reverse=True)
-        self._terms = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in normalised) + r")(?!\w)") if normalised else None
+        normalised = sorted(
+            {Text(term).normalised.text.strip() for term in terms if term.strip()}, key=len, reverse=True
+        )
+        self._terms = (
+            re.compile(r"(?<!\w)(?:" + "|".join(re.escape(t) for t in normalised) + r")(?!\w)") if normalised else None
+        )
         self._patterns = tuple(re.compile(p, re.IGNORECASE) for p in patterns)
 
     @property
@@ -45,5 +49,7 @@ class Blocklist:
         for pattern in self._patterns:
             for match in pattern.finditer(text.raw):
                 if match.end() > match.start():
-                    findings.append(Finding(BLOCKLIST, 1.0, match.start(), match.end(), self.name, "blocklisted pattern"))
+                    findings.append(
+                        Finding(BLOCKLIST, 1.0, match.start(), match.end(), self.name, "blocklisted pattern")
+                    )
         return findings

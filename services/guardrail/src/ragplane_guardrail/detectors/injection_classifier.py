@@ -41,7 +41,7 @@ class TfidfClassifier:
 
     def __init__(self, min_score: float = 0.5) -> None:
         """Args:
-            min_score: probabilities below this produce no finding.
+        min_score: probabilities below this produce no finding.
         """
         self.min_score = min_score
         self._model: Any = None
@@ -57,8 +57,9 @@ class TfidfClassifier:
         try:
             from guardify.guardrails.logistic_regression import LogisticRegressionGuardrail
         except ImportError as exc:
-            raise RuntimeError("the TF-IDF injection classifier needs prompt-guardrail: pip install "
-                               "prompt-guardrail==1.0.1") from exc
+            raise RuntimeError(
+                "the TF-IDF injection classifier needs prompt-guardrail: pip install prompt-guardrail==1.0.1"
+            ) from exc
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             model = LogisticRegressionGuardrail()
@@ -70,11 +71,14 @@ class TfidfClassifier:
             worst = self.reference_deviation()
             if worst > REFERENCE_TOLERANCE:
                 self._model = None
-                raise RuntimeError(f"prompt-guardrail was pickled with scikit-learn 1.7.2; under {sklearn.__version__} "
-                                   f"it scores the reference texts differently (max deviation {worst:.2e}); "
-                                   f"install scikit-learn==1.7.2")
-            self.version_note = (f"loaded under scikit-learn {sklearn.__version__}; reference scores match "
-                                 f"1.7.2 within {worst:.1e}")
+                raise RuntimeError(
+                    f"prompt-guardrail was pickled with scikit-learn 1.7.2; under {sklearn.__version__} "
+                    f"it scores the reference texts differently (max deviation {worst:.2e}); "
+                    f"install scikit-learn==1.7.2"
+                )
+            self.version_note = (
+                f"loaded under scikit-learn {sklearn.__version__}; reference scores match 1.7.2 within {worst:.1e}"
+            )
 
     def reference_deviation(self) -> float:
         """Largest absolute difference from the probabilities recorded under scikit-learn 1.7.2."""
@@ -112,7 +116,8 @@ _ADDRESSES_MODEL = re.compile(
     r"previous|prior|earlier|above|decode|base64|execute|run|command\w*|obey|comply|persona|character|unrestricted|"
     r"uncensored|unfiltered|ethic\w*|moral\w*|refus\w*|configur\w*|anweisungen|instrucciones|istruzioni|instrucoes|"
     r"instructies|consignes|regles|reglas|regeln|simulate|imagine|hypothetical\w*|fiction|story|game|translate|"
-    r"repeat|print|output|dump|leak)\b")
+    r"repeat|print|output|dump|leak)\b"
+)
 _NON_LATIN = re.compile(r"[^\x00-\u024f\s]")
 
 
@@ -127,13 +132,14 @@ class EmbeddingClassifier:
     name = "classifier.embedding"
     categories = frozenset({INJECTION})
 
-    def __init__(self, encoder: SentenceEncoder, min_score: float = 0.5, head: dict[str, Any] | None = None,
-                 gate: bool = True) -> None:
+    def __init__(
+        self, encoder: SentenceEncoder, min_score: float = 0.5, head: dict[str, Any] | None = None, gate: bool = True
+    ) -> None:
         """Args:
-            encoder: the shared sentence encoder (loaded by the service).
-            min_score: probabilities below this produce no finding.
-            head: weights as written by ``ragplane_guardrail.training``; default: the shipped head.
-            gate: skip texts that ``addresses_model`` rejects (plain questions), saving an encoder call.
+        encoder: the shared sentence encoder (loaded by the service).
+        min_score: probabilities below this produce no finding.
+        head: weights as written by ``ragplane_guardrail.training``; default: the shipped head.
+        gate: skip texts that ``addresses_model`` rejects (plain questions), saving an encoder call.
         """
         self.encoder = encoder
         self.min_score = min_score

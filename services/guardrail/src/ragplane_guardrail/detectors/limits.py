@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from ragplane_guardrail.text import BIDI_CONTROLS, INVISIBLE, is_tag_char
-from ragplane_guardrail.text import Text
+from ragplane_guardrail.text import BIDI_CONTROLS, INVISIBLE, Text, is_tag_char
 from ragplane_guardrail.verdict import Finding
 
 LENGTH = "limit.length"
@@ -49,7 +48,7 @@ class Limits:
 
     def __init__(self, max_chars: int) -> None:
         """Args:
-            max_chars: longest text accepted, in characters (Unicode code points).
+        max_chars: longest text accepted, in characters (Unicode code points).
         """
         self.max_chars = max_chars
 
@@ -85,8 +84,12 @@ class Limits:
                     category = CONTROL
                 elif _is_invalid(ch):
                     category = INVALID
-                elif unicodedata.category(ch) == "Cf" and ch not in INVISIBLE and ch not in BIDI_CONTROLS \
-                        and ch not in "\u200e\u200f\u061c":
+                elif (
+                    unicodedata.category(ch) == "Cf"
+                    and ch not in INVISIBLE
+                    and ch not in BIDI_CONTROLS
+                    and ch not in "\u200e\u200f\u061c"
+                ):
                     category = INVISIBLE_CHARS
             if category is None:
                 continue
@@ -100,6 +103,14 @@ class Limits:
             # One stray zero-width space is a copy-and-paste accident far more often than an attack.
             score = min(1.0, 0.4 + 0.2 * count) if category == INVISIBLE_CHARS else 1.0
             for start, end in spans:
-                findings.append(Finding(category, round(score, 4), start, end, self.name,
-                                        f"{count} {category.split('.', 1)[1]} character(s)"))
+                findings.append(
+                    Finding(
+                        category,
+                        round(score, 4),
+                        start,
+                        end,
+                        self.name,
+                        f"{count} {category.split('.', 1)[1]} character(s)",
+                    )
+                )
         return findings

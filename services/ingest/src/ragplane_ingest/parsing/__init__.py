@@ -12,8 +12,18 @@ from dataclasses import dataclass
 
 from ragplane_ingest.parsing.model import ParsedDocument, ParseError, Segment
 
-__all__ = ["FORMATS", "PARSER_VERSION", "DocumentFormat", "ParseError", "ParsedDocument", "Segment",
-           "UnsupportedFormat", "parse", "select_format", "split_content_type"]
+__all__ = [
+    "FORMATS",
+    "PARSER_VERSION",
+    "DocumentFormat",
+    "ParseError",
+    "ParsedDocument",
+    "Segment",
+    "UnsupportedFormat",
+    "parse",
+    "select_format",
+    "split_content_type",
+]
 
 # Part of every document's content hash: bump it when a parser's output changes, so re-ingesting the same
 # bytes produces the new extraction instead of being reported unchanged.
@@ -36,8 +46,7 @@ FORMATS = (
     DocumentFormat("markdown", ("text/markdown", "text/x-markdown"), (".md", ".markdown", ".mdown", ".mkd")),
     DocumentFormat("html", ("text/html", "application/xhtml+xml"), (".html", ".htm", ".xhtml")),
     DocumentFormat("pdf", ("application/pdf",), (".pdf",)),
-    DocumentFormat("docx", ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
-                   (".docx",)),
+    DocumentFormat("docx", ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",), (".docx",)),
 )
 _BY_TYPE = {content_type: fmt for fmt in FORMATS for content_type in fmt.content_types}
 _BY_EXTENSION = {extension: fmt for fmt in FORMATS for extension in fmt.extensions}
@@ -66,8 +75,12 @@ def select_format(source: str, content_type: str) -> DocumentFormat:
     extension = posixpath.splitext(source.replace("\\", "/").rsplit("/", 1)[-1])[1].lower()
     if extension in _BY_EXTENSION:
         return _BY_EXTENSION[extension]
-    described = ", ".join(filter(None, [f"content type {media!r}" if media else "",
-                                        f"extension {extension!r}" if extension else "no extension"]))
+    described = ", ".join(
+        filter(
+            None,
+            [f"content type {media!r}" if media else "", f"extension {extension!r}" if extension else "no extension"],
+        )
+    )
     supported = ", ".join(f"{fmt.name} ({' '.join(fmt.extensions)})" for fmt in FORMATS)
     raise UnsupportedFormat(f"unsupported document type for {source!r} ({described}); supported: {supported}")
 

@@ -11,11 +11,52 @@ from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruct
 
 from ragplane_ingest.parsing.model import HeadingStack, ParsedDocument, TextBuilder, collapse_whitespace, markdown_table
 
-DROPPED = frozenset({"script", "style", "nav", "noscript", "template", "svg", "iframe", "object", "canvas",
-                     "head", "button", "select", "input", "textarea"})
-BLOCKS = frozenset({"p", "div", "section", "article", "main", "header", "footer", "aside", "ul", "ol", "dl",
-                    "dt", "dd", "blockquote", "figure", "figcaption", "form", "fieldset", "address", "hr",
-                    "details", "summary", "body", "html"})
+DROPPED = frozenset(
+    {
+        "script",
+        "style",
+        "nav",
+        "noscript",
+        "template",
+        "svg",
+        "iframe",
+        "object",
+        "canvas",
+        "head",
+        "button",
+        "select",
+        "input",
+        "textarea",
+    }
+)
+BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "header",
+        "footer",
+        "aside",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "blockquote",
+        "figure",
+        "figcaption",
+        "form",
+        "fieldset",
+        "address",
+        "hr",
+        "details",
+        "summary",
+        "body",
+        "html",
+    }
+)
 HEADINGS = {f"h{level}": level for level in range(1, 7)}
 _SKIPPED_STRINGS = (Comment, Doctype, Declaration, ProcessingInstruction, CData)
 

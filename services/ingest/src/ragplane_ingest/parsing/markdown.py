@@ -34,7 +34,7 @@ def _front_matter(text: str) -> tuple[int, str]:
     match = re.search(r"^(?:---|\.\.\.)[ \t]*$", text[4:65536], re.MULTILINE)
     if match is None:
         return 0, ""
-    block = text[4:4 + match.start()]
+    block = text[4 : 4 + match.start()]
     end = 4 + match.end()
     title_match = _FRONT_MATTER_TITLE.search(block)
     title = title_match.group(1).strip("'\"") if title_match else ""
@@ -66,8 +66,13 @@ def parse_markdown(data: bytes, charset: str = "") -> ParsedDocument:
         elif (match := _ATX.match(line)) is not None:
             headings.append((offset, line_end, len(match.group(1)), clean_heading(match.group(2) or "")))
             previous_blank = True
-        elif (line.strip() and previous_blank and index + 1 < len(lines) and not _LIST_OR_QUOTE.match(line)
-              and (underline := _SETEXT.match(lines[index + 1])) is not None):
+        elif (
+            line.strip()
+            and previous_blank
+            and index + 1 < len(lines)
+            and not _LIST_OR_QUOTE.match(line)
+            and (underline := _SETEXT.match(lines[index + 1])) is not None
+        ):
             level = 1 if underline.group(1).startswith("=") else 2
             underline_end = next_offset + len(lines[index + 1])
             headings.append((offset, underline_end, level, clean_heading(line)))

@@ -145,7 +145,7 @@ def trim_segments(text: str, segments: list[Segment]) -> tuple[Segment, ...]:
     """Drop whitespace at both ends of each segment and drop segments with no text."""
     result = []
     for seg in segments:
-        body = text[seg.start:seg.end]
+        body = text[seg.start : seg.end]
         lead = _LEADING_WS.match(body)
         trail = _TRAILING_WS.search(body)
         start = seg.start + (lead.end() if lead else 0)

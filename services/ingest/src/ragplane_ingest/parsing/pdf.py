@@ -93,9 +93,9 @@ def parse_pdf(data: bytes) -> ParsedDocument:
                 if builder.length == page_start:
                     builder.begin(headings.path, page=number + 1)
                 continue
-            builder.write(text[position:match.start()])
+            builder.write(text[position : match.start()])
             builder.begin(headings.push(entry.level, entry.title), page=number + 1)
-            builder.write(text[match.start():match.end()])
+            builder.write(text[match.start() : match.end()])
             builder.mark_heading_end()
             position = match.end()
         builder.write(text[position:])

@@ -6,12 +6,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ragplane.runtime.errors import Unavailable
-
 from ragplane_retrieve.model import Condition, DocState, Hit, PointRecord, Range, SearchQuery, TenantState
 
 # Payload indexes every backend creates on the chunk points (name -> type), besides the tenant index.
-CHUNK_INDEXES = {"doc_id": "keyword", "sequence": "integer", "page": "integer", "chunk_index": "integer",
-                 "source": "keyword"}
+CHUNK_INDEXES = {
+    "doc_id": "keyword",
+    "sequence": "integer",
+    "page": "integer",
+    "chunk_index": "integer",
+    "source": "keyword",
+}
 INDEX_TYPES = ("keyword", "integer", "float", "bool")
 
 # Where a chunk sits in its document's listing: (chunk_index, sequence). The sequence orders the chunks of two
@@ -113,13 +117,26 @@ def page_in_chunk_order(hits: Sequence[Hit], limit: int, after: ChunkPosition | 
 
 def state_payload(doc: DocState) -> dict[str, Any]:
     # "status" repeats "deleted" as a keyword: qdrant-edge 0.9's binding cannot match booleans.
-    return {"kind": "doc", "status": "deleted" if doc.deleted else "live",
-            "tenant": doc.tenant, "doc_id": doc.doc_id, "sequence": doc.sequence,
-            "content_hash": doc.content_hash, "deleted": doc.deleted, "total_chunks": doc.total_chunks,
-            "complete": doc.complete}
+    return {
+        "kind": "doc",
+        "status": "deleted" if doc.deleted else "live",
+        "tenant": doc.tenant,
+        "doc_id": doc.doc_id,
+        "sequence": doc.sequence,
+        "content_hash": doc.content_hash,
+        "deleted": doc.deleted,
+        "total_chunks": doc.total_chunks,
+        "complete": doc.complete,
+    }
 
 
 def doc_state_from(payload: Mapping[str, Any]) -> DocState:
-    return DocState(payload["tenant"], payload["doc_id"], int(payload["sequence"]), payload.get("content_hash", ""),
-                    bool(payload.get("deleted", False)), int(payload.get("total_chunks", 0)),
-                    bool(payload.get("complete", False)))
+    return DocState(
+        payload["tenant"],
+        payload["doc_id"],
+        int(payload["sequence"]),
+        payload.get("content_hash", ""),
+        bool(payload.get("deleted", False)),
+        int(payload.get("total_chunks", 0)),
+        bool(payload.get("complete", False)),
+    )

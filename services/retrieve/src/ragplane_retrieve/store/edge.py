@@ -29,17 +29,37 @@ import qdrant_edge as qe
 
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.runtime.logs import get_logger
-
-from ragplane_retrieve.model import (DENSE, SPARSE, Condition, DocState, Hit, PointRecord, SearchQuery, TenantState,
-                                     doc_state_id, tenant_state_id)
-from ragplane_retrieve.store.base import (CHUNK_INDEXES, ChunkPosition, StoreError, doc_conditions, doc_state_from,
-                                          page_in_chunk_order, state_payload)
+from ragplane_retrieve.model import (
+    DENSE,
+    SPARSE,
+    Condition,
+    DocState,
+    Hit,
+    PointRecord,
+    SearchQuery,
+    TenantState,
+    doc_state_id,
+    tenant_state_id,
+)
+from ragplane_retrieve.store.base import (
+    CHUNK_INDEXES,
+    ChunkPosition,
+    StoreError,
+    doc_conditions,
+    doc_state_from,
+    page_in_chunk_order,
+    state_payload,
+)
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
-_SCHEMA = {"keyword": qe.PayloadSchemaType.Keyword, "integer": qe.PayloadSchemaType.Integer,
-           "float": qe.PayloadSchemaType.Float, "bool": qe.PayloadSchemaType.Bool}
+_SCHEMA = {
+    "keyword": qe.PayloadSchemaType.Keyword,
+    "integer": qe.PayloadSchemaType.Integer,
+    "float": qe.PayloadSchemaType.Float,
+    "bool": qe.PayloadSchemaType.Bool,
+}
 SCROLL_PAGE = 1000
 # Qdrant's default: a filtered search whose candidates fit in this many KB of vectors skips HNSW.
 FULL_SCAN_THRESHOLD_KB = 10_000
@@ -53,8 +73,11 @@ def edge_condition(condition: Condition) -> Any:
             Python's True as the integer 1, so the match never hits).
     """
     if isinstance(condition.equals, bool):
-        raise InvalidArgument("filters", f"{condition.key}: the embedded store cannot match boolean values; "
-                                         "store the flag as a string or use the Qdrant server store")
+        raise InvalidArgument(
+            "filters",
+            f"{condition.key}: the embedded store cannot match boolean values; "
+            "store the flag as a string or use the Qdrant server store",
+        )
     if condition.range is not None:
         r = condition.range
         return qe.FieldCondition(condition.key, range=qe.RangeFloat(gte=r.gte, gt=r.gt, lte=r.lte, lt=r.lt))
@@ -92,10 +115,16 @@ class EdgeStore:
 
     backend = "qdrant-edge"
 
-    def __init__(self, path: str | os.PathLike[str], dimensions: int = 384,
-                 metadata_indexes: Mapping[str, str] | None = None, hnsw_m: int = 16,
-                 hnsw_ef_construct: int = 100, search_ef: int | None = None,
-                 indexing_threshold_kb: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        dimensions: int = 384,
+        metadata_indexes: Mapping[str, str] | None = None,
+        hnsw_m: int = 16,
+        hnsw_ef_construct: int = 100,
+        search_ef: int | None = None,
+        indexing_threshold_kb: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self.dimensions = dimensions
         self.metadata_indexes = dict(metadata_indexes or {})
@@ -121,10 +150,14 @@ class EdgeStore:
         return qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=self.dimensions, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            hnsw_config=qe.HnswIndexConfig(m=self.hnsw_m, ef_construct=self.hnsw_ef_construct,
-                                           full_scan_threshold=FULL_SCAN_THRESHOLD_KB),
-            optimizers=(qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
-                        if self.indexing_threshold_kb is not None else None),
+            hnsw_config=qe.HnswIndexConfig(
+                m=self.hnsw_m, ef_construct=self.hnsw_ef_construct, full_scan_threshold=FULL_SCAN_THRESHOLD_KB
+            ),
+            optimizers=(
+                qe.EdgeOptimizersConfig(indexing_threshold=self.indexing_threshold_kb)
+                if self.indexing_threshold_kb is not None
+                else None
+            ),
         )
 
     def open(self) -> None:
@@ -135,8 +168,12 @@ class EdgeStore:
             shutil.rmtree(shard_dir / "temp_segments", ignore_errors=True)
         self._chunks = self._call("open", lambda: self._open_shard(self.chunks_path, self._chunks_config()))
         try:
-            self._state = self._call("open", lambda: self._open_shard(
-                self.path / "state", qe.EdgeConfig(sparse_vectors={"unused": qe.EdgeSparseVectorParams()})))
+            self._state = self._call(
+                "open",
+                lambda: self._open_shard(
+                    self.path / "state", qe.EdgeConfig(sparse_vectors={"unused": qe.EdgeSparseVectorParams()})
+                ),
+            )
         except StoreError:
             self._chunks.close()
             self._chunks = None
@@ -152,8 +189,10 @@ class EdgeStore:
             return qe.EdgeShard.create(str(path), config)
         except Exception as exc:  # noqa: BLE001 - the engine raises bare Exceptions
             if "WouldBlock" in str(exc):
-                raise StoreError(f"qdrant-edge: {path} is open in another process (its WAL is locked); "
-                                 "one process per store directory") from exc
+                raise StoreError(
+                    f"qdrant-edge: {path} is open in another process (its WAL is locked); "
+                    "one process per store directory"
+                ) from exc
             raise
 
     def _create_indexes(self) -> None:
@@ -163,10 +202,14 @@ class EdgeStore:
         for name, kind in {**CHUNK_INDEXES, **self.metadata_indexes}.items():
             ops.append(qe.UpdateOperation.create_field_index(name, _SCHEMA[kind]))
         for op in ops:
-            self._call("create index", lambda: chunks.update(op))
+            self._call("create index", lambda op=op: chunks.update(op))
         for name in ("kind", "tenant", "status"):
-            self._call("create index", lambda: state.update(
-                qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword)))
+            self._call(
+                "create index",
+                lambda name=name: state.update(
+                    qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword)
+                ),
+            )
 
     def close(self) -> None:
         self.cancel_offline_optimize()
@@ -205,9 +248,14 @@ class EdgeStore:
     def upsert(self, points: Sequence[PointRecord]) -> None:
         if not points:
             return
-        edge_points = [qe.Point(p.id, {DENSE: p.dense, SPARSE: qe.SparseVector(list(p.sparse.indices),
-                                                                              list(p.sparse.values))}, p.payload)
-                       for p in points]
+        edge_points = [
+            qe.Point(
+                p.id,
+                {DENSE: p.dense, SPARSE: qe.SparseVector(list(p.sparse.indices), list(p.sparse.values))},
+                p.payload,
+            )
+            for p in points
+        ]
         self._write("upsert", qe.UpdateOperation.upsert_points(edge_points))
 
     def delete(self, tenant: str, conditions: Sequence[Condition]) -> None:
@@ -220,22 +268,50 @@ class EdgeStore:
 
     def search(self, query: SearchQuery) -> list[Hit]:
         flt = edge_filter(query.tenant, query.conditions)
-        dense_params = (qe.SearchParams(hnsw_ef=self.search_ef, exact=query.exact)
-                        if self.search_ef or query.exact else None)
+        dense_params = (
+            qe.SearchParams(hnsw_ef=self.search_ef, exact=query.exact) if self.search_ef or query.exact else None
+        )
         if query.mode == "dense":
-            request = qe.QueryRequest(limit=query.top_k, query=qe.Query.Nearest(query.dense, using=DENSE),
-                                      filter=flt, params=dense_params, with_payload=True)
+            request = qe.QueryRequest(
+                limit=query.top_k,
+                query=qe.Query.Nearest(query.dense, using=DENSE),
+                filter=flt,
+                params=dense_params,
+                with_payload=True,
+            )
         elif query.mode == "sparse":
-            request = qe.QueryRequest(limit=query.top_k, query=qe.Query.Nearest(_sparse(query), using=SPARSE),
-                                      filter=flt, params=self._idf(query), with_payload=True)
+            request = qe.QueryRequest(
+                limit=query.top_k,
+                query=qe.Query.Nearest(_sparse(query), using=SPARSE),
+                filter=flt,
+                params=self._idf(query),
+                with_payload=True,
+            )
         else:
-            prefetches = [qe.Prefetch(limit=query.prefetch_limit, query=qe.Query.Nearest(query.dense, using=DENSE),
-                                      filter=flt, params=dense_params)]
+            prefetches = [
+                qe.Prefetch(
+                    limit=query.prefetch_limit,
+                    query=qe.Query.Nearest(query.dense, using=DENSE),
+                    filter=flt,
+                    params=dense_params,
+                )
+            ]
             if query.sparse:
-                prefetches.append(qe.Prefetch(limit=query.prefetch_limit, filter=flt, params=self._idf(query),
-                                              query=qe.Query.Nearest(_sparse(query), using=SPARSE)))
-            request = qe.QueryRequest(limit=query.top_k, prefetches=prefetches, query=qe.Fusion.Rrf(k=query.rrf_k),
-                                      filter=flt, with_payload=True)
+                prefetches.append(
+                    qe.Prefetch(
+                        limit=query.prefetch_limit,
+                        filter=flt,
+                        params=self._idf(query),
+                        query=qe.Query.Nearest(_sparse(query), using=SPARSE),
+                    )
+                )
+            request = qe.QueryRequest(
+                limit=query.top_k,
+                prefetches=prefetches,
+                query=qe.Fusion.Rrf(k=query.rrf_k),
+                filter=flt,
+                with_payload=True,
+            )
         points = self._call("query", lambda: self._shard().query(request))
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in points]
 
@@ -244,9 +320,12 @@ class EdgeStore:
         records: list[Any] = []
         offset = None
         while True:
-            page, offset = self._call("scroll", lambda: self._shard().scroll(
-                qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=True,
-                                 with_vector=False)))
+            page, offset = self._call(
+                "scroll",
+                lambda offset=offset: self._shard().scroll(
+                    qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=True, with_vector=False)
+                ),
+            )
             records.extend(page)
             if offset is None:
                 break
@@ -267,32 +346,47 @@ class EdgeStore:
         if not keys:
             return {}
         ids = [doc_state_id(t, d) for t, d in keys]
-        records = self._call("retrieve", lambda: self._state_shard().retrieve(ids, with_payload=True,
-                                                                                  with_vector=False))
+        records = self._call(
+            "retrieve", lambda: self._state_shard().retrieve(ids, with_payload=True, with_vector=False)
+        )
         states = [doc_state_from(r.payload) for r in records if r.payload]
         return {(s.tenant, s.doc_id): s for s in states}
 
     def tenant_states(self, tenants: Sequence[str]) -> dict[str, TenantState]:
         ids = [tenant_state_id(t) for t in tenants]
-        records = self._call("retrieve", lambda: self._state_shard().retrieve(ids, with_payload=True,
-                                                                                  with_vector=False)) if ids else []
-        found = {r.payload["tenant"]: TenantState(r.payload["tenant"], int(r.payload.get("index_version", 0)))
-                 for r in records if r.payload}
+        records = (
+            self._call("retrieve", lambda: self._state_shard().retrieve(ids, with_payload=True, with_vector=False))
+            if ids
+            else []
+        )
+        found = {
+            r.payload["tenant"]: TenantState(r.payload["tenant"], int(r.payload.get("index_version", 0)))
+            for r in records
+            if r.payload
+        }
         return {t: found.get(t, TenantState(t)) for t in tenants}
 
     def save_states(self, docs: Sequence[DocState], tenants: Sequence[TenantState]) -> None:
         points = [qe.Point(doc_state_id(d.tenant, d.doc_id), {}, state_payload(d)) for d in docs]
-        points += [qe.Point(tenant_state_id(t.tenant), {}, {"kind": "tenant", "tenant": t.tenant,
-                                                            "index_version": t.index_version}) for t in tenants]
+        points += [
+            qe.Point(
+                tenant_state_id(t.tenant), {}, {"kind": "tenant", "tenant": t.tenant, "index_version": t.index_version}
+            )
+            for t in tenants
+        ]
         if points:
             op = qe.UpdateOperation.upsert_points(points)
             with self._write_lock:
                 self._call("save state", lambda: self._state_shard().update(op))
 
     def count_documents(self, tenant: str) -> int:
-        flt = qe.Filter(must=[qe.FieldCondition("kind", match=qe.MatchValue("doc")),
-                              qe.FieldCondition("tenant", match=qe.MatchValue(tenant)),
-                              qe.FieldCondition("status", match=qe.MatchValue("live"))])
+        flt = qe.Filter(
+            must=[
+                qe.FieldCondition("kind", match=qe.MatchValue("doc")),
+                qe.FieldCondition("tenant", match=qe.MatchValue(tenant)),
+                qe.FieldCondition("status", match=qe.MatchValue("live")),
+            ]
+        )
         return self._call("count", lambda: self._state_shard().count(qe.CountRequest(exact=True, filter=flt)))
 
     # -- indexing ------------------------------------------------------------------------------------
@@ -316,8 +410,7 @@ class EdgeStore:
         with self._write_lock:
             return self._call("optimize", lambda: self._shard().optimize())
 
-    def offline_optimize(self, timeout_s: float | None = None,
-                         between: Callable[[], None] | None = None) -> bool:
+    def offline_optimize(self, timeout_s: float | None = None, between: Callable[[], None] | None = None) -> bool:
         """Optimize a copy of the chunk shard in a child process, then swap it in.
 
         Args:
@@ -332,8 +425,11 @@ class EdgeStore:
         started = time.monotonic()
         ok = False
         try:
-            self._child = subprocess.Popen([sys.executable, "-m", "ragplane_retrieve.store.edge_optimize",
-                                            str(copy)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "ragplane_retrieve.store.edge_optimize", str(copy)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             try:
                 _, stderr = self._child.communicate(timeout=timeout_s)
             except subprocess.TimeoutExpired:
@@ -342,8 +438,11 @@ class EdgeStore:
                 log.warning("offline optimize timed out", timeout_s=timeout_s)
                 return False
             if self._child.returncode != 0:
-                log.warning("offline optimize failed", returncode=self._child.returncode,
-                            error=stderr.decode(errors="replace")[-2000:])
+                log.warning(
+                    "offline optimize failed",
+                    returncode=self._child.returncode,
+                    error=stderr.decode(errors="replace")[-2000:],
+                )
                 return False
             if between is not None:
                 between()

@@ -22,8 +22,16 @@ def main(argv: list[str]) -> int:
     info = shard.info()
     shard.flush()
     shard.close()
-    print(json.dumps({"changed": changed, "points": info.points_count, "indexed": info.indexed_vectors_count,
-                      "seconds": round(time.monotonic() - started, 2)}))
+    print(
+        json.dumps(
+            {
+                "changed": changed,
+                "points": info.points_count,
+                "indexed": info.indexed_vectors_count,
+                "seconds": round(time.monotonic() - started, 2),
+            }
+        )
+    )
     return 0
 
 

@@ -17,11 +17,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ragplane.runtime.logs import get_logger
-
-from ragplane_retrieve.model import (DENSE, SPARSE, Condition, DocState, Hit, PointRecord, SearchQuery, TenantState,
-                                     doc_state_id, tenant_state_id)
-from ragplane_retrieve.store.base import (CHUNK_INDEXES, ChunkPosition, StoreError, doc_conditions, doc_state_from,
-                                          page_in_chunk_order, state_payload)
+from ragplane_retrieve.model import (
+    DENSE,
+    SPARSE,
+    Condition,
+    DocState,
+    Hit,
+    PointRecord,
+    SearchQuery,
+    TenantState,
+    doc_state_id,
+    tenant_state_id,
+)
+from ragplane_retrieve.store.base import (
+    CHUNK_INDEXES,
+    ChunkPosition,
+    StoreError,
+    doc_conditions,
+    doc_state_from,
+    page_in_chunk_order,
+    state_payload,
+)
 
 log = get_logger(__name__)
 SCROLL_PAGE = 1000
@@ -42,9 +58,16 @@ class QdrantServerStore:
 
     backend = "qdrant"
 
-    def __init__(self, url: str = "", api_key: str = "", collection: str = "ragplane_chunks",
-                 dimensions: int = 384, metadata_indexes: Mapping[str, str] | None = None,
-                 timeout_s: float = 10.0, location: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "",
+        api_key: str = "",
+        collection: str = "ragplane_chunks",
+        dimensions: int = 384,
+        metadata_indexes: Mapping[str, str] | None = None,
+        timeout_s: float = 10.0,
+        location: str | None = None,
+    ) -> None:
         self.url = url
         self.api_key = api_key
         self.collection = collection
@@ -83,26 +106,37 @@ class QdrantServerStore:
         else:
             self._client = QdrantClient(url=self.url, api_key=self.api_key or None, timeout=int(self.timeout_s))
         if not self._call("collection_exists", lambda c: c.collection_exists(self.collection)):
-            self._call("create collection", lambda c: c.create_collection(
-                self.collection,
-                vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)}))
+            self._call(
+                "create collection",
+                lambda c: c.create_collection(
+                    self.collection,
+                    vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
+                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                ),
+            )
         if not self._call("collection_exists", lambda c: c.collection_exists(self.state_collection)):
             self._call("create collection", lambda c: c.create_collection(self.state_collection, vectors_config={}))
-        schema = {"keyword": models.PayloadSchemaType.KEYWORD, "integer": models.PayloadSchemaType.INTEGER,
-                  "float": models.PayloadSchemaType.FLOAT, "bool": models.PayloadSchemaType.BOOL}
+        schema = {
+            "keyword": models.PayloadSchemaType.KEYWORD,
+            "integer": models.PayloadSchemaType.INTEGER,
+            "float": models.PayloadSchemaType.FLOAT,
+            "bool": models.PayloadSchemaType.BOOL,
+        }
         indexes: list[tuple[str, str, Any]] = [
-            (self.collection, "tenant", models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD,
-                                                                  is_tenant=True))]
-        indexes += [(self.collection, name, schema[kind])
-                    for name, kind in {**CHUNK_INDEXES, **self.metadata_indexes}.items()]
+            (self.collection, "tenant", models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True))
+        ]
+        indexes += [
+            (self.collection, name, schema[kind]) for name, kind in {**CHUNK_INDEXES, **self.metadata_indexes}.items()
+        ]
         indexes += [(self.state_collection, name, schema["keyword"]) for name in ("kind", "tenant", "status")]
         with warnings.catch_warnings():
             # Local mode warns that it ignores payload indexes; a server builds them.
             warnings.simplefilter("ignore", UserWarning)
             for collection, name, field_schema in indexes:
-                self._call("create index", lambda c: c.create_payload_index(collection, name, field_schema,
-                                                                              wait=True))
+                self._call(
+                    "create index",
+                    lambda c, index=(collection, name, field_schema): c.create_payload_index(*index, wait=True),
+                )
         log.info("qdrant store open", url=self.url or self.location, collection=self.collection)
 
     def close(self) -> None:
@@ -119,8 +153,7 @@ class QdrantServerStore:
 
         if condition.range is not None:
             r = condition.range
-            return models.FieldCondition(key=condition.key, range=models.Range(gt=r.gt, gte=r.gte, lt=r.lt,
-                                                                               lte=r.lte))
+            return models.FieldCondition(key=condition.key, range=models.Range(gt=r.gt, gte=r.gte, lt=r.lt, lte=r.lte))
         if condition.any_of is not None:
             return models.FieldCondition(key=condition.key, match=models.MatchAny(any=list(condition.any_of)))
         return models.FieldCondition(key=condition.key, match=models.MatchValue(value=condition.equals))
@@ -141,9 +174,17 @@ class QdrantServerStore:
 
         if not points:
             return
-        structs = [models.PointStruct(id=p.id, payload=p.payload, vector={
-            DENSE: p.dense, SPARSE: models.SparseVector(indices=list(p.sparse.indices), values=list(p.sparse.values))})
-            for p in points]
+        structs = [
+            models.PointStruct(
+                id=p.id,
+                payload=p.payload,
+                vector={
+                    DENSE: p.dense,
+                    SPARSE: models.SparseVector(indices=list(p.sparse.indices), values=list(p.sparse.values)),
+                },
+            )
+            for p in points
+        ]
         self._call("upsert", lambda c: c.upsert(self.collection, points=structs, wait=True))
 
     def delete(self, tenant: str, conditions: Sequence[Condition]) -> None:
@@ -156,23 +197,35 @@ class QdrantServerStore:
         from qdrant_client import models
 
         flt = self._filter(query.tenant, query.conditions)
-        idf = (models.SearchParams(idf=models.IdfCorpusParams(corpus=self._filter(query.tenant)))
-               if query.tenant_idf else None)
-        sparse = (models.SparseVector(indices=list(query.sparse.indices), values=list(query.sparse.values))
-                  if query.sparse else None)
+        idf = (
+            models.SearchParams(idf=models.IdfCorpusParams(corpus=self._filter(query.tenant)))
+            if query.tenant_idf
+            else None
+        )
+        sparse = (
+            models.SparseVector(indices=list(query.sparse.indices), values=list(query.sparse.values))
+            if query.sparse
+            else None
+        )
         if query.mode == "dense":
-            kwargs: dict[str, Any] = {"query": query.dense, "using": DENSE,
-                                      "search_params": models.SearchParams(exact=True) if query.exact else None}
+            kwargs: dict[str, Any] = {
+                "query": query.dense,
+                "using": DENSE,
+                "search_params": models.SearchParams(exact=True) if query.exact else None,
+            }
         elif query.mode == "sparse":
             kwargs = {"query": sparse, "using": SPARSE, "search_params": idf}
         else:
             prefetch = [models.Prefetch(query=query.dense, using=DENSE, limit=query.prefetch_limit, filter=flt)]
             if sparse is not None:
-                prefetch.append(models.Prefetch(query=sparse, using=SPARSE, limit=query.prefetch_limit, filter=flt,
-                                                params=idf))
+                prefetch.append(
+                    models.Prefetch(query=sparse, using=SPARSE, limit=query.prefetch_limit, filter=flt, params=idf)
+                )
             kwargs = {"prefetch": prefetch, "query": models.RrfQuery(rrf=models.Rrf(k=query.rrf_k))}
-        response = self._call("query", lambda c: c.query_points(self.collection, query_filter=flt,
-                                                                 limit=query.top_k, with_payload=True, **kwargs))
+        response = self._call(
+            "query",
+            lambda c: c.query_points(self.collection, query_filter=flt, limit=query.top_k, with_payload=True, **kwargs),
+        )
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
     def scroll_doc(self, tenant: str, doc_id: str, limit: int, after: ChunkPosition | None = None) -> list[Hit]:
@@ -180,9 +233,17 @@ class QdrantServerStore:
         records: list[Any] = []
         offset = None
         while True:
-            page, offset = self._call("scroll", lambda c: c.scroll(self.collection, scroll_filter=flt,
-                                                                   limit=SCROLL_PAGE, offset=offset,
-                                                                   with_payload=True, with_vectors=False))
+            page, offset = self._call(
+                "scroll",
+                lambda c, offset=offset: c.scroll(
+                    self.collection,
+                    scroll_filter=flt,
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=False,
+                ),
+            )
             records.extend(page)
             if offset is None:
                 break
@@ -204,29 +265,45 @@ class QdrantServerStore:
 
     def tenant_states(self, tenants: Sequence[str]) -> dict[str, TenantState]:
         ids = [tenant_state_id(t) for t in tenants]
-        records = self._call("retrieve", lambda c: c.retrieve(self.state_collection, ids=ids,
-                                                              with_payload=True)) if ids else []
-        found = {r.payload["tenant"]: TenantState(r.payload["tenant"], int(r.payload.get("index_version", 0)))
-                 for r in records if r.payload}
+        records = (
+            self._call("retrieve", lambda c: c.retrieve(self.state_collection, ids=ids, with_payload=True))
+            if ids
+            else []
+        )
+        found = {
+            r.payload["tenant"]: TenantState(r.payload["tenant"], int(r.payload.get("index_version", 0)))
+            for r in records
+            if r.payload
+        }
         return {t: found.get(t, TenantState(t)) for t in tenants}
 
     def save_states(self, docs: Sequence[DocState], tenants: Sequence[TenantState]) -> None:
         from qdrant_client import models
 
-        points = [models.PointStruct(id=doc_state_id(d.tenant, d.doc_id), vector={}, payload=state_payload(d))
-                  for d in docs]
-        points += [models.PointStruct(id=tenant_state_id(t.tenant), vector={},
-                                      payload={"kind": "tenant", "tenant": t.tenant,
-                                               "index_version": t.index_version}) for t in tenants]
+        points = [
+            models.PointStruct(id=doc_state_id(d.tenant, d.doc_id), vector={}, payload=state_payload(d)) for d in docs
+        ]
+        points += [
+            models.PointStruct(
+                id=tenant_state_id(t.tenant),
+                vector={},
+                payload={"kind": "tenant", "tenant": t.tenant, "index_version": t.index_version},
+            )
+            for t in tenants
+        ]
         if points:
             self._call("save state", lambda c: c.upsert(self.state_collection, points=points, wait=True))
 
     def count_documents(self, tenant: str) -> int:
         from qdrant_client import models
 
-        flt = models.Filter(must=[models.FieldCondition(key="kind", match=models.MatchValue(value="doc")),
-                                  models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant)),
-                                  models.FieldCondition(key="status", match=models.MatchValue(value="live"))])
+        flt = models.Filter(
+            must=[
+                models.FieldCondition(key="kind", match=models.MatchValue(value="doc")),
+                models.FieldCondition(key="tenant", match=models.MatchValue(value=tenant)),
+                models.FieldCondition(key="status", match=models.MatchValue(value="live")),
+            ]
+        )
         return self._call("count", lambda c: c.count(self.state_collection, count_filter=flt, exact=True).count)
 
     def unindexed_points(self) -> int:
