@@ -77,6 +77,8 @@ class IngestApp:
         )
 
     async def stop(self) -> None:
+        """Finish the publishes that outlived their RPCs, stop the status consumer, then close the clients."""
+        await self.pipeline.drain()
         if self.status_consumer is not None:
             await asyncio.to_thread(self.status_consumer.stop)
         await asyncio.to_thread(self.producer.close)

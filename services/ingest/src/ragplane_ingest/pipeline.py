@@ -1,8 +1,9 @@
 """One document through ingest: validate -> parse -> chunk -> scan -> version -> produce -> status.
 
-Order of effects for an upsert: parse and chunk (and scan) -> the registry records the new version as
-QUEUED under a fresh sequence -> every ChunksEvent batch is produced and acknowledged by the broker -> the
-registry moves it to CHUNKED -> ACCEPTED. Nothing is reported accepted before the broker acknowledged it.
+Order of effects for an upsert: a fresh sequence is reserved on arrival -> parse and chunk (and scan) -> the
+registry records the new version as QUEUED under that sequence -> every ChunksEvent batch is produced and
+acknowledged by the broker -> the registry moves it to CHUNKED -> ACCEPTED. Nothing is reported accepted before
+the broker acknowledged it.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ import hashlib
 import json
 import posixpath
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from google.protobuf.struct_pb2 import Struct
 
@@ -59,6 +60,7 @@ MAX_DOC_ID_CHARS = 1024
 # Every chunk carries the caller's metadata, so it is kept small (events stay well under the broker's limit).
 MAX_METADATA_BYTES = 16 * 1024
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+T = TypeVar("T")
 
 
 class ChunkProducer(Protocol):
@@ -165,6 +167,8 @@ class IngestPipeline:
         self._defaults = ChunkingParams(settings.chunk_size_tokens, settings.chunk_overlap_tokens)
         self._limits = ChunkingLimits(settings.min_chunk_size_tokens, settings.max_chunk_size_tokens)
         self._locks = _KeyedLocks()
+        # Publishes that outlive their RPC (see _finish): stop() awaits them before the clients close.
+        self._finishing: set[asyncio.Task[Any]] = set()
 
     # -- validation ---------------------------------------------------------------------------------
 
@@ -225,6 +229,9 @@ class IngestPipeline:
             raise InvalidArgument("end.sha256", f"does not match the bytes received for {doc.source!r}")
         metrics.DOCUMENT_BYTES.observe(len(data))
         async with self._locks.hold((tenant, doc.doc_id)):
+            # The sequence is taken on arrival, not after parsing: across replicas the upload that arrived
+            # last wins, even when an earlier one parses more slowly (it is then Superseded).
+            sequence = await self._registry.next_sequence(tenant, doc.doc_id)
             try:
                 parsed, spans = await asyncio.to_thread(self._parse_and_chunk, doc, data)
             except (UnreadableDocument, EmptyDocument) as exc:
@@ -260,7 +267,19 @@ class IngestPipeline:
                 raise
             # Once a version is being registered and produced, finish even if the caller goes away, so the
             # registry never keeps a QUEUED version whose events were neither sent nor marked failed.
-            return await asyncio.shield(self._publish(tenant, doc, title, content_hash, scanned))
+            return await self._finish(self._publish(tenant, doc, title, content_hash, sequence, scanned))
+
+    async def _finish(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run ``work`` to its end even if the caller is cancelled; ``drain`` waits for it."""
+        task = asyncio.ensure_future(work)
+        self._finishing.add(task)
+        task.add_done_callback(self._finishing.discard)
+        return await asyncio.shield(task)
+
+    async def drain(self) -> None:
+        """Wait until every publish that outlived its RPC has finished (before the producer and registry close)."""
+        while self._finishing:
+            await asyncio.gather(*self._finishing, return_exceptions=True)
 
     def _unchanged(self, current: registry.DocumentRecord | None, content_hash: str) -> bool:
         if current is None or current.content_hash != content_hash:
@@ -344,10 +363,9 @@ class IngestPipeline:
         return result
 
     async def _publish(
-        self, tenant: str, doc: PreparedDocument, title: str, content_hash: str, scanned: ScanResult
+        self, tenant: str, doc: PreparedDocument, title: str, content_hash: str, sequence: int, scanned: ScanResult
     ) -> IngestResult:
         chunks = scanned.kept
-        sequence = await self._registry.next_sequence(tenant, doc.doc_id)
         version = common_pb2.DocumentVersion(content_hash=content_hash, sequence=sequence)
         for index, chunk in enumerate(chunks):
             # Blocked chunks leave no gaps: indices (and so point ids) stay 0..n-1.
