@@ -25,7 +25,12 @@ RAGPLANE = str(Path(sys.executable).parent / "ragplane")
 @pytest.fixture
 async def eval_address(fake_peers, embedding_judge, tmp_path):
     fake_peers.state.answers.update({"Which NFL team represented the AFC at Super Bowl 50?": "Denver Broncos"})
-    env = {**fake_peers.env(), "RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path / "service")}
+    env = {
+        **fake_peers.env(),
+        "RAGPLANE_EVAL_ONLINE": "false",
+        "RAGPLANE_DATA_DIR": str(tmp_path / "service"),
+        "RAGPLANE_EVAL_DATASET_DIRS": str(Path(SQUAD).parent),  # its files are shared datasets
+    }
     settings = load_settings(Settings, env)
     async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
         yield running.address

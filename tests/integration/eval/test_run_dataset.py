@@ -42,6 +42,8 @@ async def eval_server(fake_peers, embedding_judge, tmp_path):
         "RAGPLANE_EVAL_ONLINE": "false",
         "RAGPLANE_DATA_DIR": str(tmp_path),
         "RAGPLANE_EVAL_CONCURRENCY": "2",
+        # FIXTURES' files are shared datasets; <tmp_path>/datasets/<tenant>/ holds each tenant's own.
+        "RAGPLANE_EVAL_DATASET_DIRS": f"{FIXTURES},{tmp_path / 'datasets'}",
     }
     settings = load_settings(Settings, env, api_keys=KEYS)
     async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
@@ -140,8 +142,8 @@ async def test_another_tenant_cannot_read_a_report(eval_server):
 @pytest.mark.parametrize(
     ("path", "problem"),
     [
-        ("relative/squad.json", "must be an absolute path"),
-        ("/nonexistent/squad.json", "no such file"),
+        ("relative/squad.json", "no such dataset file"),
+        ("/nonexistent/squad.json", "outside the dataset folders"),
         (str(FIXTURES / "tiny_corpus.jsonl"), "has no questions"),
     ],
 )
@@ -184,7 +186,8 @@ async def test_a_dataset_without_documents_runs_in_the_callers_tenant_against_it
         "paris": ("France", "Paris is the capital of France."),
         "lima": ("Peru", "Lima is the capital of Peru."),
     }
-    questions = tmp_path / "questions.jsonl"
+    questions = tmp_path / "datasets" / "tenant-a" / "questions.jsonl"
+    questions.parent.mkdir(parents=True)
     questions.write_text(
         json.dumps({"question": "What is the capital of Peru?", "answers": ["Lima"], "relevant_doc_ids": ["lima"]})
         + "\n"

@@ -48,12 +48,13 @@ def test_articles_mode_keeps_the_whole_articles_of_the_sampled_questions():
     assert [d.doc_id for d in select_corpus(dataset, q1, "articles")] == ["Super_Bowl_50/0", "Super_Bowl_50/1"]
 
 
-def test_the_eval_tenant_is_a_valid_tenant_fixed_by_the_corpus_content():
+def test_the_eval_tenant_is_a_valid_tenant_fixed_by_the_caller_and_the_corpus_content():
     docs = [Document("a", "A", "alpha"), Document("b", "B", "beta")]
-    tenant = corpus_tenant(docs)
+    tenant = corpus_tenant(docs, "t1")
     assert validate_tenant(tenant) == tenant and tenant.startswith("eval-")
-    assert corpus_tenant(list(reversed(docs))) == tenant
-    assert corpus_tenant([Document("a", "A", "alpha!"), docs[1]]) != tenant
+    assert corpus_tenant(list(reversed(docs)), "t1") == tenant
+    assert corpus_tenant([Document("a", "A", "alpha!"), docs[1]], "t1") != tenant
+    assert corpus_tenant(docs, "t2") != tenant
 
 
 class _NoJudge:
@@ -68,19 +69,21 @@ def _runner(tmp_path, **overrides) -> Runner:
     return Runner(settings, _NoJudge(), ReportStore(settings.reports_dir))
 
 
-def test_dataset_paths_must_be_absolute_existing_files(tmp_path):
+def test_dataset_paths_and_names_must_be_existing_files_of_the_dataset_folders(tmp_path):
+    access = _runner(tmp_path, dataset_dirs=(str(FIXTURES),)).access("t1")
+    with pytest.raises(InvalidArgument, match="dataset_path: no such dataset file: 'data/squad.json'"):
+        access.resolve("data/squad.json")
+    with pytest.raises(InvalidArgument, match="dataset_path: no such dataset file"):
+        access.resolve(str(FIXTURES / "missing.json"))
+    assert access.resolve(str(FIXTURES / "tiny.jsonl")) == (FIXTURES / "tiny.jsonl").resolve()
+    assert access.resolve("tiny.jsonl") == (FIXTURES / "tiny.jsonl").resolve()
+
+
+def test_by_default_a_run_reads_only_the_state_folder_and_the_cli_cache(tmp_path):
     runner = _runner(tmp_path)
-    with pytest.raises(InvalidArgument, match="dataset_path: must be an absolute path"):
-        runner.resolve_path("data/squad.json")
-    with pytest.raises(InvalidArgument, match="no such file"):
-        runner.resolve_path(str(tmp_path / "missing.json"))
-    assert runner.resolve_path(str(FIXTURES / "tiny.jsonl")) == (FIXTURES / "tiny.jsonl").resolve()
-
-
-def test_dataset_dirs_confine_which_files_a_run_may_read(tmp_path):
-    runner = _runner(tmp_path, dataset_dirs=(str(tmp_path),))
-    with pytest.raises(InvalidArgument, match="outside RAGPLANE_EVAL_DATASET_DIRS"):
-        runner.resolve_path(str(FIXTURES / "tiny.jsonl"))
+    assert runner.settings.dataset_roots[0] == str(tmp_path / "datasets")
+    with pytest.raises(InvalidArgument, match="outside the dataset folders"):
+        runner.access("t1").resolve(str(FIXTURES / "tiny.jsonl"))
 
 
 def test_a_v2_judge_needs_a_model_and_must_not_be_the_generator():

@@ -147,7 +147,14 @@ class Settings(CommonSettings):
         "RAGPLANE_EVAL_DATASET_DIRS",
         (),
         parse=parse_csv,
-        doc="folders RunDataset may read datasets from (empty: any readable path; set it outside a local stack)",
+        doc="folders RunDataset may read datasets from: <folder>/<tenant>/ is the tenant's, files directly in a "
+        "folder are shared (empty: <data_dir>/datasets and the CLI's dataset cache, ~/.cache/ragplane/datasets)",
+    )
+    dataset_max_bytes: int = env(
+        "RAGPLANE_EVAL_DATASET_MAX_BYTES",
+        256 * 1024 * 1024,
+        check=positive,
+        doc="largest dataset or corpus file RunDataset reads",
     )
     # Online evaluation.
     online: bool = env("RAGPLANE_EVAL_ONLINE", True, doc="consume answers and score a sample of them")
@@ -172,6 +179,18 @@ class Settings(CommonSettings):
     @property
     def reports_dir(self) -> str:
         return os.path.join(self.data_dir or _default_data_dir(), "eval")
+
+    @property
+    def dataset_roots(self) -> tuple[str, ...]:
+        """The dataset folders: RAGPLANE_EVAL_DATASET_DIRS, else the state folder's and the CLI cache's."""
+        if self.dataset_dirs:
+            return self.dataset_dirs
+        # The folder `ragplane eval run squad-dev` fetches into (ragplane.cli.datasets.default_cache_dir).
+        cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return (
+            os.path.join(self.data_dir or _default_data_dir(), "datasets"),
+            os.path.join(cache, "ragplane", "datasets"),
+        )
 
     def __post_init__(self) -> None:
         """Checks across settings, run whenever Settings are built.

@@ -5,7 +5,8 @@
   (questions without any, SQuAD 2.0's impossible ones, are skipped and counted).
 - JSONL: one JSON object per line. ``{"question": ..., "answers": [...], "relevant_doc_ids": [...]}`` (``id``
   optional) is a question; ``{"doc_id": ..., "text": ..., "title": ...}`` is a document;
-  ``{"corpus": "docs.jsonl"}`` names a file of document lines, relative to the dataset file.
+  ``{"corpus": "docs.jsonl"}`` names a file of document lines, relative to the dataset file; a ``check`` given
+  to the loader vets that file (the eval service confines it to the caller's dataset folders).
 
 This is the only loader: the CLI's ``ragplane.cli.datasets`` fetches and resolves dataset files, and its
 benchmarks import this module.
@@ -14,8 +15,12 @@ benchmarks import this module.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Vets a corpus file a dataset names (given the path and how to name it) and returns the path to read.
+CorpusCheck = Callable[[Path, str], Path]
 
 
 class DatasetError(RuntimeError):
@@ -51,15 +56,19 @@ class Dataset:
 # -- loaders ------------------------------------------------------------------------------------------
 
 
-def load_dataset(path: str | Path) -> Dataset:
+def load_dataset(path: str | Path, check: CorpusCheck | None = None) -> Dataset:
     """Read SQuAD-format JSON (``.json``) or ragplane JSONL (``.jsonl``).
+
+    Args:
+        path: the dataset file.
+        check: vets each corpus file a JSONL dataset names before it is read (raising to refuse it).
 
     Raises:
         DatasetError: naming the file (and line) that is malformed.
     """
     path = Path(path)
     if path.suffix.lower() == ".jsonl":
-        return load_jsonl(path)
+        return load_jsonl(path, check)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -103,14 +112,14 @@ def squad_to_dataset(data: object, name: str) -> Dataset:
     return dataset
 
 
-def load_jsonl(path: Path) -> Dataset:
+def load_jsonl(path: Path, check: CorpusCheck | None = None) -> Dataset:
     """Read ragplane JSONL: question lines, document lines and ``{"corpus": FILE}`` lines.
 
     Raises:
         DatasetError: naming the file and line.
     """
     dataset = Dataset(name=path.stem)
-    _read_jsonl_into(path, dataset, allow_corpus_ref=True)
+    _read_jsonl_into(path, dataset, corpus_check=check or _any_corpus)
     doc_ids = {doc.doc_id for doc in dataset.corpus}
     if len(doc_ids) != len(dataset.corpus):
         raise DatasetError(f"{path}: a doc_id appears twice in the corpus")
@@ -124,7 +133,11 @@ def load_jsonl(path: Path) -> Dataset:
     return dataset
 
 
-def _read_jsonl_into(path: Path, dataset: Dataset, *, allow_corpus_ref: bool) -> None:
+def _any_corpus(path: Path, label: str) -> Path:
+    return path.resolve()
+
+
+def _read_jsonl_into(path: Path, dataset: Dataset, *, corpus_check: CorpusCheck | None) -> None:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as exc:
@@ -141,10 +154,11 @@ def _read_jsonl_into(path: Path, dataset: Dataset, *, allow_corpus_ref: bool) ->
         if not isinstance(record, dict):
             raise DatasetError(f"{where}: expected a JSON object")
         if "corpus" in record:
-            if not allow_corpus_ref:
+            if corpus_check is None:
                 raise DatasetError(f"{where}: a corpus file cannot name another corpus file")
-            corpus_path = (path.parent / str(record["corpus"])).resolve()
-            _read_jsonl_into(corpus_path, dataset, allow_corpus_ref=False)
+            ref = str(record["corpus"])
+            corpus_path = corpus_check(path.parent / ref, f"corpus file {ref!r} named by {path.name}:{number}")
+            _read_jsonl_into(corpus_path, dataset, corpus_check=None)
         elif "question" in record:
             question = _question_from(record, where, default_id=f"q{number}")
             if question.id in seen_ids:

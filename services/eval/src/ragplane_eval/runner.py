@@ -1,11 +1,12 @@
 """Offline evaluation runs: dataset -> ingest into its own tenant -> ask every question -> report.
 
 A run:
-1. loads the dataset and samples ``limit`` questions with ``seed`` (all when limit is 0);
+1. loads the dataset (only from the caller's dataset folders, see access.py) and samples ``limit`` questions with ``seed`` (all when limit is 0);
 2. picks the corpus (``RAGPLANE_EVAL_CORPUS``: the whole corpus by default, so every other passage is a
    distractor and retrieval is scored honestly; or only the articles of the sampled questions);
-3. switches the tenant context to ``eval-<corpus hash>``, so every downstream call (ingest, embed, search,
-   rerank, Ask) is scoped to a tenant of its own and reruns on the same corpus reuse the index;
+3. switches the tenant context to ``eval-<hash of caller tenant and corpus>``, so every downstream call (ingest,
+   embed, search, rerank, Ask) is scoped to a tenant of its own and the caller's reruns on the same corpus reuse
+   the index;
 4. ingests the corpus (unless ``skip_ingest``) and waits until every document is indexed;
 5. per question, with bounded concurrency: embed the question, search dense, sparse and hybrid, rerank the
    hybrid candidates, score each ranked list (hit@k, recall@k, precision@5, MRR@10, nDCG@10); unless
@@ -37,6 +38,7 @@ from ragplane.runtime.logs import get_logger
 from ragplane.runtime.rpc_status import document_error
 from ragplane.v1 import ingest_pb2
 from ragplane_eval import scoring
+from ragplane_eval.access import DatasetAccess
 from ragplane_eval.config import Settings
 from ragplane_eval.datasets import Dataset, DatasetError, Document, Question, load_dataset
 from ragplane_eval.judge import Judge, JudgeError
@@ -79,9 +81,12 @@ def select_corpus(dataset: Dataset, questions: Sequence[Question], mode: str) ->
     return [doc for doc in dataset.corpus if doc.doc_id in relevant or doc.title in titles]
 
 
-def corpus_tenant(documents: Sequence[Document]) -> str:
-    """``eval-<hash>``: the same corpus always maps to the same tenant, a different one never does."""
-    digest = hashlib.sha256()
+def corpus_tenant(documents: Sequence[Document], caller_tenant: str) -> str:
+    """``eval-<hash>``: the same corpus run by the same tenant always maps to the same tenant, anything else never.
+
+    The caller is part of the hash so that two tenants running one dataset never share (or read) one index.
+    """
+    digest = hashlib.sha256(caller_tenant.encode("utf-8") + b"\0")
     for doc in sorted(documents, key=lambda d: d.doc_id):
         for part in (doc.doc_id, doc.title, doc.text):
             digest.update(part.encode("utf-8"))
@@ -113,26 +118,9 @@ class Runner:
         self.store = store
         self._peers_factory = peers_factory
 
-    def resolve_path(self, raw: str) -> Path:
-        """Check that the service may and can read ``raw``.
-
-        Raises:
-            InvalidArgument: naming dataset_path.
-        """
-        if not raw:
-            raise InvalidArgument("dataset_path", "must not be empty")
-        path = Path(raw)
-        if not path.is_absolute():
-            raise InvalidArgument(
-                "dataset_path", f"must be an absolute path readable by the eval service, but got {raw!r}"
-            )
-        resolved = path.resolve()
-        allowed = [Path(d).resolve() for d in self.settings.dataset_dirs]
-        if allowed and not any(resolved.is_relative_to(root) for root in allowed):
-            raise InvalidArgument("dataset_path", f"{raw!r} is outside RAGPLANE_EVAL_DATASET_DIRS")
-        if not resolved.is_file():
-            raise InvalidArgument("dataset_path", f"no such file on the eval service: {raw!r}")
-        return resolved
+    def access(self, caller_tenant: str) -> DatasetAccess:
+        """The dataset files ``caller_tenant`` may have this service read."""
+        return DatasetAccess(self.settings.dataset_roots, caller_tenant, self.settings.dataset_max_bytes)
 
     async def run(self, request: RunRequest, caller_tenant: str) -> AsyncIterator[Progress | Row | dict[str, Any]]:
         """Run ``request``; yields Progress, each Row as it finishes, and finally the report (a dict).
@@ -142,16 +130,17 @@ class Runner:
             DeadlineExceeded: the corpus was not indexed within RAGPLANE_EVAL_INDEX_TIMEOUT_S.
             RagplaneError: a peer failed in a way that stops the whole run (ingest, status).
         """
-        path = self.resolve_path(request.dataset_path)
+        access = self.access(caller_tenant)
+        path = access.resolve(request.dataset_path)
         try:
-            dataset = await asyncio.to_thread(load_dataset, path)
+            dataset = await asyncio.to_thread(load_dataset, path, access.check)
         except DatasetError as exc:
             raise InvalidArgument("dataset_path", str(exc)) from None
         questions = sample_questions(dataset.questions, request.limit, request.seed)
         if not questions:
             raise InvalidArgument("dataset_path", f"{path.name} has no questions with answers or relevant documents")
         corpus = select_corpus(dataset, questions, self.settings.corpus)
-        tenant = corpus_tenant(corpus) if corpus else caller_tenant
+        tenant = corpus_tenant(corpus, caller_tenant) if corpus else caller_tenant
         queue: asyncio.Queue[Any] = asyncio.Queue()
         context = contextvars.copy_context()
         context.run(tenant_var.set, tenant)
