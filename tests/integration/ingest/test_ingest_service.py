@@ -167,7 +167,7 @@ async def test_delete_produces_a_delete_event_under_a_newer_sequence(server):
     assert event.operation == events_pb2.DOCUMENT_OPERATION_DELETE and not event.chunks
     assert event.version.sequence == deleted.version.sequence
     status = await stub.GetDocumentStatus(ingest_pb2.GetDocumentStatusRequest(doc_id="gone"), metadata=AUTH)
-    assert status.status.state == ingest_pb2.DOCUMENT_STATE_DELETED
+    assert status.status.state == ingest_pb2.DOCUMENT_STATE_DELETING
 
     again = await stub.DeleteDocument(ingest_pb2.DeleteDocumentRequest(doc_id="gone"), metadata=AUTH)
     assert again.version.sequence == deleted.version.sequence

@@ -426,7 +426,11 @@ class IngestPipeline:
     # -- delete ---------------------------------------------------------------------------------------
 
     async def delete(self, tenant: str, doc_id: str) -> common_pb2.DocumentVersion:
-        """Delete every chunk of a document: a DELETE event under a new sequence, then state DELETED.
+        """Delete every chunk of a document: a DELETE event under a new sequence, then state DELETING.
+
+        The state becomes DELETED when the index writer's IndexedEvent confirms the chunks are gone (the
+        status consumer), so a deletion that never reached the index is never reported done. A repeated
+        delete of a DELETING or DELETED document returns the deletion's version and sends nothing.
 
         Raises:
             InvalidArgument: bad doc_id.
@@ -438,27 +442,34 @@ class IngestPipeline:
             current = await self._registry.get(tenant, doc_id)
             if current is None:
                 raise NotFound(f"document {doc_id!r} not found")
-            if current.state == registry.DELETED:
+            if current.state in (registry.DELETING, registry.DELETED):
                 return common_pb2.DocumentVersion(content_hash=current.content_hash, sequence=current.sequence)
             sequence = await self._registry.next_sequence(tenant, doc_id)
             version = common_pb2.DocumentVersion(content_hash="", sequence=sequence)
-            with metrics.stage("produce"):
-                await self._send(tenant, doc_id, [events.delete_event(tenant, doc_id, version)])
-            metrics.DELETES.inc()
-            await self._registry.begin_version(
-                tenant,
-                doc_id,
-                sequence=sequence,
-                content_hash="",
-                state=registry.DELETED,
-                chunk_count=0,
-                flagged_chunks=0,
-                unscanned=False,
-                source=current.source,
-                title=current.title,
-            )
-            log.info("document deleted", doc_id=doc_id, sequence=sequence)
+            await self._finish(self._send_delete(tenant, current, version))
+            log.info("document deleting", doc_id=doc_id, sequence=sequence)
             return version
+
+    async def _send_delete(
+        self, tenant: str, current: registry.DocumentRecord, version: common_pb2.DocumentVersion
+    ) -> None:
+        # Produced before it is registered: if the index writer reports first, the registry adopts its
+        # DELETED and this (older-or-equal) begin_version changes nothing.
+        with metrics.stage("produce"):
+            await self._send(tenant, current.doc_id, [events.delete_event(tenant, current.doc_id, version)])
+        metrics.DELETES.inc()
+        await self._registry.begin_version(
+            tenant,
+            current.doc_id,
+            sequence=version.sequence,
+            content_hash="",
+            state=registry.DELETING,
+            chunk_count=0,
+            flagged_chunks=0,
+            unscanned=False,
+            source=current.source,
+            title=current.title,
+        )
 
     # -- status ---------------------------------------------------------------------------------------
 

@@ -24,7 +24,9 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from ragplane.runtime.errors import Unavailable
 
 QUEUED, CHUNKED, INDEXED, FAILED, DELETED = "QUEUED", "CHUNKED", "INDEXED", "FAILED", "DELETED"
-STATES = (QUEUED, CHUNKED, INDEXED, FAILED, DELETED)
+# A delete was produced; DELETED once the index writer's IndexedEvent confirms it.
+DELETING = "DELETING"
+STATES = (QUEUED, CHUNKED, INDEXED, FAILED, DELETING, DELETED)
 
 # INCR of the document's sequence, never below what the document hash records (should the counter key have
 # been lost, sequences still only grow). KEYS: seq, doc.
@@ -210,7 +212,7 @@ class Registry:
         source: str,
         title: str,
     ) -> bool:
-        """Record a new version (QUEUED for upserts, DELETED for deletes); False if a newer one exists."""
+        """Record a new version (QUEUED for upserts, DELETING for deletes); False if a newer one exists."""
         fields = {
             "content_hash": content_hash,
             "state": state,

@@ -25,6 +25,7 @@ _STATES = {
     registry.CHUNKED: ingest_pb2.DOCUMENT_STATE_CHUNKED,
     registry.INDEXED: ingest_pb2.DOCUMENT_STATE_INDEXED,
     registry.FAILED: ingest_pb2.DOCUMENT_STATE_FAILED,
+    registry.DELETING: ingest_pb2.DOCUMENT_STATE_DELETING,
     registry.DELETED: ingest_pb2.DOCUMENT_STATE_DELETED,
 }
 _STATE_NAMES = {value: name for name, value in _STATES.items()}

@@ -28,6 +28,7 @@ class DocumentState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DOCUMENT_STATE_INDEXED: _ClassVar[DocumentState]
     DOCUMENT_STATE_FAILED: _ClassVar[DocumentState]
     DOCUMENT_STATE_DELETED: _ClassVar[DocumentState]
+    DOCUMENT_STATE_DELETING: _ClassVar[DocumentState]
 INGEST_OUTCOME_UNSPECIFIED: IngestOutcome
 INGEST_OUTCOME_ACCEPTED: IngestOutcome
 INGEST_OUTCOME_UNCHANGED: IngestOutcome
@@ -38,6 +39,7 @@ DOCUMENT_STATE_CHUNKED: DocumentState
 DOCUMENT_STATE_INDEXED: DocumentState
 DOCUMENT_STATE_FAILED: DocumentState
 DOCUMENT_STATE_DELETED: DocumentState
+DOCUMENT_STATE_DELETING: DocumentState
 
 class ChunkingOptions(_message.Message):
     __slots__ = ("chunk_size_tokens", "chunk_overlap_tokens")
