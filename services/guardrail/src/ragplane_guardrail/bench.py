@@ -289,8 +289,11 @@ async def measure(
     from ragplane_guardrail.config import Settings
 
     settings = load_settings(Settings, **{"api_keys": f"{KEY}=bench", **overrides})
-    # Blocked verdicts are logged one line each; the figures are what the benchmark is for.
-    logging.getLogger("ragplane_guardrail.engine").setLevel(logging.ERROR)
+    # Blocked verdicts are logged one line each; the figures are what the benchmark is for. The level is put back
+    # afterwards: the caller's process (a test run, a notebook) keeps its own logging.
+    engine_log = logging.getLogger("ragplane_guardrail.engine")
+    level = engine_log.level
+    engine_log.setLevel(logging.ERROR)
     app = GuardrailApp(settings)
     started = time.perf_counter()
     running = await start_service(app, settings, port=0, metrics=False)
@@ -315,4 +318,5 @@ async def measure(
             results["grpc_ms"] = await through_grpc(running.address, sets, repeat)
     finally:
         await running.stop(0)
+        engine_log.setLevel(level)
     return results
