@@ -5,6 +5,7 @@ ragplane ingest PATH...              upload documents (see --help)
 ragplane ask "question"              ask the orchestrator
 ragplane eval run DATASET            evaluate retrieval and answers
 ragplane bench ingest|query|...      benchmarks (tables on screen, JSON saved)
+ragplane dlq list|replay TOPIC       dead letters: reasons per partition; replay once the cause is fixed
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ import sys
 from ragplane.cli.output import console, err_console, print_json, print_table
 
 # Command modules each provide ``register(subparsers)``; missing modules simply add no command.
-COMMAND_MODULES = ("ragplane.cli.cmd_ingest", "ragplane.cli.cmd_ask", "ragplane.cli.cmd_eval", "ragplane.cli.cmd_bench")
+COMMAND_MODULES = (
+    "ragplane.cli.cmd_ingest",
+    "ragplane.cli.cmd_ask",
+    "ragplane.cli.cmd_eval",
+    "ragplane.cli.cmd_bench",
+    "ragplane.cli.cmd_dlq",
+)
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
