@@ -8,7 +8,8 @@ age out by TTL.
 - Semantic cache: question embeddings of earlier answers, searched by cosine similarity (brute force over at
   most ``max_entries`` vectors per tenant/version/filters). Each replica keeps a local copy of the vectors and
   fetches only the entries appended since its last look (one LLEN per lookup), so a lookup stays in the
-  sub-millisecond range while the entries live in Redis, shared by every replica.
+  sub-millisecond range while the entries live in Redis, shared by every replica. Log records are fixed-layout
+  binary (a server-made entry id, the time, the vector), so nothing a client sends can change how they parse.
 """
 
 from __future__ import annotations
@@ -16,13 +17,17 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import struct
 import time
+import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 import redis.asyncio as aioredis
 
 _SPACES = re.compile(r"\s+")
+# A semantic log record: 16 bytes of entry id, the creation time as a little-endian double, float32 vector.
+_RECORD_HEAD = struct.Struct("<16sd")
 
 
 def normalise_question(text: str) -> str:
@@ -120,7 +125,8 @@ class SemanticCache:
 
     @staticmethod
     def _namespace(tenant: str, version: int, scope: str) -> str:
-        return f"rp:cache:sem:{tenant}:{version}:{_digest(scope)}"
+        # "sem2": records of the binary layout (logs of the older "|"-separated one are never read).
+        return f"rp:cache:sem2:{tenant}:{version}:{_digest(scope)}"
 
     async def _refresh(self, namespace: str) -> _LocalIndex:
         local = self._local.setdefault(namespace, _LocalIndex())
@@ -129,14 +135,7 @@ class SemanticCache:
             local = self._local[namespace] = _LocalIndex()
         if length > local.loaded:
             entries = await self._redis.lrange(f"{namespace}:log", local.loaded, length - 1)
-            vectors = []
-            for raw in entries:
-                entry_id, created, blob = raw.split(b"|", 2)
-                local.ids.append(entry_id.decode())
-                local.created.append(float(created))
-                vectors.append(np.frombuffer(blob, dtype=np.float32))
-            block = np.vstack(vectors)
-            local.matrix = block if local.matrix is None else np.vstack([local.matrix, block])
+            _append_records(local, entries)
             local.loaded = length
         if len(self._local) > 4096:  # bound memory: forget the oldest namespaces
             for stale in list(self._local)[: len(self._local) - 4096]:
@@ -174,8 +173,10 @@ class SemanticCache:
         namespace = self._namespace(tenant, version, scope)
         query = np.asarray(vector, dtype=np.float32)
         query /= np.linalg.norm(query) or 1.0
-        entry_id = answer.request_id
-        record = entry_id.encode() + b"|" + f"{time.time():.3f}".encode() + b"|" + query.tobytes()
+        # A server-made id: request ids may repeat, and a repeated id would overwrite another answer.
+        raw_id = uuid.uuid4().bytes
+        entry_id = raw_id.hex()
+        record = _RECORD_HEAD.pack(raw_id, time.time()) + query.tobytes()
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(f"{namespace}:entry:{entry_id}", answer.to_json(), ex=self._ttl_s)
             pipe.rpush(f"{namespace}:log", record)
@@ -186,3 +187,30 @@ class SemanticCache:
             # Start the namespace afresh rather than trimming the head, which would shift the offsets that
             # every replica's local copy relies on.
             await self._redis.delete(f"{namespace}:log")
+
+
+def _append_records(local: _LocalIndex, entries: list[bytes]) -> None:
+    """Add the log records to the local copy; records of another layout or dimension are skipped.
+
+    Everything is parsed before anything is appended, so ids, times and matrix rows always stay aligned.
+    """
+    dimension = None if local.matrix is None else local.matrix.shape[1]
+    ids, created, vectors = [], [], []
+    for raw in entries:
+        body = len(raw) - _RECORD_HEAD.size
+        if body <= 0 or body % 4:
+            continue
+        raw_id, stamp = _RECORD_HEAD.unpack_from(raw)
+        vector = np.frombuffer(raw, dtype=np.float32, offset=_RECORD_HEAD.size)
+        dimension = dimension or len(vector)
+        if len(vector) != dimension:
+            continue
+        ids.append(raw_id.hex())
+        created.append(stamp)
+        vectors.append(vector)
+    if not vectors:
+        return
+    block = np.vstack(vectors)
+    local.matrix = block if local.matrix is None else np.vstack([local.matrix, block])
+    local.ids.extend(ids)
+    local.created.extend(created)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import hashlib
+import re
 import uuid
 
 tenant_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ragplane_tenant", default=None)
@@ -13,6 +14,8 @@ principal_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("ragp
 TENANT_HEADER = "x-ragplane-tenant"
 PRINCIPAL_HEADER = "x-ragplane-principal"
 REQUEST_ID_HEADER = "x-request-id"
+# What a caller may choose as its request id (kept for tracing); anything else is replaced by a server id.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
 def current_tenant() -> str:
@@ -33,6 +36,17 @@ def current_request_id() -> str | None:
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
+
+
+def accepted_request_id(proposed: str | None) -> str:
+    """The caller's ``x-request-id`` when it is 1-64 letters, digits or dashes, otherwise a new server id.
+
+    Request ids reach logs, events and Redis keys, so a client must not pick delimiters, huge values or
+    control characters for them.
+    """
+    if proposed and _REQUEST_ID.fullmatch(proposed):
+        return proposed
+    return new_request_id()
 
 
 def hash_identity(value: str, salt: str = "ragplane") -> str:

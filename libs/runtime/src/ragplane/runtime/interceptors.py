@@ -23,7 +23,13 @@ import grpc
 
 from ragplane.runtime import errors
 from ragplane.runtime.auth import Authenticator
-from ragplane.runtime.context import REQUEST_ID_HEADER, new_request_id, principal_var, request_id_var, tenant_var
+from ragplane.runtime.context import (
+    REQUEST_ID_HEADER,
+    accepted_request_id,
+    principal_var,
+    request_id_var,
+    tenant_var,
+)
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.telemetry import RPC_IN_FLIGHT, RPC_LATENCY
 
@@ -97,7 +103,7 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
             Unavailable: the service has not finished ``start()``.
         """
         metadata = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
-        request_id = metadata.get(REQUEST_ID_HEADER) or new_request_id()
+        request_id = accepted_request_id(metadata.get(REQUEST_ID_HEADER))
         request_id_var.set(request_id)
         identity = self._auth.authenticate(metadata)
         # After authentication, so an unknown caller learns nothing about the service's state.
