@@ -56,7 +56,11 @@ class RetrieveApp:
         self.store: VectorStore = store or build_store(settings)
         self.gate = ReadPriorityGate(settings.writer_yield_s)
         self.search_defaults = SearchDefaults(
-            settings.default_top_k, settings.default_rrf_k, settings.min_prefetch, settings.tenant_idf
+            settings.default_top_k,
+            settings.default_rrf_k,
+            settings.min_prefetch,
+            settings.tenant_idf,
+            serve_unscanned=settings.serve_unscanned,
         )
         self.writer: IndexWriter | None = None
         self.consumer: ConsumerRunner | None = None

@@ -47,6 +47,12 @@ class Settings(CommonSettings):
     tenant_idf: bool = env(
         "RAGPLANE_RETRIEVE_TENANT_IDF", True, doc="sparse IDF over the caller's tenant only (else over the whole index)"
     )
+    serve_unscanned: bool = env(
+        "RAGPLANE_RETRIEVE_SERVE_UNSCANNED",
+        False,
+        doc="serve chunks flagged 'unscanned' (no document scan could check them); "
+        "false: searches skip them until a rescan (true only where no guardrail scans documents)",
+    )
     hnsw_m: int = env("RAGPLANE_RETRIEVE_HNSW_M", 16, check=positive, doc="HNSW graph degree (edge)")
     hnsw_ef_construct: int = env(
         "RAGPLANE_RETRIEVE_HNSW_EF_CONSTRUCT", 100, check=positive, doc="HNSW build beam width (edge)"

@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import common_pb2
-from ragplane_retrieve.model import Condition, Range, Scalar
+from ragplane_retrieve.model import SERVED, Condition, Range, Scalar
 
 STRING_FIELDS = frozenset({"doc_id", "source", "title"})
 INTEGER_FIELDS = frozenset({"page", "chunk_index"})
@@ -23,6 +23,8 @@ METADATA_PREFIX = "metadata."
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_FILTERS = 32
 MAX_ANY_OF = 256
+# The flag of chunks that no document scan has checked (see ingest's scanning module).
+UNSCANNED = "unscanned"
 
 
 def _scalar(value: struct_pb2.Value, where: str) -> Scalar:
@@ -103,3 +105,11 @@ def translate(filters: Sequence[common_pb2.FieldFilter]) -> tuple[Condition, ...
         else:
             raise InvalidArgument(f"filters[{i}]", "must set one of equals, any_of, range")
     return tuple(conditions)
+
+
+def served_conditions(serve_unscanned: bool) -> tuple[Condition, ...]:
+    """The conditions every search adds to the caller's: chunks of complete versions only and, unless
+    ``serve_unscanned``, none that the document scan could not check (they wait for a rescan)."""
+    if serve_unscanned:
+        return (SERVED,)
+    return SERVED, Condition("flags", equals=UNSCANNED, negate=True)

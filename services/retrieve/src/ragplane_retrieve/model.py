@@ -13,6 +13,13 @@ DIMENSIONS = 384
 # Namespace of the deterministic ids this service derives itself (doc-state points, non-UUID chunk ids).
 ID_NAMESPACE = uuid.UUID("6f1c1a52-8d0e-4a43-9d7c-3f0f2b6a9e11")
 
+# Chunk points of a version still being written carry VERSION_STATE = WRITING; the writer removes the mark
+# when the version is complete (and deletes the document's other versions in the same step), and searches
+# skip marked points: a reader sees exactly one complete version of each document.
+VERSION_STATE = "version_state"
+WRITING = "writing"
+_SEPARATOR = "\x1f"
+
 Scalar = str | int | float | bool
 SearchMode = Literal["hybrid", "dense", "sparse"]
 
@@ -34,6 +41,10 @@ class Condition:
     any_of: tuple[Scalar, ...] | None = None
     range: Range | None = None
     negate: bool = False
+
+
+# Served chunks only: not those of a version still being written (or of one that never completed).
+SERVED = Condition(VERSION_STATE, equals=WRITING, negate=True)
 
 
 @dataclass(frozen=True)
@@ -97,18 +108,16 @@ class TenantState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def point_id(chunk_id: str, tenant: str, doc_id: str, chunk_index: int) -> str:
-    """The store id of a chunk: its chunk_id when that is a UUID, else a UUID derived from it.
+def point_id(tenant: str, doc_id: str, sequence: int, chunk_index: int) -> str:
+    """The store id of one chunk of one version of a document.
 
-    Qdrant ids are integers or UUIDs; ingest's chunk ids are UUIDs derived from tenant, doc_id and chunk
-    index, and any other string (or an empty one) is mapped deterministically, so replays hit the same id.
+    The version's sequence is part of the id, so a new version's points never overwrite the served
+    version's: both coexist until the new one is complete (see ``VERSION_STATE``). The same tenant, document,
+    sequence and position always give the same id, so a replayed event overwrites its own points.
     """
-    if chunk_id:
-        try:
-            return str(uuid.UUID(chunk_id))
-        except ValueError:
-            return str(uuid.uuid5(ID_NAMESPACE, f"chunk:{chunk_id}"))
-    return str(uuid.uuid5(ID_NAMESPACE, f"chunk:{tenant}/{doc_id}/{chunk_index}"))
+    return str(
+        uuid.uuid5(ID_NAMESPACE, f"chunk:{tenant}{_SEPARATOR}{doc_id}{_SEPARATOR}{sequence}{_SEPARATOR}{chunk_index}")
+    )
 
 
 def doc_state_id(tenant: str, doc_id: str) -> str:

@@ -1,7 +1,8 @@
 """Chunk <-> point payload conversion (one layout for every backend).
 
 Payload keys: tenant, doc_id, chunk_id, content_hash, sequence, chunk_index, page, section_path, char_start,
-char_end, source, title, metadata (the caller's Struct as a JSON object), flags, text.
+char_end, source, title, metadata (the caller's Struct as a JSON object), flags, text; and ``version_state``
+("writing") while the point's version is incomplete (removed when it is complete).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 
 from ragplane.v1 import common_pb2, events_pb2
-from ragplane_retrieve.model import PointRecord, Sparse, point_id
+from ragplane_retrieve.model import VERSION_STATE, WRITING, PointRecord, Sparse, point_id
 
 
 def chunk_payload(
@@ -48,18 +49,21 @@ def _integral(value: Any) -> Any:
     return value
 
 
-def to_points(event: events_pb2.VectorsEvent) -> list[PointRecord]:
-    """The points of one UPSERT VectorsEvent (tenant and doc_id taken from the event, not the chunks)."""
+def to_points(event: events_pb2.VectorsEvent, *, writing: bool = False) -> list[PointRecord]:
+    """The points of one UPSERT VectorsEvent; ``writing`` marks them as part of a version not served yet.
+
+    Tenant and doc_id are taken from the event, not the chunks; the point ids depend on the version.
+    """
     points = []
+    sequence = int(event.version.sequence)
     for embedded in event.chunks:
         chunk = embedded.chunk
-        pid = point_id(chunk.chunk_id, event.tenant, event.doc_id, chunk.provenance.chunk_index)
+        pid = point_id(event.tenant, event.doc_id, sequence, chunk.provenance.chunk_index)
         sparse = Sparse(tuple(embedded.sparse.indices), tuple(embedded.sparse.values))
-        points.append(
-            PointRecord(
-                pid, list(embedded.dense), sparse, chunk_payload(event.tenant, event.version, chunk, event.doc_id)
-            )
-        )
+        payload = chunk_payload(event.tenant, event.version, chunk, event.doc_id)
+        if writing:
+            payload[VERSION_STATE] = WRITING
+        points.append(PointRecord(pid, list(embedded.dense), sparse, payload))
     return points
 
 

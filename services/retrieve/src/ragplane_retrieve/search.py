@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ragplane.runtime.errors import InvalidArgument
 from ragplane.v1 import common_pb2, retrieve_pb2
 from ragplane_retrieve import metrics
-from ragplane_retrieve.filters import translate
+from ragplane_retrieve.filters import served_conditions, translate
 from ragplane_retrieve.model import SearchQuery, Sparse
 from ragplane_retrieve.payload import to_chunk
 from ragplane_retrieve.store.base import VectorStore
@@ -30,6 +30,7 @@ class SearchDefaults:
     rrf_k: int = 60
     min_prefetch: int = 50
     tenant_idf: bool = True
+    serve_unscanned: bool = False
 
 
 def _sparse(vector: common_pb2.SparseVector) -> Sparse:
@@ -82,7 +83,7 @@ def build_query(
         sparse=sparse,
         rrf_k=request.rrf_k or defaults.rrf_k,
         prefetch_limit=prefetch,
-        conditions=translate(request.filters),
+        conditions=translate(request.filters) + served_conditions(defaults.serve_unscanned),
         tenant_idf=defaults.tenant_idf,
     )
 

@@ -7,8 +7,9 @@ has five phases:
 1. decide every event against the document's stored state (``decisions.py``) and plan its writes;
 2. write: upsert the points, apply deletions;
 3. settle every version written by its completeness (points of that doc and sequence == total_chunks): a
-   complete version has the document's points of other sequences deleted and is INDEXED, an incomplete one
-   is PARTIAL;
+   complete version is promoted (its points lose the "writing" mark that hides them from searches, and the
+   document's points of other sequences are deleted) and is INDEXED; an incomplete one stays hidden, PARTIAL,
+   while the previous complete version goes on being served (also when the new one never completes);
 4. number: every change gets the tenant's next index version, in batch order;
 5. save the document and tenant states, last, in one store write.
 After the last round the IndexedEvents are produced and acknowledged; only then does the handler return and
@@ -133,7 +134,7 @@ def _plan_write(result: _Applied, writes: _RoundWrites) -> DocState:
         )
         result.outcome = events_pb2.INDEX_OUTCOME_DELETED
         return DocState(event.tenant, event.doc_id, seq, event.version.content_hash, deleted=True, complete=True)
-    writes.points.extend(to_points(event))
+    writes.points.extend(to_points(event, writing=True))
     writes.upserted.append(result)
     return DocState(
         event.tenant, event.doc_id, seq, event.version.content_hash, total_chunks=int(event.batch.total_chunks)
@@ -258,10 +259,8 @@ class IndexWriter:
             if present < total:
                 result.outcome = events_pb2.INDEX_OUTCOME_PARTIAL
                 continue
-            # The whole version is in: drop every chunk of other versions (older ones, replaced).
-            self.store.delete(
-                event.tenant, [Condition("doc_id", equals=event.doc_id), Condition("sequence", equals=seq, negate=True)]
-            )
+            # The whole version is in: serve it, and drop every chunk of other versions (replaced or failed).
+            self.store.promote(event.tenant, event.doc_id, seq)
             key = (event.tenant, event.doc_id)
             states[key] = writes.changed[key] = replace(states[key], complete=True)
             result.outcome = events_pb2.INDEX_OUTCOME_INDEXED

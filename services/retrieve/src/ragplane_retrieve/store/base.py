@@ -6,7 +6,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from ragplane.runtime.errors import Unavailable
-from ragplane_retrieve.model import Condition, DocState, Hit, PointRecord, Range, SearchQuery, TenantState
+from ragplane_retrieve.model import (
+    SERVED,
+    VERSION_STATE,
+    Condition,
+    DocState,
+    Hit,
+    PointRecord,
+    Range,
+    SearchQuery,
+    TenantState,
+)
 
 # Payload indexes every backend creates on the chunk points (name -> type), besides the tenant index.
 CHUNK_INDEXES = {
@@ -15,6 +25,8 @@ CHUNK_INDEXES = {
     "page": "integer",
     "chunk_index": "integer",
     "source": "keyword",
+    "flags": "keyword",
+    VERSION_STATE: "keyword",
 }
 INDEX_TYPES = ("keyword", "integer", "float", "bool")
 
@@ -48,6 +60,13 @@ class VectorStore(Protocol):
 
     def delete(self, tenant: str, conditions: Sequence[Condition]) -> None:
         """Delete the tenant's points matching every condition."""
+
+    def promote(self, tenant: str, doc_id: str, sequence: int) -> None:
+        """Serve version ``sequence`` of a document in place of every other version it has.
+
+        Deletes the document's points of other sequences, then removes the "writing" mark from this
+        sequence's points; a search of this process sees the old version or the new one, never both.
+        """
 
     def search(self, query: SearchQuery) -> list[Hit]:
         """Dense, sparse or hybrid (RRF in the engine) search within the query's tenant."""
@@ -100,8 +119,9 @@ def chunk_position(hit: Hit) -> ChunkPosition:
 
 
 def doc_conditions(doc_id: str, after: ChunkPosition | None) -> list[Condition]:
-    """The conditions that select a document's chunks from ``after``'s chunk index on (so a later page scans less)."""
-    conditions = [Condition("doc_id", equals=doc_id)]
+    """The conditions that select a document's served chunks from ``after``'s chunk index on (so a later page
+    scans less)."""
+    conditions = [Condition("doc_id", equals=doc_id), SERVED]
     if after is not None:
         conditions.append(Condition("chunk_index", range=Range(gte=after[0])))
     return conditions

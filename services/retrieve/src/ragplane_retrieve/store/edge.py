@@ -32,6 +32,7 @@ from ragplane.runtime.logs import get_logger
 from ragplane_retrieve.model import (
     DENSE,
     SPARSE,
+    VERSION_STATE,
     Condition,
     DocState,
     Hit,
@@ -260,6 +261,16 @@ class EdgeStore:
 
     def delete(self, tenant: str, conditions: Sequence[Condition]) -> None:
         self._write("delete", qe.UpdateOperation.delete_points_by_filter(edge_filter(tenant, conditions)))
+
+    def promote(self, tenant: str, doc_id: str, sequence: int) -> None:
+        version = [Condition("doc_id", equals=doc_id), Condition("sequence", equals=sequence)]
+        others = [Condition("doc_id", equals=doc_id), Condition("sequence", equals=sequence, negate=True)]
+        # Searches take _lock for their engine call: holding it across both writes makes the switch atomic.
+        with self._write_lock, self._lock:
+            self.delete(tenant, others)
+            self._write(
+                "promote", qe.UpdateOperation.delete_payload_by_filter(edge_filter(tenant, version), [VERSION_STATE])
+            )
 
     def _idf(self, query: SearchQuery) -> qe.SearchParams | None:
         if not query.tenant_idf:

@@ -20,6 +20,7 @@ from ragplane.runtime.logs import get_logger
 from ragplane_retrieve.model import (
     DENSE,
     SPARSE,
+    VERSION_STATE,
     Condition,
     DocState,
     Hit,
@@ -192,6 +193,23 @@ class QdrantServerStore:
 
         selector = models.FilterSelector(filter=self._filter(tenant, conditions))
         self._call("delete", lambda c: c.delete(self.collection, points_selector=selector, wait=True))
+
+    def promote(self, tenant: str, doc_id: str, sequence: int) -> None:
+        from qdrant_client import models
+
+        version = self._filter(tenant, [Condition("doc_id", equals=doc_id), Condition("sequence", equals=sequence)])
+        # Old versions go first: a search of another replica in between finds the document missing for a
+        # moment, never two versions mixed. This process's searches wait on the lock.
+        with self._lock:
+            self.delete(
+                tenant, [Condition("doc_id", equals=doc_id), Condition("sequence", equals=sequence, negate=True)]
+            )
+            self._call(
+                "promote",
+                lambda c: c.delete_payload(
+                    self.collection, keys=[VERSION_STATE], points=models.FilterSelector(filter=version), wait=True
+                ),
+            )
 
     def search(self, query: SearchQuery) -> list[Hit]:
         from qdrant_client import models
