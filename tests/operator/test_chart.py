@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ragplane_autoscaler.settings import Settings
+from ragplane_autoscaler.sources import check_sources
 from ragplane_autoscaler.spec import GROUP, KIND, PLURAL, VERSION, parse_spec
 
 pytestmark = pytest.mark.chart
@@ -227,6 +229,16 @@ def test_examples_target_the_triton_deployment_without_kserve(helm):
     examples = [o for o in objects(helm, "gpu-tp2", *LLM_EXAMPLES) if o["kind"] == KIND]
     llm = next(o for o in examples if o["metadata"]["name"] == "rp-ragplane-llm")
     assert llm["spec"]["targetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "rp-ragplane-triton"}
+
+
+def test_the_operator_as_rendered_allows_the_example_sources_and_nothing_else(helm):
+    objs = objects(helm, "kserve-llm", *LLM_EXAMPLES, "autoscaler.signalHosts={triton.rag.svc:8002}")
+    (c,) = one(mine(objs), "Deployment")["spec"]["template"]["spec"]["containers"]
+    settings = Settings.from_env({e["name"]: e["value"] for e in c["env"] if "value" in e})
+    assert settings.signal_hosts == ("triton.rag.svc:8002", "prometheus-operated.monitoring.svc:9090")
+    assert settings.kafka_bootstrap_servers
+    for example in (o for o in objs if o["kind"] == KIND):
+        check_sources(parse_spec(example["spec"]), settings)  # raises SpecError on a refused source
 
 
 def test_kafka_sasl_credentials_reach_the_operator_by_secret_reference(helm):

@@ -31,8 +31,8 @@ def page():
 
 
 @pytest.fixture(scope="module")
-def live(cluster_session, kubeconfig):
-    settings = operator_settings(kubeconfig, gpu_pools={"pool-a": POOL_GPUS})
+def live(cluster_session, kubeconfig, broker):
+    settings = operator_settings(kubeconfig, gpu_pools={"pool-a": POOL_GPUS}, kafka_bootstrap_servers=(broker,))
     with operator(settings) as logs:
         yield settings
     # The test API server has no Events API: the operator must have noticed, and posted none.

@@ -59,6 +59,7 @@ def ctx(fake_kube, signals, clock):
 
 
 def make_ctx(kube, signals, clock, **settings) -> Context:
+    settings = {"signal_hosts": ("x",), **settings}  # the host of the specs' metrics URLs below
     return Context(kube=kube, signals=signals, metrics=OperatorMetrics(), settings=Settings(**settings), clock=clock)
 
 
@@ -228,7 +229,7 @@ async def test_two_autoscalers_share_a_pool_budget_and_priority_wins(fake_kube, 
         priority=10,
         maxReplicas=4,
         gpu={"pool": "h100", "tensorParallel": 2},
-        signals=[{"name": "llm", "metricsEndpoint": {"url": "u", "metric": "m", "targetValue": 10}}],
+        signals=[{"name": "llm", "metricsEndpoint": {"url": "http://x", "metric": "m", "targetValue": 10}}],
     )
     autoscaler(
         fake_api,
@@ -237,7 +238,7 @@ async def test_two_autoscalers_share_a_pool_budget_and_priority_wins(fake_kube, 
         priority=1,
         maxReplicas=4,
         gpu={"pool": "h100", "tensorParallel": 2},
-        signals=[{"name": "batch", "metricsEndpoint": {"url": "u", "metric": "m", "targetValue": 10}}],
+        signals=[{"name": "batch", "metricsEndpoint": {"url": "http://x", "metric": "m", "targetValue": 10}}],
     )
 
     def used() -> int:

@@ -47,6 +47,7 @@ def operator_settings(kubeconfig: str, **overrides: Any):
         metrics_port=free_port(),
         liveness_endpoint="",
         log_format="plain",
+        signal_hosts=("127.0.0.1",),  # the loopback metrics pages tests serve
     )
     base.update(overrides)
     return Settings(**base)

@@ -29,6 +29,22 @@ Helpers of the autoscaler operator's templates (operators/autoscaler). Each take
 {{- end -}}
 
 {{/*
+RAGPLANE_AUTOSCALER_SIGNAL_HOSTS: the hosts RagAutoscaler signals may fetch from: autoscaler.signalHosts, and the
+host:port of the llm example's Prometheus when that example is rendered.
+*/}}
+{{- define "ragplane.autoscaler.signalHosts" -}}
+{{- $a := .Values.autoscaler -}}
+{{- $out := list -}}
+{{- range $a.signalHosts -}}{{- $out = append $out . -}}{{- end -}}
+{{- $llm := $a.examples.llm -}}
+{{- if and $a.examples.enabled $llm.enabled $llm.prometheusURL -}}
+{{- $host := (urlParse $llm.prometheusURL).host -}}
+{{- if not (has $host $out) -}}{{- $out = append $out $host -}}{{- end -}}
+{{- end -}}
+{{- join "," $out -}}
+{{- end -}}
+
+{{/*
 What the operator may do, and nothing more: watch RagAutoscalers and patch them (kopf's finalizer) and their
 status; read and set the scale of Deployments and StatefulSets; read and patch InferenceServices (KServe has
 no scale subresource); list HPAs to refuse targets they manage; create Events when it posts them.

@@ -20,6 +20,7 @@ from .kube import Conflict, Kube, KubeError, NotFound
 from .metrics import OperatorMetrics
 from .settings import Settings
 from .signals import SignalReader
+from .sources import check_sources
 from .spec import AutoscalerSpec, SpecError, parse_spec
 from .status import (
     condition,
@@ -87,6 +88,11 @@ async def _reconcile(ctx: Context, namespace: str, name: str, logger: Any) -> Ou
         spec = parse_spec(obj.get("spec") or {})
     except SpecError as e:
         new = await _write_refusal(ctx, obj, "InvalidSpec", str(e), current=None)
+        return Outcome("invalid", reason=str(e), notify=new)
+    try:
+        check_sources(spec, ctx.settings)
+    except SpecError as e:
+        new = await _write_refusal(ctx, obj, "SignalSourceNotAllowed", str(e), current=None)
         return Outcome("invalid", reason=str(e), notify=new)
 
     try:

@@ -30,6 +30,8 @@ class Settings:
         finalizer: the finalizer kopf puts on RagAutoscalers (it stops the timer cleanly on deletion).
         log_format: "json" or "plain".
         kafka: extra kafka-python client settings for every Kafka lag signal (security protocol, SASL, CA file).
+        kafka_bootstrap_servers: the brokers those settings are for, the only ones a Kafka lag signal may name.
+        signal_hosts: hosts (``host`` or ``host:port``) Prometheus and metrics-endpoint signals may fetch from.
     """
 
     namespaces: tuple[str, ...] = ()
@@ -44,6 +46,8 @@ class Settings:
     finalizer: str = "ragplane.io/autoscaler"
     log_format: str = "json"
     kafka: Mapping[str, str] = field(default_factory=dict)
+    kafka_bootstrap_servers: tuple[str, ...] = ()
+    signal_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -64,7 +68,7 @@ class Settings:
         if log_format not in ("json", "plain"):
             raise SettingsError(f"{PREFIX}LOG_FORMAT must be json or plain, but got {log_format!r}")
         return cls(
-            namespaces=tuple(n.strip() for n in get("NAMESPACES", "").split(",") if n.strip()),
+            namespaces=_csv(get("NAMESPACES", "")),
             interval_s=_number(PREFIX + "INTERVAL_S", get("INTERVAL_S", "15"), minimum=0.1),
             gpu_pools=parse_gpu_pools(get("GPU_POOLS", "")),
             signal_timeout_s=_number(PREFIX + "SIGNAL_TIMEOUT_S", get("SIGNAL_TIMEOUT_S", "5"), minimum=0.1),
@@ -76,6 +80,8 @@ class Settings:
             finalizer=get("FINALIZER", "ragplane.io/autoscaler"),
             log_format=log_format,
             kafka=_kafka_client_settings(get),
+            kafka_bootstrap_servers=_csv(get("KAFKA_BOOTSTRAP_SERVERS", "")),
+            signal_hosts=_csv(get("SIGNAL_HOSTS", "")),
         )
 
 
@@ -107,6 +113,10 @@ def _kafka_client_settings(get: Callable[[str, str], str]) -> dict[str, str]:
     if cafile and protocol.endswith("SSL"):
         out["ssl_cafile"] = cafile
     return out
+
+
+def _csv(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 def parse_gpu_pools(raw: str) -> dict[str, int]:

@@ -2,7 +2,9 @@
 
 Parsing and arithmetic are plain functions (unit-tested without a network); the readers do the I/O. Every read has
 a deadline; a failed read becomes a :class:`~ragplane_autoscaler.decision.Reading` with no value and the error, which
-the decision treats as "do not scale down blind".
+the decision treats as "do not scale down blind". That error lands in the RagAutoscaler's status, so it never quotes
+what a server answered (only status codes and Prometheus' error type); HTTP reads speak only http(s), follow no
+redirect and read at most MAX_BODY_BYTES. Which brokers and hosts a spec may name is checked in sources.py.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import asyncio
 import json
 import logging
 import math
+import re
 import threading
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -22,6 +26,9 @@ from .decision import Reading
 from .spec import KafkaLagSignal, MetricsEndpointSignal, PrometheusSignal, SignalSpec, TargetType
 
 log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+_TOKEN = re.compile(r"[A-Za-z_]{1,32}")
 
 
 class SignalError(RuntimeError):
@@ -104,7 +111,8 @@ def parse_query_response(payload: Mapping[str, Any], how: str) -> float:
         SignalError: the query failed, or the value is not a finite number.
     """
     if payload.get("status") != "success":
-        raise SignalError(f"prometheus query failed: {payload.get('errorType', '')} {payload.get('error', payload)}")
+        log.warning("prometheus query failed: %.500s", payload.get("error", ""))
+        raise SignalError(f"prometheus query failed: {_token(payload.get('errorType'))}")
     data = payload.get("data") or {}
     result_type = data.get("resultType")
     result = data.get("result")
@@ -113,7 +121,7 @@ def parse_query_response(payload: Mapping[str, Any], how: str) -> float:
     elif result_type == "vector":
         values = [_sample_value(series.get("value")) for series in result or []]
     else:
-        raise SignalError(f"prometheus query must return a scalar or an instant vector, but got {result_type!r}")
+        raise SignalError(f"prometheus query must return a scalar or an instant vector, but got {_token(result_type)}")
     return aggregate(values, how)
 
 
@@ -141,20 +149,26 @@ def parse_metrics_text(text: str, metric: str, labels: Mapping[str, str], how: s
                 if sample.name in names and all(sample.labels.get(k) == v for k, v in labels.items()):
                     values.append(_finite(sample.value, metric))
     except ValueError as e:
-        raise SignalError(f"cannot parse the metrics page: {e}") from e
+        log.warning("cannot parse the metrics page: %.500s", e)
+        raise SignalError("cannot parse the metrics page (not Prometheus text format)") from None
     if not values:
         wanted = metric + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
         raise SignalError(f"no sample {wanted} on the metrics page")
     return aggregate(values, how)
 
 
+def _token(value: Any) -> str:
+    """``value`` when it is a short word (an error or result type), else "?": never a server's free text."""
+    return value if isinstance(value, str) and _TOKEN.fullmatch(value) else "?"
+
+
 def _sample_value(pair: Any) -> float:
     if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-        raise SignalError(f"malformed prometheus sample {pair!r}")
+        raise SignalError("malformed prometheus sample (not a [time, value] pair)")
     try:
         return _finite(float(pair[1]), "query")
     except (TypeError, ValueError):
-        raise SignalError(f"malformed prometheus sample value {pair[1]!r}") from None
+        raise SignalError("malformed prometheus sample value (not a number)") from None
 
 
 def _finite(value: float, what: str) -> float:
@@ -163,13 +177,44 @@ def _finite(value: float, what: str) -> float:
     return float(value)
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuses every redirect: a signal URL is checked against the allowed hosts, where it points is not."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib's signature)
+        return None  # urllib then raises HTTPError with the 3xx code
+
+
+def _opener() -> urllib.request.OpenerDirector:
+    """An opener that speaks only http(s) (no file:, ftp: or data:), ignores proxies and follows no redirect."""
+    opener = urllib.request.OpenerDirector()
+    for handler in (
+        urllib.request.HTTPHandler(),
+        urllib.request.HTTPSHandler(),
+        urllib.request.HTTPDefaultErrorHandler(),
+        urllib.request.HTTPErrorProcessor(),
+        _NoRedirect(),
+    ):
+        opener.add_handler(handler)
+    return opener
+
+
+_OPENER = _opener()
+
+
 def _http_get(url: str, timeout_s: float, accept: str) -> bytes:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise SignalError(f"GET {url}: only http and https URLs are read")
     req = urllib.request.Request(url, headers={"Accept": accept, "User-Agent": "ragplane-autoscaler"})
     try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:  # noqa: S310 (URL comes from the spec)
-            return resp.read()
-    except OSError as e:  # URLError, HTTPError, timeouts, refused connections
+        with _OPENER.open(req, timeout=timeout_s) as resp:
+            body = resp.read(MAX_BODY_BYTES + 1)
+    except urllib.error.HTTPError as e:  # the status code only: its reason phrase and body are the server's
+        raise SignalError(f"GET {url}: HTTP {e.code}") from None
+    except OSError as e:  # URLError, timeouts, refused connections
         raise SignalError(f"GET {url}: {e}") from e
+    if len(body) > MAX_BODY_BYTES:
+        raise SignalError(f"GET {url}: the answer is over {MAX_BODY_BYTES} bytes")
+    return body
 
 
 def query_prometheus(sig: PrometheusSignal, timeout_s: float) -> float:
