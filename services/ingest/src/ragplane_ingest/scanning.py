@@ -3,17 +3,18 @@
 BLOCK drops the chunk, REDACT replaces its text with the redacted text (a redaction that leaves no text drops
 it), MARK keeps it with the findings as flags. When no scan can run, chunks are kept and flagged "unscanned"
 (or the document fails, if the scan is required): a chunk is never passed on as if it had been scanned.
+Retrieve holds unscanned chunks back from searches until a rescan replaces them (uploading the document again
+scans it, although its content is unchanged). Every scan call runs on the server's own deadline
+(RAGPLANE_INGEST_SCAN_TIMEOUT_S), not the client's: a caller cannot cut a scan short.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import grpc
 
 from ragplane.runtime.clients import service_channel
-from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_async
 from ragplane.v1 import common_pb2, guardrail_pb2, guardrail_pb2_grpc
@@ -133,24 +134,17 @@ class GuardrailScanner:
         return apply_verdicts(chunks, verdicts)
 
     async def _call(self, request: guardrail_pb2.ScanDocumentRequest) -> guardrail_pb2.ScanDocumentResponse:
-        left = remaining_time()
-        # No retry starts unless it still has time for its own call within the caller's deadline.
-        deadline = None if left is None else time.monotonic() + left - 0.1
+        # Each call gets the server's own scan timeout, never a share of the client's deadline: a client that
+        # could shorten the scan could make it fail and have its chunks go on unscanned.
         try:
             assert self._stub is not None, "GuardrailScanner.open() first"
             stub = self._stub
             return await retry_async(
-                lambda: stub.ScanDocument(request, timeout=self._timeout()),
+                lambda: stub.ScanDocument(request, timeout=self._timeout_s),
                 Backoff(base_s=0.2, cap_s=1.0, attempts=self._attempts),
                 retriable=lambda exc: isinstance(exc, grpc.RpcError) and exc.code() in _RETRIABLE,
-                deadline=deadline,
                 what="guardrail ScanDocument",
             )
         except grpc.aio.AioRpcError as exc:
             log.warning("document scan failed", code=exc.code().name)
             raise ScanUnavailable(f"{exc.code().name}: {exc.details()}") from exc
-
-    def _timeout(self) -> float:
-        """The deadline of one scan call: the scan timeout, within what is left of the caller's deadline."""
-        left = remaining_time()
-        return self._timeout_s if left is None else min(self._timeout_s, max(0.001, left - 0.05))
