@@ -18,6 +18,7 @@ from ragplane.v1 import common_pb2, events_pb2, ingest_pb2, ingest_pb2_grpc
 from ragplane_ingest.app import IngestApp
 from ragplane_ingest.config import Settings, load
 from support.servers import Served, serve
+from support.topics import TopicReader
 
 API_KEYS = "dev-key=default,key-a=tenant-a,key-b=tenant-b"
 AUTH = [("authorization", "Bearer dev-key")]
@@ -33,6 +34,7 @@ def make_settings(kafka_bootstrap: str, redis_url: str, **overrides: Any) -> Set
         redis_url=redis_url,
         kafka_partitions=1,
         api_keys=API_KEYS,
+        allow_dev_key=True,
         chunks_topic=f"test.{run}.chunks.v1",
         indexed_topic=f"test.{run}.indexed.v1",
         status_group=f"test-{run}-status",
@@ -54,6 +56,20 @@ async def running_ingest(settings: Settings) -> AsyncIterator[Served]:
         if consumer is not None:
             assert await asyncio.to_thread(consumer.wait_assigned, 60), "status consumer got no partitions"
         yield served
+
+
+@contextlib.asynccontextmanager
+async def ingest_with_chunks_reader(
+    kafka_bootstrap: str, redis_url: str
+) -> AsyncIterator[tuple[Settings, ingest_pb2_grpc.IngestServiceStub, TopicReader]]:
+    """A running ingest service on fresh topics: its settings, a stub, and a reader of its chunks topic."""
+    settings = make_settings(kafka_bootstrap, redis_url)
+    async with running_ingest(settings) as served:
+        reader = TopicReader(kafka_bootstrap, settings.chunks_topic, events_pb2.ChunksEvent)
+        try:
+            yield settings, served.stub(ingest_pb2_grpc.IngestServiceStub), reader
+        finally:
+            reader.close()
 
 
 @dataclass

@@ -14,15 +14,13 @@ from support.ingest import (
     complete,
     events_for,
     indexed_event,
-    make_settings,
+    ingest_with_chunks_reader,
     produce_indexed,
-    running_ingest,
     upsert,
     wait_for_status,
 )
-from support.topics import TopicReader
 
-from ragplane.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+from ragplane.v1 import events_pb2, ingest_pb2
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
@@ -32,11 +30,8 @@ DELETED = ingest_pb2.DOCUMENT_STATE_DELETED
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(kafka_bootstrap, redis_url):
-    settings = make_settings(kafka_bootstrap, redis_url)
-    async with running_ingest(settings) as served:
-        reader = TopicReader(kafka_bootstrap, settings.chunks_topic, events_pb2.ChunksEvent)
-        yield settings, served.stub(ingest_pb2_grpc.IngestServiceStub), reader
-        reader.close()
+    async with ingest_with_chunks_reader(kafka_bootstrap, redis_url) as serving:
+        yield serving
 
 
 async def status_of(stub, doc_id: str) -> ingest_pb2.DocumentStatus:

@@ -17,9 +17,8 @@ from support.ingest import (
     events_for,
     indexed_event,
     ingest_stream,
-    make_settings,
+    ingest_with_chunks_reader,
     produce_indexed,
-    running_ingest,
     stream_requests,
     upsert,
     wait_for_status,
@@ -29,7 +28,7 @@ from support.topics import TopicReader
 
 from ragplane.runtime.kafka import dlq_topic
 from ragplane.runtime.rpc_status import code_name
-from ragplane.v1 import events_pb2, ingest_pb2, ingest_pb2_grpc
+from ragplane.v1 import events_pb2, ingest_pb2
 from ragplane_ingest.versioning import chunk_id
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
@@ -52,11 +51,8 @@ HTML = (
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def server(kafka_bootstrap, redis_url):
-    settings = make_settings(kafka_bootstrap, redis_url)
-    async with running_ingest(settings) as served:
-        reader = TopicReader(kafka_bootstrap, settings.chunks_topic, events_pb2.ChunksEvent)
-        yield settings, served.stub(ingest_pb2_grpc.IngestServiceStub), reader
-        reader.close()
+    async with ingest_with_chunks_reader(kafka_bootstrap, redis_url) as serving:
+        yield serving
 
 
 def mixed_folder() -> list[Doc]:
