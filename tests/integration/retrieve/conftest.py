@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from support.servers import serve
 
-from ragplane.v1 import common_pb2, events_pb2
+from ragplane.runtime.settings import load_settings
+from ragplane.v1 import common_pb2, events_pb2, retrieve_pb2_grpc
+from ragplane_retrieve.app import RetrieveApp
+from ragplane_retrieve.config import Settings
 from ragplane_retrieve.model import PointRecord, Sparse
+from ragplane_retrieve.writer import IndexWriter
 
 
 def unit(rng: np.random.Generator, dims: int = 384) -> list[float]:
@@ -112,3 +118,25 @@ def delete_event(doc_id: str, sequence: int, tenant: str = "default") -> events_
 def make_events():
     """``vectors(doc_id, sequence, chunk_indexes, total, batch, batches, tenant)`` and ``delete(doc_id, sequence)``."""
     return SimpleNamespace(vectors=vectors_event, delete=delete_event)
+
+
+@pytest.fixture
+def served_with_writer(tmp_path):
+    """``served_with_writer(store=None, **settings)``: an async context of (stub, writer), a retrieve server
+    without its consumer and an index writer on the server's store."""
+
+    @contextlib.asynccontextmanager
+    async def served(store=None, **overrides):
+        settings = load_settings(
+            Settings,
+            {},
+            edge_path=str(tmp_path / "s"),
+            writer_enabled=False,
+            optimize_mode="off",
+            **overrides,
+        )
+        app = RetrieveApp(settings, store)
+        async with serve(app, settings) as running:
+            yield running.stub(retrieve_pb2_grpc.RetrieveServiceStub), IndexWriter(app.store, None, "unused")
+
+    return served

@@ -7,14 +7,9 @@ GetIndexStats RPCs.
 from __future__ import annotations
 
 import pytest
-from support.servers import serve
 
-from ragplane.runtime.settings import load_settings
-from ragplane.v1 import events_pb2, retrieve_pb2, retrieve_pb2_grpc
-from ragplane_retrieve.app import RetrieveApp
-from ragplane_retrieve.config import Settings
+from ragplane.v1 import events_pb2, retrieve_pb2
 from ragplane_retrieve.store.qdrant_server import QdrantServerStore
-from ragplane_retrieve.writer import IndexWriter
 
 pytestmark = pytest.mark.integration
 
@@ -25,23 +20,12 @@ TENANT = "tenant-a"
 
 
 @pytest.fixture(params=["qdrant-edge", "qdrant-local"])
-async def served(request, tmp_path):
-    """(stub, writer): a retrieve server without its consumer, and an index writer on the server's store.
-
-    Both backends: qdrant-edge, and the Qdrant server store's code path on qdrant-client's local mode.
-    """
-    settings = load_settings(
-        Settings,
-        {},
-        service_token=TOKEN,
-        edge_path=str(tmp_path / "s"),
-        writer_enabled=False,
-        optimize_mode="off",
-    )
+async def served(request, served_with_writer):
+    """(stub, writer) on both backends: qdrant-edge, and the Qdrant server store's code path on qdrant-client's
+    local mode."""
     store = QdrantServerStore(location=":memory:") if request.param == "qdrant-local" else None
-    app = RetrieveApp(settings, store)
-    async with serve(app, settings) as running:
-        yield running.stub(retrieve_pb2_grpc.RetrieveServiceStub), IndexWriter(app.store, None, "unused")
+    async with served_with_writer(store, service_token=TOKEN) as pair:
+        yield pair
 
 
 async def searched(stub) -> list[tuple[int, int, str]]:

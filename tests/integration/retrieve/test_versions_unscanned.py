@@ -6,34 +6,14 @@ writer's own path writes into the qdrant-edge store of a real retrieve server; r
 from __future__ import annotations
 
 import pytest
-from support.servers import serve
 
-from ragplane.runtime.settings import load_settings
-from ragplane.v1 import retrieve_pb2, retrieve_pb2_grpc
-from ragplane_retrieve.app import RetrieveApp
-from ragplane_retrieve.config import Settings
-from ragplane_retrieve.writer import IndexWriter
+from ragplane.v1 import retrieve_pb2
 
 pytestmark = pytest.mark.integration
 
 TOKEN = "a-service-token-of-at-least-32-characters"
 # Retrieve is an internal service: callers are services, with the service token and the end user's tenant.
 A = [("authorization", f"Bearer {TOKEN}"), ("x-ragplane-tenant", "tenant-a")]
-
-
-def served_with(tmp_path, **overrides):
-    """(app, serving): a retrieve server without its consumer, with the default settings but ``overrides``."""
-    settings = load_settings(
-        Settings,
-        {},
-        service_token=TOKEN,
-        edge_path=str(tmp_path / "s"),
-        writer_enabled=False,
-        optimize_mode="off",
-        **overrides,
-    )
-    app = RetrieveApp(settings)
-    return app, serve(app, settings)
 
 
 def unscanned(event):
@@ -50,10 +30,8 @@ async def found(stub) -> list[tuple[int, str]]:
     return sorted((r.chunk.provenance.version.sequence, r.chunk.text) for r in response.results)
 
 
-async def test_unscanned_chunks_are_not_found_until_a_rescan_replaces_them(tmp_path, make_events):
-    app, serving = served_with(tmp_path)
-    async with serving as running:
-        stub, writer = running.stub(retrieve_pb2_grpc.RetrieveServiceStub), IndexWriter(app.store, None, "unused")
+async def test_unscanned_chunks_are_not_found_until_a_rescan_replaces_them(served_with_writer, make_events):
+    async with served_with_writer(service_token=TOKEN) as (stub, writer):
         writer.handle([make_events.vectors("clean", 1, [0], 1, tenant="tenant-a")])
         writer.handle([unscanned(make_events.vectors("doc", 1, [0, 1], 2, tenant="tenant-a"))])
         assert await found(stub) == [(1, "v1 chunk 0")]
@@ -62,9 +40,7 @@ async def test_unscanned_chunks_are_not_found_until_a_rescan_replaces_them(tmp_p
         assert await found(stub) == [(1, "v1 chunk 0"), (2, "v2 chunk 0"), (2, "v2 chunk 1")]
 
 
-async def test_a_deployment_without_a_guardrail_can_serve_unscanned_chunks(tmp_path, make_events):
-    app, serving = served_with(tmp_path, serve_unscanned=True)
-    async with serving as running:
-        stub, writer = running.stub(retrieve_pb2_grpc.RetrieveServiceStub), IndexWriter(app.store, None, "unused")
+async def test_a_deployment_without_a_guardrail_can_serve_unscanned_chunks(served_with_writer, make_events):
+    async with served_with_writer(service_token=TOKEN, serve_unscanned=True) as (stub, writer):
         writer.handle([unscanned(make_events.vectors("doc", 1, [0, 1], 2, tenant="tenant-a"))])
         assert await found(stub) == [(1, "v1 chunk 0"), (1, "v1 chunk 1")]
