@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from urllib.parse import urlsplit, urlunsplit
 
 import grpc
 import redis.asyncio as aioredis
@@ -32,10 +33,18 @@ class RagApp:
         self.settings = settings
         # The client connects on its first command (the ping in start()).
         self.redis = aioredis.from_url(settings.redis_url)
-        self.publisher = EventPublisher(settings, CLIENT_ID)
+        self.publisher = EventPublisher(settings, CLIENT_ID, settings.events_max_in_flight)
         self.downstream = Downstream(settings)
         self.versions = IndexVersions(self.redis)
-        self.feedback = FeedbackRecorder(self.redis, self.publisher, settings.feedback_topic, settings.user_hash_salt)
+        limiter = RateLimiter(self.redis, parse_rate_limits(settings.rate_limits))
+        self.feedback = FeedbackRecorder(
+            self.redis,
+            self.publisher,
+            settings.feedback_topic,
+            settings.user_hash_salt,
+            limiter,
+            settings.feedback_rate_limit,
+        )
         self.pipeline = QueryPipeline(
             settings,
             self.downstream,
@@ -45,7 +54,7 @@ class RagApp:
             ),
             self.versions,
             SessionStore(self.redis, settings.session_ttl_s, settings.session_max_turns),
-            RateLimiter(self.redis, parse_rate_limits(settings.rate_limits)),
+            limiter,
             self.publisher,
             on_answer=self.feedback.remember_answer,
         )
@@ -67,7 +76,8 @@ class RagApp:
         try:
             await self.redis.ping()
         except Exception as exc:  # noqa: BLE001 - reported with the setting to fix
-            raise Unavailable(f"Redis at RAGPLANE_REDIS_URL={settings.redis_url} is not reachable: {exc}") from exc
+            where = without_password(settings.redis_url)
+            raise Unavailable(f"Redis at RAGPLANE_REDIS_URL={where} is not reachable: {exc}") from exc
         await asyncio.to_thread(
             ensure_topics, settings, [settings.answers_topic, settings.feedback_topic, settings.indexed_topic]
         )
@@ -98,3 +108,13 @@ class RagApp:
         await self.publisher.close()
         await self.downstream.close()
         await self.redis.aclose()
+
+
+def without_password(url: str) -> str:
+    """``url`` with the password of its user info replaced by ``***`` (the chart puts it there), for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))

@@ -76,6 +76,18 @@ class Settings(CommonSettings):
         check=lambda raw: _check_limits(raw),
         doc="per-tenant 'tenant=rpm:tpm' list; 'default' applies to other tenants; 0 = unlimited",
     )
+    feedback_rate_limit: int = env(
+        "RAGPLANE_FEEDBACK_RATE_LIMIT",
+        600,
+        check=non_negative,
+        doc="Feedback requests per tenant per minute (RESOURCE_EXHAUSTED with retry-after beyond); 0 = unlimited",
+    )
+    events_max_in_flight: int = env(
+        "RAGPLANE_EVENTS_MAX_IN_FLIGHT",
+        1000,
+        check=positive,
+        doc="answer and feedback events waiting for the broker at once; beyond, events are dropped and counted",
+    )
     answers_topic: str = env("RAGPLANE_ANSWERS_TOPIC", "ragplane.answers.v1", doc="answer events")
     feedback_topic: str = env("RAGPLANE_FEEDBACK_TOPIC", "ragplane.feedback.v1", doc="feedback events")
     indexed_topic: str = env(
@@ -89,6 +101,12 @@ class Settings(CommonSettings):
         "RAGPLANE_STREAM_CHECK_SENTENCES",
         True,
         doc="AskStream: check each sentence with the output guardrail before sending",
+    )
+    stream_hold_until_checked: bool = env(
+        "RAGPLANE_STREAM_HOLD_UNTIL_CHECKED",
+        True,
+        doc="AskStream: send no text before the whole answer passed the output guardrail; false streams early "
+        "(sentence-checked) and a final result with blocked=true then retracts what was shown",
     )
 
 

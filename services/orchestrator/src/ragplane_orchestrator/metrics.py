@@ -21,3 +21,8 @@ OVERHEAD = Histogram(
     "Time spent in the orchestrator itself: total minus downstream calls.",
     buckets=LATENCY_BUCKETS,
 )
+EVENTS_DROPPED = Counter(
+    "ragplane_events_dropped_total",
+    "Answer and feedback events dropped because too many were waiting for the broker.",
+    ["topic"],
+)

@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from redis import exceptions as redis_errors
 
 from ragplane.runtime.context import current_request_id, current_tenant, hash_identity, new_request_id, principal_var
-from ragplane.runtime.errors import RagplaneError, Unavailable
+from ragplane.runtime.errors import RagplaneError, ResourceExhausted, Unavailable
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.rpc_status import status_of
 from ragplane.v1 import (
@@ -55,6 +55,7 @@ class Answering:
     question: Question
     stream: bool
     tenant: str
+    principal: str  # sessions belong to it
     started: float
     result: rag_pb2.AnswerResult
     event: events_pb2.AnswerEvent
@@ -110,7 +111,10 @@ class QueryPipeline:
     ) -> None:
         self.settings = settings
         self.downstream = downstream
-        self.generator = AnswerGenerator(downstream, settings.stream_check_sentences)
+        # Held-back text is checked as a whole before it is sent; sentence checks would only add calls.
+        self.generator = AnswerGenerator(
+            downstream, settings.stream_check_sentences and not settings.stream_hold_until_checked
+        )
         self.exact = exact
         self.semantic = semantic
         self.versions = versions
@@ -135,6 +139,7 @@ class QueryPipeline:
 
     async def _run(self, question: Question, stream: bool) -> AsyncIterator[AnswerEvent]:
         validate(question, self.settings)
+        await self._admit()
         answering = self._begin(question, stream)
         try:
             async for item in self._stages(answering):
@@ -149,7 +154,6 @@ class QueryPipeline:
             raise
 
     async def _stages(self, a: Answering) -> AsyncIterator[AnswerEvent]:
-        await self.limiter.admit(a.tenant)
         if not await self._guard_input(a):
             yield self._refuse(a, BLOCKED_INPUT_ANSWER, "blocked_input")
             return
@@ -167,12 +171,16 @@ class QueryPipeline:
             return
         context = await self._retrieve(a, plan, embedding)
         outcome: Generated | Blocked | Checked | None = None
+        held: list[Delta] = []
         # Run the generation to its end (its timing is recorded when it closes) before the answer is final.
         async for item in self._generate(a, plan, context):
-            if isinstance(item, Delta):
-                yield item
-            else:
+            if not isinstance(item, Delta):
                 outcome = item
+            elif self.settings.stream_hold_until_checked:
+                held.append(item)
+            else:
+                a.first_token()
+                yield item
         if isinstance(outcome, Generated):
             a.result.model = outcome.generation.model
             a.result.usage.CopyFrom(outcome.generation.usage)
@@ -182,24 +190,37 @@ class QueryPipeline:
             yield self._refuse(a, BLOCKED_OUTPUT_ANSWER, "blocked_output")
             return
         assert isinstance(outcome, Checked)
+        for delta in _released(held, outcome.answer):
+            a.first_token()
+            yield delta
         await self._remember(a, plan, embedding, context, outcome)
         yield Final(self._finish(a))
 
     # -- stages -----------------------------------------------------------------------------------------
 
+    async def _admit(self) -> None:
+        """The tenant's rate limit. A refused request is no answer: it is counted, not published as an event
+        (a flood of refusals would otherwise flood the answers topic and online evaluation)."""
+        try:
+            await self.limiter.admit(current_tenant())
+        except ResourceExhausted:
+            metrics.ANSWERS.labels("rate_limited").inc()
+            raise
+
     def _begin(self, question: Question, stream: bool) -> Answering:
         tenant = current_tenant()
+        principal = principal_var.get() or ""
         request_id = current_request_id() or new_request_id()
         event = events_pb2.AnswerEvent(
             request_id=request_id,
             tenant=tenant,
             session_id=question.session_id,
-            user_hash=hash_identity(principal_var.get() or "", self.settings.user_hash_salt),
+            user_hash=hash_identity(principal, self.settings.user_hash_salt),
         )
         result = rag_pb2.AnswerResult(
             request_id=request_id, session_id=question.session_id, cache=common_pb2.CACHE_OUTCOME_MISS
         )
-        return Answering(question, stream, tenant, time.perf_counter(), result, event)
+        return Answering(question, stream, tenant, principal, time.perf_counter(), result, event)
 
     async def _guard_input(self, a: Answering) -> bool:
         """Input guardrail: False when the question is blocked; sets the (possibly redacted) query."""
@@ -219,7 +240,7 @@ class QueryPipeline:
 
     async def _plan(self, a: Answering) -> Plan:
         question = a.question
-        history = await self.sessions.history(a.tenant, question.session_id) if question.session_id else []
+        history = await self.sessions.history(a.tenant, a.principal, question.session_id) if question.session_id else []
         top_k = question.options.top_k or self.settings.top_k
         top_n = question.options.top_n or self.settings.top_n
         if question.options.bypass_cache:
@@ -306,7 +327,6 @@ class QueryPipeline:
         sampling = a.question.options.sampling
         if not context:
             if a.stream:
-                a.first_token()
                 yield Delta(NO_CONTEXT_ANSWER)
             yield Generated(generate_pb2.GenerationResult(text=NO_CONTEXT_ANSWER, finish_reason="no_context"))
         elif not a.stream:
@@ -318,7 +338,6 @@ class QueryPipeline:
             emitted: list[str] = []
             async for item in self.generator.stream(a.query, context, plan.history, sampling, a.timings):
                 if isinstance(item, Delta):
-                    a.first_token()
                     emitted.append(item.text)
                 elif isinstance(item, Generated):
                     item.generation.text = "".join(emitted)
@@ -373,7 +392,7 @@ class QueryPipeline:
             await self.exact.put(a.tenant, plan.version, a.query, plan.scope, cached)
             await self.semantic.put(a.tenant, plan.version, plan.scope, list(embedding.dense), cached)
         if a.question.session_id:
-            await self.sessions.append(a.tenant, a.question.session_id, a.query, checked.answer)
+            await self.sessions.append(a.tenant, a.principal, a.question.session_id, a.query, checked.answer)
         await self.limiter.charge_tokens(a.tenant, result.usage.prompt_tokens + result.usage.completion_tokens)
         metrics.TOKENS.labels(a.tenant, "in").inc(result.usage.prompt_tokens)
         metrics.TOKENS.labels(a.tenant, "out").inc(result.usage.completion_tokens)
@@ -412,6 +431,14 @@ class QueryPipeline:
         event.produced_at.CopyFrom(now_timestamp())
         self.publisher.publish(self.settings.answers_topic, f"{event.tenant}/{event.request_id}", event)
         return result
+
+
+def _released(held: list[Delta], answer: str) -> list[Delta]:
+    """What to send of held-back pieces once the whole answer passed: the pieces as generated, or the answer as
+    the output guardrail redacted it (in one piece)."""
+    if not held or "".join(delta.text for delta in held) == answer:
+        return held
+    return [Delta(answer)]
 
 
 def _citations_in(

@@ -1,5 +1,5 @@
-"""Per-tenant rate limits in requests and tokens per minute (fixed one-minute windows in Redis, shared by
-every orchestrator replica)."""
+"""Per-tenant rate limits in requests and tokens per minute, and in Feedback calls per minute (fixed one-minute
+windows in Redis, shared by every orchestrator replica)."""
 
 from __future__ import annotations
 
@@ -60,3 +60,22 @@ class RateLimiter:
             pipe.incrby(key, tokens)
             pipe.expire(key, 120)
             await pipe.execute()
+
+    async def admit_calls(self, kind: str, tenant: str, per_minute: int) -> None:
+        """Count one ``kind`` call of the tenant; refuse it beyond ``per_minute`` this minute (0 = no limit).
+
+        Raises:
+            ResourceExhausted: with ``retry_after_s`` until the window resets.
+        """
+        if not per_minute:
+            return
+        minute, retry_after = self._window()
+        key = f"rp:rl:{kind}:{tenant}:{minute}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 120)
+            calls, _ = await pipe.execute()
+        if int(calls) > per_minute:
+            raise ResourceExhausted(
+                f"rate limit: tenant {tenant!r} is over {per_minute} {kind} calls per minute", retry_after_s=retry_after
+            )

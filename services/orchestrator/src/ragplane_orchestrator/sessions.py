@@ -1,4 +1,9 @@
-"""Multi-turn sessions in Redis: a capped list of turns per (tenant, session), refreshed TTL on every use."""
+"""Multi-turn sessions in Redis: a capped list of turns per (tenant, principal, session), refreshed TTL on every use.
+
+A session belongs to the caller that started it: its key holds the (hashed) principal as well as the tenant, so
+another key of the same tenant that sends the same session id gets a session of its own, never the first one's
+history.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import re
 
 import redis.asyncio as aioredis
 
+from ragplane.runtime.context import hash_identity
 from ragplane.runtime.errors import InvalidArgument
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -25,16 +31,16 @@ class SessionStore:
         self._max_turns = max_turns
 
     @staticmethod
-    def key(tenant: str, session_id: str) -> str:
-        return f"rp:session:{tenant}:{session_id}"
+    def key(tenant: str, principal: str, session_id: str) -> str:
+        return f"rp:session:{tenant}:{hash_identity(principal)}:{session_id}"
 
-    async def history(self, tenant: str, session_id: str) -> list[tuple[str, str]]:
-        """Earlier turns, oldest first, as (role, text) with role 'user' or 'assistant'."""
-        raw = await self._redis.lrange(self.key(tenant, session_id), 0, -1)
+    async def history(self, tenant: str, principal: str, session_id: str) -> list[tuple[str, str]]:
+        """The principal's earlier turns, oldest first, as (role, text) with role 'user' or 'assistant'."""
+        raw = await self._redis.lrange(self.key(tenant, principal, session_id), 0, -1)
         return [tuple(json.loads(item)) for item in raw]  # type: ignore[misc]
 
-    async def append(self, tenant: str, session_id: str, question: str, answer: str) -> None:
-        key = self.key(tenant, session_id)
+    async def append(self, tenant: str, principal: str, session_id: str, question: str, answer: str) -> None:
+        key = self.key(tenant, principal, session_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, json.dumps(["user", question]), json.dumps(["assistant", answer]))
             pipe.ltrim(key, -2 * self._max_turns, -1)
