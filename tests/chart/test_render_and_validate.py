@@ -82,7 +82,9 @@ def test_operator_schema_check_rejects_an_unknown_field(rendered_scenarios):
 
 
 def test_rendering_without_the_external_systems_names_what_is_missing(helm):
-    done = chartlib.template(helm, [], ["global.auth.allowDevKey=true"], check=False)
+    done = chartlib.template(
+        helm, [], ["global.auth.allowDevKey=true", "global.auth.serviceToken.secretName=t"], check=False
+    )
     assert done.returncode != 0
     assert "must be set" in done.stderr
     assert re.search(r"kafka\.bootstrapServers|redis\.url|qdrant\.url", done.stderr), done.stderr

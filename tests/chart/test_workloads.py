@@ -210,7 +210,9 @@ def test_secrets_are_passed_by_reference_only(rendered_scenarios, scenario):
                 ):
                     assert "secretKeyRef" in entry["valueFrom"], entry
                 if entry["name"] == "RAGPLANE_API_KEYS":
-                    assert "valueFrom" in entry or entry["value"].startswith("/etc/ragplane/"), entry
+                    # A Secret, its mounted file, or empty (internal services take no client keys).
+                    value = entry.get("value")
+                    assert "valueFrom" in entry or value == "" or value.startswith("/etc/ragplane/"), entry
 
 
 def test_api_keys_are_mounted_as_a_file_for_client_facing_services_only(rendered_scenarios):
@@ -223,7 +225,7 @@ def test_api_keys_are_mounted_as_a_file_for_client_facing_services_only(rendered
             mounts = {m["name"]: m for m in container["volumeMounts"]}
             assert mounts["api-keys"]["readOnly"] is True
         else:
-            assert "RAGPLANE_API_KEYS" not in env
+            assert env["RAGPLANE_API_KEYS"] == ""
         assert env["RAGPLANE_SERVICE_TOKEN"] == {"secretKeyRef": {"name": "ragplane-service-token", "key": "token"}}
 
 

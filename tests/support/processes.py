@@ -114,7 +114,8 @@ def start_process(
         metrics_port: the port of its Prometheus page, if any.
     """
     port = port or free_port()
-    child_env = {**os.environ, **(env or {})}
+    # Like the local stack, a test's service process accepts the development keys unless ``env`` says otherwise.
+    child_env = {"RAGPLANE_ALLOW_DEV_KEY": "true", **os.environ, **(env or {})}
     with log_path.open("wb") as log:
         process = subprocess.Popen(list(argv), env=child_env, stdout=log, stderr=subprocess.STDOUT)
     metrics_url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics_port else ""

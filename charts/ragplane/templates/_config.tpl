@@ -139,14 +139,16 @@ comes from Secrets (by reference only), then the workload's `env` entries that u
       fieldPath: spec.nodeName
 - name: OTEL_RESOURCE_ATTRIBUTES
   value: {{ printf "service.namespace=ragplane,k8s.namespace.name=$(K8S_NAMESPACE),k8s.pod.name=$(K8S_POD_NAME),k8s.node.name=$(K8S_NODE_NAME)%s" (ternary (printf ",%s" $g.otel.resourceAttributes) "" (ne $g.otel.resourceAttributes "")) | quote }}
-{{- if $g.auth.serviceToken.secretName }}
+{{- /* required even with allowDevKey: a default token would let any client of a public service name any tenant */}}
 - name: RAGPLANE_SERVICE_TOKEN
   valueFrom:
     secretKeyRef:
-      name: {{ $g.auth.serviceToken.secretName }}
+      name: {{ required "global.auth.serviceToken.secretName must be set: a Secret with a random service-to-service token of at least 32 characters (kubectl create secret generic ragplane-service-token --from-literal=token=$(openssl rand -hex 32))" $g.auth.serviceToken.secretName }}
       key: {{ $g.auth.serviceToken.key }}
-{{- else if not $g.auth.allowDevKey }}
-{{- fail "global.auth.serviceToken.secretName must be set (a Secret with the service-to-service token), or set global.auth.allowDevKey for a throw-away cluster" }}
+{{- if not $topo.public }}
+{{- /* internal services take only the service token; the empty value keeps the code's dev-key default out */}}
+- name: RAGPLANE_API_KEYS
+  value: ""
 {{- end }}
 {{- if $topo.public }}
 {{- if $g.auth.apiKeys.secretName }}

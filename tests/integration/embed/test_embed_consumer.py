@@ -45,6 +45,7 @@ async def test_chunks_become_vectors_deletes_pass_through_and_poison_goes_to_the
     settings = load_settings(
         Settings,
         {},
+        allow_dev_key=True,
         kafka_bootstrap=kafka_bootstrap,
         chunks_topic=unique_topic,
         vectors_topic=vectors_topic,

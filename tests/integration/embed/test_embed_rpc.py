@@ -19,7 +19,7 @@ METADATA = [("authorization", "Bearer dev-key")]
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stub():
-    settings = load_settings(Settings, {}, consumer_enabled=False)
+    settings = load_settings(Settings, {}, consumer_enabled=False, allow_dev_key=True)
     async with serve(EmbedApp(settings), settings) as running:
         yield running.stub(embed_pb2_grpc.EmbedServiceStub)
 

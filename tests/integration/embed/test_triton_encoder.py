@@ -66,7 +66,14 @@ def test_an_unknown_model_is_not_ready_and_start_fails(v2_server):
 
 async def test_embed_rpc_on_the_triton_backend(v2_server):
     settings = load_settings(
-        Settings, {}, backend="triton", triton_url=v2_server, consumer_enabled=False, window_tokens=64, window_overlap=8
+        Settings,
+        {},
+        allow_dev_key=True,
+        backend="triton",
+        triton_url=v2_server,
+        consumer_enabled=False,
+        window_tokens=64,
+        window_overlap=8,
     )
     async with serve(EmbedApp(settings), settings) as running:
         long_text = "Volcanoes erupt lava and ash. " * 40  # several 64-token windows through the v2 server

@@ -230,7 +230,7 @@ class FakePeers:
 @pytest.fixture
 async def fake_peers() -> AsyncIterator[FakePeers]:
     state = PeerState()
-    settings = load_settings(CommonSettings, {})
+    settings = load_settings(CommonSettings, {}, allow_dev_key=True)
     peers = {
         "ingest": (FakeIngest(state), ingest_pb2_grpc.add_IngestServiceServicer_to_server),
         "embed": (FakeEmbed(state), embed_pb2_grpc.add_EmbedServiceServicer_to_server),

@@ -31,7 +31,7 @@ async def eval_address(fake_peers, embedding_judge, tmp_path):
         "RAGPLANE_DATA_DIR": str(tmp_path / "service"),
         "RAGPLANE_EVAL_DATASET_DIRS": str(Path(SQUAD).parent),  # its files are shared datasets
     }
-    settings = load_settings(Settings, env)
+    settings = load_settings(Settings, env, allow_dev_key=True)
     async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
         yield running.address
 

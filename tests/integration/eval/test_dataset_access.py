@@ -41,7 +41,7 @@ def root(tmp_path) -> Path:
 
 async def _serve(fake_peers, embedding_judge, tmp_path, **env):
     env = {**fake_peers.env(), "RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path), **env}
-    settings = load_settings(Settings, env, api_keys=KEYS)
+    settings = load_settings(Settings, env, api_keys=KEYS, allow_dev_key=True)
     return serve(EvalApp(settings, judge=embedding_judge), settings)
 
 

@@ -25,7 +25,9 @@ def _chunk(text: str, doc_id: str) -> common_pb2.Chunk:
 
 @pytest.fixture
 async def stub(embedding_judge, tmp_path):
-    settings = load_settings(Settings, {"RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path)})
+    settings = load_settings(
+        Settings, {"RAGPLANE_EVAL_ONLINE": "false", "RAGPLANE_DATA_DIR": str(tmp_path)}, allow_dev_key=True
+    )
     async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
         yield running.stub(eval_pb2_grpc.EvalServiceStub)
 

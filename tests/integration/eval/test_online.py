@@ -93,6 +93,7 @@ async def test_about_the_sample_rate_plus_every_error_is_scored_and_the_gauges_m
             "RAGPLANE_DATA_DIR": str(tmp_path),
             "RAGPLANE_KAFKA_PARTITIONS": "2",
         },
+        allow_dev_key=True,
     )
     assert REGISTRY.get_sample_value("ragplane_eval_faithfulness", {"tenant": tenant}) is None
     async with serve(EvalApp(settings, judge=embedding_judge), settings, grace_s=5, metrics=True):

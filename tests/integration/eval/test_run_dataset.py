@@ -45,7 +45,7 @@ async def eval_server(fake_peers, embedding_judge, tmp_path):
         # FIXTURES' files are shared datasets; <tmp_path>/datasets/<tenant>/ holds each tenant's own.
         "RAGPLANE_EVAL_DATASET_DIRS": f"{FIXTURES},{tmp_path / 'datasets'}",
     }
-    settings = load_settings(Settings, env, api_keys=KEYS)
+    settings = load_settings(Settings, env, api_keys=KEYS, allow_dev_key=True)
     async with serve(EvalApp(settings, judge=embedding_judge), settings, metrics=True) as running:
         yield running.stub(eval_pb2_grpc.EvalServiceStub), fake_peers.state, settings
 

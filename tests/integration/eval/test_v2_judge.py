@@ -96,6 +96,7 @@ async def test_evaluate_answer_uses_the_configured_v2_judge(judge_server, tmp_pa
             "RAGPLANE_EVAL_ONLINE": "false",
             "RAGPLANE_DATA_DIR": str(tmp_path),
         },
+        allow_dev_key=True,
     )
     async with serve(EvalApp(settings), settings, metrics=True) as running:
         reply = await running.stub(eval_pb2_grpc.EvalServiceStub).EvaluateAnswer(

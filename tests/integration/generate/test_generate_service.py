@@ -42,7 +42,7 @@ def settings_for(address: str, tmp_path, **overrides) -> Settings:
         "profile": "cpu",
     }
     values.update(overrides)
-    return load_settings(Settings, {}, **values)
+    return load_settings(Settings, {}, allow_dev_key=True, **values)
 
 
 @pytest.fixture

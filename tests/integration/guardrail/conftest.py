@@ -35,7 +35,9 @@ def guardrail_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     policy = Path(tmp_path_factory.mktemp("guardrail")) / "policy.yaml"
     policy.write_text(POLICY)
     return load_settings(
-        Settings, {"RAGPLANE_GUARDRAIL_POLICY_FILE": str(policy), "RAGPLANE_API_KEYS": "key-a=tenant-a,key-b=tenant-b"}
+        Settings,
+        {"RAGPLANE_GUARDRAIL_POLICY_FILE": str(policy), "RAGPLANE_API_KEYS": "key-a=tenant-a,key-b=tenant-b"},
+        allow_dev_key=True,
     )
 
 

@@ -40,7 +40,7 @@ def candidates(texts: list[str]) -> list[common_pb2.ScoredChunk]:
 
 def rerank(**overrides):
     """The rerank service with these settings, served until the block ends."""
-    settings = load_settings(Settings, {}, **overrides)
+    settings = load_settings(Settings, {}, allow_dev_key=True, **overrides)
     return serve(RerankApp(settings), settings)
 
 

@@ -35,6 +35,7 @@ def settings_for(kafka_bootstrap, topics, path) -> Settings:
     return load_settings(
         Settings,
         {},
+        allow_dev_key=True,
         kafka_bootstrap=kafka_bootstrap,
         edge_path=str(path),
         vectors_topic=topics["vectors"],

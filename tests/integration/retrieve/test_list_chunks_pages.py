@@ -23,6 +23,7 @@ async def served(tmp_path, make_point, make_unit):
     settings = load_settings(
         Settings,
         {},
+        allow_dev_key=True,
         api_keys="key-a=tenant-a",
         edge_path=str(tmp_path / "s"),
         writer_enabled=False,

@@ -60,6 +60,7 @@ async def server(tmp_path, embedder):
     settings = load_settings(
         Settings,
         {},
+        allow_dev_key=True,
         api_keys="key-a=tenant-a,key-b=tenant-b",
         edge_path=str(tmp_path / "s"),
         writer_enabled=False,

@@ -102,7 +102,11 @@ class _App:
 
 def _settings(**overrides) -> CommonSettings:
     return load_settings(
-        CommonSettings, {}, api_keys="user-key=acme,other-key=globex", service_token="svc-token", **overrides
+        CommonSettings,
+        {},
+        api_keys="user-key=acme,other-key=globex",
+        service_token="svc-token",
+        **{"allow_dev_key": True, **overrides},
     )
 
 

@@ -288,7 +288,7 @@ async def measure(
     from ragplane_guardrail.app import GuardrailApp
     from ragplane_guardrail.config import Settings
 
-    settings = load_settings(Settings, **{"api_keys": f"{KEY}=bench", **overrides})
+    settings = load_settings(Settings, **{"api_keys": f"{KEY}=bench", "allow_dev_key": True, **overrides})
     # Blocked verdicts are logged one line each; the figures are what the benchmark is for. The level is put back
     # afterwards: the caller's process (a test run, a notebook) keeps its own logging.
     engine_log = logging.getLogger("ragplane_guardrail.engine")

@@ -244,7 +244,7 @@ async def latency(
     overrides: dict[str, Any] = {"backend": backend, "cache_mb": cache_mb}
     if backend == "cross-encoder":
         overrides["model_path"] = model_path
-    settings = load_settings(Settings, {}, **overrides)
+    settings = load_settings(Settings, {}, allow_dev_key=True, **overrides)
     running = await start_service(RerankApp(settings), settings, port=0, metrics=False)
 
     def request(count: int) -> Any:

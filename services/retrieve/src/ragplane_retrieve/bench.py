@@ -195,7 +195,7 @@ async def rpc_latency(
     from ragplane_retrieve.app import RetrieveApp
     from ragplane_retrieve.config import Settings
 
-    settings = load_settings(Settings, {}, writer_enabled=False, optimize_mode="off")
+    settings = load_settings(Settings, {}, writer_enabled=False, optimize_mode="off", allow_dev_key=True)
     app = RetrieveApp(settings, store=_Opened(store))
     running = await start_service(app, settings, port=0, metrics=False)
     modes = {

@@ -84,6 +84,8 @@ def stack_env(broker_port: int, redis_port: int) -> dict[str, str]:
     """Environment shared by every process of the local stack."""
     env = dict(os.environ)
     env.setdefault("RAGPLANE_API_KEYS", "dev-key=default")
+    # The local stack runs on the development key and the default service token (locked down in code).
+    env.setdefault("RAGPLANE_ALLOW_DEV_KEY", "true")
     env["RAGPLANE_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{broker_port}"
     env["RAGPLANE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
     env.setdefault("RAGPLANE_DATA_DIR", str(home() / "data"))

@@ -1,8 +1,10 @@
 """Credentials in gRPC metadata -> tenant.
 
 End users send ``authorization: Bearer <api key>`` (or ``x-api-key``); the key maps to a tenant through
-RAGPLANE_API_KEYS. Services calling each other send the service token as the bearer credential plus the
-caller's tenant in ``x-ragplane-tenant``; that header is trusted only together with the service token.
+RAGPLANE_API_KEYS, inline or a mounted file that is re-read when it changes. Services calling each other send the
+service token as the bearer credential plus the caller's tenant in ``x-ragplane-tenant``; that header is trusted
+only together with the service token. Internal services accept only the service token unless development keys
+are allowed.
 """
 
 from __future__ import annotations
@@ -10,13 +12,23 @@ from __future__ import annotations
 import hmac
 import os
 import re
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 from ragplane.runtime.context import PRINCIPAL_HEADER, TENANT_HEADER, hash_identity
 from ragplane.runtime.errors import Unauthenticated
+from ragplane.runtime.logs import get_logger
+from ragplane.runtime.services import is_internal
+from ragplane.runtime.settings import CommonSettings, SettingsError
+
+log = get_logger("ragplane.auth")
 
 _TENANT_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+DEV_API_KEY = "dev-key"
+DEV_SERVICE_TOKEN = "dev-service-token"
+MIN_SERVICE_TOKEN_CHARS = 32
 
 
 class ApiKeyError(ValueError):
@@ -29,19 +41,19 @@ def validate_tenant(tenant: str) -> str:
     return tenant
 
 
-def parse_api_keys(spec: str) -> dict[str, str]:
-    """Parse ``key=tenant,key2=tenant2`` or a file with one ``key=tenant`` per line ('#' comments).
+def _names_a_file(spec: str) -> bool:
+    # No inline entry: the value names a file (a mounted secret, say).
+    return "=" not in spec and bool(spec.strip())
 
-    Raises:
-        ApiKeyError: naming the bad entry.
-    """
-    text = spec
-    if "=" not in spec and spec.strip():
-        # No inline entry: the value names a file (a mounted secret, say).
-        if not os.path.isfile(spec):
-            raise ApiKeyError(f"RAGPLANE_API_KEYS: {spec!r} is neither key=tenant pairs nor an existing file")
-        with open(spec, encoding="utf-8") as handle:
-            text = handle.read()
+
+def _read_key_file(path: str) -> str:
+    if not os.path.isfile(path):
+        raise ApiKeyError(f"RAGPLANE_API_KEYS: {path!r} is neither key=tenant pairs nor an existing file")
+    with open(path, encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _parse_entries(text: str) -> dict[str, str]:
     keys: dict[str, str] = {}
     for raw in re.split(r"[,\n]", text):
         entry = raw.split("#", 1)[0].strip()
@@ -59,6 +71,77 @@ def parse_api_keys(spec: str) -> dict[str, str]:
     return keys
 
 
+def parse_api_keys(spec: str) -> dict[str, str]:
+    """Parse ``key=tenant,key2=tenant2`` or a file with one ``key=tenant`` per line ('#' comments).
+
+    Raises:
+        ApiKeyError: naming the bad entry.
+    """
+    return _parse_entries(_read_key_file(spec) if _names_a_file(spec) else spec)
+
+
+class KeySource(Protocol):
+    """Where an Authenticator gets the client keys in force."""
+
+    def current(self) -> Mapping[str, str]:
+        """The keys in force now, key -> tenant."""
+
+
+class StaticKeys:
+    """Keys fixed at start (inline RAGPLANE_API_KEYS, or none)."""
+
+    def __init__(self, keys: Mapping[str, str]) -> None:
+        self._keys = dict(keys)
+
+    def current(self) -> Mapping[str, str]:
+        return self._keys
+
+
+class KeyFile:
+    """Keys from a file (a mounted Secret), re-read when its content changes, checked at most every ``reload_s``.
+
+    A rotated Secret reaches the pod as a new file; added keys start working and removed keys stop within about
+    ``reload_s`` of that. An update that does not parse (or a file that went missing) keeps the keys in force
+    and is logged, so a bad edit cannot lock every client out.
+    """
+
+    def __init__(self, path: str, reload_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._path = path
+        self._reload_s = reload_s
+        self._clock = clock
+        self._text = _read_key_file(path)
+        self._keys = _parse_entries(self._text)
+        self._checked = clock()
+
+    def current(self) -> Mapping[str, str]:
+        now = self._clock()
+        if now - self._checked >= self._reload_s:
+            self._checked = now
+            self._reload()
+        return self._keys
+
+    def _reload(self) -> None:
+        try:
+            text = _read_key_file(self._path)
+            if text == self._text:
+                return
+            keys = _parse_entries(text)
+        except (OSError, ApiKeyError) as exc:
+            log.error("api keys not reloaded; the loaded keys stay in force", path=self._path, error=str(exc))
+            return
+        self._text, self._keys = text, keys
+        log.info("api keys reloaded", path=self._path, keys=len(keys))
+
+
+def key_source(spec: str, reload_s: float) -> KeySource:
+    """The keys of RAGPLANE_API_KEYS: a KeyFile when it names a file, else the inline pairs.
+
+    Raises:
+        ApiKeyError: naming the bad entry or the missing file.
+    """
+    return KeyFile(spec, reload_s) if _names_a_file(spec) else StaticKeys(_parse_entries(spec))
+
+
 @dataclass(frozen=True)
 class Identity:
     tenant: str
@@ -70,8 +153,8 @@ class Identity:
 class Authenticator:
     """Resolves call metadata to an Identity or raises Unauthenticated."""
 
-    def __init__(self, api_keys: Mapping[str, str], service_token: str) -> None:
-        self._api_keys = dict(api_keys)
+    def __init__(self, api_keys: Mapping[str, str] | KeySource, service_token: str) -> None:
+        self._keys: KeySource = api_keys if hasattr(api_keys, "current") else StaticKeys(api_keys)  # type: ignore[arg-type]
         self._service_token = service_token
 
     @staticmethod
@@ -97,7 +180,47 @@ class Authenticator:
             except ValueError as exc:
                 raise Unauthenticated(str(exc)) from None
             return Identity(tenant=tenant, principal=metadata.get(PRINCIPAL_HEADER, "service"), internal=True)
-        for key, tenant in self._api_keys.items():
+        for key, tenant in self._keys.current().items():
             if hmac.compare_digest(credential, key):
                 return Identity(tenant=tenant, principal=hash_identity(key), internal=False)
         raise Unauthenticated("unknown API key")
+
+
+def _refuse_weak_token(token: str) -> None:
+    if token == DEV_SERVICE_TOKEN:
+        raise SettingsError("RAGPLANE_SERVICE_TOKEN: is the development default while RAGPLANE_ALLOW_DEV_KEY is false")
+    if len(token) < MIN_SERVICE_TOKEN_CHARS:
+        raise SettingsError(
+            f"RAGPLANE_SERVICE_TOKEN: must be at least {MIN_SERVICE_TOKEN_CHARS} characters while "
+            f"RAGPLANE_ALLOW_DEV_KEY is false, got {len(token)}"
+        )
+
+
+def build_authenticator(settings: CommonSettings, service: str) -> Authenticator:
+    """The authenticator of ``service``, refusing weak credentials unless development keys are allowed.
+
+    Locked down (RAGPLANE_ALLOW_DEV_KEY false), an internal service (see services.py) accepts only the service
+    token and ignores RAGPLANE_API_KEYS; a client-facing one refuses the development key.
+
+    Raises:
+        SettingsError: naming the variable whose value is refused.
+    """
+    if settings.allow_dev_key:
+        return Authenticator(_keys_of(settings), settings.service_token)
+    if is_internal(service):
+        _refuse_weak_token(settings.service_token)
+        return Authenticator(StaticKeys({}), settings.service_token)
+    keys = _keys_of(settings)
+    if DEV_API_KEY in keys.current():
+        raise SettingsError(
+            "RAGPLANE_API_KEYS: contains the development key 'dev-key' while RAGPLANE_ALLOW_DEV_KEY is false"
+        )
+    _refuse_weak_token(settings.service_token)
+    return Authenticator(keys, settings.service_token)
+
+
+def _keys_of(settings: CommonSettings) -> KeySource:
+    try:
+        return key_source(settings.api_keys, settings.api_keys_reload_s)
+    except (ApiKeyError, OSError) as exc:
+        raise SettingsError(str(exc)) from None

@@ -17,17 +17,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 from grpc_reflection.v1alpha import reflection
 
-from ragplane.runtime.auth import Authenticator, parse_api_keys
+from ragplane.runtime.auth import build_authenticator
 from ragplane.runtime.interceptors import ServerInterceptor
 from ragplane.runtime.logs import configure_logging, get_logger
 from ragplane.runtime.services import DEFAULT_PORTS, metrics_port_for
-from ragplane.runtime.settings import CommonSettings, SettingsError
+from ragplane.runtime.settings import CommonSettings
 from ragplane.runtime.telemetry import configure_tracing, start_metrics_server
 
 log = get_logger("ragplane.server")
-
-DEV_API_KEY = "dev-key"
-DEV_SERVICE_TOKEN = "dev-service-token"
 
 SERVER_OPTIONS = [
     ("grpc.max_send_message_length", 64 * 1024 * 1024),
@@ -108,18 +105,11 @@ async def start_service(
         settings: its settings (CommonSettings or a subclass).
         port: bind 127.0.0.1 on this port instead of the configured address (0 picks a free port; tests).
         metrics: start the Prometheus endpoint.
+
+    Raises:
+        SettingsError: credentials refused while RAGPLANE_ALLOW_DEV_KEY is false (see auth.build_authenticator).
     """
-    api_keys = parse_api_keys(settings.api_keys)
-    if not settings.allow_dev_key:
-        if DEV_API_KEY in api_keys:
-            raise SettingsError(
-                "RAGPLANE_API_KEYS: contains the development key 'dev-key' while RAGPLANE_ALLOW_DEV_KEY is false"
-            )
-        if settings.service_token == DEV_SERVICE_TOKEN:
-            raise SettingsError(
-                "RAGPLANE_SERVICE_TOKEN: is the development default while RAGPLANE_ALLOW_DEV_KEY is false"
-            )
-    authenticator = Authenticator(api_keys, settings.service_token)
+    authenticator = build_authenticator(settings, service.name)
     interceptors: list[grpc.aio.ServerInterceptor] = []
     try:
         from opentelemetry.instrumentation.grpc import aio_server_interceptor

@@ -23,6 +23,7 @@ class ServiceSpec:
         module: what ``python -m`` runs.
         calls: the services it calls over gRPC (the NetworkPolicies allow exactly these).
         owns: one line for the README's table.
+        public: clients call it with API keys; the others are internal and accept only the service token.
     """
 
     name: str
@@ -30,6 +31,7 @@ class ServiceSpec:
     module: str
     calls: tuple[str, ...] = ()
     owns: str = ""
+    public: bool = False
 
     @property
     def metrics_port(self) -> int:
@@ -53,9 +55,15 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "ragplane_orchestrator",
         ("guardrail", "embed", "retrieve", "rerank", "generate"),
         "the query path, caches, sessions, rate limits",
+        public=True,
     ),
     ServiceSpec(
-        "ingest", 50052, "ragplane_ingest", ("guardrail",), "documents, parsing, chunking, versions, document status"
+        "ingest",
+        50052,
+        "ragplane_ingest",
+        ("guardrail",),
+        "documents, parsing, chunking, versions, document status",
+        public=True,
     ),
     ServiceSpec(
         "embed", 50053, "ragplane_embed", (), "the embedding models (dense + sparse); the chunks -> vectors workers"
@@ -74,6 +82,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
         "ragplane_eval",
         ("orchestrator", "ingest", "embed", "retrieve"),
         "offline evaluation runs and online sampled scoring",
+        public=True,
     ),
 )
 MODEL_SERVER = ServiceSpec(
@@ -104,6 +113,12 @@ def spec(name: str) -> ServiceSpec:
 def local_address(name: str) -> str:
     """``127.0.0.1:<default port>`` of a service: the local stack's default peer address."""
     return spec(name).local_address
+
+
+def is_internal(name: str) -> bool:
+    """Whether ``name`` is one of the services no client calls (a name outside the table is not)."""
+    found = _BY_NAME.get(name)
+    return found is not None and not found.public
 
 
 def callers(name: str) -> frozenset[str]:

@@ -207,18 +207,27 @@ class CommonSettings:
     api_keys: str = env(
         "RAGPLANE_API_KEYS",
         "dev-key=default",
-        doc="client keys: 'key=tenant,key2=tenant2' or a path to a file of such lines",
+        doc="client keys of the client-facing services: 'key=tenant,key2=tenant2' or a path to a file of such "
+        "lines (re-read when it changes); the default is the local stack's, refused unless RAGPLANE_ALLOW_DEV_KEY",
+    )
+    api_keys_reload_s: float = env(
+        "RAGPLANE_API_KEYS_RELOAD_S",
+        10.0,
+        check=positive,
+        doc="how often a RAGPLANE_API_KEYS file is checked for changes (rotation and revocation without restart)",
     )
     service_token: str = env(
         "RAGPLANE_SERVICE_TOKEN",
         "dev-service-token",
-        doc="credential services present to each other; set a secret in production",
+        doc="credential services present to each other; a secret of at least 32 characters unless "
+        "RAGPLANE_ALLOW_DEV_KEY",
     )
     allow_dev_key: bool = env(
         "RAGPLANE_ALLOW_DEV_KEY",
-        True,
-        doc="allow the local stack's 'dev-key' and default service token; when false, "
-        "a service configured with either refuses to start",
+        False,
+        doc="local development only: accept the 'dev-key', a default or short service token, and client keys on "
+        "internal services; when false, the first two stop the service at start and internal services take only "
+        "the service token",
     )
     grace_period_s: float = env(
         "RAGPLANE_GRACE_PERIOD_S", 10.0, check=non_negative, doc="seconds in-flight RPCs get to finish after SIGTERM"
