@@ -111,6 +111,8 @@ model files come from and go.
 {{- end -}}
 {{- if has "qdrant" $uses -}}
 {{- $_ := set $data "RAGPLANE_QDRANT_URL" (required "qdrant.url must be set (http://host:6333 of the Qdrant server)" $v.qdrant.url) -}}
+{{- /* the server, never the embedded store: it writes under ./data (read-only root) and is private to a replica */ -}}
+{{- $_ := set $data "RAGPLANE_RETRIEVE_STORE" "qdrant" -}}
 {{- end -}}
 {{- toYaml $data -}}
 {{- end -}}
