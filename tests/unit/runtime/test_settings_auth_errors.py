@@ -120,10 +120,24 @@ class _FakeRpcError(grpc.RpcError):
         (grpc.StatusCode.UNAVAILABLE, errors.Unavailable),
         (grpc.StatusCode.DEADLINE_EXCEEDED, errors.DeadlineExceeded),
         (grpc.StatusCode.RESOURCE_EXHAUSTED, errors.ResourceExhausted),
+        (grpc.StatusCode.ABORTED, errors.Aborted),
+        (grpc.StatusCode.FAILED_PRECONDITION, errors.FailedPrecondition),
+        (grpc.StatusCode.ALREADY_EXISTS, errors.AlreadyExists),
         (grpc.StatusCode.INVALID_ARGUMENT, errors.FailedPrecondition),
-        (grpc.StatusCode.UNAUTHENTICATED, errors.Internal),
+        (grpc.StatusCode.OUT_OF_RANGE, errors.FailedPrecondition),
     ],
 )
 def test_downstream_errors_keep_their_meaning(code, expected):
     translated = errors.from_rpc_error(_FakeRpcError(code), "embed")
     assert isinstance(translated, expected) and translated.message == "embed: boom"
+    assert translated.retriable == (code in errors.RETRIABLE_CODES - {grpc.StatusCode.RESOURCE_EXHAUSTED})
+
+
+@pytest.mark.parametrize(
+    "code",
+    [grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL, grpc.StatusCode.DATA_LOSS],
+)
+def test_downstream_failures_the_caller_cannot_fix_are_internal_without_the_peers_details(code):
+    translated = errors.from_rpc_error(_FakeRpcError(code), "embed")
+    assert isinstance(translated, errors.Internal) and not translated.retriable
+    assert translated.message.startswith(f"embed: failed with {code.name}") and "boom" not in translated.message

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import grpc
 
+from ragplane.runtime.context import request_id_var
+from ragplane.runtime.logs import get_logger
+
+log = get_logger(__name__)
+
 
 class RagplaneError(Exception):
     """Base of all domain errors. ``code`` is the gRPC status the interceptor sends."""
@@ -75,6 +80,13 @@ class Cancelled(RagplaneError):
     code = grpc.StatusCode.CANCELLED
 
 
+class Aborted(RagplaneError):
+    """A concurrent change got in the way (a conflict, a lost race); the same call may succeed again."""
+
+    code = grpc.StatusCode.ABORTED
+    retriable = True
+
+
 class Internal(RagplaneError):
     code = grpc.StatusCode.INTERNAL
 
@@ -82,28 +94,36 @@ class Internal(RagplaneError):
 RETRIABLE_CODES = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.ABORTED})
 
 
-def from_rpc_error(exc: grpc.RpcError, service: str) -> RagplaneError:
-    """Translate a downstream call's failure into a domain error that keeps its meaning.
+# How a downstream call's status reaches our caller. Codes that keep their meaning across hops map to
+# themselves. INVALID_ARGUMENT and OUT_OF_RANGE are the caller's fault only if the caller sent that value,
+# which the caller knows best: FAILED_PRECONDITION naming the service. UNAUTHENTICATED downstream means this
+# service's own credentials were refused, which the caller cannot fix: INTERNAL, like every other code.
+_DOWNSTREAM: dict[grpc.StatusCode, type[RagplaneError]] = {
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.ABORTED: Aborted,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.CANCELLED: Cancelled,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.INVALID_ARGUMENT: FailedPrecondition,
+    grpc.StatusCode.OUT_OF_RANGE: FailedPrecondition,
+}
 
-    INVALID_ARGUMENT from a downstream service is the caller's fault only if the caller sent that value,
-    which the caller knows best; here it becomes FAILED_PRECONDITION naming the service, except for codes
-    that keep their meaning across hops (deadline, unavailable, resource exhausted, unauthenticated).
+
+def from_rpc_error(exc: grpc.RpcError, service: str) -> RagplaneError:
+    """Translate a downstream call's failure into a domain error that keeps its meaning (see ``_DOWNSTREAM``).
+
+    The downstream message is kept where the code keeps its meaning (it was written for callers). Anything that
+    becomes INTERNAL carries only the code and the request id: its details (a peer's exception text, a host)
+    go to the log.
     """
     code = exc.code() if hasattr(exc, "code") else grpc.StatusCode.UNKNOWN
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    message = f"{service}: {details}"
-    mapping: dict[grpc.StatusCode, type[RagplaneError]] = {
-        grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
-        grpc.StatusCode.UNAVAILABLE: Unavailable,
-        grpc.StatusCode.NOT_FOUND: NotFound,
-        grpc.StatusCode.CANCELLED: Cancelled,
-        grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
-    }
-    if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-        return ResourceExhausted(message)
-    error_type = mapping.get(code)
+    error_type = _DOWNSTREAM.get(code)
     if error_type is not None:
-        return error_type(message)
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        return FailedPrecondition(message)
-    return Internal(message)
+        return error_type(f"{service}: {details}")
+    log.warning("downstream call failed", peer=service, code=code.name, details=details)
+    return Internal(f"{service}: failed with {code.name} (request_id={request_id_var.get()})")

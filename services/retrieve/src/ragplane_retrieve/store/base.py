@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+import grpc
+
+from ragplane.runtime.context import request_id_var
 from ragplane.runtime.errors import Unavailable
+from ragplane.runtime.logs import get_logger
 from ragplane_retrieve.model import (
     SERVED,
     VERSION_STATE,
@@ -35,8 +39,28 @@ INDEX_TYPES = ("keyword", "integer", "float", "bool")
 ChunkPosition = tuple[int, int]
 
 
+log = get_logger(__name__)
+
+
 class StoreError(Unavailable):
-    """The store failed an operation (I/O, a lost server, a lock): retriable, the message names the store."""
+    """The store failed an operation (I/O, a lost server, a lock): retriable.
+
+    The message is what clients see: it names the store and the operation, with the request id, and never the
+    backend's own text (hosts, paths, response bodies). That text, ``detail``, is logged here with the request id.
+    """
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        request_id = request_id_var.get()
+        if detail:
+            log.warning("vector store call failed", error=message, detail=detail[:2000])
+        super().__init__(f"{message} (request_id={request_id})" if request_id else message)
+
+
+class StoreRejected(StoreError):
+    """The store refused the request itself (an HTTP 4xx): the same call would fail again, so not retriable."""
+
+    code = grpc.StatusCode.INTERNAL
+    retriable = False
 
 
 class VectorStore(Protocol):

@@ -231,7 +231,7 @@ class EdgeStore:
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the engine raises bare Exceptions
-                raise StoreError(f"qdrant-edge {what}: {exc}") from exc
+                raise StoreError(f"qdrant-edge {what} failed", f"{type(exc).__name__}: {exc}") from exc
 
     def _shard(self) -> qe.EdgeShard:
         if self._chunks is None:

@@ -34,6 +34,7 @@ from ragplane_retrieve.store.base import (
     CHUNK_INDEXES,
     ChunkPosition,
     StoreError,
+    StoreRejected,
     doc_conditions,
     doc_state_from,
     page_in_chunk_order,
@@ -41,6 +42,8 @@ from ragplane_retrieve.store.base import (
 )
 
 log = get_logger(__name__)
+# 4xx answers that may pass on a retry (timeout, conflict, rate limit); any other 4xx is the request's fault.
+_RETRIABLE_4XX = frozenset({408, 409, 429})
 SCROLL_PAGE = 1000
 
 
@@ -90,11 +93,12 @@ class QdrantServerStore:
             try:
                 return fn(self._client)
             except UnexpectedResponse as exc:
-                if exc.status_code is not None and exc.status_code < 500 and exc.status_code != 429:
-                    raise StoreError(f"qdrant {what}: HTTP {exc.status_code}: {exc.content!r}"[:2000]) from exc
-                raise StoreError(f"qdrant {what}: {exc}") from exc
+                status = exc.status_code
+                if status is not None and status < 500 and status not in _RETRIABLE_4XX:
+                    raise StoreRejected(f"qdrant {what}: request rejected (HTTP {status})", str(exc)) from exc
+                raise StoreError(f"qdrant {what}: unavailable (HTTP {status})", str(exc)) from exc
             except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
-                raise StoreError(f"qdrant {what}: {exc}") from exc
+                raise StoreError(f"qdrant {what}: unreachable", f"{type(exc).__name__}: {exc}") from exc
 
     def open(self) -> None:
         from qdrant_client import QdrantClient, models
