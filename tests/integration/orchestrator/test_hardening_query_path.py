@@ -3,6 +3,7 @@ with its interceptors, real Redis and the broker, and the stand-in peers of the 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 
@@ -15,24 +16,18 @@ from integration.orchestrator.test_orchestrator_with_stand_in_peers import (
     _ask,
     _consume,
     _orchestrator_settings,
+    serve_peers,
 )
-from support.servers import ServicerApp, serve
+from support.servers import serve
 
-from ragplane.runtime.settings import load_settings
 from ragplane.v1 import (
     common_pb2,
-    embed_pb2_grpc,
     events_pb2,
-    generate_pb2_grpc,
     guardrail_pb2,
-    guardrail_pb2_grpc,
     rag_pb2,
     rag_pb2_grpc,
-    rerank_pb2_grpc,
-    retrieve_pb2_grpc,
 )
 from ragplane_orchestrator.app import RagApp
-from ragplane_orchestrator.config import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -59,36 +54,27 @@ class WholeAnswerPolicyPeers(Peers):
         return await super().CheckOutput(request, context)
 
 
-@pytest.fixture
-async def hardened(kafka_bootstrap, redis_url):
+@contextlib.asynccontextmanager
+async def _orchestrator(kafka_bootstrap, redis_url, **overrides):
     """(orchestrator server, peers, settings, app) with a second key of tenant-a and whole-answer policies."""
     peers = WholeAnswerPolicyPeers()
-    peer_settings = load_settings(
-        Settings,
-        {},
-        kafka_bootstrap=kafka_bootstrap,
-        redis_url=redis_url,
-        api_keys=KEYS,
-        service_token="svc",
-        allow_dev_key=True,
-    )
-    adds = [
-        guardrail_pb2_grpc.add_GuardrailServiceServicer_to_server,
-        embed_pb2_grpc.add_EmbedServiceServicer_to_server,
-        retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server,
-        rerank_pb2_grpc.add_RerankServiceServicer_to_server,
-        generate_pb2_grpc.add_GenerateServiceServicer_to_server,
-    ]
-    async with serve(ServicerApp("peers", [(add, peers) for add in adds]), peer_settings) as peer_server:
+    async with serve_peers(peers, kafka_bootstrap, redis_url) as peer_server:
         settings = dataclasses.replace(
             _orchestrator_settings(kafka_bootstrap, redis_url, peer_server.address),
             api_keys=f"{KEYS},key-a2=tenant-a",
             feedback_rate_limit=3,
+            **overrides,
         )
         app = RagApp(settings)
         async with serve(app, settings) as server:
             await app.redis.flushdb()
             yield server, peers, settings, app
+
+
+@pytest.fixture
+async def hardened(kafka_bootstrap, redis_url):
+    async with _orchestrator(kafka_bootstrap, redis_url) as stack:
+        yield stack
 
 
 async def _stream(server, query, metadata=A, **fields):
@@ -154,6 +140,14 @@ async def test_a_streamed_answer_that_passes_the_whole_answer_check_is_sent_reda
     streamed = "".join(m.delta for m in messages if m.WhichOneof("event") == "delta")
     assert streamed == messages[-1].result.answer
     assert "press@lima.example" not in streamed and "<EMAIL>" in streamed
+
+
+async def test_early_streaming_marks_a_whole_answer_block_on_the_final_result(kafka_bootstrap, redis_url):
+    async with _orchestrator(kafka_bootstrap, redis_url, stream_hold_until_checked=False) as (server, *_):
+        messages = await _stream(server, FRANCE)
+    assert [m.delta for m in messages if m.WhichOneof("event") == "delta"], "early streaming sent nothing"
+    # the opt-in trade-off: the text was shown, and the final result tells the client to withdraw it
+    assert messages[-1].result.blocked and "Paris" not in messages[-1].result.answer
 
 
 # -- F18: sessions belong to the principal -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ citations, streaming and events can be driven precisely. The real peers are exer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import time
@@ -172,9 +173,9 @@ class Peers:
         yield generate_pb2.GenerateStreamResponse(result=result)
 
 
-@pytest.fixture
-async def peer_server(kafka_bootstrap, redis_url):
-    peers = Peers()
+@contextlib.asynccontextmanager
+async def serve_peers(peers: Peers, kafka_bootstrap: str, redis_url: str):
+    """``peers`` as the five downstream services on one server (behind the runtime's interceptors)."""
     settings = load_settings(
         Settings,
         {},
@@ -192,6 +193,13 @@ async def peer_server(kafka_bootstrap, redis_url):
         generate_pb2_grpc.add_GenerateServiceServicer_to_server,
     ]
     async with serve(ServicerApp("peers", [(add, peers) for add in adds]), settings) as server:
+        yield server
+
+
+@pytest.fixture
+async def peer_server(kafka_bootstrap, redis_url):
+    peers = Peers()
+    async with serve_peers(peers, kafka_bootstrap, redis_url) as server:
         yield server, peers
 
 
