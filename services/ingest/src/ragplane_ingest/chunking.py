@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ragplane.runtime.errors import InvalidArgument
+from ragplane_ingest.limits import too_many_chunks
 from ragplane_ingest.parsing import ParsedDocument, Segment
 
 # Pieces handed to the tokenizer at once: very long strings tokenize in superlinear time.
@@ -160,11 +161,25 @@ class ChunkSpan:
     tokens: int
 
 
-def chunk_document(doc: ParsedDocument, tokenizer: TokenCounter, params: ChunkingParams) -> list[ChunkSpan]:
-    """Split a parsed document into chunks of at most ``params.size`` tokens."""
+def chunk_document(
+    doc: ParsedDocument,
+    tokenizer: TokenCounter,
+    params: ChunkingParams,
+    *,
+    max_chunks: int | None = None,
+    source: str = "",
+) -> list[ChunkSpan]:
+    """Split a parsed document into chunks of at most ``params.size`` tokens.
+
+    Raises:
+        OverLimit: the document makes more than ``max_chunks`` chunks (it stops at the first one too many).
+    """
     chunks: list[ChunkSpan] = []
     for segment in merge_heading_only(doc.text, doc.segments):
-        chunks.extend(_chunk_segment(doc.text, segment, tokenizer, params))
+        for chunk in _chunk_segment(doc.text, segment, tokenizer, params):
+            if max_chunks is not None and len(chunks) >= max_chunks:
+                raise too_many_chunks(source, max_chunks)
+            chunks.append(chunk)
     return chunks
 
 
@@ -197,12 +212,17 @@ class _Boundaries:
     """Candidate chunk ends inside a segment, coarsest level first."""
 
     def __init__(self, text: str, start: int, end: int) -> None:
+        # A chunk ends where the whitespace before the boundary begins: no chunk ends in whitespace. Each
+        # whitespace run is found once, so a run of n newlines costs n, not n * n (one walk back per newline).
+        runs = [(m.start(), m.end()) for m in _WHITESPACE.finditer(text, start, end)]
+        run_starts = [run_start for run_start, _ in runs]
+
         def before_whitespace(positions: set[int]) -> list[int]:
-            # A chunk ends where the whitespace before the boundary begins: no chunk ends in whitespace.
             trimmed = set()
             for position in positions:
-                while position > start and text[position - 1].isspace():
-                    position -= 1
+                index = bisect.bisect_left(run_starts, position) - 1
+                if index >= 0 and runs[index][1] >= position:
+                    position = max(runs[index][0], start)
                 trimmed.add(position)
             return sorted(trimmed)
 

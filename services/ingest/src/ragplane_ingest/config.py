@@ -48,6 +48,54 @@ class Settings(CommonSettings):
         check=positive,
         doc="largest document accepted, in bytes (RESOURCE_EXHAUSTED above)",
     )
+    max_title_chars: int = env(
+        "RAGPLANE_INGEST_MAX_TITLE_CHARS",
+        1024,
+        check=positive,
+        doc="longest document title, from the header or the document itself (INVALID_ARGUMENT above)",
+    )
+    max_source_chars: int = env(
+        "RAGPLANE_INGEST_MAX_SOURCE_CHARS", 1024, check=positive, doc="longest header.source (INVALID_ARGUMENT above)"
+    )
+    max_section_chars: int = env(
+        "RAGPLANE_INGEST_MAX_SECTION_CHARS",
+        1024,
+        check=positive,
+        doc="longest section path (its headings together, in characters) a document may have",
+    )
+    max_word_chars: int = env(
+        "RAGPLANE_INGEST_MAX_WORD_CHARS",
+        10_000,
+        check=positive,
+        doc="longest run of non-whitespace characters a document may contain",
+    )
+    max_chunks_per_document: int = env(
+        "RAGPLANE_INGEST_MAX_CHUNKS_PER_DOCUMENT", 20_000, check=positive, doc="most chunks one document may make"
+    )
+    max_unzipped_bytes: int = env(
+        "RAGPLANE_INGEST_MAX_UNZIPPED_BYTES",
+        256 * MIB,
+        check=positive,
+        doc="most bytes a zip container (DOCX) may expand to, from its directory, before anything is inflated",
+    )
+    max_zip_ratio: float = env(
+        "RAGPLANE_INGEST_MAX_ZIP_RATIO",
+        100.0,
+        check=positive,
+        doc="most a zip member over 1 MiB may expand relative to its compressed size",
+    )
+    tenant_max_concurrent_calls: int = env(
+        "RAGPLANE_INGEST_TENANT_MAX_CONCURRENT_CALLS",
+        4,
+        check=positive,
+        doc="ingest calls one tenant may have open at once (RESOURCE_EXHAUSTED with retry-after above)",
+    )
+    tenant_bytes_per_minute: int = env(
+        "RAGPLANE_INGEST_TENANT_BYTES_PER_MINUTE",
+        512 * MIB,
+        check=positive,
+        doc="document bytes one tenant may upload per minute (RESOURCE_EXHAUSTED with retry-after above)",
+    )
     chunk_size_tokens: int = env(
         "RAGPLANE_INGEST_CHUNK_SIZE_TOKENS",
         512,

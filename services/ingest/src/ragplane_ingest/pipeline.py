@@ -42,6 +42,7 @@ from ragplane_ingest.errors import (
     UnreadableDocument,
     reason_of,
 )
+from ragplane_ingest.limits import DocumentLimits, check_document, check_field
 from ragplane_ingest.parsing import (
     PARSER_VERSION,
     DocumentFormat,
@@ -166,6 +167,7 @@ class IngestPipeline:
         self._scanner = scanner
         self._defaults = ChunkingParams(settings.chunk_size_tokens, settings.chunk_overlap_tokens)
         self._limits = ChunkingLimits(settings.min_chunk_size_tokens, settings.max_chunk_size_tokens)
+        self._doc_limits = DocumentLimits.from_settings(settings)
         self._locks = _KeyedLocks()
         # Publishes that outlive their RPC (see _finish): stop() awaits them before the clients close.
         self._finishing: set[asyncio.Task[Any]] = set()
@@ -176,10 +178,13 @@ class IngestPipeline:
         """Validate a document description before its bytes arrive.
 
         Raises:
-            InvalidArgument: unsupported type (naming the source), bad doc_id or chunking options.
+            InvalidArgument: unsupported type (naming the source), bad doc_id, title, source or chunking options.
             ResourceExhausted: the declared size is over the limit.
         """
         doc_id = validate_doc_id(derive_doc_id(spec.doc_id, spec.source), "header.doc_id")
+        # Title and source go into every chunk: capped before anything is copied.
+        check_field("header.title", spec.title, self._doc_limits.max_title_chars)
+        check_field("header.source", spec.source, self._doc_limits.max_source_chars)
         source = spec.source or doc_id
         try:
             fmt = select_format(source, spec.content_type)
@@ -294,7 +299,7 @@ class IngestPipeline:
             raise EmptyDocument(doc.source)
         with metrics.stage("parse"):
             try:
-                parsed = parse(data, doc.format, doc.content_type)
+                parsed = parse(data, doc.format, doc.content_type, self._doc_limits.zip)
             except ParseError as exc:
                 raise UnreadableDocument(doc.source, exc.reason) from None
             except Exception as exc:  # noqa: BLE001 - a parser bug on odd input fails that document, not the call
@@ -305,8 +310,11 @@ class IngestPipeline:
         if parsed.is_empty():
             detail = " (no extractable text; a scanned PDF needs OCR first)" if doc.format.name == "pdf" else ""
             raise EmptyDocument(doc.source, detail)
+        check_document(doc.source, parsed, self._doc_limits)
         with metrics.stage("chunk"):
-            spans = chunk_document(parsed, self._tokenizer, doc.params)
+            spans = chunk_document(
+                parsed, self._tokenizer, doc.params, max_chunks=self._doc_limits.max_chunks, source=doc.source
+            )
         if not spans:
             raise EmptyDocument(doc.source)
         return parsed, spans

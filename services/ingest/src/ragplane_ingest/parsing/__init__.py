@@ -10,6 +10,7 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ragplane_ingest.parsing.archive import ZipLimits
 from ragplane_ingest.parsing.model import ParsedDocument, ParseError, Segment
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "ParsedDocument",
     "Segment",
     "UnsupportedFormat",
+    "ZipLimits",
     "parse",
     "select_format",
     "split_content_type",
@@ -85,7 +87,7 @@ def select_format(source: str, content_type: str) -> DocumentFormat:
     raise UnsupportedFormat(f"unsupported document type for {source!r} ({described}); supported: {supported}")
 
 
-def _parser(fmt: DocumentFormat) -> Callable[[bytes, str], ParsedDocument]:
+def _parser(fmt: DocumentFormat, zip_limits: ZipLimits) -> Callable[[bytes, str], ParsedDocument]:
     if fmt.name == "text":
         from ragplane_ingest.parsing.text import parse_text
 
@@ -104,14 +106,17 @@ def _parser(fmt: DocumentFormat) -> Callable[[bytes, str], ParsedDocument]:
         return lambda data, _charset: parse_pdf(data)
     from ragplane_ingest.parsing.docx import parse_docx
 
-    return lambda data, _charset: parse_docx(data)
+    return lambda data, _charset: parse_docx(data, zip_limits)
 
 
-def parse(data: bytes, fmt: DocumentFormat, content_type: str = "") -> ParsedDocument:
+def parse(
+    data: bytes, fmt: DocumentFormat, content_type: str = "", zip_limits: ZipLimits | None = None
+) -> ParsedDocument:
     """Parse ``data`` as ``fmt`` (the charset parameter of ``content_type`` applies to text formats).
 
     Raises:
-        ParseError: the document cannot be read; ``reason`` says why.
+        ParseError: the document cannot be read (``reason`` says why), or a zip container (DOCX) would
+            expand past ``zip_limits`` (default: ``ZipLimits()``).
     """
     _, charset = split_content_type(content_type)
-    return _parser(fmt)(data, charset)
+    return _parser(fmt, zip_limits or ZipLimits())(data, charset)

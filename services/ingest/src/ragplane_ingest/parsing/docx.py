@@ -9,6 +9,7 @@ import io
 import re
 import zipfile
 
+from ragplane_ingest.parsing.archive import ZipLimits, check_zip
 from ragplane_ingest.parsing.model import (
     HeadingStack,
     ParsedDocument,
@@ -23,12 +24,14 @@ _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 _LIST_STYLE = re.compile(r"^list\b", re.IGNORECASE)
 
 
-def parse_docx(data: bytes) -> ParsedDocument:
+def parse_docx(data: bytes, limits: ZipLimits | None = None) -> ParsedDocument:
     """Extract paragraphs and tables of a Word document with its heading structure.
 
     Raises:
-        ParseError: "corrupt DOCX: ..." when the file is not a readable Word document.
+        ParseError: "corrupt DOCX: ..." when the file is not a readable Word document; naming the zip member
+            when the archive would expand past ``limits`` (checked before python-docx inflates anything).
     """
+    check_zip(data, limits or ZipLimits())
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     from docx.oxml.ns import qn

@@ -9,7 +9,14 @@ from __future__ import annotations
 from bs4 import BeautifulSoup, NavigableString, Tag
 from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
 
-from ragplane_ingest.parsing.model import HeadingStack, ParsedDocument, TextBuilder, collapse_whitespace, markdown_table
+from ragplane_ingest.parsing.model import (
+    HeadingStack,
+    ParsedDocument,
+    ParseError,
+    TextBuilder,
+    collapse_whitespace,
+    markdown_table,
+)
 
 DROPPED = frozenset(
     {
@@ -59,6 +66,8 @@ BLOCKS = frozenset(
 )
 HEADINGS = {f"h{level}": level for level in range(1, 7)}
 _SKIPPED_STRINGS = (Comment, Doctype, Declaration, ProcessingInstruction, CData)
+# The walk recurses once per element level; real pages nest a few dozen deep, a hostile one thousands.
+MAX_DEPTH = 256
 
 
 def _features() -> str:
@@ -75,8 +84,17 @@ class _Walker:
         self.builder = TextBuilder()
         self.headings = HeadingStack()
         self.first_h1 = ""
+        # Items already numbered per <ol>: counting previous siblings for every <li> is quadratic.
+        self._numbered: dict[int, int] = {}
 
-    def walk(self, node: Tag) -> None:
+    def walk(self, node: Tag, depth: int = 0) -> None:
+        """Write the text under ``node``.
+
+        Raises:
+            ParseError: elements nest deeper than ``MAX_DEPTH``.
+        """
+        if depth > MAX_DEPTH:
+            raise ParseError(f"HTML elements nested deeper than {MAX_DEPTH} levels")
         for child in node.children:
             if isinstance(child, NavigableString):
                 if not isinstance(child, _SKIPPED_STRINGS):
@@ -84,9 +102,9 @@ class _Walker:
                 continue
             if not isinstance(child, Tag):
                 continue
-            self.element(child)
+            self.element(child, depth + 1)
 
-    def element(self, tag: Tag) -> None:
+    def element(self, tag: Tag, depth: int) -> None:
         name = tag.name.lower() if tag.name else ""
         if name in DROPPED:
             return
@@ -104,18 +122,19 @@ class _Walker:
             self.builder.line_break()
             parent = tag.parent.name.lower() if isinstance(tag.parent, Tag) and tag.parent.name else ""
             if parent == "ol":
-                position = 1 + sum(1 for sibling in tag.find_previous_siblings("li"))
+                position = self._numbered.get(id(tag.parent), 0) + 1
+                self._numbered[id(tag.parent)] = position
                 self.builder.write(f"{position}. ")
             else:
                 self.builder.write("- ")
-            self.walk(tag)
+            self.walk(tag, depth)
             self.builder.line_break()
         elif name in BLOCKS:
             self.builder.paragraph_break()
-            self.walk(tag)
+            self.walk(tag, depth)
             self.builder.paragraph_break()
         else:
-            self.walk(tag)
+            self.walk(tag, depth)
 
     def heading(self, level: int, text: str) -> None:
         if not text:

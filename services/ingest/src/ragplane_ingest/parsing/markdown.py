@@ -11,13 +11,16 @@ import re
 from ragplane_ingest.parsing.model import HeadingStack, ParsedDocument, Segment, trim_segments
 from ragplane_ingest.parsing.text import decode_text
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# Only the opening hashes are matched by a regex; the rest of the line is cut with str methods, because a lazy
+# ``.*?`` followed by optional closing hashes retries from every character (quadratic on a long line).
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})(?=[ \t]|$)")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _LIST_OR_QUOTE = re.compile(r"^ {0,3}(?:[-*+>]|\d+[.)])(?:[ \t]|$)")
-_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+# Link text and target exclude their opening bracket too, so each scan stops at the next candidate (linear).
+_LINK = re.compile(r"!?\[([^\[\]]*)\]\([^()]*\)")
 _EMPHASIS = re.compile(r"(\*\*|__|`)")
-_FRONT_MATTER_TITLE = re.compile(r"^title:[ \t]*(.+?)[ \t]*$", re.MULTILINE)
+_FRONT_MATTER_TITLE = re.compile(r"^title:(.*)$", re.MULTILINE)
 
 
 def clean_heading(raw: str) -> str:
@@ -25,6 +28,20 @@ def clean_heading(raw: str) -> str:
     text = _LINK.sub(r"\1", raw)
     text = _EMPHASIS.sub("", text)
     return re.sub(r"\s+", " ", text).strip()
+
+
+def atx_heading(line: str) -> tuple[int, str] | None:
+    """(level, raw text) of an ATX heading line (``## Title ##``), else None."""
+    match = _ATX_OPEN.match(line)
+    if match is None:
+        return None
+    rest = line[match.end() :].strip(" \t")
+    unclosed = rest.rstrip("#")
+    if not unclosed:
+        rest = ""
+    elif unclosed[-1] in " \t":
+        rest = unclosed.rstrip(" \t")
+    return len(match.group(1)), rest
 
 
 def _front_matter(text: str) -> tuple[int, str]:
@@ -37,7 +54,7 @@ def _front_matter(text: str) -> tuple[int, str]:
     block = text[4 : 4 + match.start()]
     end = 4 + match.end()
     title_match = _FRONT_MATTER_TITLE.search(block)
-    title = title_match.group(1).strip("'\"") if title_match else ""
+    title = title_match.group(1).strip(" \t").strip("'\"") if title_match else ""
     return end, title
 
 
@@ -63,8 +80,8 @@ def parse_markdown(data: bytes, charset: str = "") -> ParsedDocument:
         elif (match := _FENCE.match(line)) is not None:
             fence = match.group(1)
             previous_blank = False
-        elif (match := _ATX.match(line)) is not None:
-            headings.append((offset, line_end, len(match.group(1)), clean_heading(match.group(2) or "")))
+        elif (atx := atx_heading(line)) is not None:
+            headings.append((offset, line_end, atx[0], clean_heading(atx[1])))
             previous_blank = True
         elif (
             line.strip()

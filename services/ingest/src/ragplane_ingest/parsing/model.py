@@ -9,9 +9,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_TRAILING_WS = re.compile(r"\s+$")
-_LEADING_WS = re.compile(r"^\s+")
-
 
 class ParseError(Exception):
     """The document cannot be read (corrupt, encrypted, not the format it claims). ``reason`` is for people."""
@@ -142,14 +139,15 @@ class TextBuilder:
 
 
 def trim_segments(text: str, segments: list[Segment]) -> tuple[Segment, ...]:
-    """Drop whitespace at both ends of each segment and drop segments with no text."""
+    """Drop whitespace at both ends of each segment and drop segments with no text.
+
+    str.lstrip/rstrip measure the runs in linear time (a regex ``\\s+$`` retries from every space of a run).
+    """
     result = []
     for seg in segments:
         body = text[seg.start : seg.end]
-        lead = _LEADING_WS.match(body)
-        trail = _TRAILING_WS.search(body)
-        start = seg.start + (lead.end() if lead else 0)
-        end = seg.end - (len(trail.group()) if trail else 0)
+        start = seg.start + (len(body) - len(body.lstrip()))
+        end = seg.end - (len(body) - len(body.rstrip()))
         if end <= start:
             continue
         heading_end = seg.heading_end
