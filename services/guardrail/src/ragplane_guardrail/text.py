@@ -98,20 +98,24 @@ def _normalise(text: str) -> View:
             out.append(piece)
             origin.append(index)
     origin.append(len(text))
-    folded_text = _MIXED_SCRIPT_WORD.sub(_fold_homoglyphs, "".join(out))
+    folded_text = _WORD.sub(_fold_homoglyphs, "".join(out))
     return View(folded_text, tuple(origin))
 
 
-_MIXED_SCRIPT_WORD = re.compile(r"\w*[a-z]\w*")
+# Whole words, then a membership test: a pattern such as r"\w*[a-z]\w*" retries from every position of a run
+# without a Latin letter (digits, "_", Cyrillic) and is quadratic in the run's length.
+_WORD = re.compile(r"\w+")
+_LATIN = re.compile(r"[a-z]")
 
 
 def _fold_homoglyphs(match: re.Match[str]) -> str:
     # Only words that already contain Latin letters: a Cyrillic or Greek word on its own is left intact.
-    return match.group().translate(HOMOGLYPHS)
+    word = match.group()
+    return word.translate(HOMOGLYPHS) if _LATIN.search(word) else word
 
 
 _SPACED = re.compile(r"(?<![\w])(?:[a-z][ .\-_*|/]{1,3}){3,}[a-z](?![\w])")
-_LEET_WORD = re.compile(r"[a-z0-9$]*[a-z][a-z0-9$]*")
+_LEET_RUN = re.compile(r"[a-z0-9$]+")
 _JOINERS = re.compile(r"(?<=[a-z])[\-_+.](?=[a-z])")
 
 
@@ -120,9 +124,9 @@ def _deobfuscate(view: View) -> View:
     text = view.text
     chars = list(text)
     keep = [True] * len(chars)
-    for match in _LEET_WORD.finditer(text):
+    for match in _LEET_RUN.finditer(text):
         word = match.group()
-        if any(c.isalpha() for c in word) and any(c in LEET for c in word):
+        if _LATIN.search(word) and any(c in LEET for c in word):
             for offset, c in enumerate(word):
                 if c in LEET:
                     chars[match.start() + offset] = LEET[c]
