@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import grpc
@@ -157,6 +157,32 @@ def page_in_chunk_order(hits: Sequence[Hit], limit: int, after: ChunkPosition | 
     if after is not None:
         ordered = [hit for hit in ordered if chunk_position(hit) > after]
     return ordered[:limit]
+
+
+# Points fetched beyond a page, so that chunks of two versions sharing an index rarely need a second fetch.
+PAGE_SLACK = 8
+
+
+def page_by_chunk_index(fetch: Callable[[int], Sequence[Hit]], limit: int, after: ChunkPosition | None) -> list[Hit]:
+    """The first ``limit`` hits after ``after`` in chunk order, reading about ``limit`` points.
+
+    Args:
+        fetch: the first ``n`` points of the document from ``after``'s chunk index on, ordered by chunk index.
+
+    A full fetch may have cut the points of its last chunk index short (two versions share indexes while one
+    is written), so hits at that index count only when everything was fetched; else the fetch doubles.
+    """
+    want = limit + PAGE_SLACK
+    while True:
+        hits = list(fetch(want))
+        full = len(hits) >= want
+        if full:
+            last = max(chunk_position(hit)[0] for hit in hits)
+            hits = [hit for hit in hits if chunk_position(hit)[0] < last]
+        page = page_in_chunk_order(hits, limit, after)
+        if len(page) >= limit or not full:
+            return page
+        want *= 2
 
 
 def state_payload(doc: DocState) -> dict[str, Any]:

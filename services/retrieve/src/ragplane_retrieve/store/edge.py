@@ -48,7 +48,7 @@ from ragplane_retrieve.store.base import (
     StoreError,
     doc_conditions,
     doc_state_from,
-    page_in_chunk_order,
+    page_by_chunk_index,
     state_payload,
 )
 
@@ -61,7 +61,6 @@ _SCHEMA = {
     "float": qe.PayloadSchemaType.Float,
     "bool": qe.PayloadSchemaType.Bool,
 }
-SCROLL_PAGE = 1000
 # Qdrant's default: a filtered search whose candidates fit in this many KB of vectors skips HNSW.
 FULL_SCAN_THRESHOLD_KB = 10_000
 
@@ -328,19 +327,15 @@ class EdgeStore:
 
     def scroll_doc(self, tenant: str, doc_id: str, limit: int, after: ChunkPosition | None = None) -> list[Hit]:
         flt = edge_filter(tenant, doc_conditions(doc_id, after))
-        records: list[Any] = []
-        offset = None
-        while True:
-            page, offset = self._call(
-                "scroll",
-                lambda offset=offset: self._shard().scroll(
-                    qe.ScrollRequest(offset=offset, limit=SCROLL_PAGE, filter=flt, with_payload=True, with_vector=False)
-                ),
+
+        def fetch(n: int) -> list[Hit]:
+            request = qe.ScrollRequest(
+                limit=n, filter=flt, with_payload=True, with_vector=False, order_by=qe.OrderBy("chunk_index")
             )
-            records.extend(page)
-            if offset is None:
-                break
-        return page_in_chunk_order([Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records], limit, after)
+            records, _ = self._call("scroll", lambda: self._shard().scroll(request))
+            return [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+
+        return page_by_chunk_index(fetch, limit, after)
 
     def count(self, tenant: str, conditions: Sequence[Condition] = ()) -> int:
         request = qe.CountRequest(exact=True, filter=edge_filter(tenant, conditions))

@@ -37,14 +37,13 @@ from ragplane_retrieve.store.base import (
     StoreRejected,
     doc_conditions,
     doc_state_from,
-    page_in_chunk_order,
+    page_by_chunk_index,
     state_payload,
 )
 
 log = get_logger(__name__)
 # 4xx answers that may pass on a retry (timeout, conflict, rate limit); any other 4xx is the request's fault.
 _RETRIABLE_4XX = frozenset({408, 409, 429})
-SCROLL_PAGE = 1000
 
 
 class QdrantServerStore:
@@ -251,25 +250,25 @@ class QdrantServerStore:
         return [Hit(str(p.id), float(p.score), dict(p.payload or {})) for p in response.points]
 
     def scroll_doc(self, tenant: str, doc_id: str, limit: int, after: ChunkPosition | None = None) -> list[Hit]:
+        from qdrant_client import models
+
         flt = self._filter(tenant, doc_conditions(doc_id, after))
-        records: list[Any] = []
-        offset = None
-        while True:
-            page, offset = self._call(
+
+        def fetch(n: int) -> list[Hit]:
+            records, _ = self._call(
                 "scroll",
-                lambda c, offset=offset: c.scroll(
+                lambda c: c.scroll(
                     self.collection,
                     scroll_filter=flt,
-                    limit=SCROLL_PAGE,
-                    offset=offset,
+                    limit=n,
+                    order_by=models.OrderBy(key="chunk_index"),
                     with_payload=True,
                     with_vectors=False,
                 ),
             )
-            records.extend(page)
-            if offset is None:
-                break
-        return page_in_chunk_order([Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records], limit, after)
+            return [Hit(str(r.id), 0.0, dict(r.payload or {})) for r in records]
+
+        return page_by_chunk_index(fetch, limit, after)
 
     def count(self, tenant: str, conditions: Sequence[Condition] = ()) -> int:
         flt = self._filter(tenant, conditions)
