@@ -52,6 +52,7 @@ from ragplane_ingest.parsing import (
     parse,
     select_format,
 )
+from ragplane_ingest.quotas import TenantQuotas
 from ragplane_ingest.scanning import GuardrailScanner, ScanResult, ScanUnavailable, mark_unscanned
 
 log = get_logger(__name__)
@@ -168,6 +169,7 @@ class IngestPipeline:
         self._defaults = ChunkingParams(settings.chunk_size_tokens, settings.chunk_overlap_tokens)
         self._limits = ChunkingLimits(settings.min_chunk_size_tokens, settings.max_chunk_size_tokens)
         self._doc_limits = DocumentLimits.from_settings(settings)
+        self.quotas = TenantQuotas(settings.tenant_max_concurrent_calls, settings.tenant_bytes_per_minute)
         self._locks = _KeyedLocks()
         # Publishes that outlive their RPC (see _finish): stop() awaits them before the clients close.
         self._finishing: set[asyncio.Task[Any]] = set()

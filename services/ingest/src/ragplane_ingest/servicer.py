@@ -93,19 +93,20 @@ class IngestServiceServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> AsyncIterator[ingest_pb2.IngestDocumentsResponse]:
         pipeline = self.pipeline
         tenant = current_tenant()
-        assembler = UploadAssembler(pipeline)
-        async for request in request_iterator:
-            part = request.WhichOneof("part")
-            if part == "header":
-                assembler.header(spec_from_header(request.header))
-            elif part == "content":
-                assembler.content(request.content)
-            elif part == "end":
-                upload = assembler.end(request.end.sha256)
-                yield ingest_pb2.IngestDocumentsResponse(result=await self._ingest_one(pipeline, tenant, upload))
-            else:
-                raise InvalidArgument("part", "each request must set header, content or end")
-        assembler.finish()
+        assembler = UploadAssembler(pipeline, tenant)
+        with pipeline.quotas.call(tenant):
+            async for request in request_iterator:
+                part = request.WhichOneof("part")
+                if part == "header":
+                    assembler.header(spec_from_header(request.header))
+                elif part == "content":
+                    assembler.content(request.content)
+                elif part == "end":
+                    upload = assembler.end(request.end.sha256)
+                    yield ingest_pb2.IngestDocumentsResponse(result=await self._ingest_one(pipeline, tenant, upload))
+                else:
+                    raise InvalidArgument("part", "each request must set header, content or end")
+            assembler.finish()
 
     async def _ingest_one(self, pipeline: IngestPipeline, tenant: str, upload: Upload) -> ingest_pb2.DocumentResult:
         """A failed document is a failed result; the stream goes on."""
@@ -130,8 +131,11 @@ class IngestServiceServicer(ingest_pb2_grpc.IngestServiceServicer):
         self, request: ingest_pb2.UpsertDocumentRequest, context: grpc.aio.ServicerContext
     ) -> ingest_pb2.UpsertDocumentResponse:
         pipeline = self.pipeline
-        prepared = pipeline.prepare(spec_from_header(request.header))
-        result = await pipeline.ingest(current_tenant(), prepared, request.content)
+        tenant = current_tenant()
+        with pipeline.quotas.call(tenant):
+            pipeline.quotas.charge(tenant, len(request.content))
+            prepared = pipeline.prepare(spec_from_header(request.header))
+            result = await pipeline.ingest(tenant, prepared, request.content)
         return ingest_pb2.UpsertDocumentResponse(result=result_to_proto(result))
 
     async def DeleteDocument(

@@ -3,7 +3,8 @@
 A document whose header is invalid or whose bytes pass the size limit is rejected on its own: its remaining
 content is discarded and it ends as a failed result, while the stream goes on. A malformed stream (content
 or end without a header, a header inside an open document, the stream closing mid-document) fails the call
-with INVALID_ARGUMENT naming the part.
+with INVALID_ARGUMENT naming the part. Content counts against the tenant's byte quota as it arrives; over the
+quota the call fails with RESOURCE_EXHAUSTED and a retry-after (documents answered before it stand).
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ class Upload:
 
 
 class UploadAssembler:
-    def __init__(self, pipeline: IngestPipeline) -> None:
+    def __init__(self, pipeline: IngestPipeline, tenant: str = "") -> None:
         self._pipeline = pipeline
+        self._tenant = tenant
         self._current: Upload | None = None
 
     def header(self, spec: DocumentSpec) -> None:
@@ -51,10 +53,16 @@ class UploadAssembler:
         self._current = upload
 
     def content(self, data: bytes) -> None:
-        """Add bytes to the open document. Raises InvalidArgument naming ``content`` when none is open."""
+        """Add bytes to the open document.
+
+        Raises:
+            InvalidArgument: naming ``content`` when no document is open.
+            ResourceExhausted: the tenant is over its byte quota (before the bytes are kept).
+        """
         upload = self._current
         if upload is None:
             raise InvalidArgument("content", "content arrived before a document header")
+        self._pipeline.quotas.charge(self._tenant, len(data))
         if upload.rejection is not None:
             return
         upload.size += len(data)
