@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from support.operator import QuietHandler, http_server
 
 from ragplane_autoscaler.signals import (
     SignalError,
@@ -104,7 +103,7 @@ def test_a_missing_scraped_metric_is_a_signal_error_naming_it():
         parse_metrics_text(TRITON_PAGE, "nv_gpu_utilization", {"gpu": "0"}, "sum")
 
 
-class _FakePrometheus(BaseHTTPRequestHandler):
+class _FakePrometheus(QuietHandler):
     """Answers /api/v1/query the way Prometheus does, with a value per query string."""
 
     answers: dict[str, str] = {}
@@ -124,26 +123,14 @@ class _FakePrometheus(BaseHTTPRequestHandler):
                 },
             }
             code = 200
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply(code, json.dumps(body).encode())
 
 
 @pytest.fixture
 def prometheus_api():
     _FakePrometheus.answers = {"sum(triton_queue)": "7.5"}
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakePrometheus)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with http_server(_FakePrometheus) as url:
+        yield url
 
 
 @pytest.fixture

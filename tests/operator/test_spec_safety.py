@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support.operator import QuietHandler, http_server
 
 from ragplane_autoscaler.metrics import OperatorMetrics
 from ragplane_autoscaler.reconcile import Context, reconcile
@@ -105,7 +104,7 @@ async def test_sources_the_operator_allows_are_read(fake_kube, fake_api, signal)
     assert signals.read == [signal["name"]]
 
 
-class _Hostile(BaseHTTPRequestHandler):
+class _Hostile(QuietHandler):
     """Redirects /redirect to /metrics, answers /metrics with a page, anything else with an error body."""
 
     def do_GET(self):  # noqa: N802 (http.server API)
@@ -115,28 +114,20 @@ class _Hostile(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        code = 200 if self.path.startswith(("/metrics", "/garbage")) else 400
         if self.path.startswith("/metrics"):
             data = b"# TYPE m gauge\nm 5\n"
         elif self.path.startswith("/garbage"):
             data = f"{SECRET} {SECRET}\n".encode()
         else:
             data = json.dumps({"status": "error", "errorType": "bad_data", "error": SECRET, "data": SECRET}).encode()
-        self.send_response(200 if self.path.startswith(("/metrics", "/garbage")) else 400, SECRET)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
+        self.reply(code, data, "text/plain", reason=SECRET)
 
 
 @pytest.fixture
 def hostile():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hostile)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    with http_server(_Hostile) as url:
+        yield url
 
 
 async def _read(source) -> tuple[float | None, str | None]:

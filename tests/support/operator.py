@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from support.cluster import NAMESPACE
@@ -84,3 +86,29 @@ class LogRecords(logging.Handler):
     @property
     def text(self) -> str:
         return "\n".join(self.messages)
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that answers with ``reply`` and logs nothing (pytest would show it)."""
+
+    def reply(self, code: int, data: bytes, content_type: str = "application/json", reason: str | None = None) -> None:
+        self.send_response(code, reason)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def http_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded HTTP server on loopback answering with ``handler``; yields its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
