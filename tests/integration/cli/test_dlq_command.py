@@ -81,7 +81,7 @@ def dead_letters(kafka_bootstrap, unique_topic):
         group=f"{unique_topic}-group",
         message_type=events_pb2.IndexedEvent,
         handler=handler,
-        options=ConsumerOptions(batch_size=1, max_retries=0),
+        options=ConsumerOptions(batch_size=1),
     )
     runner.start()
     assert runner.wait_assigned(60)

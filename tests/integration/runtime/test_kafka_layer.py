@@ -1,5 +1,5 @@
 """The Kafka layer against a real Kafka-protocol broker (Tansu): trace context across the hop, DLQ for poison
-records, bounded retries, and resuming from the committed offset after a restart."""
+records, retries of transient failures, and resuming from the committed offset after a restart."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ pytestmark = pytest.mark.integration
 if not isinstance(trace.get_tracer_provider(), TracerProvider):
     trace.set_tracer_provider(TracerProvider())
 
-FAST = ConsumerOptions(batch_size=16, batch_wait_s=0.05, max_retries=3, backoff_initial_s=0.05, backoff_max_s=0.2)
+FAST = ConsumerOptions(batch_size=16, batch_wait_s=0.05, backoff_initial_s=0.05, backoff_max_s=0.2)
 
 
 @pytest.fixture

@@ -51,6 +51,10 @@ class EmbedApp:
         self.consumer.start()
         log.info("consuming", topic=settings.chunks_topic, group=settings.consumer_group)
 
+    def liveness(self) -> list[ConsumerRunner]:
+        """The chunks consumer once started: the runtime reports NOT_SERVING while it is down."""
+        return [self.consumer] if self.consumer is not None else []
+
     async def stop(self) -> None:
         if self.consumer is not None:
             await asyncio.to_thread(self.consumer.stop)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import grpc
 
+from ragplane.runtime.kafka import ConsumerRunner
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import eval_pb2_grpc
 from ragplane_eval.config import Settings
@@ -66,6 +67,10 @@ class EvalApp:
         await self.judge.warm_up()
         if self.online is not None:
             await self.online.start()
+
+    def liveness(self) -> list[ConsumerRunner]:
+        """The online evaluator's consumer once started: the runtime reports NOT_SERVING while it is down."""
+        return self.online.liveness() if self.online is not None else []
 
     async def stop(self) -> None:
         if self.online is not None:

@@ -119,6 +119,10 @@ class OnlineEvaluator:
             sample_rate=settings.sample_rate,
         )
 
+    def liveness(self) -> list[ConsumerRunner]:
+        """The answers consumer once started (the service's liveness source)."""
+        return [self._consumer] if self._consumer is not None else []
+
     def wait_assigned(self, timeout_s: float = 60.0) -> bool:
         return self._consumer is not None and self._consumer.wait_assigned(timeout_s)
 

@@ -76,6 +76,10 @@ class IngestApp:
             scan_required=settings.scan_required,
         )
 
+    def liveness(self) -> list[ConsumerRunner]:
+        """The status consumer once started: the runtime reports NOT_SERVING while it is down."""
+        return [self.status_consumer] if self.status_consumer is not None else []
+
     async def stop(self) -> None:
         """Finish the publishes that outlived their RPCs, stop the status consumer, then close the clients."""
         await self.pipeline.drain()

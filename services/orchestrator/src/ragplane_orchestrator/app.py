@@ -102,6 +102,10 @@ class RagApp:
             if message.tenant and message.index_version:
                 await self.versions.advance(message.tenant, message.index_version)
 
+    def liveness(self) -> list[ConsumerRunner]:
+        """The index-change follower once started: the runtime reports NOT_SERVING while it is down."""
+        return [self.follower] if self.follower is not None else []
+
     async def stop(self) -> None:
         if self.follower is not None:
             await asyncio.to_thread(self.follower.stop)

@@ -104,6 +104,10 @@ class RetrieveApp:
             )
             self.optimizer.start()
 
+    def liveness(self) -> list[ConsumerRunner]:
+        """The index writer's consumer once started: the runtime reports NOT_SERVING while it is down."""
+        return [self.consumer] if self.consumer is not None else []
+
     async def stop(self) -> None:
         if self.optimizer is not None:
             await self.optimizer.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +49,23 @@ class Service(Protocol):
         """Stop background work (consumers commit), close clients. Runs after RPCs have drained."""
 
 
+class LivenessSource(Protocol):
+    """Background work a service cannot do without (a Kafka consumer); ``up`` is False while it cannot run."""
+
+    name: str
+
+    @property
+    def up(self) -> bool: ...
+
+
+class WithLiveness(Protocol):
+    """A service that also defines ``liveness()``: the runtime checks its sources every second while serving and
+    reports health NOT_SERVING while any of them is down (SERVING again once all are up)."""
+
+    def liveness(self) -> Iterable[LivenessSource]:
+        """The sources now (consumers started in ``start()`` included)."""
+
+
 @dataclass
 class RunningService:
     service: Service
@@ -58,7 +76,9 @@ class RunningService:
     service_names: list[str] = field(default_factory=list)
     grace_period_s: float = 10.0
     shutdown_delay_s: float = 0.0
+    liveness_interval_s: float = 1.0
     _stopped: bool = False
+    _watch: asyncio.Task | None = None
 
     @property
     def address(self) -> str:
@@ -69,11 +89,30 @@ class RunningService:
         for name in ["", *self.service_names]:
             await self.health.set(name, status)
 
+    def watch_liveness(self, service: WithLiveness) -> None:
+        """Report health from ``service.liveness()`` until ``stop()`` (see ``WithLiveness``)."""
+        self._watch = asyncio.create_task(self._follow_liveness(service), name=f"{self.service.name}-liveness")
+
+    async def _follow_liveness(self, service: WithLiveness) -> None:
+        serving = True
+        while True:
+            await asyncio.sleep(self.liveness_interval_s)
+            down = [source.name for source in service.liveness() if not source.up]
+            if serving == bool(down):  # it changed
+                serving = not down
+                if down:
+                    log.error("background work down; NOT_SERVING", service=self.service.name, down=down)
+                else:
+                    log.info("background work up again; SERVING", service=self.service.name)
+                await self.set_serving(serving)
+
     async def stop(self, grace_period_s: float | None = None) -> None:
         """NOT_SERVING, refuse new RPCs, let in-flight ones finish within the grace period, stop the core."""
         if self._stopped:
             return
         self._stopped = True
+        if self._watch is not None:
+            self._watch.cancel()
         grace = self.grace_period_s if grace_period_s is None else grace_period_s
         await self.set_serving(False)
         if self.shutdown_delay_s:
@@ -150,6 +189,8 @@ async def start_service(
         raise
     gate.mark_ready()
     await running.set_serving(True)
+    if hasattr(service, "liveness"):
+        running.watch_liveness(service)
     log.info("serving", service=service.name, port=bound)
     return running
 

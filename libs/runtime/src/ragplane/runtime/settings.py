@@ -265,4 +265,16 @@ class CommonSettings:
     kafka_partitions: int = env(
         "RAGPLANE_KAFKA_PARTITIONS", 4, check=positive, doc="partitions for topics this service creates"
     )
+    kafka_max_message_bytes: int = env(
+        "RAGPLANE_KAFKA_MAX_MESSAGE_BYTES",
+        1_048_576,
+        check=in_range(65_536, 104_857_600),
+        doc="largest record a producer sends (larger events are split) and the max.message.bytes of created topics",
+    )
+    kafka_compression: str = env(
+        "RAGPLANE_KAFKA_COMPRESSION",
+        "gzip",
+        check=one_of("none", "gzip", "snappy", "lz4", "zstd"),
+        doc="producer compression; snappy, lz4 and zstd need their Python packages",
+    )
     redis_url: str = env("RAGPLANE_REDIS_URL", "redis://127.0.0.1:6379/0", doc="Redis for caches and state")

@@ -1,0 +1,116 @@
+"""Topic names, connection settings, topic creation and consumer lag."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from ragplane.runtime.logs import get_logger
+from ragplane.runtime.retry import Backoff, retry_call
+from ragplane.runtime.settings import CommonSettings
+
+log = get_logger("ragplane.kafka")
+
+TOPIC_CHUNKS = "ragplane.chunks.v1"
+TOPIC_VECTORS = "ragplane.vectors.v1"
+TOPIC_INDEXED = "ragplane.indexed.v1"
+TOPIC_ANSWERS = "ragplane.answers.v1"
+TOPIC_FEEDBACK = "ragplane.feedback.v1"
+TOPIC_EVALS = "ragplane.evals.v1"
+ALL_TOPICS = (TOPIC_CHUNKS, TOPIC_VECTORS, TOPIC_INDEXED, TOPIC_ANSWERS, TOPIC_FEEDBACK, TOPIC_EVALS)
+
+
+def dlq_topic(topic: str) -> str:
+    """The dead-letter topic of ``topic``."""
+    return f"{topic}.dlq"
+
+
+def client_config(settings: CommonSettings) -> dict[str, Any]:
+    """Connection settings shared by producers, consumers and the admin client."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()],
+        "security_protocol": settings.kafka_security_protocol,
+    }
+    if settings.kafka_sasl_mechanism:
+        config.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password,
+        )
+    if settings.kafka_ssl_cafile:
+        config["ssl_cafile"] = settings.kafka_ssl_cafile
+    return config
+
+
+def topic_configs(settings: CommonSettings) -> dict[str, str]:
+    """Configs every ragplane topic is created with: the record size limit the producers split events under."""
+    return {"max.message.bytes": str(settings.kafka_max_message_bytes)}
+
+
+def ensure_topics(
+    settings: CommonSettings,
+    topics: Iterable[str],
+    *,
+    partitions: int | None = None,
+    replication_factor: int = 1,
+    with_dlq: bool = True,
+    timeout_s: float = 30.0,
+) -> None:
+    """Create topics (and their DLQs) if missing, with ``topic_configs``; existing topics are left as they are."""
+    wanted = []
+    for topic in topics:
+        wanted.append(topic)
+        if with_dlq and not topic.endswith(".dlq"):
+            wanted.append(dlq_topic(topic))
+    admin = retry_call(
+        lambda: KafkaAdminClient(**client_config(settings), client_id="ragplane-admin"),
+        Backoff(base_s=0.1, cap_s=1.0, attempts=None),
+        retriable=lambda exc: isinstance(exc, KafkaError),
+        deadline=time.monotonic() + timeout_s,
+        what="connect to the broker",
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t not in existing]
+        if missing:
+            configs = topic_configs(settings)
+            count = partitions or settings.kafka_partitions
+            new = [NewTopic(t, count, replication_factor, topic_configs=configs) for t in missing]
+            try:
+                admin.create_topics(new, timeout_ms=int(timeout_s * 1000))
+            except TopicAlreadyExistsError:
+                pass
+            log.info("topics created", topics=missing, **configs)
+    finally:
+        admin.close()
+
+
+def consumer_lag(settings: CommonSettings, group: str, topic: str) -> dict[int, int]:
+    """Per-partition lag of ``group`` on ``topic``: log-end offset minus the committed offset.
+
+    A partition the group never committed counts from the log start offset.
+    """
+    consumer = KafkaConsumer(**client_config(settings), group_id=None, enable_auto_commit=False)
+    admin = KafkaAdminClient(**client_config(settings), client_id="ragplane-lag")
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return {}
+        ends = consumer.end_offsets(tps)
+        starts = consumer.beginning_offsets(tps)
+        committed = admin.list_consumer_group_offsets(group)
+        lag = {}
+        for tp in tps:
+            meta = committed.get(tp)
+            position = meta.offset if meta is not None and meta.offset >= 0 else starts.get(tp, 0)
+            lag[tp.partition] = max(0, ends.get(tp, 0) - position)
+        return lag
+    finally:
+        consumer.close()
+        admin.close()
