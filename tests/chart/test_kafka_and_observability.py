@@ -19,7 +19,7 @@ from chart.chartlib import RELEASE, SERVICES, env_of, pod_spec
 
 pytestmark = pytest.mark.chart
 
-RUNTIME_KAFKA = chartlib.ROOT / "libs" / "runtime" / "src" / "ragplane" / "runtime" / "kafka.py"
+RUNTIME_KAFKA = chartlib.ROOT / "libs" / "runtime" / "src" / "ragplane" / "runtime" / "kafka" / "topics.py"
 
 
 def runtime_topics() -> set[str]:

@@ -5,8 +5,10 @@ start. The connection comes from the same RAGPLANE_KAFKA_* variables the service
 RAGPLANE_TOPICS, a JSON object rendered by the chart:
     {"ragplane.chunks.v1": {"partitions": 12, "replicationFactor": 3, "retentionMs": 604800000}, ...}
 Missing topics are created; existing ones get more partitions when the spec asks for more (Kafka cannot
-remove partitions, so fewer is reported and left alone) and their retention.ms set. Exit status 0 means every
-topic matches.
+remove partitions, so fewer is reported and left alone) and their retention.ms set. Every topic gets
+max.message.bytes = RAGPLANE_KAFKA_MAX_MESSAGE_BYTES, the limit the services' producers split events under (set
+again on every run: altering a topic's configs resets those it does not name). Exit status 0 means every topic
+matches.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import time
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import IncompatibleBrokerVersion, KafkaError, TopicAlreadyExistsError
 
-from ragplane.runtime.kafka import client_config
+from ragplane.runtime.kafka import client_config, topic_configs
 from ragplane.runtime.settings import CommonSettings, load_settings
 
 CONNECT_TIMEOUT_S = float(os.environ.get("RAGPLANE_TOPICS_CONNECT_TIMEOUT_S", "120"))
@@ -50,9 +52,15 @@ def partition_counts(admin: KafkaAdminClient, names: list[str]) -> dict[str, int
     return {t.get("name") or t["topic"]: len(t["partitions"]) for t in admin.describe_topics(present)}
 
 
+def configs(want: dict[str, int], settings: CommonSettings) -> dict[str, str]:
+    """The configs of a topic: its retention from the spec, the record size limit from the settings."""
+    return {"retention.ms": str(want["retentionMs"]), "cleanup.policy": "delete", **topic_configs(settings)}
+
+
 def main() -> int:
     spec: dict[str, dict[str, int]] = json.loads(os.environ["RAGPLANE_TOPICS"])
-    admin = connect(load_settings(CommonSettings))
+    settings = load_settings(CommonSettings)
+    admin = connect(settings)
     try:
         counts = partition_counts(admin, list(spec))
         missing = {name: want for name, want in spec.items() if name not in counts}
@@ -63,7 +71,7 @@ def main() -> int:
                         name: {
                             "num_partitions": want["partitions"],
                             "replication_factor": want["replicationFactor"],
-                            "configs": {"retention.ms": str(want["retentionMs"]), "cleanup.policy": "delete"},
+                            "configs": configs(want, settings),
                         }
                         for name, want in missing.items()
                     },
@@ -91,12 +99,12 @@ def main() -> int:
         try:
             admin.alter_configs(
                 [
-                    ConfigResource(ConfigResourceType.TOPIC, name, configs={"retention.ms": str(want["retentionMs"])})
+                    ConfigResource(ConfigResourceType.TOPIC, name, configs=configs(want, settings))
                     for name, want in spec.items()
                 ]
             )
         except IncompatibleBrokerVersion as exc:
-            log("broker cannot alter topic configs; retention left as it is", error=str(exc))
+            log("broker cannot alter topic configs; retention and size limit left as they are", error=str(exc))
         log("topics ready", topics=sorted(spec))
         return 0
     finally:

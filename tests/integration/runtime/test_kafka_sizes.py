@@ -7,7 +7,10 @@ back and on what the admin client sent; a real Kafka enforces it on the same num
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import time
+from pathlib import Path
 
 import pytest
 from kafka.admin import KafkaAdminClient
@@ -92,3 +95,35 @@ def test_topics_are_created_with_the_record_size_limit(settings, unique_topic, m
         unique_topic: {"max.message.bytes": str(LIMIT)},
         dlq_topic(unique_topic): {"max.message.bytes": str(LIMIT)},
     }
+
+
+def test_the_chart_topic_job_creates_and_keeps_topics_at_the_record_size_limit(
+    kafka_bootstrap, unique_topic, monkeypatch
+):
+    script = Path(__file__).parents[3] / "charts" / "ragplane" / "files" / "create-topics.py"
+    spec = importlib.util.spec_from_file_location("create_topics", script)
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    sent: dict[str, list[dict[str, str]]] = {}
+    real_create, real_alter = KafkaAdminClient.create_topics, KafkaAdminClient.alter_configs
+
+    def create_topics(admin, new_topics, *args, **kwargs):
+        for topic in new_topics:
+            sent.setdefault(topic, []).append(new_topics[topic]["configs"])
+        return real_create(admin, new_topics, *args, **kwargs)
+
+    def alter_configs(admin, resources, *args, **kwargs):
+        for resource in resources:
+            sent.setdefault(resource.name, []).append(resource.configs)
+        return real_alter(admin, resources, *args, **kwargs)
+
+    monkeypatch.setattr(KafkaAdminClient, "create_topics", create_topics)
+    monkeypatch.setattr(KafkaAdminClient, "alter_configs", alter_configs)
+    monkeypatch.setenv("RAGPLANE_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("RAGPLANE_KAFKA_MAX_MESSAGE_BYTES", str(LIMIT))
+    monkeypatch.setenv(
+        "RAGPLANE_TOPICS", json.dumps({unique_topic: {"partitions": 1, "replicationFactor": 1, "retentionMs": 1000}})
+    )
+    assert job.main() == 0
+    assert job.main() == 0  # the second run finds the topic and sets its configs again
+    assert [configs["max.message.bytes"] for configs in sent[unique_topic]] == [str(LIMIT)] * 3
