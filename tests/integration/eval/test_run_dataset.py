@@ -95,8 +95,8 @@ async def test_a_full_run_ingests_into_its_own_tenant_asks_every_question_and_sc
     assert len(asked_ids) == 4 and asked_ids == {r.request_id for r in results}
 
     failed = next(r for r in results if r.question == FAILING)
-    assert failed.error_status.code == grpc.StatusCode.INTERNAL.value[0]
-    assert failed.error_status.message.startswith("ask: INTERNAL: orchestrator (FAILED_PRECONDITION): the fake")
+    assert failed.error_status.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]  # the peer's status kept
+    assert failed.error_status.message.startswith("ask: FAILED_PRECONDITION: orchestrator: the fake")
     assert failed.error == failed.error_status.message  # the deprecated field, for readers before error_status
     broncos = next(r for r in results if r.question_id == "q1")
     assert broncos.answer == "Denver Broncos [1]" and list(broncos.cited_doc_ids) == ["Super_Bowl_50/0"]

@@ -60,10 +60,7 @@ async def with_retries(call: Callable[[], Awaitable[T]], service: str, *, attemp
             call, Backoff(base_s=0.25, cap_s=8.0, attempts=attempts), retriable=retriable, what=f"{service} call"
         )
     except grpc.RpcError as exc:
-        # The peer's own status name stays in the message: FAILED_PRECONDITION from a peer becomes INTERNAL
-        # here, which alone would hide what the peer said.
-        name = exc.code().name if hasattr(exc, "code") else "UNKNOWN"
-        raise from_rpc_error(exc, f"{service} ({name})") from None
+        raise from_rpc_error(exc, service) from None
 
 
 class Peers:
