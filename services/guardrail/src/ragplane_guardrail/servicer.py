@@ -90,7 +90,11 @@ class GuardrailServiceServicer(guardrail_pb2_grpc.GuardrailServiceServicer):
             DocumentChunk(chunk.provenance.chunk_index if chunk.HasField("provenance") else position, chunk.text)
             for position, chunk in enumerate(request.chunks)
         ]
-        results = await self.pool.run(engine.scan_document, chunks, policy)
+        results = []
+        for chunk in chunks:
+            # One pool job per chunk: a check queued meanwhile (another tenant's Ask) runs between two chunks
+            # instead of after the whole document, and a cancelled scan stops at the next chunk.
+            results.extend(await self.pool.run(engine.scan_document, [chunk], policy))
         return guardrail_pb2.ScanDocumentResponse(
             verdicts=[
                 guardrail_pb2.ChunkVerdict(chunk_index=r.chunk_index, verdict=verdict_to_proto(r.verdict))
