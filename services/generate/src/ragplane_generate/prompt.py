@@ -130,8 +130,19 @@ class BuiltPrompt:
     history_turns: int = 0
 
 
-def _clean(text: str, template: ChatTemplate) -> str:
-    return _SPOTLIGHT_TAG.sub("", template.escape(text)).strip()
+def sanitise(text: str, template: ChatTemplate) -> str:
+    """``text`` without control tokens or spotlight tags, whitespace trimmed; ``sanitise`` of the result is itself.
+
+    Tags and tokens are removed once; a tag that a removal rebuilt ("</USER_</USER_INPUT>INPUT>") then loses
+    its "<", and the template defuses a rebuilt token the same way: replacing cannot rebuild anything, where
+    removing again until nothing changes would be quadratic in the nesting depth.
+    """
+    escaped = template.escape(_SPOTLIGHT_TAG.sub("", text))
+    return _SPOTLIGHT_TAG.sub(_defuse_tag, escaped).strip()
+
+
+def _defuse_tag(match: re.Match[str]) -> str:
+    return "\u2039" + match.group()[1:]
 
 
 def _spotlight(question: str) -> str:
@@ -142,13 +153,13 @@ def render_passage(number: int, passage: Passage, template: ChatTemplate) -> str
     """``[n] (title: ..., doc: ..., page: ...)`` then the passage text."""
     details = []
     if passage.title:
-        details.append(f"title: {_clean(passage.title, template)}")
+        details.append(f"title: {sanitise(passage.title, template)}")
     if passage.doc_id:
-        details.append(f"doc: {_clean(passage.doc_id, template)}")
+        details.append(f"doc: {sanitise(passage.doc_id, template)}")
     if passage.page:
         details.append(f"page: {passage.page}")
     header = f"[{number}]" + (f" ({', '.join(details)})" if details else "")
-    return f"{header}\n{_clean(passage.text, template)}"
+    return f"{header}\n{sanitise(passage.text, template)}"
 
 
 class PromptBuilder:
@@ -228,7 +239,7 @@ class PromptBuilder:
             ValueError: the budget has no room for the rules (see ``fixed_tokens``).
         """
         _ = self.fixed_tokens  # checks the system budget on the first prompt
-        question = _clean(query, self.template)
+        question = sanitise(query, self.template)
         if not question:
             raise InvalidArgument("query", "must not be empty")
         query_tokens = self.counter.count(question)
@@ -252,7 +263,7 @@ class PromptBuilder:
         for turn in reversed(history or []):
             if turn.role not in ("user", "assistant"):
                 raise InvalidArgument("history", f"role must be user or assistant, but got {turn.role!r}")
-            text = _clean(turn.text, self.template)
+            text = sanitise(turn.text, self.template)
             if not text:
                 continue
             cost = self.counter.count(text) + 8

@@ -42,10 +42,13 @@ class ChatTemplate:
     special_tokens: tuple[str, ...] = ()
 
     def escape(self, text: str) -> str:
-        """Remove this template's control strings (and any ``<|...|>`` token lookalike) from untrusted text."""
+        """Remove this template's control strings (and any ``<|...|>`` token lookalike) from untrusted text.
+
+        The result holds no ``<|`` or ``|>`` at all, so no control token, however it was split, survives.
+        """
         for token in self.special_tokens:
             text = text.replace(token, "")
-        return _TOKEN_LIKE.sub("", text)
+        return defuse_delimiters(_TOKEN_LIKE.sub("", text))
 
     def render(self, messages: list[Message]) -> str:
         """The prompt: every message in order, then the opening of the assistant's reply.
@@ -63,6 +66,19 @@ class ChatTemplate:
 
 
 _TOKEN_LIKE = re.compile(r"<\|[A-Za-z0-9_./-]{1,40}\|>")
+# A "|" next to "<" or ">": what is left of a token that removing an inner one rebuilt ("<|im_<|x|>end|>").
+_DELIMITER_PIPE = re.compile(r"(?<=<)\||\|(?=>)")
+
+
+def defuse_delimiters(text: str) -> str:
+    """Replace every "|" that touches "<" or ">" with "¦", so no ``<|...|>`` token can be read from ``text``.
+
+    Removing a match again until nothing changes would be quadratic in the nesting depth; replacing instead
+    leaves the neighbours as they are, so one linear pass cannot rebuild what it removed, and a second changes
+    nothing.
+    """
+    return _DELIMITER_PIPE.sub("\u00a6", text)
+
 
 CHATML = ChatTemplate(
     name="chatml",
