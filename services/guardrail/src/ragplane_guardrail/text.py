@@ -72,6 +72,19 @@ class View:
             return position, position
         return self.origin[start], self.origin[end - 1] + 1
 
+    def without(self, pattern: re.Pattern[str]) -> View:
+        """This view with every match of ``pattern`` removed; the offsets still map to the original text."""
+        pieces: list[str] = []
+        origin: list[int] = []
+        position = 0
+        for match in pattern.finditer(self.text):
+            pieces.append(self.text[position : match.start()])
+            origin.extend(self.origin[position : match.start()])
+            position = match.end()
+        pieces.append(self.text[position:])
+        origin.extend(self.origin[position:])  # with the entry that maps the end
+        return View("".join(pieces), tuple(origin))
+
 
 def _identity(text: str) -> View:
     return View(text, tuple(range(len(text) + 1)))

@@ -286,7 +286,7 @@ RULES: tuple[Rule, ...] = (
         0.9,
         # "_" reads as a word break in the de-obfuscated view, hence "[_ ]".
         r"<\|im[_ ]start\|>|<\|im[_ ]end\|>|<\|system\|>|<\|assistant\|>|\[/?inst\]|<<sys>>|<</sys>>|"
-        r"<\|begin[_ ]of[_ ]text\|>|<\|start[_ ]header[_ ]id\|>",
+        r"<\|begin[_ ]of[_ ]text\|>|<\|(?:start|end)[_ ]header[_ ]id\|>|<\|eot[_ ]id\|>|<\|end[_ ]?of[_ ]?text\|>",
     ),
     _rule(
         "fake_role_line",
@@ -295,7 +295,7 @@ RULES: tuple[Rule, ...] = (
         r"(?:^|\n|\s)(?:#{1,4} ?)?(?:system|assistant|developer)\s*(?:override|prompt|message|note|"
         r"instructions?)?\s*:",
     ),
-    _rule("fake_closing_tag", INJECTION, 0.5, r"</(?:user_input|user|instructions?|context|document|query)>"),
+    _rule("fake_closing_tag", INJECTION, 0.5, r"</(?:user[_ ]input|user|instructions?|context|document|query)>"),
     _rule("system_tag", INJECTION, 0.7, r"</?system>|</?sys>|<system_prompt>"),
     _rule(
         "hidden_instruction",
@@ -415,6 +415,13 @@ NEGATION = re.compile(
     r"\b(?:do not|don't|never|must not|mustn't|should not|shouldn't|cannot|can't|not to)\s+(?:\w+\s+)?$"
 )
 
+# Rules for the delimiters the prompt uses, matched again on the text with token lookalikes and spotlight tags
+# removed: "<|im_<|x|>end|>" hides "<|im_end|>" from the first match, and a one-pass remover rebuilds it.
+_DELIMITER_RULES = tuple(r for r in RULES if r.name in {"chat_template_tokens", "fake_closing_tag", "system_tag"})
+_LOOKALIKE = re.compile(r"<\|[^<>|\n]{1,40}\|>|<\s*/?\s*user[_ ]?input\s*>")
+# Each pass peels one level of nesting; deeper nesting is left to the prompt sanitiser, which defuses any depth.
+_PEEL_PASSES = 4
+
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){8,}\b")
 _MAX_DECODE_CHARS = 20_000
@@ -454,18 +461,18 @@ class InjectionRules:
 
     def detect(self, text: Text) -> list[Finding]:
         view = text.deobfuscated
-        signals = self._match(view, damp=True)
-        findings = self._findings(signals, view, detector=self.name)
+        signals = self._match(view, damp=True) + _split_delimiters(view)
+        findings = self._findings(_one_per_rule(signals), view, detector=self.name)
         if len(text.raw) <= _MAX_DECODE_CHARS:
             findings.extend(self._decoded(text))
         return _strongest_per_category(findings)
 
-    def _match(self, view: View, damp: bool) -> list[tuple[Rule, int, int, float]]:
+    def _match(self, view: View, damp: bool, rules: tuple[Rule, ...] = RULES) -> list[tuple[Rule, int, int, float]]:
         haystack = view.text
         quoted = [m.span() for m in QUOTES.finditer(haystack)] if damp else []
         discussing = bool(damp and DISCUSSION.search(haystack))
         signals = []
-        for rule in RULES:
+        for rule in rules:
             for match in rule.pattern.finditer(haystack):
                 weight = rule.weight
                 start, end = match.span()
@@ -522,6 +529,36 @@ class InjectionRules:
             for finding in self._findings(signals, view, detector=f"rules.{how}", span=span):
                 findings.append(finding)
         return findings
+
+
+def _split_delimiters(view: View) -> list[tuple[Rule, int, int, float]]:
+    """Delimiter rules matched on ``view`` with lookalikes peeled off, one nesting level per linear pass.
+
+    Spans are positions in ``view`` (like ``_match``'s): the peeled copies map back to them.
+    """
+    signals: list[tuple[Rule, int, int, float]] = []
+    peeled = View(view.text, tuple(range(len(view.text) + 1)))
+    for _ in range(_PEEL_PASSES):
+        inner = peeled.without(_LOOKALIKE)
+        if len(inner.text) == len(peeled.text):
+            break
+        peeled = inner
+        for rule in _DELIMITER_RULES:
+            match = rule.pattern.search(peeled.text)
+            if match:
+                signals.append((rule, *peeled.to_original(*match.span()), rule.weight))
+    return signals
+
+
+def _one_per_rule(signals: list[tuple[Rule, int, int, float]]) -> list[tuple[Rule, int, int, float]]:
+    """The first signal of each rule (repetition is not extra evidence)."""
+    seen: set[str] = set()
+    kept = []
+    for signal in signals:
+        if signal[0].name not in seen:
+            seen.add(signal[0].name)
+            kept.append(signal)
+    return kept
 
 
 def _strongest_per_category(findings: list[Finding]) -> list[Finding]:
