@@ -292,8 +292,9 @@ RULES: tuple[Rule, ...] = (
         "fake_role_line",
         INJECTION,
         0.55,
-        r"(?:^|\n|\s)(?:#{1,4} ?)?(?:system|assistant|developer)\s*(?:override|prompt|message|note|"
-        r"instructions?)?\s*:",
+        # One whitespace run per choice: "\s*(?:...)?\s*:" splits a long run every way and is quadratic.
+        r"(?:^|\n|\s)(?:#{1,4} ?)?(?:system|assistant|developer)(?:\s*(?:override|prompt|message|note|"
+        r"instructions?))?\s*:",
     ),
     _rule("fake_closing_tag", INJECTION, 0.5, r"</(?:user[_ ]input|user|instructions?|context|document|query)>"),
     _rule("system_tag", INJECTION, 0.7, r"</?system>|</?sys>|<system_prompt>"),
@@ -332,7 +333,7 @@ RULES: tuple[Rule, ...] = (
         0.75,
         rf"\b(?:note|instructions?|message|attention|directive|p\.?s\.?|dear|hidden prompt|important instruction)"
         rf"\b[^.\n]{{0,10}}?(?:to|for)? (?:any |the |all |every )?{_AI_PHRASE}\b\s*[:,]?"
-        rf"|\bdear {_AI_PHRASE}\b|\b{_AI_PHRASE} (?:instructions|directive)\b|\[(?:assistant|ai|system) (?:directive|note)[^\]]*\]",
+        rf"|\bdear {_AI_PHRASE}\b|\b{_AI_PHRASE} (?:instructions|directive)\b|\[(?:assistant|ai|system) (?:directive|note)[^\]\n]{{0,200}}\]",
     ),
     _rule(
         "if_you_are_ai",
@@ -360,7 +361,8 @@ RULES: tuple[Rule, ...] = (
         "exfil_link",
         INJECTION,
         0.6,
-        r"!\[[^\]]*\]\(https?://[^)\s]*[?&][^)\s]*=|\bexfiltrat\w*|\b(?:forward|send) (?:all|the|every)\b"
+        # Runs bounded and the first one stopping at "?"/"&": unbounded, they rescan from every repetition.
+        r"!\[[^\]\n]{0,200}\]\(https?://[^)\s?&]{0,500}[?&][^)\s]{0,500}=|\bexfiltrat\w*|\b(?:forward|send) (?:all|the|every)\b"
         r"[^.\n]{0,30}\b(?:to|via)\b[^.\n]{0,20}@|\b(?:include|append|add)\b[^.\n]{0,30}\b(?:user's|users') "
         r"(?:email|password|data|chat|conversation)",
     ),
@@ -368,7 +370,7 @@ RULES: tuple[Rule, ...] = (
         "tool_call",
         INJECTION,
         0.5,
-        r"\b(?:call|invoke|run|execute|use) the [a-z_]+ tool\b|\bcurl [^|\n]+\|\s*(?:sh|bash)\b",
+        r"\b(?:call|invoke|run|execute|use) the [a-z_]+ tool\b|\bcurl [^|\n]{1,300}\|\s*(?:sh|bash)\b",
     ),
     _rule(
         "hidden_markup", INJECTION, 0.3, r"display:\s*none|white text on (?:a )?white|font-size:\s*0|<!--|\[hidden\]"
