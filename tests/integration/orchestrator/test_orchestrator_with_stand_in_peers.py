@@ -488,6 +488,7 @@ async def test_redis_outage_is_reported_as_unavailable(stack):
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await _ask(server, "What is Mars?", metadata=LIMITED)  # a rate-limited tenant: the limiter reads Redis
         assert caught.value.code() == grpc.StatusCode.UNAVAILABLE and "Redis" in caught.value.details()
+        assert "127.0.0.1" not in caught.value.details() and ":1" not in caught.value.details()
     finally:
         app.pipeline.limiter._redis = reachable
 

@@ -135,7 +135,9 @@ class QueryPipeline:
                     await self.on_answer(current_tenant(), item.result.request_id)
                 yield item
         except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
-            raise Unavailable(f"Redis (caches, sessions, rate limits) is unreachable: {exc}") from exc
+            # The client learns which dependency failed, not where it lives; the log keeps the details.
+            log.warning("redis unreachable", error=str(exc))
+            raise Unavailable("Redis (caches, sessions, rate limits) is unreachable") from exc
 
     async def _run(self, question: Question, stream: bool) -> AsyncIterator[AnswerEvent]:
         validate(question, self.settings)

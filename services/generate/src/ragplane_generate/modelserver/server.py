@@ -10,6 +10,8 @@ SIGTERM: NOT_SERVING, drain within the grace period, free the model.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import signal
 import sys
 from dataclasses import dataclass
@@ -210,4 +212,11 @@ def main() -> None:
     """Process entry point."""
     settings = load()
     configure_logging("modelserver", settings.log_level)
-    sys.exit(asyncio.run(serve(settings)))
+    code = asyncio.run(serve(settings))
+    # Everything is stopped and released by now. Interpreter finalisation would then tear down llama.cpp's and
+    # gRPC's native objects in module order, which now and then aborts the process ("terminate called without an
+    # active exception", exit -6) after a clean drain; the exit code must say how the drain went.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
