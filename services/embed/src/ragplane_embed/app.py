@@ -27,6 +27,17 @@ class EmbedApp:
         self.embedder: Embedder = build_embedder(settings)
         self.consumer: ConsumerRunner | None = None
         self._producer: EventProducer | None = None
+        if settings.consumer_enabled:
+            # Both connect only in start(): building them here is cheap and leaves nothing None while warming up.
+            self._producer = EventProducer(settings, "ragplane-embed")
+            self.consumer = ConsumerRunner(
+                settings,
+                topic=settings.chunks_topic,
+                group=settings.consumer_group,
+                message_type=events_pb2.ChunksEvent,
+                handler=ChunksHandler(self.embedder, self._producer, settings.vectors_topic),
+                options=ConsumerOptions(batch_size=settings.batch_records, batch_wait_s=settings.batch_wait_s),
+            )
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         servicer = EmbedServiceServicer(embedder=self.embedder, settings=self.settings)
@@ -35,20 +46,12 @@ class EmbedApp:
 
     async def start(self) -> None:
         await asyncio.to_thread(self.embedder.start)
-        if not self.settings.consumer_enabled:
+        if self.consumer is None or self._producer is None:
             return
         settings = self.settings
         await asyncio.to_thread(ensure_topics, settings, [settings.chunks_topic, settings.vectors_topic])
-        self._producer = await asyncio.to_thread(EventProducer, settings, "ragplane-embed")
-        self.consumer = ConsumerRunner(
-            settings,
-            topic=settings.chunks_topic,
-            group=settings.consumer_group,
-            message_type=events_pb2.ChunksEvent,
-            handler=ChunksHandler(self.embedder, self._producer, settings.vectors_topic),
-            options=ConsumerOptions(batch_size=settings.batch_records, batch_wait_s=settings.batch_wait_s),
-        )
-        self.consumer.start()
+        await asyncio.to_thread(self._producer.connect)
+        await asyncio.to_thread(self.consumer.start)
         log.info("consuming", topic=settings.chunks_topic, group=settings.consumer_group)
 
     def liveness(self) -> list[ConsumerRunner]:

@@ -66,33 +66,8 @@ class RetrieveApp:
         self.consumer: ConsumerRunner | None = None
         self.optimizer: OptimizeScheduler | None = None
         self._producer: EventProducer | None = None
-
-    def register(self, server: grpc.aio.Server) -> list[str]:
-        servicer = RetrieveServiceServicer(store=self.store, gate=self.gate, search_defaults=self.search_defaults)
-        retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server(servicer, server)
-        return ["ragplane.v1.RetrieveService"]
-
-    async def start(self) -> None:
-        settings = self.settings
-        await asyncio.to_thread(self.store.open)
         if settings.writer_enabled:
-            await asyncio.to_thread(ensure_topics, settings, [settings.vectors_topic, settings.indexed_topic])
-            self._producer = await asyncio.to_thread(EventProducer, settings, "ragplane-index-writer")
-            self.writer = IndexWriter(
-                self.store, self._producer, settings.indexed_topic, settings.upsert_batch, self.gate
-            )
-            self.consumer = ConsumerRunner(
-                settings,
-                topic=settings.vectors_topic,
-                group=settings.writer_group,
-                message_type=events_pb2.VectorsEvent,
-                handler=self.writer,
-                options=ConsumerOptions(
-                    batch_size=settings.writer_batch_records, batch_wait_s=settings.writer_batch_wait_s
-                ),
-            )
-            self.consumer.start()
-            log.info("index writer consuming", topic=settings.vectors_topic, group=settings.writer_group)
+            self._build_writer()
         if settings.store == "edge" and settings.optimize_mode == "auto":
             writer = self.writer
             self.optimizer = OptimizeScheduler(
@@ -102,6 +77,37 @@ class RetrieveApp:
                 settings.optimize_check_s,
                 settings.optimize_timeout_s,
             )
+
+    def _build_writer(self) -> None:
+        """The index writer and its consumer; both connect to the broker only in ``start()``."""
+        settings = self.settings
+        self._producer = EventProducer(settings, "ragplane-index-writer")
+        self.writer = IndexWriter(self.store, self._producer, settings.indexed_topic, settings.upsert_batch, self.gate)
+        self.consumer = ConsumerRunner(
+            settings,
+            topic=settings.vectors_topic,
+            group=settings.writer_group,
+            message_type=events_pb2.VectorsEvent,
+            handler=self.writer,
+            options=ConsumerOptions(
+                batch_size=settings.writer_batch_records, batch_wait_s=settings.writer_batch_wait_s
+            ),
+        )
+
+    def register(self, server: grpc.aio.Server) -> list[str]:
+        servicer = RetrieveServiceServicer(store=self.store, gate=self.gate, search_defaults=self.search_defaults)
+        retrieve_pb2_grpc.add_RetrieveServiceServicer_to_server(servicer, server)
+        return ["ragplane.v1.RetrieveService"]
+
+    async def start(self) -> None:
+        settings = self.settings
+        await asyncio.to_thread(self.store.open)
+        if self.consumer is not None and self._producer is not None:
+            await asyncio.to_thread(ensure_topics, settings, [settings.vectors_topic, settings.indexed_topic])
+            await asyncio.to_thread(self._producer.connect)
+            await asyncio.to_thread(self.consumer.start)
+            log.info("index writer consuming", topic=settings.vectors_topic, group=settings.writer_group)
+        if self.optimizer is not None:
             self.optimizer.start()
 
     def liveness(self) -> list[ConsumerRunner]:
