@@ -20,6 +20,7 @@ from ragplane_retrieve.model import SERVED, Condition, Range, Scalar
 STRING_FIELDS = frozenset({"doc_id", "source", "title"})
 INTEGER_FIELDS = frozenset({"page", "chunk_index"})
 METADATA_PREFIX = "metadata."
+# Matched with fullmatch: "$" alone would also accept a key followed by a newline.
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 MAX_FILTERS = 32
 MAX_ANY_OF = 256
@@ -60,7 +61,7 @@ def translate(filters: Sequence[common_pb2.FieldFilter]) -> tuple[Condition, ...
     for i, flt in enumerate(filters):
         field = flt.field
         if field.startswith(METADATA_PREFIX):
-            if not _METADATA_KEY.match(field[len(METADATA_PREFIX) :]):
+            if not _METADATA_KEY.fullmatch(field[len(METADATA_PREFIX) :]):
                 raise InvalidArgument(
                     f"filters[{i}].field", f"metadata key must match {_METADATA_KEY.pattern}, but got {field!r}"
                 )
