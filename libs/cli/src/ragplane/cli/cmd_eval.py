@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
+
 from ragplane.cli.output import address, client_metadata, console, err_console, print_json, print_table
 
 DEFAULT_EVAL_ADDR = "127.0.0.1:50058"
@@ -198,8 +200,6 @@ def print_summary(report: dict[str, Any]) -> None:
 
 
 def _stub(args: argparse.Namespace):
-    import grpc
-
     from ragplane.v1 import eval_pb2_grpc
 
     channel = grpc.insecure_channel(
@@ -209,18 +209,94 @@ def _stub(args: argparse.Namespace):
     return channel, eval_pb2_grpc.EvalServiceStub(channel)
 
 
+# -- the dataset the service is given ---------------------------------------------------------------------
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
+WHERE_DATASETS_GO = (
+    "the eval service reads datasets only from its dataset folders: put the file in <folder>/<tenant>/ of a folder "
+    "in the service's RAGPLANE_EVAL_DATASET_DIRS and give its name there (ragplane eval run NAME)"
+)
+
+
+@dataclass(frozen=True)
+class StackDatasets:
+    """The dataset folders of the local stack's eval service, and the caller's tenant there."""
+
+    roots: tuple[Path, ...]
+    tenant: str
+
+    def readable(self, path: Path) -> bool:
+        """Whether the service lets the tenant read ``path``: a file of its folder, or shared (access.py's rule)."""
+        for root in self.roots:
+            if path.is_relative_to(root):
+                parts = path.relative_to(root).parts
+                if len(parts) == 1 or parts[0] == self.tenant:
+                    return True
+        return False
+
+
+def _is_loopback_port(addr: str, port: int) -> bool:
+    host, _, raw_port = addr.rpartition(":")
+    return host in _LOOPBACK and raw_port == str(port)
+
+
+def stack_datasets(addr: str, api_key: str | None) -> StackDatasets | None:
+    """The local stack's dataset folders when ``addr`` is its running eval service and the key is one of its keys."""
+    from ragplane.cli import infra, stack
+    from ragplane.runtime.auth import ApiKeyError, parse_api_keys
+
+    service = next((c for c in stack.load_state() if c.name == "eval"), None)
+    if service is None or not _is_loopback_port(addr, service.port) or not infra.pid_alive(service.pid):
+        return None
+    env_file = stack.home() / "run" / "env.json"
+    env = json.loads(env_file.read_text()) if env_file.exists() else {}
+    try:
+        keys = parse_api_keys(env.get("RAGPLANE_API_KEYS", "dev-key=default"))
+    except ApiKeyError:
+        return None
+    tenant = keys.get(client_metadata(api_key)[0][1].removeprefix("Bearer "))
+    if tenant is None:
+        return None
+    # The eval service's defaults when RAGPLANE_EVAL_DATASET_DIRS is unset (ragplane_eval.config.dataset_roots).
+    from ragplane.cli.datasets import default_cache_dir
+
+    data_dir = Path(env.get("RAGPLANE_DATA_DIR") or stack.home() / "data")
+    dirs = [d for d in env.get("RAGPLANE_EVAL_DATASET_DIRS", "").split(",") if d.strip()]
+    roots = [Path(d.strip()) for d in dirs] or [data_dir / "datasets", default_cache_dir()]
+    return StackDatasets(tuple(root.expanduser().resolve() for root in roots), tenant)
+
+
+def dataset_argument(dataset: str, addr: str, api_key: str | None, progress=None) -> str:
+    """What RunDataset is given for the DATASET argument.
+
+    ``squad-dev`` is fetched into the CLI's cache. For the local stack's eval service a local file it may not read
+    is staged into the caller's tenant folder of the stack and given by its name there. Otherwise an existing
+    local file is given by its absolute path (a service on this machine may have it in its folders), and
+    anything else as typed: a name the service looks up in the caller's dataset folders.
+    """
+    from ragplane.cli.datasets import SQUAD_DEV_NAME, resolve_dataset, stage_dataset
+
+    if dataset != SQUAD_DEV_NAME and not Path(dataset).expanduser().is_file():
+        return dataset
+    path = resolve_dataset(dataset, progress=progress)
+    local = stack_datasets(addr, api_key)
+    if local is None or local.readable(path):
+        return str(path)
+    return stage_dataset(path, local.roots[0] / local.tenant)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ragplane.cli.datasets import resolve_dataset
     from ragplane.v1 import eval_pb2
 
     valid = known_metrics(args.retrieval_only)
     gates = [parse_gate(text, valid) for text in args.gate]
+    addr = address(args.addr, "RAGPLANE_EVAL_ADDR", DEFAULT_EVAL_ADDR)
     with err_console.status("resolving the dataset") as spinner:
-        path = resolve_dataset(args.dataset, progress=lambda message: spinner.update(message))
+        dataset = dataset_argument(args.dataset, addr, args.api_key, progress=spinner.update)
     request = eval_pb2.RunDatasetRequest(
-        dataset_path=str(path),
+        dataset_path=dataset,
         limit=args.limit,
         seed=args.seed,
         retrieval_only=args.retrieval_only,
@@ -250,6 +326,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             call.cancel()
             raise
+        except grpc.RpcError as exc:
+            if not _is_dataset_refusal(exc):
+                raise
+            err_console.print(f"[red]error:[/red] {exc.code().name}: {exc.details()}")
+            err_console.print(WHERE_DATASETS_GO, markup=False)
+            return 1
     if report is None:
         err_console.print("[red]error:[/red] the eval service ended the run without a report")
         return 1
@@ -279,6 +361,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
         err_console.print(f"[red]{len(failed)} gate(s) failed:[/red] " + "; ".join(failed))
         return 1
     return 0
+
+
+def _is_dataset_refusal(exc: grpc.RpcError) -> bool:
+    """The service refused the dataset for where it is (not for what is in it)."""
+    details = exc.details() or ""
+    return (
+        exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+        and details.startswith("dataset_path:")
+        and ("outside the dataset folders" in details or "no such dataset file" in details)
+    )
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

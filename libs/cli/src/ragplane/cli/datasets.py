@@ -6,13 +6,18 @@
 ``~/.cache/ragplane/datasets/``.
 
 Reading a dataset file (SQuAD-format JSON or ragplane JSONL) into a corpus and questions is the eval service's
-``ragplane_eval.datasets.load_dataset``; ``ragplane eval run`` only resolves the file and sends its path, and the
-benchmarks, which run the services in process anyway, import that loader.
+``ragplane_eval.datasets.load_dataset``; ``ragplane eval run`` only resolves the file and sends its path or name,
+and the benchmarks, which run the services in process anyway, import that loader.
+
+The eval service reads datasets only from its dataset folders. ``stage_dataset`` places a user's file, and the
+corpus files it names, in a tenant's folder (``<folder>/<tenant>/staged/<content hash>/``), linked where it can
+and copied where it cannot, so the local stack can run any file the user points at.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -155,3 +160,97 @@ def resolve_dataset(name_or_path: str, *, progress: Callable[[str], None] | None
     if not path.is_file():
         raise DatasetError(f"dataset {name_or_path!r} is neither {SQUAD_DEV_NAME!r} nor an existing file")
     return path.resolve()
+
+
+STAGED_DIR = "staged"
+
+
+def stage_dataset(path: Path, tenant_dir: Path) -> str:
+    """Place dataset ``path`` and the corpus files it names under ``tenant_dir``; return its name there.
+
+    The copy goes to ``staged/<sha256 of the files>[:16]/`` keeping the file name (the run's dataset name), so a
+    rerun of the same files reuses it. A corpus reference that stays beside the dataset keeps its relative place;
+    one that leaves it (``..``, an absolute path) is staged beside the dataset and the reference rewritten.
+
+    Args:
+        path: the user's dataset file (SQuAD JSON or ragplane JSONL).
+        tenant_dir: the tenant's folder of one of the eval service's dataset folders.
+
+    Returns:
+        The staged file's path relative to ``tenant_dir`` (what RunDataset is given).
+
+    Raises:
+        DatasetError: a corpus file the dataset names does not exist.
+    """
+    corpora = _corpus_refs(path)
+    digest = hashlib.sha256(sha256_file(path).encode())
+    for _, source, _ in corpora:
+        digest.update(sha256_file(source).encode())
+    folder = tenant_dir / STAGED_DIR / digest.hexdigest()[:16]
+    rewritten: dict[int, str] = {}
+    for index, (number, source, ref) in enumerate(corpora):
+        if _escapes(ref):
+            ref = Path(f"corpus-{index}-{source.name}")
+            rewritten[number] = str(ref)
+        _place(source, folder / ref)
+    if rewritten:
+        _place_rewritten(path, folder / path.name, rewritten)
+    else:
+        _place(path, folder / path.name)
+    return str((folder / path.name).relative_to(tenant_dir))
+
+
+def _corpus_refs(path: Path) -> list[tuple[int, Path, Path]]:
+    """(line number, source file, reference) of each ``{"corpus": ...}`` line of a JSONL dataset."""
+    if path.suffix.lower() != ".jsonl":
+        return []
+    refs = []
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+        record = _json_object(line)
+        if record is None or "corpus" not in record:
+            continue
+        ref = Path(str(record["corpus"]))
+        source = path.parent / ref
+        if not source.is_file():
+            raise DatasetError(f"{path}:{number}: corpus file {str(ref)!r} does not exist")
+        refs.append((number, source, ref))
+    return refs
+
+
+def _json_object(line: str) -> dict | None:
+    # Malformed lines are left for the eval service to report, with their line numbers.
+    try:
+        record = json.loads(line) if line.strip() else None
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _escapes(ref: Path) -> bool:
+    return ref.is_absolute() or ".." in ref.parts
+
+
+def _place(source: Path, target: Path) -> None:
+    """Hard-link ``source`` to ``target`` (a copy across file systems); an existing target is kept."""
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        os.link(source, partial)
+    except OSError:
+        shutil.copyfile(source, partial)
+    os.replace(partial, target)
+
+
+def _place_rewritten(source: Path, target: Path, refs: dict[int, str]) -> None:
+    """Copy JSONL ``source`` to ``target`` with the corpus reference of each numbered line in ``refs`` replaced."""
+    if target.exists():
+        return
+    lines = source.read_text(encoding="utf-8").splitlines()
+    for number, ref in refs.items():
+        lines[number - 1] = json.dumps({"corpus": ref})
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{os.getpid()}.part")
+    partial.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    os.replace(partial, target)
