@@ -1,7 +1,8 @@
-"""Shared fixtures: a real Kafka-protocol broker (Tansu) and a real Redis on loopback, started once per run, and
-readers of its topics (support.topics).
+"""Shared fixtures: a real Kafka-protocol broker (Tansu) and real Redis servers on loopback (caches, and the
+durable state Redis of ingest's registry), started once per run, and readers of its topics (support.topics).
 
-Set RAGPLANE_TEST_KAFKA_BOOTSTRAP / RAGPLANE_TEST_REDIS_URL to use already-running ones instead.
+Set RAGPLANE_TEST_KAFKA_BOOTSTRAP / RAGPLANE_TEST_REDIS_URL / RAGPLANE_TEST_STATE_REDIS_URL to use already-running
+ones instead.
 """
 
 from __future__ import annotations
@@ -37,6 +38,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield external
         return
     redis = infra.start_redis(persistent=False, log_path=tmp_path_factory.mktemp("redis") / "redis.log")
+    yield f"redis://{redis.address}/0"
+    redis.stop()
+
+
+@pytest.fixture(scope="session")
+def state_redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a real state Redis as ingest's registry needs it: append-only file on, never evicting."""
+    external = os.environ.get("RAGPLANE_TEST_STATE_REDIS_URL")
+    if external:
+        yield external
+        return
+    root = tmp_path_factory.mktemp("state-redis")
+    redis = infra.start_redis(
+        data_dir=root / "data", log_path=root / "redis.log", eviction="noeviction", name="state-redis"
+    )
     yield f"redis://{redis.address}/0"
     redis.stop()
 

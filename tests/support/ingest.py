@@ -27,11 +27,15 @@ AUTH_B = [("authorization", "Bearer key-b")]
 
 
 def make_settings(kafka_bootstrap: str, redis_url: str, **overrides: Any) -> Settings:
-    """Settings on unique topics, group and Redis prefix, one partition (so order across documents holds)."""
+    """Settings on unique topics, group and Redis prefix, one partition (so order across documents holds).
+
+    The registry shares ``redis_url`` (the prefix keeps runs apart) unless ``state_redis_url`` is given.
+    """
     run = uuid.uuid4().hex[:10]
     values: dict[str, Any] = dict(
         kafka_bootstrap=kafka_bootstrap,
         redis_url=redis_url,
+        state_redis_url=redis_url,
         kafka_partitions=1,
         api_keys=API_KEYS,
         allow_dev_key=True,

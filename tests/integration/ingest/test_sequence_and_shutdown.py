@@ -50,7 +50,7 @@ def delay_sends(app: IngestApp, seconds: float) -> None:
 
 
 async def record_of(settings, doc_id: str):
-    registry = Registry.from_url(settings.redis_url, settings.redis_prefix)
+    registry = Registry.from_url(settings.state_redis_url, settings.redis_prefix)
     try:
         return await registry.get("default", doc_id)
     finally:

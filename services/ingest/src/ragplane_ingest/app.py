@@ -31,7 +31,9 @@ class IngestApp:
         self.tokenizer = HFTokenizer(settings.tokenizer_path) if settings.tokenizer_path else HFTokenizer.default()
         # The producer connects and the Redis client opens connections in start(), not here.
         self.producer = EventProducer(settings, "ragplane-ingest")
-        self.registry = Registry.from_url(settings.redis_url, settings.redis_prefix)
+        # The registry is state, not cache: it lives in the never-evicting state Redis (an evicted sequence
+        # would restart a document's versions and the index writer would drop them as stale).
+        self.registry = Registry.from_url(settings.state_redis_url, settings.redis_prefix)
         self.scanner: GuardrailScanner | None = None
         if settings.guardrail_addr:
             self.scanner = GuardrailScanner(

@@ -23,6 +23,11 @@ def _hostport_or_empty(raw: str) -> str:
     return parse_hostport(raw) if raw else ""
 
 
+def _redis_scheme(value: str) -> str | None:
+    # The value is not quoted back: the URL may carry the password.
+    return None if value.startswith(("redis://", "rediss://")) else "must be a redis:// or rediss:// URL"
+
+
 @dataclass(frozen=True)
 class Settings(CommonSettings):
     """Ingest settings on top of the shared ones (broker, Redis, auth, ...)."""
@@ -39,6 +44,13 @@ class Settings(CommonSettings):
         "RAGPLANE_INGEST_STATUS_GROUP", "ragplane-ingest-status", doc="consumer group of the status consumer"
     )
     status_consumer: bool = env("RAGPLANE_INGEST_STATUS_CONSUMER", True, doc="run the status consumer in this process")
+    state_redis_url: str = env(
+        "RAGPLANE_STATE_REDIS_URL",
+        "redis://127.0.0.1:6380/0",
+        check=_redis_scheme,
+        doc="Redis holding the document registry and version sequences: durable (append-only file) and never "
+        "evicting (maxmemory-policy noeviction), apart from the caches of RAGPLANE_REDIS_URL",
+    )
     redis_prefix: str = env(
         "RAGPLANE_INGEST_REDIS_PREFIX", "ragplane:ingest", doc="prefix of the document registry's Redis keys"
     )

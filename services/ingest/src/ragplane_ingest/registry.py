@@ -8,6 +8,8 @@ Keys (``{tenant}`` is a hash tag, so one tenant's keys share a cluster slot and 
 
 Every conditional update is a Lua script, so concurrent writers (RPCs, the status consumer, other replicas)
 cannot interleave between the check and the write.
+
+These keys are state, not cache: they belong in a Redis that never evicts (RAGPLANE_STATE_REDIS_URL).
 """
 
 from __future__ import annotations

@@ -162,8 +162,18 @@ def start_redis(
     log_path: Path | None = None,
     persistent: bool = True,
     timeout_s: float = 15.0,
+    *,
+    maxmemory: str = "",
+    eviction: str = "",
+    name: str = "redis",
 ) -> Proc:
-    """Start redis-server on 127.0.0.1:port; with ``persistent`` it keeps an append-only file in data_dir."""
+    """Start redis-server on 127.0.0.1:port; with ``persistent`` it keeps an append-only file in data_dir.
+
+    Args:
+        maxmemory: Redis's memory limit (e.g. "256mb"); empty: none.
+        eviction: its maxmemory-policy: "allkeys-lru" for caches, "noeviction" for state that must not vanish.
+        name: what error messages and the returned Proc call it.
+    """
     port = port or free_port()
     args = [
         redis_binary(),
@@ -183,10 +193,14 @@ def start_redis(
         args += ["--dir", str(data_dir), "--appendonly", "yes", "--appendfsync", "everysec"]
     else:
         args += ["--appendonly", "no"]
+    if maxmemory:
+        args += ["--maxmemory", maxmemory]
+    if eviction:
+        args += ["--maxmemory-policy", eviction]
     process = _spawn(args, log_path)
     try:
-        wait_port(port, timeout_s, process, "redis-server")
+        wait_port(port, timeout_s, process, f"redis-server ({name})")
     except InfraError:
         stop_pid(process.pid, 2)
         raise
-    return Proc("redis", process, port, log_path)
+    return Proc(name, process, port, log_path)

@@ -242,6 +242,38 @@ class CommonSettings:
     default_deadline_s: float = env(
         "RAGPLANE_DEFAULT_DEADLINE_S", 30.0, check=positive, doc="deadline applied to calls that arrive without one"
     )
+    grpc_lb_policy: str = env(
+        "RAGPLANE_GRPC_LB_POLICY",
+        "round_robin",
+        check=one_of("round_robin", "pick_first"),
+        doc="how a channel to another service spreads calls over the replicas its address resolves to "
+        "(round_robin: per call, over every replica behind a dns:/// headless name)",
+    )
+    grpc_keepalive_s: float = env(
+        "RAGPLANE_GRPC_KEEPALIVE_S",
+        30.0,
+        check=in_range(10.0, 3600.0),
+        doc="seconds between keepalive pings on a channel with calls in flight (a dead replica is dropped)",
+    )
+    grpc_dns_refresh_s: float = env(
+        "RAGPLANE_GRPC_DNS_REFRESH_S",
+        30.0,
+        check=in_range(0.1, 3600.0),
+        doc="least seconds between two DNS lookups of a channel's address (a lookup follows a closed connection)",
+    )
+    grpc_max_connection_age_s: float = env(
+        "RAGPLANE_GRPC_MAX_CONNECTION_AGE_S",
+        120.0,
+        check=in_range(1.0, 86_400.0),
+        doc="a server closes each client connection after about this long, so that long-lived callers look up "
+        "the replicas again and spread onto new ones",
+    )
+    grpc_max_connection_age_grace_s: float = env(
+        "RAGPLANE_GRPC_MAX_CONNECTION_AGE_GRACE_S",
+        30.0,
+        check=in_range(0.0, 3600.0),
+        doc="seconds the calls in flight on a connection closed for its age get to finish",
+    )
     log_level: str = env("RAGPLANE_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR")
     log_content: bool = env(
         "RAGPLANE_LOG_CONTENT", False, doc="log document text, prompts and answers (off by default)"
@@ -277,4 +309,8 @@ class CommonSettings:
         check=one_of("none", "gzip", "snappy", "lz4", "zstd"),
         doc="producer compression; snappy, lz4 and zstd need their Python packages",
     )
-    redis_url: str = env("RAGPLANE_REDIS_URL", "redis://127.0.0.1:6379/0", doc="Redis for caches and state")
+    redis_url: str = env(
+        "RAGPLANE_REDIS_URL",
+        "redis://127.0.0.1:6379/0",
+        doc="Redis for caches, sessions and rate limits (may evict; ingest keeps its registry in RAGPLANE_STATE_REDIS_URL)",
+    )
