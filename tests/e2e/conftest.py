@@ -57,7 +57,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
             "RAGPLANE_EVAL_SAMPLE_RATE": "1.0",
         }
     )
-    for name in ("broker", "redis", "modelserver", *SERVICE_NAMES):
+    for name in ("broker", "redis", "state_redis", "modelserver", *SERVICE_NAMES):
         env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
     for name in ("modelserver", *SERVICE_NAMES):
         env[f"RAGPLANE_{name.upper()}_METRICS_PORT"] = str(infra.free_port())

@@ -1,4 +1,8 @@
-"""The local stack: broker, Redis, model server and the eight services as processes on loopback.
+"""The local stack: broker, two Redis servers, model server and the eight services as processes on loopback.
+
+The two Redis servers keep state apart from caches: ``redis`` holds caches, sessions and rate limits and evicts
+the least recently used keys at its memory limit; ``state-redis`` holds ingest's document registry and version
+sequences, with an append-only file and no eviction (an evicted sequence would restart a document's versions).
 
 ``up`` records every PID it starts under ``$RAGPLANE_HOME/run`` and ``down`` stops exactly those.
 """
@@ -10,6 +14,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +27,9 @@ from ragplane.runtime.services import DEFAULT_PORTS, MODEL_SERVER, metrics_port_
 SERVICES = start_order()
 BROKER_PORT = 9092
 REDIS_PORT = 6379
+STATE_REDIS_PORT = 6380
+# The caches Redis's memory limit: caches are rebuilt on a miss, so they may be evicted.
+CACHES_MAXMEMORY = "256mb"
 
 
 def home() -> Path:
@@ -80,7 +88,7 @@ def service_addresses() -> dict[str, str]:
     return {name: f"127.0.0.1:{_port(name, DEFAULT_PORTS[name])}" for name in DEFAULT_PORTS}
 
 
-def stack_env(broker_port: int, redis_port: int) -> dict[str, str]:
+def stack_env(broker_port: int, redis_port: int, state_redis_port: int) -> dict[str, str]:
     """Environment shared by every process of the local stack."""
     env = dict(os.environ)
     env.setdefault("RAGPLANE_API_KEYS", "dev-key=default")
@@ -88,6 +96,7 @@ def stack_env(broker_port: int, redis_port: int) -> dict[str, str]:
     env.setdefault("RAGPLANE_ALLOW_DEV_KEY", "true")
     env["RAGPLANE_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{broker_port}"
     env["RAGPLANE_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    env["RAGPLANE_STATE_REDIS_URL"] = f"redis://127.0.0.1:{state_redis_port}/0"
     env.setdefault("RAGPLANE_DATA_DIR", str(home() / "data"))
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -139,17 +148,18 @@ def up(timeout_s: float = 600.0, progress=None) -> list[Component]:
     try:
         broker_port = _port("broker", BROKER_PORT)
         redis_port = _port("redis", REDIS_PORT)
+        state_redis_port = _port("state_redis", STATE_REDIS_PORT)
         check_free("broker", broker_port)
         check_free("redis", redis_port)
+        check_free("state_redis", state_redis_port)
         note("starting broker")
         broker = infra.start_broker(broker_port, logs / "broker.log")
         components.append(Component("broker", broker.process.pid, broker_port, "infra", log=str(broker.log_path)))
         _save_state(components)
-        note("starting redis")
-        redis = infra.start_redis(redis_port, home() / "data" / "redis", logs / "redis.log")
-        components.append(Component("redis", redis.process.pid, redis_port, "infra", log=str(redis.log_path)))
-        _save_state(components)
-        env = stack_env(broker_port, redis_port)
+        for redis in _start_redis_servers(redis_port, state_redis_port, logs, note):
+            components.append(Component(redis.name, redis.process.pid, redis.port, "infra", log=str(redis.log_path)))
+            _save_state(components)
+        env = stack_env(broker_port, redis_port, state_redis_port)
         _env_file().write_text(json.dumps({k: v for k, v in env.items() if k.startswith(_KEPT_ENV)}, indent=2))
         _env_file().chmod(0o600)
 
@@ -175,6 +185,22 @@ def up(timeout_s: float = 600.0, progress=None) -> list[Component]:
     except BaseException:
         down()
         raise
+
+
+def _start_redis_servers(redis_port: int, state_redis_port: int, logs: Path, note) -> Iterator[infra.Proc]:
+    """Start the caches Redis (LRU at its limit), then the state Redis (append-only file, never evicting)."""
+    note("starting redis (caches)")
+    yield infra.start_redis(
+        redis_port, home() / "data" / "redis", logs / "redis.log", maxmemory=CACHES_MAXMEMORY, eviction="allkeys-lru"
+    )
+    note("starting state-redis (document registry)")
+    yield infra.start_redis(
+        state_redis_port,
+        home() / "data" / "state-redis",
+        logs / "state-redis.log",
+        eviction="noeviction",
+        name="state-redis",
+    )
 
 
 def _metrics_port(name: str, grpc_port: int) -> int:
@@ -219,7 +245,7 @@ def restart(name: str, timeout_s: float = 600.0) -> Component:
     by_name = {c.name: c for c in components}
     if name not in by_name or by_name[name].kind == "infra":
         raise SystemExit(f"{name!r} is not a service of the running local stack")
-    if "broker" not in by_name or "redis" not in by_name:
+    if not {"broker", "redis", "state-redis"} <= by_name.keys():
         raise SystemExit("the local stack is not running; start it with 'ragplane up'")
     old = by_name[name]
     if infra.pid_alive(old.pid):
@@ -227,7 +253,7 @@ def restart(name: str, timeout_s: float = 600.0) -> Component:
     env = dict(os.environ)
     if _env_file().exists():  # the settings the stack was started with, not this shell's
         env.update(json.loads(_env_file().read_text()))
-    env = stack_env(by_name["broker"].port, by_name["redis"].port) | {
+    env = stack_env(by_name["broker"].port, by_name["redis"].port, by_name["state-redis"].port) | {
         k: v for k, v in env.items() if k.startswith(_KEPT_ENV)
     }
     new = _spawn_component(name, spec(name).module, old.kind, old.port, env, home() / "logs")
@@ -290,7 +316,7 @@ class private_stack:  # noqa: N801 - used as a context manager
         self._env = dict(os.environ)
         self._env.update(extra_env or {})
         self._env["RAGPLANE_HOME"] = str(self._home)
-        for name in ("broker", "redis", *DEFAULT_PORTS):
+        for name in ("broker", "redis", "state_redis", *DEFAULT_PORTS):
             self._env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
         for name in DEFAULT_PORTS:
             self._env[f"RAGPLANE_{name.upper()}_METRICS_PORT"] = str(infra.free_port())
