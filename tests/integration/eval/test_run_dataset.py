@@ -104,7 +104,8 @@ async def test_a_full_run_ingests_into_its_own_tenant_asks_every_question_and_sc
     assert {m.name: m.value for m in broncos.metrics}["answer.exact_match"] == 1.0
     assert {r.mode for r in broncos.retrieved} == {"dense", "sparse", "hybrid", "rerank"}
 
-    rows = [json.loads(line) for line in Path(report.rows_path).read_text().splitlines()]
+    rows_file = Path(settings.reports_dir) / report.rows_path  # named relative to the reports folder
+    rows = [json.loads(line) for line in rows_file.read_text().splitlines()]
     assert sorted(row["question_id"] for row in rows) == ["q1", "q2", "q3", "q4"]
     stored = await stub.GetReport(eval_pb2.GetReportRequest(run_id=report.run_id), metadata=A, timeout=10)
     assert _metrics(stored.report) == metrics

@@ -68,6 +68,14 @@ class DatasetAccess:
             )
         return resolved
 
+    def name(self, resolved: Path) -> str:
+        """How ``resolved`` (a path ``check`` returned) is named to the tenant: relative to its folder, or the shared
+        file's name, never the server's path."""
+        for root in self.roots:
+            if resolved.is_relative_to(root / self.tenant):
+                return str(resolved.relative_to(root / self.tenant))
+        return resolved.name
+
     def _allowed(self, resolved: Path) -> bool:
         for root in self.roots:
             if resolved.is_relative_to(root):

@@ -1,7 +1,8 @@
 """Run reports on disk: ``<reports_dir>/<run_id>/report.json`` and ``rows.jsonl``, plus metric aggregation.
 
 A report belongs to the tenant that started the run; another tenant asking for it gets NOT_FOUND, as if it did
-not exist.
+not exist. Reports name files relative to the caller's folders (``<run_id>/rows.jsonl``, the dataset's name in
+the tenant's folder), never by the server's paths.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ragplane_eval import scoring
 
 RUN_ID = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
 MODES = ("dense", "sparse", "hybrid", "rerank")
+ROWS_FILE = "rows.jsonl"
 # Headline metrics that also get a 95% bootstrap interval (".ci95_low" / ".ci95_high").
 WITH_INTERVALS = ("answer.exact_match", "answer.f1", *(f"retrieval.{m}.mrr@10" for m in MODES))
 
@@ -166,7 +168,12 @@ class ReportStore:
         return self.root / run_id
 
     def rows_path(self, run_id: str) -> Path:
-        return self.run_dir(run_id) / "rows.jsonl"
+        return self.run_dir(run_id) / ROWS_FILE
+
+    @staticmethod
+    def rows_name(run_id: str) -> str:
+        """How reports name a run's rows file to clients: relative to the reports folder, not the server's path."""
+        return f"{run_id}/{ROWS_FILE}"
 
     def open_rows(self, run_id: str):
         """A text file to append rows to (created with the run folder)."""

@@ -222,7 +222,7 @@ class Runner:
         report = {
             "run_id": run_id,
             "dataset": dataset.name,
-            "dataset_path": str(path),
+            "dataset_path": self.access(caller_tenant).name(path),
             "caller_tenant": caller_tenant,
             "tenant": tenant,
             "questions": len(rows),
@@ -236,7 +236,7 @@ class Runner:
             "metrics": metrics,
             "started_at": started_at,
             "finished_at": _now(),
-            "rows_path": str(self.store.rows_path(run_id)),
+            "rows_path": self.store.rows_name(run_id),
         }
         self.store.save(report)
         log.info("eval run finished", run_id=run_id, questions=len(rows), errors=metrics.get("run.errors"))

@@ -32,7 +32,8 @@ def report_message(report: dict[str, Any]) -> eval_pb2.EvalReport:
         metrics=[eval_pb2.Metric(name=name, value=value) for name, value in report["metrics"].items()],
         started_at=_timestamp(report.get("started_at", "")),
         finished_at=_timestamp(report.get("finished_at", "")),
-        rows_path=report.get("rows_path", ""),
+        # Derived, not stored: reports written before held the server's absolute path here.
+        rows_path=ReportStore.rows_name(report["run_id"]),
         tenant=report.get("tenant", ""),
         retrieval_only=report.get("retrieval_only", False),
         judge=report.get("judge", ""),
