@@ -70,11 +70,11 @@ class Peers:
         self._settings = settings
         token = settings.service_token
         self._channels = {
-            "ingest": service_channel(settings.ingest_addr, token),
-            "embed": service_channel(settings.embed_addr, token),
-            "retrieve": service_channel(settings.retrieve_addr, token),
-            "rerank": service_channel(settings.rerank_addr, token),
-            "orchestrator": service_channel(settings.orchestrator_addr, token),
+            "ingest": service_channel(settings.ingest_addr, token, settings=settings),
+            "embed": service_channel(settings.embed_addr, token, settings=settings),
+            "retrieve": service_channel(settings.retrieve_addr, token, settings=settings),
+            "rerank": service_channel(settings.rerank_addr, token, settings=settings),
+            "orchestrator": service_channel(settings.orchestrator_addr, token, settings=settings),
         }
         self.ingest = ingest_pb2_grpc.IngestServiceStub(self._channels["ingest"])
         self.embed = embed_pb2_grpc.EmbedServiceStub(self._channels["embed"])

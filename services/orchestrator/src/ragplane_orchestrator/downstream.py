@@ -56,7 +56,7 @@ class Downstream:
         """Make the channels and stubs (no I/O: channels connect on their first call)."""
         settings = self._settings
         self._channels = {
-            name: service_channel(addr, settings.service_token, settings.default_deadline_s)
+            name: service_channel(addr, settings.service_token, settings.default_deadline_s, settings=settings)
             for name, addr in {
                 "guardrail": settings.guardrail_addr,
                 "embed": settings.embed_addr,

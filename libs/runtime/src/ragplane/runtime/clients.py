@@ -3,10 +3,16 @@
 Calls carry the service token, the caller's tenant and request id, W3C trace context, and a deadline: the
 one the caller gave, else what is left of the current request's deadline, else the default. gRPC retries
 UNAVAILABLE on idempotent methods within that deadline (``retry.service_config``).
+
+Calls are balanced per call, not per connection: an address such as ``dns:///embed-headless.ns.svc:50053``
+resolves to every ready replica and the ``round_robin`` policy sends each call to the next one. Servers close
+connections after ``RAGPLANE_GRPC_MAX_CONNECTION_AGE_S`` (``server.server_options``); the channel then looks the
+name up again, so a replica added later gets its share without the caller restarting.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
@@ -21,6 +27,7 @@ from ragplane.runtime.context import (
 )
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.retry import service_config
+from ragplane.runtime.settings import CommonSettings
 
 # A call gives up this much before its caller's deadline so that the caller can still answer.
 DEADLINE_MARGIN_S = 0.02
@@ -81,17 +88,54 @@ class _StreamStream(_ServiceCallDetails, grpc.aio.StreamStreamClientInterceptor)
         return await continuation(self._details(client_call_details), request_iterator)
 
 
-CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-    ("grpc.keepalive_time_ms", 30_000),
-    ("grpc.enable_retries", 1),
-    ("grpc.service_config", service_config()),
-]
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# A ping unanswered this long marks the connection dead, so round_robin stops sending calls to that replica.
+KEEPALIVE_TIMEOUT_MS = 10_000
 
 
-def service_channel(address: str, service_token: str, default_timeout_s: float = 30.0) -> grpc.aio.Channel:
-    """An insecure (in-cluster, mesh-encrypted) channel to another ragplane service, with tracing."""
+def channel_options(
+    settings: CommonSettings | None = None, *, max_message_bytes: int = MAX_MESSAGE_BYTES
+) -> list[tuple[str, Any]]:
+    """The options of a channel to a ragplane peer: message sizes, keepalive, retries and load balancing.
+
+    Args:
+        settings: the caller's settings (RAGPLANE_GRPC_LB_POLICY, _KEEPALIVE_S, _DNS_REFRESH_S); None for
+            their defaults.
+        max_message_bytes: the largest message either way.
+
+    Returns:
+        ``grpc`` channel arguments.
+    """
+    settings = settings or CommonSettings()
+    config = json.loads(service_config())
+    # The policy goes in the service config (the channel argument grpc.lb_policy_name is ignored once a
+    # service config is set); a resolver-provided config would win, but DNS TXT lookups are off in gRPC.
+    config["loadBalancingConfig"] = [{settings.grpc_lb_policy: {}}]
+    return [
+        ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.keepalive_time_ms", int(settings.grpc_keepalive_s * 1000)),
+        ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+        ("grpc.dns_min_time_between_resolutions_ms", int(settings.grpc_dns_refresh_s * 1000)),
+        ("grpc.enable_retries", 1),
+        ("grpc.service_config", json.dumps(config)),
+    ]
+
+
+CHANNEL_OPTIONS = channel_options()
+
+
+def service_channel(
+    address: str, service_token: str, default_timeout_s: float = 30.0, *, settings: CommonSettings | None = None
+) -> grpc.aio.Channel:
+    """An insecure (in-cluster, mesh-encrypted) channel to another ragplane service, with tracing.
+
+    Args:
+        address: ``host:port``, or ``dns:///name:port`` to balance over every address the name resolves to.
+        service_token: the credential sent with calls made for a tenant.
+        default_timeout_s: the deadline of a call made outside a request that gives none.
+        settings: the caller's settings, for the channel options (``channel_options``); None for defaults.
+    """
     interceptors: list[Any] = []
     try:
         from opentelemetry.instrumentation.grpc import aio_client_interceptors
@@ -102,4 +146,4 @@ def service_channel(address: str, service_token: str, default_timeout_s: float =
     interceptors.extend(
         kind(service_token, default_timeout_s) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
     )
-    return grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+    return grpc.aio.insecure_channel(address, options=channel_options(settings), interceptors=interceptors)

@@ -20,11 +20,17 @@ import grpc
 import numpy as np
 
 from ragplane.runtime import errors
+from ragplane.runtime.clients import channel_options
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.retry import Backoff, retry_async
 
 # A call gives up this much before its caller's deadline so that the caller can still answer.
 DEADLINE_MARGIN_S = 0.02
+# tritonclient's own limit (INT32_MAX): tensors of a batch can be large.
+MAX_MESSAGE_BYTES = 2**31 - 1
+# Per-call round_robin over every address of a dns:/// name, keepalive, and DNS refreshed when a server closes a
+# connection for its age (the runtime's channel options; they replace tritonclient's defaults).
+CHANNEL_ARGS = channel_options(max_message_bytes=MAX_MESSAGE_BYTES)
 # Numpy dtypes of the v2 datatypes callers send.
 _DATATYPES = {
     np.dtype(np.object_): "BYTES",
@@ -107,7 +113,7 @@ class InferenceClient:
     """An asyncio client to one model on a v2 gRPC server.
 
     Args:
-        address: host:port of the server's gRPC endpoint.
+        address: host:port of the server's gRPC endpoint, or dns:///name:port to balance over its replicas.
         model: the v2 model name.
         subject: names the server in error messages (default "model server (<model>)").
         timeout_s: the deadline of a call made outside a request, when the call gives none.
@@ -129,7 +135,7 @@ class InferenceClient:
         if self._client is None:
             from tritonclient.grpc.aio import InferenceServerClient
 
-            self._client = InferenceServerClient(self.address)
+            self._client = InferenceServerClient(self.address, channel_args=CHANNEL_ARGS)
 
     async def close(self) -> None:
         if self._client is not None:
@@ -221,7 +227,7 @@ class BlockingInferenceClient:
     """``InferenceClient`` for threads without an event loop (tritonclient's blocking gRPC client).
 
     Args:
-        address: host:port of the server's gRPC endpoint.
+        address: host:port of the server's gRPC endpoint, or dns:///name:port to balance over its replicas.
         model: the v2 model name.
         subject: names the server in error messages.
         timeout_s: the deadline of each call.
@@ -238,7 +244,7 @@ class BlockingInferenceClient:
         if self._client is None:
             import tritonclient.grpc
 
-            self._client = tritonclient.grpc.InferenceServerClient(url=self.address)
+            self._client = tritonclient.grpc.InferenceServerClient(url=self.address, channel_args=CHANNEL_ARGS)
 
     def close(self) -> None:
         if self._client is not None:

@@ -34,6 +34,20 @@ SERVER_OPTIONS = [
 ]
 
 
+def server_options(settings: CommonSettings) -> list[tuple[str, int]]:
+    """``SERVER_OPTIONS`` plus the connection age of ``settings``.
+
+    Closing each connection after RAGPLANE_GRPC_MAX_CONNECTION_AGE_S (gRPC adds +-10% jitter, so callers do not
+    reconnect in step) makes long-lived callers resolve the service's name again and spread their calls over
+    replicas that started after they connected; calls in flight get the grace period to finish.
+    """
+    return [
+        *SERVER_OPTIONS,
+        ("grpc.max_connection_age_ms", int(settings.grpc_max_connection_age_s * 1000)),
+        ("grpc.max_connection_age_grace_ms", int(settings.grpc_max_connection_age_grace_s * 1000)),
+    ]
+
+
 class Service(Protocol):
     """What a ragplane service provides to the runtime."""
 
@@ -158,7 +172,7 @@ async def start_service(
         pass
     gate = ServerInterceptor(service.name, authenticator, settings.default_deadline_s)
     interceptors.append(gate)
-    server = grpc.aio.server(interceptors=interceptors, options=SERVER_OPTIONS)
+    server = grpc.aio.server(interceptors=interceptors, options=server_options(settings))
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     names = service.register(server)

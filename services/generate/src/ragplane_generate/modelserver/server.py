@@ -26,7 +26,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 
 from ragplane.runtime.logs import configure_logging, get_logger
-from ragplane.runtime.server import SERVER_OPTIONS
+from ragplane.runtime.server import server_options
 from ragplane.runtime.services import metrics_port_for
 from ragplane.runtime.telemetry import start_metrics_server
 from ragplane_generate.models import resolve_model
@@ -149,7 +149,7 @@ async def start_model_server(settings: ModelServerSettings, *, metrics_enabled: 
     repository = LlmRepository()
     repository.update(model)
     data_plane = LlmDataPlane(repository)
-    server = grpc.aio.server(interceptors=(ExceptionToStatusInterceptor(),), options=SERVER_OPTIONS)
+    server = grpc.aio.server(interceptors=(ExceptionToStatusInterceptor(),), options=server_options(settings))
     grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
         LlmInferenceServicer(data_plane, LlmRepositoryExtension(repository)), server
     )
