@@ -386,7 +386,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         print_json(report)
     else:
         print_summary(report)
-        console.print(f"rows (on the eval service): {report['rows_path']}")
+        console.print(f"rows (in the eval service's reports folder): {report['rows_path']}")
     return 0
 
 
@@ -396,8 +396,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run = sub.add_parser(
         "run",
         help="run a dataset through the query path and score it",
-        description="DATASET: 'squad-dev' (SQuAD v1.1 dev, fetched once) or a path to SQuAD-format "
-        "JSON or ragplane JSONL.",
+        description="DATASET: 'squad-dev' (SQuAD v1.1 dev, fetched once), a path to SQuAD-format JSON or "
+        "ragplane JSONL (staged into the local stack's dataset folder when the stack runs it), or the name of a "
+        "file in the eval service's dataset folders.",
     )
     run.add_argument("dataset", metavar="DATASET")
     run.add_argument("--limit", type=int, default=0, help="questions to sample (0: all)")
