@@ -27,6 +27,7 @@ from dataclasses import dataclass, field, replace
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ragplane.runtime.auth import validate_tenant
 from ragplane.runtime.kafka import Envelope, EventProducer, PoisonMessage
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import events_pb2
@@ -43,14 +44,18 @@ UPSERT = events_pb2.DOCUMENT_OPERATION_UPSERT
 DELETE = events_pb2.DOCUMENT_OPERATION_DELETE
 
 
-def validate(event: events_pb2.VectorsEvent, dimensions: int) -> None:
+def validate(event: events_pb2.VectorsEvent, dimensions: int, key: str | None = None) -> None:
     """Reject events that can never be indexed.
+
+    Args:
+        event: the consumed event.
+        dimensions: the index's dense width.
+        key: the record key (``tenant/doc_id``, set by the producing pipeline); None: not from a record.
 
     Raises:
         PoisonMessage: naming the field that is wrong.
     """
-    if not event.tenant:
-        raise PoisonMessage("VectorsEvent.tenant is empty")
+    _validate_tenant(event, key)
     if not event.doc_id:
         raise PoisonMessage("VectorsEvent.doc_id is empty")
     if event.operation not in (UPSERT, DELETE):
@@ -70,6 +75,27 @@ def validate(event: events_pb2.VectorsEvent, dimensions: int) -> None:
                 )
             if len(set(embedded.sparse.indices)) != len(embedded.sparse.indices):
                 raise PoisonMessage(f"VectorsEvent.chunks[{i}].sparse.indices are not unique")
+
+
+def _validate_tenant(event: events_pb2.VectorsEvent, key: str | None) -> None:
+    """The payload's tenant must be a tenant name and the one the record key was produced for.
+
+    Points are written under the payload's tenant; without this, a record keyed for one tenant's document
+    could carry another tenant in its payload and write or delete that tenant's points.
+    """
+    if not event.tenant:
+        raise PoisonMessage("VectorsEvent.tenant is empty")
+    try:
+        validate_tenant(event.tenant)
+    except ValueError as exc:
+        raise PoisonMessage(f"VectorsEvent.tenant: {exc}") from None
+    if key is None:
+        return
+    key_tenant = key.partition("/")[0]
+    if key_tenant != event.tenant:
+        raise PoisonMessage(
+            f"VectorsEvent.tenant is {event.tenant!r} but the record key {key!r} names tenant {key_tenant!r}"
+        )
 
 
 @dataclass
@@ -189,8 +215,8 @@ class IndexWriter:
         self, events: Sequence[events_pb2.VectorsEvent], keys: Sequence[str] | None = None
     ) -> list[events_pb2.IndexedEvent]:
         """Apply ``events`` in order per document; produce and return one IndexedEvent per event."""
-        for event in events:
-            validate(event, self.store.dimensions)
+        for event, key in zip(events, keys or [None] * len(events)):
+            validate(event, self.store.dimensions, key)
         started = time.perf_counter()
         with self._lock:
             applied = self._apply(events)
