@@ -11,6 +11,7 @@ exists on the build machines; it exercises this class's code path, not a server'
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -80,8 +81,11 @@ class QdrantServerStore:
         self.timeout_s = timeout_s
         self.location = location
         self._client: Any = None
-        # Local mode is not thread-safe; against a server the lock only orders this process's calls.
-        self._lock = threading.RLock()
+        # Local mode is a plain-Python engine without locks of its own, so its calls take turns. A server's
+        # client (httpx) is thread-safe: no lock there, or one slow upsert would stall every tenant's search.
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            threading.RLock() if location is not None else contextlib.nullcontext()
+        )
 
     def _call(self, what: str, fn):
         from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -201,8 +205,8 @@ class QdrantServerStore:
         from qdrant_client import models
 
         version = self._filter(tenant, [Condition("doc_id", equals=doc_id), Condition("sequence", equals=sequence)])
-        # Old versions go first: a search of another replica in between finds the document missing for a
-        # moment, never two versions mixed. This process's searches wait on the lock.
+        # Old versions go first: a search in between (this replica's or another's) finds the document
+        # missing for a moment, never two versions mixed.
         with self._lock:
             self.delete(
                 tenant, [Condition("doc_id", equals=doc_id), Condition("sequence", equals=sequence, negate=True)]
