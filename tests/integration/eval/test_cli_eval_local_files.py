@@ -122,8 +122,34 @@ async def test_a_local_file_sent_to_another_eval_service_is_refused_naming_where
     home = tmp_path / "no-stack"  # no local stack running
     dataset = _jsonl(tmp_path / "user" / "mine.jsonl", [*DOCUMENTS, *QUESTIONS])
 
-    code, _, err = await _ragplane(home, "eval", "run", str(dataset), "--retrieval-only", "--addr", address)
+    code, _, err = await _ragplane(
+        home, "eval", "run", str(dataset), "--retrieval-only", "--addr", address, "--out", str(tmp_path / "out")
+    )
 
     assert code == 1
     assert "INVALID_ARGUMENT" in err and "outside the dataset folders" in err
     assert "RAGPLANE_EVAL_DATASET_DIRS" in err and "<tenant>" in err
+
+
+async def test_a_file_already_in_the_stacks_tenant_folder_is_run_in_place(service, tmp_path):
+    address, data_dir = service
+    home = tmp_path / "home"
+    _write_stack_state(home, address, data_dir)
+    dataset = _jsonl(data_dir / "datasets" / "default" / "own.jsonl", [*DOCUMENTS, *QUESTIONS])
+
+    code, out, err = await _ragplane(
+        home,
+        "eval",
+        "run",
+        str(dataset),
+        "--retrieval-only",
+        "--addr",
+        address,
+        "--out",
+        str(tmp_path / "out"),
+        "--json",
+    )
+
+    assert code == 0, err
+    assert json.loads(out)["report"]["questions"] == 2
+    assert not (data_dir / "datasets" / "default" / "staged").exists()
