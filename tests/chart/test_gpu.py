@@ -163,7 +163,7 @@ def test_encoders_can_run_on_the_triton_server_instead(render):
     rendered = render("gpu-tp2", "embed.remoteModels=true", "embed.gpu.count=0")
     config = rendered.get("ConfigMap", f"{RELEASE}-ragplane-embed")["data"]
     assert config["RAGPLANE_EMBED_BACKEND"] == "triton"
-    assert config["RAGPLANE_EMBED_TRITON_URL"] == f"{RELEASE}-ragplane-triton.ragplane.svc:8001"
+    assert config["RAGPLANE_EMBED_TRITON_URL"] == f"dns:///{RELEASE}-ragplane-triton-headless.ragplane.svc:8001"
     policy = rendered.get("NetworkPolicy", f"{RELEASE}-ragplane-triton")
     callers = [
         p["podSelector"]["matchLabels"]["app.kubernetes.io/name"]

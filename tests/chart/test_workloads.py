@@ -158,14 +158,14 @@ def test_services_listen_on_all_interfaces_and_know_their_callees(rendered_scena
         }
         assert set(addresses) == callees[name], name
         for callee, address in addresses.items():
-            assert address == f"{RELEASE}-ragplane-{callee}.{chartlib.NAMESPACE}.svc:{PORTS[callee]}"
+            assert address == f"dns:///{RELEASE}-ragplane-{callee}-headless.{chartlib.NAMESPACE}.svc:{PORTS[callee]}"
 
 
 def test_generate_reaches_the_selected_llm_server(rendered_scenarios):
     expected = {
-        "cpu-dev": f"{RELEASE}-ragplane-modelserver.ragplane.svc:50070",
-        "gpu-tp2": f"{RELEASE}-ragplane-triton.ragplane.svc:8001",
-        "kserve-llm": f"{RELEASE}-ragplane-triton-predictor.ragplane.svc:80",
+        "cpu-dev": f"dns:///{RELEASE}-ragplane-modelserver-headless.ragplane.svc:50070",
+        "gpu-tp2": f"dns:///{RELEASE}-ragplane-triton-headless.ragplane.svc:8001",
+        "kserve-llm": f"dns:///{RELEASE}-ragplane-triton-headless.ragplane.svc:8001",
         "external-kafka-sasl": "llm.example.net:8001",
     }
     for scenario, address in expected.items():
@@ -242,7 +242,8 @@ def test_only_retrieve_gets_qdrant_and_only_its_users_get_redis(rendered_scenari
     for name in SERVICES:
         env = env_of(pod_spec(rendered.workload(name))["containers"][0], config_of(rendered, name))
         assert ("RAGPLANE_QDRANT_URL" in env) == (name == "retrieve"), name
-        assert ("RAGPLANE_REDIS_URL" in env) == (name in ("orchestrator", "ingest")), name
+        assert ("RAGPLANE_REDIS_URL" in env) == (name == "orchestrator"), name
+        assert ("RAGPLANE_STATE_REDIS_URL" in env) == (name == "ingest"), name
         assert ("RAGPLANE_KAFKA_BOOTSTRAP" in env) == (
             name in ("orchestrator", "ingest", "embed", "retrieve", "eval")
         ), name

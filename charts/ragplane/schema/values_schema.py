@@ -343,6 +343,16 @@ def build() -> Schema:
             "gracePeriodSeconds": integer("RAGPLANE_GRACE_PERIOD_S.", 0),
             "terminationGraceExtraSeconds": integer(minimum=0),
             "defaultDeadlineSeconds": {"type": "number", "exclusiveMinimum": 0},
+            "grpc": obj(
+                {
+                    "lbPolicy": string("RAGPLANE_GRPC_LB_POLICY.", enum=["round_robin", "pick_first"]),
+                    "keepaliveSeconds": {"type": "number", "minimum": 10, "maximum": 3600},
+                    "dnsRefreshSeconds": {"type": "number", "minimum": 0.1, "maximum": 3600},
+                    "maxConnectionAgeSeconds": {"type": "number", "minimum": 1, "maximum": 86400},
+                    "maxConnectionAgeGraceSeconds": {"type": "number", "minimum": 0, "maximum": 3600},
+                },
+                "gRPC between the workloads: per-call balancing over the callee's ready pods (headless Services).",
+            ),
             "auth": obj(
                 {
                     "allowDevKey": boolean("Accept the local stack's dev key (throw-away clusters only)."),
@@ -454,7 +464,19 @@ def build() -> Schema:
                     "passwordSecret": ref("secretRef"),
                     "networkPolicy": ref("destination"),
                 },
-                "Redis (external).",
+                "Redis for caches, sessions and rate limits (external; may evict).",
+            ),
+            "stateRedis": obj(
+                {
+                    "url": string(
+                        "redis:// or rediss:// URL without a password of the Redis holding ingest's document "
+                        "registry; it needs persistence (appendonly yes) and maxmemory-policy noeviction.",
+                        pattern=r"^(rediss?://.+)?$",
+                    ),
+                    "passwordSecret": ref("secretRef"),
+                    "networkPolicy": ref("destination"),
+                },
+                "Redis for durable state (external): the document registry and version sequences.",
             ),
             "qdrant": obj(
                 {

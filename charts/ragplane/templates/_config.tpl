@@ -36,6 +36,11 @@ its callees, its models, the external systems it uses, then the workload's own `
 {{- $_ := set $data "RAGPLANE_METRICS_LISTEN" (printf "0.0.0.0:%v" $topo.metricsPort) -}}
 {{- $_ := set $data "RAGPLANE_GRACE_PERIOD_S" ($g.gracePeriodSeconds | toString) -}}
 {{- $_ := set $data "RAGPLANE_DEFAULT_DEADLINE_S" ($g.defaultDeadlineSeconds | toString) -}}
+{{- $_ := set $data "RAGPLANE_GRPC_LB_POLICY" $g.grpc.lbPolicy -}}
+{{- $_ := set $data "RAGPLANE_GRPC_KEEPALIVE_S" ($g.grpc.keepaliveSeconds | toString) -}}
+{{- $_ := set $data "RAGPLANE_GRPC_DNS_REFRESH_S" ($g.grpc.dnsRefreshSeconds | toString) -}}
+{{- $_ := set $data "RAGPLANE_GRPC_MAX_CONNECTION_AGE_S" ($g.grpc.maxConnectionAgeSeconds | toString) -}}
+{{- $_ := set $data "RAGPLANE_GRPC_MAX_CONNECTION_AGE_GRACE_S" ($g.grpc.maxConnectionAgeGraceSeconds | toString) -}}
 {{- $_ := set $data "RAGPLANE_LOG_LEVEL" $g.logLevel -}}
 {{- $_ := set $data "RAGPLANE_LOG_CONTENT" ($g.logContent | toString) -}}
 {{- $_ := set $data "RAGPLANE_ALLOW_DEV_KEY" ($g.auth.allowDevKey | toString) -}}
@@ -45,7 +50,7 @@ its callees, its models, the external systems it uses, then the workload's own `
 {{- $_ := set $data "OTEL_EXPORTER_OTLP_ENDPOINT" (required "global.otel.endpoint must be set when global.otel.exporter is otlp" $g.otel.endpoint) -}}
 {{- end -}}
 {{- range $callee := include "ragplane.callees" . | fromYamlArray -}}
-{{- $_ := set $data (printf "RAGPLANE_%s_ADDR" (upper $callee)) (include "ragplane.address" (dict "root" $root "name" $callee)) -}}
+{{- $_ := set $data (printf "RAGPLANE_%s_ADDR" (upper $callee)) (include "ragplane.peerAddress" (dict "root" $root "name" $callee)) -}}
 {{- end -}}
 {{- toYaml $data -}}
 {{- end -}}

@@ -144,12 +144,8 @@ empty for an external server).
 {{- $server := get .root.ragplaneTopology $v.llm.server | default dict -}}
 {{- if $server.llmServer -}}
 {{- $ctx := dict "root" .root "name" $v.llm.server -}}
-{{- if ((get $v $v.llm.server).kserve | default dict).enabled -}}
-{{- /* KServe's raw-deployment Service maps port 80 to the first container port (the server's gRPC). */}}
-address: {{ printf "%s-predictor.%s.svc:80" (include "ragplane.workloadName" $ctx) .root.Release.Namespace }}
-{{- else }}
-address: {{ include "ragplane.address" $ctx }}
-{{- end }}
+{{- /* the pods behind the server's headless Service (KServe's predictor pods too), balanced per call */}}
+address: {{ include "ragplane.peerAddress" $ctx }}
 port: {{ $server.grpcPort }}
 podLabels: {{- include "ragplane.selectorLabels" $ctx | nindent 2 }}
 {{- else -}}

@@ -34,6 +34,10 @@ automountServiceAccountToken: false
 {{ include "ragplane.deployment" (dict "root" $root "name" $name "config" $config) }}
 ---
 {{ include "ragplane.service" . }}
+{{- with include "ragplane.headlessService" . }}
+---
+{{ . }}
+{{- end }}
 ---
 {{ include "ragplane.pdb" . }}
 {{- if $block.hpa.enabled }}
