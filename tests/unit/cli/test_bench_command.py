@@ -50,6 +50,7 @@ def test_every_service_package_the_cli_uses_is_declared_in_its_bench_extra():
         "ragplane_eval",
         "ragplane_generate",
         "ragplane_guardrail",
+        "ragplane_ingest",
         "ragplane_rerank",
         "ragplane_retrieve",
     }

@@ -9,6 +9,7 @@ rates. CPU time of the whole process per check is kept too: on a shared machine 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -320,3 +321,104 @@ async def measure(
         await running.stop(0)
         engine_log.setLevel(level)
     return results
+
+
+# --- hostile inputs: worst-case time and memory of the views, rules, detectors and checks ------------------------
+#
+# ``python -m ragplane_guardrail.bench TARGET SHAPE SIZE REPEAT`` measures one case in a fresh process and prints
+# its figures as one JSON line (``ragplane.runtime.bench.isolated_figures``); ``ragplane bench hostile`` runs every
+# case under a timeout. The model detectors (embedding classifier, Presidio NER, semantic grounding) are left out:
+# loading them would dominate a fresh process per case, and their input is bounded by their own windows.
+
+HOSTILE_SHAPES: dict[str, Callable[[int], str]] = {
+    "whitespace-runs": lambda size: "a" + (" " * 4095 + "\n") * (size // 4096) + "a",
+    "huge-word": lambda size: "a" * size,
+    "digit-run": lambda size: "7" * size,
+    "spaced-letters": lambda size: "i g n o r e " * (size // 12),
+    "split-control-tokens": lambda size: "<|im_\u200bend|> </USER\u200b_INPUT> " * (size // 30),
+    "homoglyph-words": lambda size: "іgnоrе рrеvіоus " * (size // 16),
+    "role-lines": lambda size: "\nsystem:" * (size // 8),
+    "tag-chars": lambda size: "".join(chr(0xE0041 + i % 26) for i in range(size // 4)),
+    "many-sentences": lambda size: "A b. " * (size // 5),
+}
+HOSTILE_VIEWS = ("view.normalised", "view.deobfuscated")
+HOSTILE_CHECKS = ("CheckInput", "ScanDocument", "CheckOutput")
+
+
+@functools.cache
+def hostile_engine() -> tuple[Any, Any]:
+    """The engine without model detectors, loaded, and a policy whose length limits let any input through.
+
+    The limits are lifted so every detector sees the whole text: what it costs when a deployment raises them.
+    """
+    from dataclasses import replace
+
+    from ragplane.runtime.settings import load_settings
+    from ragplane_guardrail.app import GuardrailApp
+    from ragplane_guardrail.config import Settings
+
+    logging.getLogger("ragplane_guardrail.engine").setLevel(logging.ERROR)
+    settings = load_settings(
+        Settings, api_keys=f"{KEY}=bench", embedding_classifier=False, presidio=False, semantic_grounding=False
+    )
+    app = GuardrailApp(settings)
+    app.load_models()
+    policy = app.engine.policy_for("bench")
+    unlimited = {name: replace(getattr(policy, name), max_chars=1 << 40) for name in ("input", "output", "document")}
+    return app.engine, replace(policy, **unlimited)
+
+
+def hostile_targets() -> list[str]:
+    """The views, the detectors CheckInput runs without models, and the three checks."""
+    from ragplane_guardrail.detectors.injection_classifier import TfidfClassifier
+    from ragplane_guardrail.detectors.injection_rules import InjectionRules
+    from ragplane_guardrail.detectors.pii_patterns import PiiPatterns
+    from ragplane_guardrail.detectors.toxicity import Toxicity
+
+    detectors = [cls.name for cls in (InjectionRules, TfidfClassifier, PiiPatterns, Toxicity)]
+    return [*HOSTILE_VIEWS, *(f"detector.{name}" for name in detectors), *HOSTILE_CHECKS]
+
+
+def hostile_cases() -> list[tuple[str, str]]:
+    """Every ``(target, shape)`` pair."""
+    return [(target, shape) for target in hostile_targets() for shape in HOSTILE_SHAPES]
+
+
+def hostile_case(target: str, shape: str, size: int) -> Callable[[], object]:
+    """The call to measure for ``target`` on a ``shape`` text of ``size`` characters (building it is not timed)."""
+    from ragplane_guardrail.text import Text
+
+    text = HOSTILE_SHAPES[shape](size)
+    if target in HOSTILE_VIEWS:
+        view = target.partition(".")[2]
+        return lambda: getattr(Text(text), view)
+    # Views need no engine: loading its classifier would only slow every fresh process down.
+    engine, policy = hostile_engine()
+    if target.startswith("detector."):
+        name = target.partition(".")[2]
+        detector = next(d for d in engine.detectors_for(Check.INPUT, policy) if d.name == name)
+        # The views are shared by all detectors of a check: built here, so the figure is the detector's own.
+        prepared = Text(text)
+        _ = prepared.normalised, prepared.deobfuscated
+        return lambda: detector.detect(prepared)
+    if target == "CheckInput":
+        return lambda: engine.check_input(text, policy)
+    if target == "ScanDocument":
+        return lambda: engine.scan_document([DocumentChunk(0, text)], policy)
+    return lambda: engine.check_output(text, [Passage(1, text)], [], policy)
+
+
+def main(argv: list[str]) -> None:
+    """``TARGET SHAPE SIZE REPEAT``: measure one hostile case here and print its figures as one JSON line."""
+    from ragplane.runtime.bench import isolated_figures
+
+    target, shape, size, repeat = argv
+    # A small input first, so lazy imports and first-call caches do not count as the case's memory.
+    hostile_case(target, shape, 256)()
+    print(json.dumps(isolated_figures(hostile_case(target, shape, int(size)), int(repeat))), flush=True)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

@@ -237,3 +237,92 @@ def write_figures_page(directory: Path, page: Path) -> Path:
     """Regenerate ``page`` (``docs/FIGURES.md``) from the figures under ``directory``; return its path."""
     page.write_text(render_figures(directory))
     return page
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak resident set so far, in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def isolated_figures(function: Callable[[], Any], repeat: int = 1) -> dict[str, Any]:
+    """Time ``function`` ``repeat`` times in this (fresh) process and the growth of its peak memory.
+
+    Meant for the child of ``run_isolated``: the peak is the memory the calls themselves needed (the input is
+    already built). An
+    exception ends the case and is reported (a parser rejecting a hostile input is an outcome, not a failure).
+
+    Returns:
+        ``{"wall_ms", "cpu_ms", "peak_mb", "outcome"}``: the median wall and CPU milliseconds of the calls and
+        the larger of the peak resident-set growth and the Python heap's traced peak.
+    """
+    before = _peak_rss_mb()
+    walls, cpus, outcome = [], [], "ok"
+    for _ in range(max(1, repeat)):
+        with Timer() as timer:
+            try:
+                function()
+            except Exception as exc:  # noqa: BLE001 - any rejection is the figure being measured
+                outcome = f"{type(exc).__name__}: {str(exc)[:80]}"
+        walls.append(timer.wall_ms)
+        cpus.append(timer.cpu_ms)
+        if outcome != "ok":
+            break
+    native_mb = max(0.0, _peak_rss_mb() - before)
+    return {
+        "wall_ms": round(statistics.median(walls), 2),
+        "cpu_ms": round(statistics.median(cpus), 2),
+        "peak_mb": round(max(native_mb, _traced_peak_mb(function)), 1),
+        "outcome": outcome,
+    }
+
+
+def _traced_peak_mb(function: Callable[[], Any]) -> float:
+    """Peak of the Python heap during one more (untimed: tracing slows allocation) call, in MiB.
+
+    The resident-set peak misses what fits in memory the process already held and freed (its earlier peak,
+    say while loading a model); the traced peak misses native allocations. The case reports the larger.
+    """
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        function()
+    except Exception:  # noqa: BLE001, S110 - the timed calls already reported it
+        pass
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def run_isolated(module: str, arguments: Sequence[str], timeout_s: float) -> dict[str, Any]:
+    """Run ``python -m module *arguments`` in a fresh process and return the JSON of its last output line.
+
+    A fresh process per case keeps one case's peak memory (and warmed caches) from hiding another's.
+
+    Returns:
+        The child's JSON; ``{"outcome": "timeout"}`` when it ran past ``timeout_s`` (it is killed), or
+        ``{"outcome": "error: ..."}`` with the end of its stderr when it failed.
+    """
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", module, *arguments], capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"outcome": "timeout"}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
+        return {"outcome": f"error: {tail[:120]}"}
+    return json.loads(lines[-1])
+
+
+def growth(small: float | None, large: float | None) -> float | None:
+    """``large / small`` rounded (10 for a tenfold input means linear time), None when either is missing."""
+    if not small or large is None:
+        return None
+    return round(large / small, 1)
