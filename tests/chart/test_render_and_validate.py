@@ -87,13 +87,14 @@ def test_rendering_without_the_external_systems_names_what_is_missing(helm):
     )
     assert done.returncode != 0
     assert "must be set" in done.stderr
-    assert re.search(r"kafka\.bootstrapServers|redis\.url|qdrant\.url", done.stderr), done.stderr
+    assert re.search(r"kafka\.bootstrapServers|[rR]edis\.url|qdrant\.url", done.stderr), done.stderr
 
 
 def test_production_defaults_require_secret_references(helm, tmp_path):
     values = tmp_path / "v.yaml"
     values.write_text(
         "kafka: {bootstrapServers: 'k:9092'}\nredis: {url: 'redis://r:6379/0'}\nqdrant: {url: 'http://q:6333'}\n"
+        "stateRedis: {url: 'redis://s:6379/0'}\n"
     )
     done = chartlib.template(helm, [values], check=False)
     assert done.returncode != 0

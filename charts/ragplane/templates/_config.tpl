@@ -114,6 +114,9 @@ model files come from and go.
 {{- if and (has "redis" $uses) (not $v.redis.passwordSecret.name) -}}
 {{- $_ := set $data "RAGPLANE_REDIS_URL" (required "redis.url must be set (redis://host:6379/0)" $v.redis.url) -}}
 {{- end -}}
+{{- if and (has "stateRedis" $uses) (not $v.stateRedis.passwordSecret.name) -}}
+{{- $_ := set $data "RAGPLANE_STATE_REDIS_URL" (required (include "ragplane.stateRedisRequired" .root) $v.stateRedis.url) -}}
+{{- end -}}
 {{- if has "qdrant" $uses -}}
 {{- $_ := set $data "RAGPLANE_QDRANT_URL" (required "qdrant.url must be set (http://host:6333 of the Qdrant server)" $v.qdrant.url) -}}
 {{- /* the server, never the embedded store: it writes under ./data (read-only root) and is private to a replica */ -}}
@@ -184,6 +187,15 @@ comes from Secrets (by reference only), then the workload's `env` entries that u
 - name: RAGPLANE_REDIS_URL
   value: {{ regexReplaceAll "^(rediss?://)" (required "redis.url must be set (redis://host:6379/0)" $v.redis.url) "${1}:$(RAGPLANE_REDIS_PASSWORD)@" | quote }}
 {{- end }}
+{{- if and (has "stateRedis" $topo.uses) $v.stateRedis.passwordSecret.name }}
+- name: RAGPLANE_STATE_REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.stateRedis.passwordSecret.name }}
+      key: {{ $v.stateRedis.passwordSecret.key }}
+- name: RAGPLANE_STATE_REDIS_URL
+  value: {{ regexReplaceAll "^(rediss?://)" (required (include "ragplane.stateRedisRequired" .root) $v.stateRedis.url) "${1}:$(RAGPLANE_STATE_REDIS_PASSWORD)@" | quote }}
+{{- end }}
 {{- if and (has "qdrant" $topo.uses) $v.qdrant.apiKeySecret.name }}
 - name: RAGPLANE_QDRANT_API_KEY
   valueFrom:
@@ -197,4 +209,9 @@ comes from Secrets (by reference only), then the workload's `env` entries that u
   {{- toYaml $value | nindent 2 }}
 {{- end }}
 {{- end }}
+{{- end -}}
+
+{{/* The message when stateRedis.url is missing: it must be a Redis that persists and never evicts. */}}
+{{- define "ragplane.stateRedisRequired" -}}
+stateRedis.url must be set (redis://host:6379/0): the Redis of ingest's document registry, with persistence (appendonly yes) and maxmemory-policy noeviction
 {{- end -}}

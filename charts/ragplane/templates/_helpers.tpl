@@ -50,7 +50,7 @@ Read it through ragplane.loadTopology, which parses it once per render.
 */}}
 {{- define "ragplane.topology" -}}
 orchestrator: {grpcPort: 50051, metricsPort: 9151, component: query, public: true, calls: [guardrail, embed, retrieve, rerank, generate], uses: [redis, kafka]}
-ingest: {grpcPort: 50052, metricsPort: 9152, component: ingest, public: true, calls: [guardrail], uses: [redis, kafka]}
+ingest: {grpcPort: 50052, metricsPort: 9152, component: ingest, public: true, calls: [guardrail], uses: [stateRedis, kafka]}
 embed: {grpcPort: 50053, metricsPort: 9153, component: model, public: false, calls: [], uses: [kafka], modelEnv: RAGPLANE_EMBED, autoscalerExample: embed}
 retrieve: {grpcPort: 50054, metricsPort: 9154, component: index, public: false, calls: [], uses: [kafka, qdrant], autoscalerExample: indexWriter}
 rerank: {grpcPort: 50055, metricsPort: 9155, component: model, public: false, calls: [], uses: [], modelEnv: RAGPLANE_RERANK}

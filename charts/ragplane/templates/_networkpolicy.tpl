@@ -82,7 +82,7 @@ spec:
               {{- toYaml $llm.podLabels | nindent 14 }}
       {{- end }}
     {{- end }}
-    {{- range $system := list "kafka" "redis" "qdrant" }}
+    {{- range $system := list "kafka" "redis" "stateRedis" "qdrant" }}
     {{- if has $system $topo.uses }}
     {{- $np := (get $v $system).networkPolicy }}
     # {{ $system }}
