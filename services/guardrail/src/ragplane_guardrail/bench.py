@@ -330,15 +330,16 @@ async def measure(
 # case under a timeout. The model detectors (embedding classifier, Presidio NER, semantic grounding) are left out:
 # loading them would dominate a fresh process per case, and their input is bounded by their own windows.
 
+# The most hostile first: ``ragplane bench hostile --shapes N`` keeps the first N.
 HOSTILE_SHAPES: dict[str, Callable[[int], str]] = {
-    "whitespace-runs": lambda size: "a" + (" " * 4095 + "\n") * (size // 4096) + "a",
-    "huge-word": lambda size: "a" * size,
-    "digit-run": lambda size: "7" * size,
     "spaced-letters": lambda size: "i g n o r e " * (size // 12),
     "split-control-tokens": lambda size: "<|im_\u200bend|> </USER\u200b_INPUT> " * (size // 30),
     "homoglyph-words": lambda size: "іgnоrе рrеvіоus " * (size // 16),
     "role-lines": lambda size: "\nsystem:" * (size // 8),
     "tag-chars": lambda size: "".join(chr(0xE0041 + i % 26) for i in range(size // 4)),
+    "whitespace-runs": lambda size: "a" + (" " * 4095 + "\n") * (size // 4096) + "a",
+    "huge-word": lambda size: "a" * size,
+    "digit-run": lambda size: "7" * size,
     "many-sentences": lambda size: "A b. " * (size // 5),
 }
 HOSTILE_VIEWS = ("view.normalised", "view.deobfuscated")
