@@ -90,6 +90,7 @@ async def test_about_the_sample_rate_plus_every_error_is_scored_and_the_gauges_m
             "RAGPLANE_EVAL_EVALS_TOPIC": f"test.evals.{suffix}",
             "RAGPLANE_EVAL_CONSUMER_GROUP": f"eval-test-{suffix}",
             "RAGPLANE_EVAL_SAMPLE_RATE": str(RATE),
+            "RAGPLANE_EVAL_ERROR_SAMPLE_RATE": "1.0",
             "RAGPLANE_DATA_DIR": str(tmp_path),
             "RAGPLANE_KAFKA_PARTITIONS": "2",
         },
@@ -98,7 +99,7 @@ async def test_about_the_sample_rate_plus_every_error_is_scored_and_the_gauges_m
     assert REGISTRY.get_sample_value("ragplane_eval_faithfulness", {"tenant": tenant}) is None
     async with serve(EvalApp(settings, judge=embedding_judge), settings, grace_s=5, metrics=True):
         events = [_answer_event(tenant, i) for i in range(N)]
-        expected = {e.request_id: sampling_reason(e, RATE) for e in events if sampling_reason(e, RATE)}
+        expected = {e.request_id: sampling_reason(e, RATE, 1.0) for e in events if sampling_reason(e, RATE, 1.0)}
         producer = EventProducer(settings, "eval-online-test")
         await asyncio.to_thread(
             producer.send_many, settings.answers_topic, [(f"{tenant}/{e.request_id}", e) for e in events]

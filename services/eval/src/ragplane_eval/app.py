@@ -59,7 +59,13 @@ class EvalApp:
         self.online = OnlineEvaluator(settings, self.judge) if settings.online else None
 
     def register(self, server: grpc.aio.Server) -> list[str]:
-        servicer = EvalServiceServicer(evaluator=self.evaluator, runner=self.runner, store=self.store)
+        servicer = EvalServiceServicer(
+            evaluator=self.evaluator,
+            runner=self.runner,
+            store=self.store,
+            runs_per_tenant=self.settings.runs_per_tenant,
+            evaluations_per_tenant=self.settings.evaluations_per_tenant,
+        )
         eval_pb2_grpc.add_EvalServiceServicer_to_server(servicer, server)
         return ["ragplane.v1.EvalService"]
 

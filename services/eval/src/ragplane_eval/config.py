@@ -156,13 +156,32 @@ class Settings(CommonSettings):
         check=positive,
         doc="largest dataset or corpus file RunDataset reads",
     )
+    runs_per_tenant: int = env(
+        "RAGPLANE_EVAL_RUNS_PER_TENANT",
+        1,
+        check=positive,
+        doc="RunDataset calls one tenant may have in flight; one more is RESOURCE_EXHAUSTED with retry-after",
+    )
+    evaluations_per_tenant: int = env(
+        "RAGPLANE_EVAL_EVALUATIONS_PER_TENANT",
+        8,
+        check=positive,
+        doc="EvaluateAnswer calls one tenant may have in flight; one more is RESOURCE_EXHAUSTED with retry-after",
+    )
     # Online evaluation.
     online: bool = env("RAGPLANE_EVAL_ONLINE", True, doc="consume answers and score a sample of them")
     sample_rate: float = env(
         "RAGPLANE_EVAL_SAMPLE_RATE",
         0.1,
         check=fraction,
-        doc="share of successful answers scored online (errors are always scored)",
+        doc="share of successful answers scored online",
+    )
+    error_sample_rate: float = env(
+        "RAGPLANE_EVAL_ERROR_SAMPLE_RATE",
+        0.25,
+        check=fraction,
+        doc="share of failed or guardrail-blocked answers scored online (only their context is judged); "
+        "rejected requests cost a caller nothing, so scoring all of them would let a flood drive the judge",
     )
     window: int = env(
         "RAGPLANE_EVAL_WINDOW",

@@ -2,8 +2,10 @@
 
 Which answers are scored is decided by the request id alone, so a replayed or re-delivered event gets the same
 decision on every consumer: an answer is sampled when ``sha256(request_id)`` read as a fraction of 2^64 is
-below the sample rate. Failed answers (``error_status`` set) and answers a guardrail blocked are always scored
-(reason "error"); for those only the context is judged, since there is no real answer to judge.
+below the sample rate. Failed answers (``error_status`` set) and answers a guardrail blocked are sampled the
+same way at their own rate (reason "error"), not always: every rejected request (rate-limited ones included)
+becomes an AnswerEvent, so scoring them all would let a flood of cheap rejections drive the judge. For those
+only the context is judged, since there is no real answer to judge.
 
 The EvalEvent of a batch is acknowledged by the broker before the batch's offsets are committed
 (at-least-once; consumers of ``ragplane.evals.v1`` may see a duplicate, keyed ``<tenant>/<request_id>``).
@@ -45,13 +47,21 @@ def is_error(event: events_pb2.AnswerEvent) -> bool:
     return failed or event.input_verdict.action == blocked or event.output_verdict.action == blocked
 
 
-def sampling_reason(event: events_pb2.AnswerEvent, rate: float) -> str | None:
-    """ "error" for failed or blocked answers, "sample" for sampled ones, None for the rest."""
+def sampling_reason(event: events_pb2.AnswerEvent, rate: float, error_rate: float) -> str | None:
+    """Why ``event`` is scored: "error" for sampled failed or blocked answers, "sample" for other sampled ones.
+
+    Args:
+        event: the answer.
+        rate: share of successful answers scored.
+        error_rate: share of failed or blocked answers scored.
+
+    Returns:
+        The reason, or None when the answer is not scored.
+    """
+    fraction = sample_fraction(event.request_id)
     if is_error(event):
-        return REASON_ERROR
-    if sample_fraction(event.request_id) < rate:
-        return REASON_SAMPLE
-    return None
+        return REASON_ERROR if fraction < error_rate else None
+    return REASON_SAMPLE if fraction < rate else None
 
 
 @dataclass
@@ -117,6 +127,7 @@ class OnlineEvaluator:
             topic=settings.answers_topic,
             group=settings.consumer_group,
             sample_rate=settings.sample_rate,
+            error_sample_rate=settings.error_sample_rate,
         )
 
     def liveness(self) -> list[ConsumerRunner]:
@@ -147,7 +158,7 @@ class OnlineEvaluator:
         skipped: dict[str, int] = {}
         for envelope in batch:
             event = envelope.message
-            reason = sampling_reason(event, self.settings.sample_rate)
+            reason = sampling_reason(event, self.settings.sample_rate, self.settings.error_sample_rate)
             if reason is None:
                 skipped[event.tenant] = skipped.get(event.tenant, 0) + 1
                 continue

@@ -12,6 +12,7 @@ from google.protobuf import timestamp_pb2
 from ragplane.runtime.context import current_tenant
 from ragplane.v1 import common_pb2, eval_pb2, eval_pb2_grpc
 from ragplane_eval.evaluator import AnswerEvaluator, counted_run
+from ragplane_eval.limits import TenantConcurrency
 from ragplane_eval.reports import ReportStore, Row
 from ragplane_eval.runner import Progress, Runner, RunRequest
 
@@ -57,24 +58,48 @@ def row_message(row: Row) -> eval_pb2.QuestionResult:
     )
 
 
-class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
-    """``ragplane.v1.EvalService`` over the evaluator, the dataset runner and the report store."""
+# The retry-after hints: about how long one call of each takes.
+RUN_RETRY_AFTER_S = 60.0
+EVALUATION_RETRY_AFTER_S = 1.0
 
-    def __init__(self, *, evaluator: AnswerEvaluator, runner: Runner, store: ReportStore) -> None:
+
+class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
+    """``ragplane.v1.EvalService`` over the evaluator, the dataset runner and the report store.
+
+    Args:
+        evaluator: scores single answers.
+        runner: runs datasets.
+        store: holds reports.
+        runs_per_tenant: RunDataset calls in flight per tenant.
+        evaluations_per_tenant: EvaluateAnswer calls in flight per tenant.
+    """
+
+    def __init__(
+        self,
+        *,
+        evaluator: AnswerEvaluator,
+        runner: Runner,
+        store: ReportStore,
+        runs_per_tenant: int = 1,
+        evaluations_per_tenant: int = 8,
+    ) -> None:
         self.evaluator = evaluator
         self.runner = runner
         self.store = store
+        self.runs = TenantConcurrency("RunDataset", runs_per_tenant, RUN_RETRY_AFTER_S)
+        self.evaluations = TenantConcurrency("EvaluateAnswer", evaluations_per_tenant, EVALUATION_RETRY_AFTER_S)
 
     async def EvaluateAnswer(
         self, request: eval_pb2.EvaluateAnswerRequest, context: grpc.aio.ServicerContext
     ) -> eval_pb2.EvaluateAnswerResponse:
-        result = await self.evaluator.evaluate(
-            question=request.question,
-            answer=request.answer,
-            contexts=[(chunk.text, chunk.provenance.doc_id) for chunk in request.context],
-            reference_answers=list(request.reference_answers),
-            relevant_doc_ids=list(request.relevant_doc_ids),
-        )
+        with self.evaluations.hold(current_tenant()):
+            result = await self.evaluator.evaluate(
+                question=request.question,
+                answer=request.answer,
+                contexts=[(chunk.text, chunk.provenance.doc_id) for chunk in request.context],
+                reference_answers=list(request.reference_answers),
+                relevant_doc_ids=list(request.relevant_doc_ids),
+            )
         scores = common_pb2.AnswerScores(judge=result.judge)
         for name, value in result.scores.items():
             setattr(scores, name, value)
@@ -90,15 +115,17 @@ class EvalServiceServicer(eval_pb2_grpc.EvalServiceServicer):
             retrieval_only=request.retrieval_only,
             skip_ingest=request.skip_ingest,
         )
-        async for item in counted_run(self.runner, run, current_tenant()):
-            if isinstance(item, Progress):
-                yield eval_pb2.RunDatasetResponse(
-                    progress=eval_pb2.RunProgress(phase=item.phase, done=item.done, total=item.total)
-                )
-            elif isinstance(item, Row):
-                yield eval_pb2.RunDatasetResponse(result=row_message(item))
-            else:
-                yield eval_pb2.RunDatasetResponse(report=report_message(item))
+        tenant = current_tenant()
+        with self.runs.hold(tenant):
+            async for item in counted_run(self.runner, run, tenant):
+                if isinstance(item, Progress):
+                    yield eval_pb2.RunDatasetResponse(
+                        progress=eval_pb2.RunProgress(phase=item.phase, done=item.done, total=item.total)
+                    )
+                elif isinstance(item, Row):
+                    yield eval_pb2.RunDatasetResponse(result=row_message(item))
+                else:
+                    yield eval_pb2.RunDatasetResponse(report=report_message(item))
 
     async def GetReport(
         self, request: eval_pb2.GetReportRequest, context: grpc.aio.ServicerContext
