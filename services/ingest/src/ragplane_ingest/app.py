@@ -12,6 +12,7 @@ from ragplane.runtime.logs import get_logger
 from ragplane.v1 import events_pb2, ingest_pb2_grpc
 from ragplane_ingest.chunking import HFTokenizer
 from ragplane_ingest.config import Settings
+from ragplane_ingest.parsing.sandbox import ParseBudget, ParserPool
 from ragplane_ingest.pipeline import IngestPipeline
 from ragplane_ingest.registry import Registry
 from ragplane_ingest.scanning import GuardrailScanner
@@ -42,7 +43,11 @@ class IngestApp:
                 timeout_s=settings.scan_timeout_s,
                 batch_chunks=settings.scan_batch_chunks,
             )
-        self.pipeline = IngestPipeline(settings, self.tokenizer, self.registry, self.producer, self.scanner)
+        # Its worker processes start in start().
+        self.parsers = ParserPool(ParseBudget.from_settings(settings))
+        self.pipeline = IngestPipeline(
+            settings, self.tokenizer, self.registry, self.producer, self.scanner, parsers=self.parsers
+        )
         # Made in start(): its handler runs on the serving event loop.
         self.status_consumer: ConsumerRunner | None = None
 
@@ -54,6 +59,7 @@ class IngestApp:
         """Load the tokenizer, create the topics, connect the producer and Redis, open the guardrail channel."""
         settings = self.settings
         await asyncio.to_thread(self.tokenizer.warm_up)
+        await self.parsers.start()
         await asyncio.to_thread(ensure_topics, settings, [settings.chunks_topic, settings.indexed_topic])
         await asyncio.to_thread(self.producer.connect)
         await self.registry.ping()
@@ -85,6 +91,7 @@ class IngestApp:
     async def stop(self) -> None:
         """Finish the publishes that outlived their RPCs, stop the status consumer, then close the clients."""
         await self.pipeline.drain()
+        await self.parsers.stop()
         if self.status_consumer is not None:
             await asyncio.to_thread(self.status_consumer.stop)
         await asyncio.to_thread(self.producer.close)

@@ -10,6 +10,7 @@ from ragplane.runtime.settings import (
     CommonSettings,
     SettingsError,
     env,
+    in_range,
     load_settings,
     non_negative,
     parse_hostport,
@@ -95,6 +96,28 @@ class Settings(CommonSettings):
         100.0,
         check=positive,
         doc="most a zip member over 1 MiB may expand relative to its compressed size",
+    )
+    max_pdf_pages: int = env(
+        "RAGPLANE_INGEST_MAX_PDF_PAGES", 2000, check=positive, doc="most pages a PDF may have (INVALID_ARGUMENT above)"
+    )
+    parse_workers: int = env(
+        "RAGPLANE_INGEST_PARSE_WORKERS",
+        2,
+        check=in_range(0, 64),
+        doc="worker processes that parse documents under the time and memory budget; 0 parses in-process, "
+        "without a budget",
+    )
+    parse_timeout_s: float = env(
+        "RAGPLANE_INGEST_PARSE_TIMEOUT_S",
+        30.0,
+        check=positive,
+        doc="longest one document may take to parse (INVALID_ARGUMENT above; the worker is replaced)",
+    )
+    parse_memory_mb: int = env(
+        "RAGPLANE_INGEST_PARSE_MEMORY_MB",
+        512,
+        check=in_range(16, 1024 * 1024),
+        doc="memory one document's parse may take on top of the loaded parsers, in MiB (INVALID_ARGUMENT above)",
     )
     tenant_max_concurrent_calls: int = env(
         "RAGPLANE_INGEST_TENANT_MAX_CONCURRENT_CALLS",

@@ -49,9 +49,9 @@ from ragplane_ingest.parsing import (
     ParsedDocument,
     ParseError,
     UnsupportedFormat,
-    parse,
     select_format,
 )
+from ragplane_ingest.parsing.sandbox import ParseBudget, ParserPool
 from ragplane_ingest.quotas import TenantQuotas
 from ragplane_ingest.scanning import GuardrailScanner, ScanResult, ScanUnavailable, mark_unscanned
 
@@ -160,8 +160,11 @@ class IngestPipeline:
         store: registry.Registry,
         producer: ChunkProducer,
         scanner: GuardrailScanner | None,
+        parsers: ParserPool | None = None,
     ) -> None:
         self._settings = settings
+        # Without a started pool (tools, unit tests) documents are parsed in-process, with the PDF page cap only.
+        self._parsers = parsers or ParserPool(ParseBudget(workers=0, max_pdf_pages=settings.max_pdf_pages))
         self._tokenizer = tokenizer
         self._registry = store
         self._producer = producer
@@ -240,7 +243,7 @@ class IngestPipeline:
             # last wins, even when an earlier one parses more slowly (it is then Superseded).
             sequence = await self._registry.next_sequence(tenant, doc.doc_id)
             try:
-                parsed, spans = await asyncio.to_thread(self._parse_and_chunk, doc, data)
+                parsed, spans = await self._parse_and_chunk(doc, data)
             except (UnreadableDocument, EmptyDocument) as exc:
                 await self._registry.mark_failed(tenant, doc.doc_id, exc.reason, source=doc.source, title=doc.title)
                 raise
@@ -296,12 +299,13 @@ class IngestPipeline:
         # A version that went on unscanned is redone once a scan is possible.
         return not (current.unscanned and self._scanner is not None)
 
-    def _parse_and_chunk(self, doc: PreparedDocument, data: bytes) -> tuple[ParsedDocument, list[ChunkSpan]]:
-        if not data.strip():
+    async def _parse_and_chunk(self, doc: PreparedDocument, data: bytes) -> tuple[ParsedDocument, list[ChunkSpan]]:
+        if not data or data.isspace():
             raise EmptyDocument(doc.source)
         with metrics.stage("parse"):
             try:
-                parsed = parse(data, doc.format, doc.content_type, self._doc_limits.zip)
+                # Within the time and memory budget, in a worker process: a hostile file cannot stall this loop.
+                parsed = await self._parsers.parse(data, doc.format, doc.content_type, self._doc_limits.zip)
             except ParseError as exc:
                 raise UnreadableDocument(doc.source, exc.reason) from None
             except Exception as exc:  # noqa: BLE001 - a parser bug on odd input fails that document, not the call
@@ -309,6 +313,9 @@ class IngestPipeline:
                 raise UnreadableDocument(
                     doc.source, f"the {doc.format.name} parser failed ({type(exc).__name__})"
                 ) from None
+        return await asyncio.to_thread(self._check_and_chunk, doc, parsed)
+
+    def _check_and_chunk(self, doc: PreparedDocument, parsed: ParsedDocument) -> tuple[ParsedDocument, list[ChunkSpan]]:
         if parsed.is_empty():
             detail = " (no extractable text; a scanned PDF needs OCR first)" if doc.format.name == "pdf" else ""
             raise EmptyDocument(doc.source, detail)

@@ -87,7 +87,7 @@ def select_format(source: str, content_type: str) -> DocumentFormat:
     raise UnsupportedFormat(f"unsupported document type for {source!r} ({described}); supported: {supported}")
 
 
-def _parser(fmt: DocumentFormat, zip_limits: ZipLimits) -> Callable[[bytes, str], ParsedDocument]:
+def _parser(fmt: DocumentFormat, zip_limits: ZipLimits, max_pdf_pages: int) -> Callable[[bytes, str], ParsedDocument]:
     if fmt.name == "text":
         from ragplane_ingest.parsing.text import parse_text
 
@@ -103,20 +103,25 @@ def _parser(fmt: DocumentFormat, zip_limits: ZipLimits) -> Callable[[bytes, str]
     if fmt.name == "pdf":
         from ragplane_ingest.parsing.pdf import parse_pdf
 
-        return lambda data, _charset: parse_pdf(data)
+        return lambda data, _charset: parse_pdf(data, max_pdf_pages)
     from ragplane_ingest.parsing.docx import parse_docx
 
     return lambda data, _charset: parse_docx(data, zip_limits)
 
 
 def parse(
-    data: bytes, fmt: DocumentFormat, content_type: str = "", zip_limits: ZipLimits | None = None
+    data: bytes,
+    fmt: DocumentFormat,
+    content_type: str = "",
+    zip_limits: ZipLimits | None = None,
+    *,
+    max_pdf_pages: int = 2000,
 ) -> ParsedDocument:
     """Parse ``data`` as ``fmt`` (the charset parameter of ``content_type`` applies to text formats).
 
     Raises:
-        ParseError: the document cannot be read (``reason`` says why), or a zip container (DOCX) would
-            expand past ``zip_limits`` (default: ``ZipLimits()``).
+        ParseError: the document cannot be read (``reason`` says why), a zip container (DOCX) would
+            expand past ``zip_limits`` (default: ``ZipLimits()``), or a PDF has more than ``max_pdf_pages``.
     """
     _, charset = split_content_type(content_type)
-    return _parser(fmt, zip_limits or ZipLimits())(data, charset)
+    return _parser(fmt, zip_limits or ZipLimits(), max_pdf_pages)(data, charset)

@@ -1,7 +1,8 @@
 """PDF (pypdf): text per page, page numbers kept; the outline (bookmarks), when present, gives sections.
 
 An outline entry opens its section where its title appears on its page (else at the start of that page).
-Encrypted PDFs that need a password and PDFs that pypdf cannot read fail with the reason.
+Encrypted PDFs that need a password, PDFs that pypdf cannot read and PDFs with more pages than the cap fail
+with the reason.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ragplane_ingest.parsing.model import HeadingStack, ParsedDocument, ParseError, TextBuilder, normalize_newlines
+
+# Each page costs time and memory whatever its size in the file (a 1.5 MB PDF holds 5,000 pages).
+DEFAULT_MAX_PAGES = 2000
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,12 @@ def _title_pattern(title: str) -> re.Pattern[str]:
     return re.compile(r"\s+".join(words), re.IGNORECASE)
 
 
-def parse_pdf(data: bytes) -> ParsedDocument:
+def parse_pdf(data: bytes, max_pages: int = DEFAULT_MAX_PAGES) -> ParsedDocument:
     """Extract text page by page.
 
     Raises:
-        ParseError: "encrypted PDF" when a password is needed; "corrupt PDF: ..." when pypdf cannot read it.
+        ParseError: "encrypted PDF" when a password is needed; "corrupt PDF: ..." when pypdf cannot read it;
+            "has N pages, over the limit of ``max_pages``" before any page is read.
     """
     from pypdf import PdfReader
 
@@ -69,6 +74,9 @@ def parse_pdf(data: bytes) -> ParsedDocument:
                 opened = 0
             if not opened:
                 raise ParseError("encrypted PDF")
+        count = len(reader.pages)
+        if count > max_pages:
+            raise ParseError(f"has {count} pages, over the limit of {max_pages} (RAGPLANE_INGEST_MAX_PDF_PAGES)")
         pages = list(reader.pages)
     except ParseError:
         raise
