@@ -170,8 +170,9 @@ async def problems(
     return found
 
 
-def by_window(found: dict[str, str], run: Run) -> dict[str, list[str]]:
-    """The problems grouped by the outage their document went through (accepted shortly before or during it)."""
+def by_window(found: dict[str, str], run: Run, shown: int = 3) -> dict[str, str]:
+    """The problems per outage their document went through (accepted shortly before or during it): how many,
+    and the first few."""
     grouped: dict[str, list[str]] = {}
     for doc_id, problem in sorted(found.items()):
         accepted = run.accepted.get(doc_id)
@@ -179,7 +180,7 @@ def by_window(found: dict[str, str], run: Run) -> dict[str, list[str]]:
         names = [w.name for w in run.windows if w.start - IN_FLIGHT_S <= at <= w.end] or ["no outage"]
         for name in names:
             grouped.setdefault(name, []).append(f"{doc_id}: {problem}")
-    return grouped
+    return {name: f"{len(lines)} wrong, e.g. {'; '.join(lines[:shown])}" for name, lines in grouped.items()}
 
 
 def window_sizes(run: Run) -> dict[str, int]:
