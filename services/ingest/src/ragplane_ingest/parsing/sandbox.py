@@ -190,6 +190,7 @@ class ParserPool:
         self._context = multiprocessing.get_context("forkserver")
         self._idle: asyncio.Queue[_Worker] | None = None
         self._workers: set[_Worker] = set()
+        self._stopped = False
 
     async def start(self) -> None:
         """Start the workers (a no-op in-process)."""
@@ -199,6 +200,7 @@ class ParserPool:
 
     async def stop(self) -> None:
         """Stop every worker; parses in flight fail."""
+        self._stopped = True
         workers, self._workers = list(self._workers), set()
         for worker in workers:
             await asyncio.to_thread(worker.stop)
@@ -255,7 +257,8 @@ class ParserPool:
             return
         self._workers.discard(worker)
         await asyncio.to_thread(worker.kill)
-        self._idle.put_nowait(await self._spawn())
+        if not self._stopped:  # a parse that outlived stop() leaves no worker behind
+            self._idle.put_nowait(await self._spawn())
 
     async def _spawn(self) -> _Worker:
         worker = await asyncio.to_thread(_Worker, self._context, self.budget)
