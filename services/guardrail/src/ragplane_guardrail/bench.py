@@ -326,7 +326,7 @@ async def measure(
 # --- hostile inputs: worst-case time and memory of the views, rules, detectors and checks ------------------------
 #
 # ``python -m ragplane_guardrail.bench TARGET SHAPE SIZE REPEAT`` measures one case in a fresh process and prints
-# its figures as one JSON line (``ragplane.runtime.bench.isolated_figures``); ``ragplane bench hostile`` runs every
+# its figures as JSON lines (``ragplane.runtime.bench.report_case``); ``ragplane bench hostile`` runs every
 # case under a timeout. The model detectors (embedding classifier, Presidio NER, semantic grounding) are left out:
 # loading them would dominate a fresh process per case, and their input is bounded by their own windows.
 
@@ -410,13 +410,13 @@ def hostile_case(target: str, shape: str, size: int) -> Callable[[], object]:
 
 
 def main(argv: list[str]) -> None:
-    """``TARGET SHAPE SIZE REPEAT``: measure one hostile case here and print its figures as one JSON line."""
-    from ragplane.runtime.bench import isolated_figures
+    """``TARGET SHAPE SIZE REPEAT``: measure one hostile case here and print its figures as JSON lines."""
+    from ragplane.runtime.bench import report_case
 
     target, shape, size, repeat = argv
     # A small input first, so lazy imports and first-call caches do not count as the case's memory.
     hostile_case(target, shape, 256)()
-    print(json.dumps(isolated_figures(hostile_case(target, shape, int(size)), int(repeat))), flush=True)
+    report_case(hostile_case(target, shape, int(size)), int(repeat))
 
 
 if __name__ == "__main__":

@@ -4,19 +4,18 @@ Each parser (text, markdown, html, pdf, docx) and the chunker has a few input sh
 exporter) can send: whitespace runs, one huge word, digit runs, deep nesting, pathological Markdown, many tiny
 elements. ``hostile_input(target, shape, size)`` builds a document of about ``size`` bytes;
 ``python -m ragplane_ingest.bench TARGET SHAPE SIZE REPEAT`` measures one case in a fresh process and prints its
-figures as one JSON line (``ragplane.runtime.bench.isolated_figures``), so ``ragplane bench hostile`` can run
+figures as JSON lines (``ragplane.runtime.bench.report_case``), so ``ragplane bench hostile`` can run
 each case under a timeout and read its own peak memory.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import sys
 import zipfile
 from collections.abc import Callable
 
-from ragplane.runtime.bench import isolated_figures
+from ragplane.runtime.bench import report_case
 
 
 def _repeat(unit: bytes, size: int, head: bytes = b"", tail: bytes = b"") -> bytes:
@@ -162,14 +161,14 @@ def case(target: str, shape: str, size: int) -> Callable[[], object]:
 
 
 def main(argv: list[str]) -> None:
-    """``TARGET SHAPE SIZE REPEAT``: measure one case here and print its figures as one JSON line."""
+    """``TARGET SHAPE SIZE REPEAT``: measure one case here and print its figures as JSON lines."""
     target, shape, size, repeat = argv
     try:
         # A small input first, so lazy imports (lxml, pypdf, python-docx) do not count as the case's memory.
         case(target, shape, 256)()
     except Exception:  # noqa: BLE001, S110 - the measured call reports the same error
         pass
-    print(json.dumps(isolated_figures(case(target, shape, int(size)), int(repeat))), flush=True)
+    report_case(case(target, shape, int(size)), int(repeat))
 
 
 if __name__ == "__main__":

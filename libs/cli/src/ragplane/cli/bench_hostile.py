@@ -100,7 +100,7 @@ def _result(package: str, args: argparse.Namespace) -> BenchResult:
         title=f"hostile inputs, {package} ({sizes}; median of {args.repeat}, ms; peak MiB)",
         notes="Each case in a fresh process; time_growth is the largest size's time over the next size's "
         "(about 10 for tenfold inputs is linear). peak_mb is the larger of the process's peak-RSS growth and the "
-        "Python heap's traced peak during the call; outcome is the last size's (a parser's refusal is an outcome)."
+        "Python heap's traced peak during one more call (RSS alone where that trace ran past the timeout); outcome is the last size's (a parser's refusal is an outcome)."
         + (
             " Guardrail: length limits lifted so the detectors see the whole text; the model detectors "
             "(embedding classifier, Presidio, semantic grounding) are left out."

@@ -246,16 +246,17 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def isolated_figures(function: Callable[[], Any], repeat: int = 1) -> dict[str, Any]:
-    """Time ``function`` ``repeat`` times in this (fresh) process and the growth of its peak memory.
+def report_case(function: Callable[[], Any], repeat: int = 1) -> dict[str, Any]:
+    """Time ``function`` ``repeat`` times in this (fresh) process and print its figures as JSON lines.
 
-    Meant for the child of ``run_isolated``: the peak is the memory the calls themselves needed (the input is
-    already built). An
+    Meant for the child of ``run_isolated``. The time and the peak resident-set growth are printed as soon as
+    the timed calls end; then one more (untimed) call traces the Python heap and the line is printed again with
+    the larger peak, so a trace that runs past the parent's timeout still leaves the time measured. An
     exception ends the case and is reported (a parser rejecting a hostile input is an outcome, not a failure).
 
     Returns:
-        ``{"wall_ms", "cpu_ms", "peak_mb", "outcome"}``: the median wall and CPU milliseconds of the calls and
-        the larger of the peak resident-set growth and the Python heap's traced peak.
+        ``{"wall_ms", "cpu_ms", "peak_mb", "traced", "outcome"}``: the median wall and CPU milliseconds of the
+        calls and the peak memory the calls needed (the input is already built).
     """
     before = _peak_rss_mb()
     walls, cpus, outcome = [], [], "ok"
@@ -270,12 +271,17 @@ def isolated_figures(function: Callable[[], Any], repeat: int = 1) -> dict[str, 
         if outcome != "ok":
             break
     native_mb = max(0.0, _peak_rss_mb() - before)
-    return {
+    figures = {
         "wall_ms": round(statistics.median(walls), 2),
         "cpu_ms": round(statistics.median(cpus), 2),
-        "peak_mb": round(max(native_mb, _traced_peak_mb(function)), 1),
+        "peak_mb": round(native_mb, 1),
+        "traced": False,
         "outcome": outcome,
     }
+    print(json.dumps(figures), flush=True)
+    figures.update(peak_mb=round(max(native_mb, _traced_peak_mb(function)), 1), traced=True)
+    print(json.dumps(figures), flush=True)
+    return figures
 
 
 def _traced_peak_mb(function: Callable[[], Any]) -> float:
@@ -302,7 +308,8 @@ def run_isolated(module: str, arguments: Sequence[str], timeout_s: float) -> dic
     A fresh process per case keeps one case's peak memory (and warmed caches) from hiding another's.
 
     Returns:
-        The child's JSON; ``{"outcome": "timeout"}`` when it ran past ``timeout_s`` (it is killed), or
+        The child's last JSON line; ``{"outcome": "timeout"}`` when it ran past ``timeout_s`` (it is killed)
+        before printing one, or
         ``{"outcome": "error: ..."}`` with the end of its stderr when it failed.
     """
     import subprocess
@@ -312,8 +319,11 @@ def run_isolated(module: str, arguments: Sequence[str], timeout_s: float) -> dic
         done = subprocess.run(
             [sys.executable, "-m", module, *arguments], capture_output=True, text=True, timeout=timeout_s, check=False
         )
-    except subprocess.TimeoutExpired:
-        return {"outcome": "timeout"}
+    except subprocess.TimeoutExpired as exc:
+        # Timed calls that finished before the memory trace ran out of time are still a figure.
+        output = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        printed = [line for line in output.splitlines() if line.startswith("{")]
+        return json.loads(printed[-1]) if printed else {"outcome": "timeout"}
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     if done.returncode != 0 or not lines:
         tail = (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
