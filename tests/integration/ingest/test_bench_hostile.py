@@ -4,11 +4,12 @@ measured in its own process and recorded (figures are not asserted)."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 from ragplane.cli.main import main
-from ragplane.runtime.bench import load_figures
+from ragplane.runtime.bench import load_figures, run_isolated
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -56,3 +57,20 @@ def test_a_case_that_runs_past_the_timeout_is_reported_as_timeout_not_waited_for
         # A process cannot even start in 10 ms: every case times out at the first size and the next is skipped.
         assert row["values"]["outcome"] == "timeout"
         assert row["values"]["1kB_ms"] == ">10" and "2kB_ms" not in row["values"]
+
+
+def test_a_case_whose_memory_trace_runs_past_the_timeout_still_reports_its_time(tmp_path, monkeypatch):
+    (tmp_path / "slow_trace_case.py").write_text(
+        "import time\n"
+        "from ragplane.runtime.bench import report_case\n"
+        "calls = []\n"
+        "def call():\n"
+        "    calls.append(1)\n"
+        "    if len(calls) > 1:\n"
+        "        time.sleep(60)  # the traced call: far past the timeout\n"
+        "report_case(call, 1)\n"
+    )
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}:{os.environ.get('PYTHONPATH', '')}")
+    figure = run_isolated("slow_trace_case", [], timeout_s=10)
+    assert figure["outcome"] == "ok" and figure["traced"] is False
+    assert figure["wall_ms"] < 10_000
