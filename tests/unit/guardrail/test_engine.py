@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -15,7 +16,7 @@ from ragplane_guardrail.grounding import Grounding
 from ragplane_guardrail.policy import CategoryRule, CheckPolicy, builtin_document, load_policies, parse_policies
 from ragplane_guardrail.redaction import redact
 from ragplane_guardrail.text import Text
-from ragplane_guardrail.verdict import Action, CitationRef, DocumentChunk, Finding, Passage
+from ragplane_guardrail.verdict import Action, Check, CitationRef, DocumentChunk, Finding, Passage, Verdict
 
 pytestmark = pytest.mark.unit
 
@@ -222,3 +223,19 @@ def test_document_scans_leave_the_embedding_classifier_out_unless_asked(enabled,
     assert "classifier.embedding" in {d.name for d in detectors.injection}
     assert ("classifier.embedding" in {d.name for d in detectors.document_injection}) is expected
     assert {"rules", "classifier.tfidf"} <= {d.name for d in detectors.document_injection}
+
+
+def test_a_block_with_thousands_of_findings_is_logged_in_linear_time(caplog: pytest.LogCaptureFixture):
+    engine = _engine()
+    findings = tuple(
+        Finding(f"category-{i % 5}", (i % 97) / 100, start=i, end=i + 1, detector="rules", action=Action.BLOCK)
+        for i in range(40_000)
+    )
+    verdict = Verdict(Action.BLOCK, findings, policy="default")
+    started = time.perf_counter()
+    with caplog.at_level("WARNING"):
+        engine._record(Check.INPUT, verdict, "text")
+    # One pass over the findings takes milliseconds; the per-finding rescan it replaces took minutes here.
+    assert time.perf_counter() - started < 5.0
+    (record,) = [r for r in caplog.records if r.getMessage() == "guardrail blocked"]
+    assert record.scores == {f"category-{k}": 0.96 for k in range(5)}

@@ -203,10 +203,7 @@ class GuardrailEngine:
                 "check": check.value,
                 "policy": verdict.policy,
                 "categories": verdict.categories,
-                "scores": {
-                    f.category: max(g.score for g in verdict.findings if g.category == f.category)
-                    for f in verdict.findings
-                },
+                "scores": _top_scores(verdict.findings),
                 "detectors": sorted({f.detector for f in verdict.findings}),
                 "text_sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
                 "chars": len(text),
@@ -214,6 +211,14 @@ class GuardrailEngine:
             if self.log_content:
                 fields["text"] = text
             log.warning("guardrail blocked", **fields)
+
+
+def _top_scores(findings: tuple[Finding, ...]) -> dict[str, float]:
+    """The highest score per category, in one pass (a hostile text can produce thousands of findings)."""
+    top: dict[str, float] = {}
+    for finding in findings:
+        top[finding.category] = max(finding.score, top.get(finding.category, finding.score))
+    return top
 
 
 def _ms(started: float) -> float:
