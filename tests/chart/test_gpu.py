@@ -168,6 +168,7 @@ def test_encoders_can_run_on_the_triton_server_instead(render):
     callers = [
         p["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
         for rule in policy["spec"]["ingress"]
+        if any(port["port"] == 8001 for port in rule.get("ports", []))
         for p in rule.get("from", [])
         if "podSelector" in p
     ]

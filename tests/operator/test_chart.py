@@ -174,7 +174,12 @@ def test_metrics_service_service_monitor_and_network_policy(helm):
     assert policy["spec"]["policyTypes"] == ["Ingress", "Egress"]
     egress_ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
     assert {53, 443, 6443, 9092, 9090, 8002} <= egress_ports
-    assert policy["spec"]["ingress"] == [{"ports": [{"port": 9180, "protocol": "TCP"}]}]
+    # Only the monitoring namespace's Prometheus may scrape it (global.networkPolicy.prometheus.from).
+    prometheus = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}},
+    }
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": 9180, "protocol": "TCP"}], "from": [prometheus]}]
 
 
 def test_the_operators_objects_pass_strict_kubernetes_validation(helm, tmp_path):
