@@ -21,7 +21,7 @@ def test_cross_encoder_needs_a_model_path():
 
 
 def test_triton_needs_an_address():
-    with pytest.raises(SettingsError, match="RAGPLANE_RERANK_TRITON_ADDR: required"):
+    with pytest.raises(SettingsError, match="RAGPLANE_RERANK_TRITON_URL: required"):
         load_settings(Settings, {"RAGPLANE_RERANK_BACKEND": "triton"})
 
 

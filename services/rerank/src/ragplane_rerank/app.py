@@ -31,7 +31,7 @@ def build_reranker(settings: Settings) -> Reranker:
         from ragplane_rerank.triton_backend import TritonReranker
 
         return TritonReranker(
-            settings.triton_addr,
+            settings.triton_url,
             settings.triton_model,
             settings.triton_query_input,
             settings.triton_passage_input,

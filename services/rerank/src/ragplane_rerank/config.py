@@ -31,7 +31,9 @@ class Settings(CommonSettings):
         check=non_negative,
         doc="late-interaction: weight of the retrieval-rank term",
     )
-    triton_addr: str = env("RAGPLANE_RERANK_TRITON_ADDR", "", doc="triton: host:port of the v2 gRPC endpoint")
+    triton_url: str = env(
+        "RAGPLANE_RERANK_TRITON_URL", "", doc="triton: host:port of the v2 gRPC endpoint (the name embed uses too)"
+    )
     triton_model: str = env("RAGPLANE_RERANK_TRITON_MODEL", "reranker", doc="triton: v2 model name")
     triton_query_input: str = env("RAGPLANE_RERANK_TRITON_QUERY_INPUT", "query", doc="triton: query tensor name")
     triton_passage_input: str = env(
@@ -62,8 +64,8 @@ class Settings(CommonSettings):
 
         if self.backend == "cross-encoder" and not self.model_path:
             raise SettingsError("RAGPLANE_RERANK_MODEL_PATH: required when RAGPLANE_RERANK_BACKEND=cross-encoder")
-        if self.backend == "triton" and not self.triton_addr:
-            raise SettingsError("RAGPLANE_RERANK_TRITON_ADDR: required when RAGPLANE_RERANK_BACKEND=triton")
+        if self.backend == "triton" and not self.triton_url:
+            raise SettingsError("RAGPLANE_RERANK_TRITON_URL: required when RAGPLANE_RERANK_BACKEND=triton")
 
 
 def load() -> Settings:
