@@ -24,15 +24,17 @@ def build_store(settings: Settings) -> VectorStore:
     """The configured store, not yet opened."""
     indexes = parse_metadata_indexes(settings.metadata_indexes)
     if settings.store == "qdrant":
-        from ragplane_retrieve.store.qdrant_server import QdrantServerStore
+        from ragplane_retrieve.store.qdrant_server import QdrantServerStore, local_location
 
+        location = local_location(settings.qdrant_url)
         return QdrantServerStore(
-            settings.qdrant_url,
+            "" if location is not None else settings.qdrant_url,
             settings.qdrant_api_key,
             settings.qdrant_collection,
             settings.dimensions,
             indexes,
             settings.qdrant_timeout_s,
+            location=location,
         )
     from ragplane_retrieve.store.edge import EdgeStore
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from ragplane.runtime.kafka import TOPIC_INDEXED, TOPIC_VECTORS
 from ragplane.runtime.settings import CommonSettings, env, in_range, load_settings, non_negative, one_of, positive
 from ragplane_retrieve.store.base import parse_metadata_indexes
+from ragplane_retrieve.store.qdrant_server import check_url
 
 
 def _metadata_indexes(raw: str) -> str:
@@ -29,7 +30,13 @@ class Settings(CommonSettings):
         "",
         doc="store directory of the embedded engine, one process per directory (default: $RAGPLANE_DATA_DIR/retrieve)",
     )
-    qdrant_url: str = env("RAGPLANE_QDRANT_URL", "http://127.0.0.1:6333", doc="Qdrant server URL")
+    qdrant_url: str = env(
+        "RAGPLANE_QDRANT_URL",
+        "http://127.0.0.1:6333",
+        check=check_url,
+        doc="Qdrant server URL (http:// or https://), or qdrant-client's local mode: file:///absolute/folder "
+        "(one process per folder) or :memory: (tests and the boot test; no shards or replication there)",
+    )
     qdrant_api_key: str = env("RAGPLANE_QDRANT_API_KEY", "", doc="Qdrant API key")
     qdrant_collection: str = env(
         "RAGPLANE_QDRANT_COLLECTION", "ragplane_chunks", doc="chunk collection (state in <name>_state)"

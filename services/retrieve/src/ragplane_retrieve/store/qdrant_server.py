@@ -6,7 +6,9 @@ Hybrid search is one ``query_points`` call: a dense and a sparse prefetch fused 
 
 ``location`` (":memory:" or a folder) runs qdrant-client's local mode instead of a server: a pure-Python
 brute-force engine that ignores payload indexes. The contract tests use it because no Qdrant server binary
-exists on the build machines; it exercises this class's code path, not a server's performance.
+exists on the build machines; it exercises this class's code path, not a server's performance. The URL setting
+names it as ``file:///abs/dir`` or ``:memory:`` (see ``local_location``); one process per folder (local mode
+locks it).
 """
 
 from __future__ import annotations
@@ -45,6 +47,27 @@ from ragplane_retrieve.store.base import (
 log = get_logger(__name__)
 # 4xx answers that may pass on a retry (timeout, conflict, rate limit); any other 4xx is the request's fault.
 _RETRIABLE_4XX = frozenset({408, 409, 429})
+MEMORY = ":memory:"
+FILE_SCHEME = "file://"
+
+
+def check_url(url: str) -> str | None:
+    """None when ``url`` names a server (http:// or https://) or a local-mode location; else the error."""
+    if url == MEMORY or url.startswith(("http://", "https://")):
+        return None
+    if url.startswith(FILE_SCHEME):
+        path = url[len(FILE_SCHEME) :]
+        return None if path.startswith("/") and path != "/" else f"file:// needs an absolute folder, got {url!r}"
+    return f"expected http(s)://host:port, file:///absolute/folder or :memory:, got {url!r}"
+
+
+def local_location(url: str) -> str | None:
+    """The local-mode location a URL names (":memory:" or a folder), None for a server URL."""
+    if url == MEMORY:
+        return MEMORY
+    if url.startswith(FILE_SCHEME):
+        return url[len(FILE_SCHEME) :]
+    return None
 
 
 class QdrantServerStore:
@@ -107,8 +130,8 @@ class QdrantServerStore:
         from qdrant_client import QdrantClient, models
 
         if self.location is not None:
-            if self.location == ":memory:":
-                self._client = QdrantClient(location=":memory:")
+            if self.location == MEMORY:
+                self._client = QdrantClient(location=MEMORY)
             else:
                 self._client = QdrantClient(path=self.location)
         else:

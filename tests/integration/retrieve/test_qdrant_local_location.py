@@ -1,0 +1,71 @@
+"""RAGPLANE_QDRANT_URL names qdrant-client's local mode as well as a server: ``file:///abs/dir`` or ``:memory:``.
+
+The deployment boot test runs retrieve with the chart's rendered environment where the Qdrant server is replaced
+by local mode (no server binary exists here). The store is built from the settings exactly as the service builds
+it, and the whole store contract runs on a folder location.
+"""
+
+from __future__ import annotations
+
+import pytest
+from integration.retrieve.test_store_contract import StoreContract
+
+from ragplane.runtime.settings import SettingsError, load_settings
+from ragplane_retrieve.app import build_store
+from ragplane_retrieve.config import Settings
+from ragplane_retrieve.model import Condition
+from ragplane_retrieve.store.qdrant_server import QdrantServerStore
+
+pytestmark = pytest.mark.integration
+
+
+def store_from(url: str, **environ: str) -> QdrantServerStore:
+    settings = load_settings(Settings, {"RAGPLANE_RETRIEVE_STORE": "qdrant", "RAGPLANE_QDRANT_URL": url, **environ})
+    store = build_store(settings)
+    assert isinstance(store, QdrantServerStore), type(store).__name__
+    return store
+
+
+class TestQdrantStoreOnAFolderLocation(StoreContract):
+    """The contract suite on a store built from ``RAGPLANE_QDRANT_URL=file:///<tmp>/qdrant``."""
+
+    @pytest.fixture
+    def store(self, tmp_path):
+        store = store_from(f"file://{tmp_path / 'qdrant'}", RAGPLANE_RETRIEVE_METADATA_INDEXES="lang:keyword")
+        store.open()
+        yield store
+        store.close()
+
+
+def test_a_folder_location_keeps_points_across_a_restart(tmp_path, make_point, make_unit):
+    import numpy as np
+
+    rng = np.random.default_rng(3)
+    folder = tmp_path / "qdrant"
+    first = store_from(f"file://{folder}")
+    first.open()
+    first.upsert([make_point("t1", "d1", i, make_unit(rng)) for i in range(3)])
+    first.close()
+    assert folder.is_dir() and any(folder.iterdir())
+
+    second = store_from(f"file://{folder}")
+    second.open()
+    try:
+        assert second.count("t1", [Condition("doc_id", equals="d1")]) == 3
+    finally:
+        second.close()
+
+
+def test_memory_location_opens_without_touching_the_disk(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    store = store_from(":memory:")
+    assert (store.location, store.url) == (":memory:", "")
+    store.open()
+    store.close()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("url", ["file://relative/dir", "file:///", "qdrant:6333", "/abs/dir"])
+def test_a_url_that_is_neither_a_server_nor_a_local_location_is_refused_naming_the_variable(url):
+    with pytest.raises(SettingsError, match="RAGPLANE_QDRANT_URL"):
+        load_settings(Settings, {"RAGPLANE_QDRANT_URL": url})
