@@ -2,7 +2,7 @@
 
 A model server parses ``<|im_end|>`` in its prompt; the attacker writes ``<|im_<|x|>end|>`` so that removing the
 inner lookalike rebuilds the real token. The guardrail matches its delimiter rules on the text with those
-lookalikes removed as well, in a bounded number of linear passes.
+lookalikes removed as well, at any depth in one linear pass (test_split_tokens_any_depth.py).
 """
 
 from __future__ import annotations

@@ -421,8 +421,10 @@ NEGATION = re.compile(
 # removed: "<|im_<|x|>end|>" hides "<|im_end|>" from the first match, and a one-pass remover rebuilds it.
 _DELIMITER_RULES = tuple(r for r in RULES if r.name in {"chat_template_tokens", "fake_closing_tag", "system_tag"})
 _LOOKALIKE = re.compile(r"<\|[^<>|\n]{1,40}\|>|<\s*/?\s*user[_ ]?input\s*>")
-# Each pass peels one level of nesting; deeper nesting is left to the prompt sanitiser, which defuses any depth.
-_PEEL_PASSES = 4
+# The longest lookalike the peel looks back for: a "<|...|>" body is at most 40 characters; a spotlight tag
+# padded with more whitespace than this is left whole (the prompt sanitiser removes it anyway).
+_PEEL_WINDOW = 128
+_BRACKETS = re.compile(r"[^<>]+|[<>]")
 
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{16,}={0,2}(?![A-Za-z0-9+/=])")
 _HEX = re.compile(r"\b(?:[0-9a-fA-F]{2}){8,}\b")
@@ -534,21 +536,55 @@ class InjectionRules:
 
 
 def _split_delimiters(view: View) -> list[tuple[Rule, int, int, float]]:
-    """Delimiter rules matched on ``view`` with lookalikes peeled off, one nesting level per linear pass.
+    """Delimiter rules matched on ``view`` with lookalikes peeled off at any nesting depth, in one linear pass.
 
-    Spans are positions in ``view`` (like ``_match``'s): the peeled copies map back to them.
+    Removing lookalikes until nothing changes would be quadratic in the depth. Instead the text is copied onto a
+    stack; at each ">" the stack's tail from its last "<" is checked, and a lookalike there is popped, so what
+    is left is the fully peeled text. A lookalike that a pop rebuilt (or hid) is matched against the delimiter
+    rules when it is popped, and the peeled text at the end. Each character is pushed once and a check reads at
+    most ``_PEEL_WINDOW`` characters, so the pass is linear.
+
+    Spans are positions in ``view`` (like ``_match``'s).
     """
     signals: list[tuple[Rule, int, int, float]] = []
-    peeled = View(view.text, tuple(range(len(view.text) + 1)))
-    for _ in range(_PEEL_PASSES):
-        inner = peeled.without(_LOOKALIKE)
-        if len(inner.text) == len(peeled.text):
-            break
-        peeled = inner
+    text = view.text
+    out: list[str] = []
+    src: list[int] = []  # src[i] is the position in ``view`` of out[i]
+    opens: list[int] = []  # indices in ``out`` of the "<" still on the stack
+    peeled_any = False
+    for token in _BRACKETS.finditer(text):
+        start = token.start()
+        piece = token.group()
+        if piece == "<":
+            opens.append(len(out))
+            out.append(piece)
+            src.append(start)
+            continue
+        if piece != ">":
+            out.extend(piece)
+            src.extend(range(start, token.end()))
+            continue
+        out.append(piece)
+        src.append(start)
+        if not opens or len(out) - opens[-1] > _PEEL_WINDOW:
+            continue
+        begin = opens[-1]
+        candidate = "".join(out[begin:])
+        if not _LOOKALIKE.fullmatch(candidate):
+            continue
+        peeled_any = True
         for rule in _DELIMITER_RULES:
-            match = rule.pattern.search(peeled.text)
+            if rule.pattern.search(candidate):
+                signals.append((rule, src[begin], start + 1, rule.weight))
+        del out[begin:]
+        del src[begin:]
+        opens.pop()
+    if peeled_any:
+        peeled = "".join(out)
+        for rule in _DELIMITER_RULES:
+            match = rule.pattern.search(peeled)
             if match:
-                signals.append((rule, *peeled.to_original(*match.span()), rule.weight))
+                signals.append((rule, src[match.start()], src[match.end() - 1] + 1, rule.weight))
     return signals
 
 
