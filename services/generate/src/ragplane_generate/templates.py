@@ -32,6 +32,8 @@ class ChatTemplate:
         prefix: text before the first message (for example a BOS token the server does not add).
         stop: strings that end a reply.
         special_tokens: control strings removed from untrusted text.
+        role_lines: roles are plain text at the start of a line (``user: ...``), so untrusted lines that start
+            that way are quoted.
     """
 
     name: str
@@ -40,15 +42,18 @@ class ChatTemplate:
     prefix: str = ""
     stop: tuple[str, ...] = ()
     special_tokens: tuple[str, ...] = ()
+    role_lines: bool = False
 
     def escape(self, text: str) -> str:
         """Remove this template's control strings (and any ``<|...|>`` token lookalike) from untrusted text.
 
-        The result holds no ``<|`` or ``|>`` at all, so no control token, however it was split, survives.
+        The result holds no ``<|`` or ``|>`` at all, so no control token, however it was split, survives. For a
+        template whose roles are line prefixes, no line of the result starts with a role name and a colon.
         """
         for token in self.special_tokens:
             text = text.replace(token, "")
-        return defuse_delimiters(_TOKEN_LIKE.sub("", text))
+        text = defuse_delimiters(_TOKEN_LIKE.sub("", text))
+        return defuse_role_lines(text) if self.role_lines else text
 
     def render(self, messages: list[Message]) -> str:
         """The prompt: every message in order, then the opening of the assistant's reply.
@@ -80,6 +85,22 @@ def defuse_delimiters(text: str) -> str:
     return _DELIMITER_PIPE.sub("\u00a6", text)
 
 
+# Every line break str.splitlines() knows: a model or a client may take any of them for a new line.
+_LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+_ROLE_LINE = re.compile(
+    rf"(?:(?<=[{_LINE_BREAKS}])|\A)(?=[^\S{_LINE_BREAKS}]*(?:{'|'.join(ROLES)})[^\S{_LINE_BREAKS}]*:)", re.IGNORECASE
+)
+
+
+def defuse_role_lines(text: str) -> str:
+    """Quote (prefix "> ") every line of ``text`` that starts like a turn of a plain template ("user: ...").
+
+    A quoted line no longer starts with a role, so a second pass changes nothing; the lookahead reads at most
+    one line's leading blanks and a role name from each line start, so the pass is linear.
+    """
+    return _ROLE_LINE.sub("> ", text)
+
+
 CHATML = ChatTemplate(
     name="chatml",
     message="<|im_start|>{role}\n{content}<|im_end|>\n",
@@ -100,6 +121,7 @@ PLAIN = ChatTemplate(
     message="{role}: {content}\n\n",
     generation_prefix="assistant: ",
     stop=("\nuser:",),
+    role_lines=True,
 )
 TEMPLATES = {t.name: t for t in (CHATML, LLAMA3, PLAIN)}
 
