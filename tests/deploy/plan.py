@@ -1,0 +1,591 @@
+"""What the cluster would run, read from a rendered chart, and how a workload runs on this machine instead.
+
+``plan(rendered, secrets)`` turns every Deployment and InferenceService of a ``helm template`` into a
+``WorkloadPlan``: replicas, the main container's argv, its environment exactly as the kubelet builds it (image
+``ENV``, ConfigMaps through ``envFrom``, ``env`` entries with Secrets and ``$(VAR)`` references resolved), the
+files its mounts show, what it may write, the user it runs as, its ports and readiness probe. It is pure: no
+processes, no files.
+
+``localize(plan, subs, replica)`` applies the substitutions the README of this folder lists (and nothing else)
+and gives the ``LocalProcess`` a harness starts: argv with the venv's interpreter, the environment with cluster
+addresses turned into loopback ones, and the pod's files under a temporary root.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets as _secrets
+import shlex
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from chart.chartlib import NAMESPACE, ROOT, Rendered, pod_labels, pod_spec
+from chart.podenv import container_environment
+
+from ragplane.runtime.services import MODEL_SERVER, SERVICE_NAMES, spec
+
+NAME_LABEL = "app.kubernetes.io/name"
+# The image's runtime user when neither the pod nor the container names one (the Dockerfiles' USER 10001:10001).
+IMAGE_USER = 10001
+# Workloads that are not our code and what stands in for them here (the README's substitution list).
+LLM_SERVERS = frozenset({"triton"})
+# The model the CPU model server loads when it stands in for an LLM server (the fast tests' model).
+STAND_IN_LLM_MODEL = "smollm2-135m"
+_LISTEN_KEYS = ("RAGPLANE_GRPC_LISTEN", "RAGPLANE_METRICS_LISTEN")
+# Environment variables that name an LLM endpoint (Triton, KServe or an external server).
+_LLM_ENDPOINT_KEYS = ("RAGPLANE_MODEL_ADDR",)
+_CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One volume mount of the main container."""
+
+    path: str
+    kind: str  # configMap, secret, emptyDir, persistentVolumeClaim
+    source: str  # the ConfigMap, Secret or claim name ("" for emptyDir)
+    read_only: bool
+
+
+@dataclass
+class WorkloadPlan:
+    """What a workload's pods run, from the rendered manifests.
+
+    Attributes:
+        name: app.kubernetes.io/name of the pods.
+        kind: Deployment or InferenceService.
+        replicas: spec.replicas (an HPA's minReplicas when the Deployment leaves replicas to it).
+        ours: whether the container runs ragplane's code (else it is a server such as Triton).
+        module: what ``python -m`` runs for our code (the image's ENTRYPOINT when the manifest gives no command).
+        argv: the container's command and args as the kubelet runs them.
+        env: the main container's environment.
+        files: {absolute path in the pod: bytes} for every ConfigMap and Secret mount.
+        mounts: every volume mount of the main container.
+        writable: pod paths the container may write (emptyDir, writable PVCs; "/" when the root is writable).
+        read_only_root: securityContext.readOnlyRootFilesystem.
+        run_as_user / run_as_group: the effective user and group.
+        ports: {port name: container port} (grpc, metrics, ...).
+        health_port: the port of the gRPC readiness probe (None when the probe is not gRPC).
+        readiness: the readiness probe as rendered.
+    """
+
+    name: str
+    kind: str
+    replicas: int
+    ours: bool
+    module: str | None
+    argv: list[str]
+    env: dict[str, str]
+    files: dict[str, bytes]
+    mounts: list[Mount]
+    writable: list[str]
+    read_only_root: bool
+    run_as_user: int | None
+    run_as_group: int | None
+    ports: dict[str, int]
+    health_port: int | None
+    readiness: dict[str, Any] | None = None
+
+
+# ---- Test values of Secrets ----
+
+
+def referenced_secrets(rendered: Rendered) -> set[tuple[str, str]]:
+    """(Secret name, key) of every secretKeyRef and Secret volume item of the rendered workloads."""
+    found: set[tuple[str, str]] = set()
+    for workload in _workloads(rendered):
+        pod = pod_spec(workload)
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            for entry in container.get("env", []):
+                ref = entry.get("valueFrom", {}).get("secretKeyRef")
+                if ref:
+                    found.add((ref["name"], ref["key"]))
+        for volume in pod.get("volumes", []):
+            secret = volume.get("secret")
+            if secret:
+                for item in secret.get("items", []):
+                    found.add((secret["secretName"], item["key"]))
+    return found
+
+
+def generated_secrets(rendered: Rendered, tenant_keys: Mapping[str, str] | None = None) -> dict[tuple[str, str], str]:
+    """Generated values for every Secret key the rendered chart references.
+
+    The service token is random and 48 characters; an ``api-keys`` key holds ``key=tenant`` pairs
+    (``tenant_keys``, default one random key for tenant ``acme``); a ``ca.crt`` is a PEM certificate; anything
+    else (passwords, API keys of stores) is a random string.
+    """
+    keys = dict(tenant_keys or {f"key-{_secrets.token_hex(8)}": "acme"})
+    out: dict[tuple[str, str], str] = {}
+    for name, key in sorted(referenced_secrets(rendered)):
+        if key == "token":
+            out[(name, key)] = _secrets.token_urlsafe(36)
+        elif key == "api-keys":
+            out[(name, key)] = ",".join(f"{k}={t}" for k, t in keys.items())
+        elif key.endswith(".crt"):
+            out[(name, key)] = _self_signed_pem(name)
+        else:
+            out[(name, key)] = _secrets.token_urlsafe(18)
+    return out
+
+
+def _self_signed_pem(common_name: str) -> str:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+# ---- The plan ----
+
+
+def _workloads(rendered: Rendered) -> list[dict[str, Any]]:
+    return [o for o in rendered.objects if o["kind"] in ("Deployment", "InferenceService")]
+
+
+def image_env(name: str, target: str | None = None) -> dict[str, str]:
+    """The ``ENV`` of the image: the Dockerfile's ``target`` stage (default the last), stages it builds on included.
+
+    PATH is left out (the venv replaces the image), and so are values that refer to other variables.
+    """
+    for candidate in (ROOT / "services" / name / "Dockerfile", ROOT / "Dockerfile"):
+        if candidate.exists():
+            return _dockerfile_env(candidate.read_text(), target)
+    return {}
+
+
+def _dockerfile_env(text: str, target: str | None = None) -> dict[str, str]:
+    joined = re.sub(r"\\\n", " ", text)
+    stages: dict[str, dict[str, str]] = {}
+    stage: dict[str, str] = {}
+    for line in joined.splitlines():
+        words = line.strip().split()
+        if not words:
+            continue
+        if words[0].upper() == "FROM":
+            base = words[1]
+            stage = dict(stages.get(base, {}))
+            stage_name = words[3] if len(words) >= 4 and words[2].upper() == "AS" else f"#{len(stages)}"
+            stages[stage_name] = stage
+        elif words[0].upper() == "ENV" and len(words) >= 2:
+            for item in shlex.split(line.strip()[3:]):
+                key, sep, value = item.partition("=")
+                if sep and "$" not in value and key != "PATH":
+                    stage[key] = value
+    if target is not None:
+        return dict(stages.get(target, {}))
+    return dict(stage)
+
+
+def _module_of(name: str) -> str | None:
+    if name == MODEL_SERVER.name:
+        return MODEL_SERVER.module
+    return spec(name).module if name in SERVICE_NAMES else None
+
+
+def _replicas(rendered: Rendered, workload: dict[str, Any]) -> int:
+    if workload["kind"] == "InferenceService":
+        return int(workload["spec"]["predictor"].get("minReplicas", 1))
+    if "replicas" in workload["spec"]:
+        return int(workload["spec"]["replicas"])
+    for hpa in rendered.of_kind("HorizontalPodAutoscaler"):
+        if hpa["spec"]["scaleTargetRef"]["name"] == workload["metadata"]["name"]:
+            return int(hpa["spec"].get("minReplicas", 1))
+    return 1
+
+
+def _files(
+    rendered: Rendered, pod: dict[str, Any], container: dict[str, Any], secrets: Mapping[tuple[str, str], str]
+) -> tuple[dict[str, bytes], list[Mount]]:
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    files: dict[str, bytes] = {}
+    mounts: list[Mount] = []
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        path = mount["mountPath"]
+        read_only = bool(mount.get("readOnly", False))
+        if "configMap" in volume:
+            source = volume["configMap"]["name"]
+            data = {k: v.encode() for k, v in rendered.get("ConfigMap", source).get("data", {}).items()}
+            kind = "configMap"
+            read_only = True  # the kubelet mounts ConfigMaps and Secrets read-only
+        elif "secret" in volume:
+            source = volume["secret"]["secretName"]
+            data = {k: v.encode() for (s, k), v in secrets.items() if s == source}
+            kind = "secret"
+            read_only = True
+        elif "emptyDir" in volume:
+            mounts.append(Mount(path, "emptyDir", "", read_only))
+            continue
+        elif "persistentVolumeClaim" in volume:
+            claim = volume["persistentVolumeClaim"]
+            read_only = read_only or bool(claim.get("readOnly", False))
+            mounts.append(Mount(path, "persistentVolumeClaim", claim["claimName"], read_only))
+            continue
+        else:
+            raise AssertionError(f"unsupported volume {mount['name']}: {sorted(volume)}")
+        items = volume[kind if kind == "configMap" else "secret"].get("items")
+        selected = {i["key"]: i["path"] for i in items} if items else {k: k for k in data}
+        for key, rel in selected.items():
+            assert key in data, f"{kind} {source} has no key {key} (give the test a value)"
+            if "subPath" in mount:
+                if mount["subPath"] == rel:
+                    files[path] = data[key]
+            else:
+                files[f"{path.rstrip('/')}/{rel}"] = data[key]
+        mounts.append(Mount(path, kind, source, read_only))
+    return files, mounts
+
+
+def _security(pod: dict[str, Any], container: dict[str, Any]) -> tuple[int | None, int | None, bool]:
+    pod_sc = pod.get("securityContext", {})
+    sc = container.get("securityContext", {})
+    user = sc.get("runAsUser", pod_sc.get("runAsUser"))
+    group = sc.get("runAsGroup", pod_sc.get("runAsGroup"))
+    return user, group, bool(sc.get("readOnlyRootFilesystem", False))
+
+
+def _fields(workload: dict[str, Any]) -> dict[str, str]:
+    """fieldRef values of a pod of ``workload`` (its name as the first replica's)."""
+    return {
+        "metadata.name": f"{workload['metadata']['name']}-0",
+        "metadata.namespace": workload["metadata"].get("namespace", NAMESPACE),
+        "spec.nodeName": "node-0",
+    }
+
+
+def plan_workload(rendered: Rendered, workload: dict[str, Any], secrets: Mapping[tuple[str, str], str]) -> WorkloadPlan:
+    """The plan of one rendered Deployment or InferenceService."""
+    name = pod_labels(workload)[NAME_LABEL]
+    pod = pod_spec(workload)
+    container = pod["containers"][0]
+    module = _module_of(name)
+    ours = module is not None and "command" not in container
+    image = image_env("generate", target=name) if name == MODEL_SERVER.name else image_env(name)
+    env = {**(image if ours else {}), **container_environment(rendered, container, secrets, _fields(workload))}
+    if "command" in container:
+        argv = [*container["command"], *container.get("args", [])]
+    else:
+        # The image's ENTRYPOINT (every Dockerfile of ours: python -m <module>), then the manifest's args.
+        argv = ["python", "-m", module or "?", *container.get("args", [])]
+    files, mounts = _files(rendered, pod, container, secrets)
+    user, group, read_only_root = _security(pod, container)
+    writable = [m.path for m in mounts if m.kind in ("emptyDir", "persistentVolumeClaim") and not m.read_only]
+    if not read_only_root:
+        writable.insert(0, "/")
+    probe = container.get("readinessProbe")
+    health = probe["grpc"]["port"] if probe and "grpc" in probe else None
+    return WorkloadPlan(
+        name=name,
+        kind=workload["kind"],
+        replicas=_replicas(rendered, workload),
+        ours=ours,
+        module=module,
+        argv=argv,
+        env=env,
+        files=files,
+        mounts=mounts,
+        writable=writable,
+        read_only_root=read_only_root,
+        run_as_user=user if user is not None else (IMAGE_USER if ours else None),
+        run_as_group=group if group is not None else (IMAGE_USER if ours else None),
+        ports={p.get("name", str(p["containerPort"])): p["containerPort"] for p in container.get("ports", [])},
+        health_port=health,
+        readiness=probe,
+    )
+
+
+def stand_in_llm(plans: list[WorkloadPlan], rendered: Rendered) -> WorkloadPlan | None:
+    """The CPU model server in place of an LLM server that is not our code, or None when the chart runs ours.
+
+    It listens on Triton's ports (gRPC 8001, metrics 8002), serves the model name generate asks for and loads
+    the fast tests' model; it runs as the replaced pod's user, with /tmp its only writable path.
+    """
+    if any(p.name == MODEL_SERVER.name for p in plans):
+        return None
+    generate = next(p for p in plans if p.name == "generate")
+    replaced = next((p for p in plans if p.name in LLM_SERVERS), None)
+    env = {
+        **image_env("generate", target=MODEL_SERVER.name),
+        "RAGPLANE_LLM_MODEL": STAND_IN_LLM_MODEL,
+        "RAGPLANE_LLM_MODEL_NAME": generate.env.get("RAGPLANE_LLM_MODEL_NAME", "ensemble"),
+        "RAGPLANE_MODEL_CACHE": "/tmp/ragplane-models",
+        "RAGPLANE_GRPC_LISTEN": "0.0.0.0:8001",
+        "RAGPLANE_METRICS_LISTEN": "0.0.0.0:8002",
+        "HOME": "/tmp",
+    }
+    user = replaced.run_as_user if replaced and replaced.run_as_user is not None else IMAGE_USER
+    group = replaced.run_as_group if replaced and replaced.run_as_group is not None else IMAGE_USER
+    return WorkloadPlan(
+        name=MODEL_SERVER.name,
+        kind="stand-in",
+        replicas=1,
+        ours=True,
+        module=MODEL_SERVER.module,
+        argv=["python", "-m", MODEL_SERVER.module],
+        env=env,
+        files={},
+        mounts=[Mount("/tmp", "emptyDir", "", False)],
+        writable=["/tmp"],
+        read_only_root=True,
+        run_as_user=user,
+        run_as_group=group,
+        ports={"grpc": 8001, "metrics": 8002},
+        health_port=8001,
+    )
+
+
+def plan(rendered: Rendered, secrets: Mapping[tuple[str, str], str]) -> list[WorkloadPlan]:
+    """Every workload of a rendered chart (Deployments and InferenceServices), in render order."""
+    return [plan_workload(rendered, w, secrets) for w in _workloads(rendered)]
+
+
+def services(rendered: Rendered) -> dict[str, tuple[str, dict[int, int | str]]]:
+    """{Service name: (the workload it selects, {service port: target port})}."""
+    out: dict[str, tuple[str, dict[int, int | str]]] = {}
+    for svc in rendered.of_kind("Service"):
+        selector = svc["spec"].get("selector", {})
+        if NAME_LABEL not in selector:
+            continue
+        ports = {p["port"]: p.get("targetPort", p["port"]) for p in svc["spec"].get("ports", [])}
+        out[svc["metadata"]["name"]] = (selector[NAME_LABEL], ports)
+    return out
+
+
+# ---- Substitutions: from the cluster to this machine ----
+
+
+@dataclass
+class Endpoint:
+    """Where the replicas of one workload listen here: one loopback host per replica, one port map for all."""
+
+    hosts: list[str]
+    ports: dict[int, int]  # container port -> local port
+
+    def address(self, container_port: int, replica: int = 0) -> str:
+        return f"{self.hosts[replica]}:{self.ports[container_port]}"
+
+
+@dataclass
+class Substitutions:
+    """The only differences between a pod and its process here (tests/deploy/README.md lists each).
+
+    Attributes:
+        root: the temporary root; replica i of workload w sees its pod paths under ``root/<w>-<i>/``.
+        endpoints: {workload: Endpoint}; the LLM server's entry is under ``llm_workload``.
+        kafka_bootstrap: the local broker.
+        redis_url / state_redis_url: the local Redis servers (``redis://host:port/db``; the rendered URL's
+            password is kept, its scheme becomes redis://).
+        qdrant_root: a folder; each retrieve replica's RAGPLANE_QDRANT_URL becomes ``file://<folder>/<replica>``
+            (qdrant-client's local mode).
+        dns_server: ``host:port`` of a DNS server on loopback that answers the headless names with every
+            replica's host, or None to give ``dns:///`` targets as ``ipv4:`` lists instead.
+        llm_workload: the workload that stands in for the LLM server (Triton, KServe or an external address).
+        namespace: the release's namespace (short Service names resolve in it).
+    """
+
+    root: Path
+    endpoints: dict[str, Endpoint]
+    kafka_bootstrap: str
+    redis_url: str
+    state_redis_url: str
+    qdrant_root: Path
+    dns_server: str | None = None
+    llm_workload: str = MODEL_SERVER.name
+    namespace: str = "ragplane"
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class LocalProcess:
+    """One replica as a process here."""
+
+    name: str
+    replica: int
+    argv: list[str]
+    env: dict[str, str]
+    root: Path  # this replica's view of the pod's filesystem
+    files: dict[Path, bytes]
+    writable: list[Path]
+    cwd: Path
+    user: int | None
+    group: int | None
+    address: str  # host:port of its gRPC health (readiness) port
+    metrics_address: str | None
+    applied: list[str]  # "KEY: old -> new" for every substituted value
+
+
+def service_host_map(rendered: Rendered, namespace: str) -> dict[str, tuple[str, dict[int, int | str]]]:
+    """Every name a pod could use for a Service ({name: (workload, port map)}): short, namespaced, .svc, FQDN."""
+    out: dict[str, tuple[str, dict[int, int | str]]] = {}
+    for name, target in services(rendered).items():
+        for alias in (name, f"{name}.{namespace}", *(f"{name}.{namespace}{s}" for s in _CLUSTER_SUFFIXES)):
+            out[alias] = target
+    return out
+
+
+def _target_port(plan_ports: Mapping[str, int], target: int | str) -> int:
+    return target if isinstance(target, int) else plan_ports[target]
+
+
+class _Rewriter:
+    def __init__(self, rendered: Rendered, plans: Mapping[str, WorkloadPlan], subs: Substitutions) -> None:
+        self.hosts = service_host_map(rendered, subs.namespace)
+        self.plans = plans
+        self.subs = subs
+
+    def _local(self, host: str, port: int) -> tuple[str, int, Endpoint] | None:
+        if host not in self.hosts:
+            return None
+        workload, ports = self.hosts[host]
+        if workload in LLM_SERVERS:
+            workload = self.subs.llm_workload
+        endpoint = self.subs.endpoints[workload]
+        target = ports.get(port, port)
+        plan_ports = self.plans[workload].ports if workload in self.plans else {}
+        container_port = _target_port(plan_ports, target)
+        if container_port not in endpoint.ports:  # a stand-in listens on its own ports
+            container_port = next(iter(endpoint.ports))
+        return workload, container_port, endpoint
+
+    def address(self, value: str) -> str | None:
+        """A cluster address (``dns:///name:port`` or ``name:port``) as a local one; None when not a cluster name."""
+        balanced = value.startswith("dns:///")
+        hostport = value.removeprefix("dns:///")
+        host, sep, port = hostport.rpartition(":")
+        if not sep or not port.isdigit():
+            return None
+        found = self._local(host, int(port))
+        if found is None:
+            return None
+        _, container_port, endpoint = found
+        local_port = endpoint.ports[container_port]
+        if not balanced:
+            return f"{endpoint.hosts[0]}:{local_port}"
+        if self.subs.dns_server:
+            return f"dns://{self.subs.dns_server}/{host}:{local_port}"
+        return "ipv4:" + ",".join(f"{h}:{local_port}" for h in endpoint.hosts)
+
+    def llm(self) -> str:
+        endpoint = self.subs.endpoints[self.subs.llm_workload]
+        container_port = next(iter(endpoint.ports))
+        return f"{endpoint.hosts[0]}:{endpoint.ports[container_port]}"
+
+
+def _redis(value: str, local: str) -> str:
+    rendered, here = urlsplit(value), urlsplit(local)
+    netloc = here.netloc
+    if rendered.password is not None:
+        netloc = f":{rendered.password}@{here.hostname}:{here.port}"
+    return urlunsplit(("redis", netloc, rendered.path or here.path, "", ""))
+
+
+def _under(path: str, prefixes: list[str]) -> bool:
+    return any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+
+
+def localize(
+    the_plan: WorkloadPlan,
+    rendered: Rendered,
+    plans: Mapping[str, WorkloadPlan],
+    subs: Substitutions,
+    replica: int = 0,
+) -> LocalProcess:
+    """Replica ``replica`` of ``the_plan`` as a process here, with exactly the README's substitutions."""
+    assert the_plan.ours, f"{the_plan.name} is not our code; it is replaced by {subs.llm_workload} (see README)"
+    root = subs.root / f"{the_plan.name}-{replica}"
+    endpoint = subs.endpoints[the_plan.name]
+    host = endpoint.hosts[replica]
+    rewriter = _Rewriter(rendered, plans, subs)
+    mount_paths = [m.path for m in the_plan.mounts]
+    env: dict[str, str] = {}
+    applied: list[str] = []
+    for key, value in the_plan.env.items():
+        new = _substitute(key, value, the_plan, subs, rewriter, host, endpoint, root, mount_paths, replica)
+        if new is None:
+            applied.append(f"{key}: {value} -> (unset)")
+            continue
+        if new != value:
+            applied.append(f"{key}: {value} -> {new}")
+        env[key] = new
+    env.update(subs.extra_env.get(the_plan.name, {}))
+    grpc_port = the_plan.health_port or the_plan.ports.get("grpc")
+    metrics_port = the_plan.ports.get("metrics")
+    return LocalProcess(
+        name=the_plan.name,
+        replica=replica,
+        # The image's python is the venv's interpreter (the image -> the venv).
+        argv=[sys.executable, *the_plan.argv[1:]] if the_plan.argv[0] == "python" else list(the_plan.argv),
+        env=env,
+        root=root,
+        files={root / p.lstrip("/"): data for p, data in the_plan.files.items()},
+        writable=[root / p.lstrip("/") for p in the_plan.writable if p != "/"],
+        cwd=root / "workdir",
+        user=the_plan.run_as_user,
+        group=the_plan.run_as_group,
+        address=endpoint.address(grpc_port, replica) if grpc_port else "",
+        metrics_address=endpoint.address(metrics_port, replica) if metrics_port in endpoint.ports else None,
+        applied=applied,
+    )
+
+
+def _substitute(
+    key: str,
+    value: str,
+    the_plan: WorkloadPlan,
+    subs: Substitutions,
+    rewriter: _Rewriter,
+    host: str,
+    endpoint: Endpoint,
+    root: Path,
+    mount_paths: list[str],
+    replica: int,
+) -> str | None:
+    if key in _LISTEN_KEYS:
+        port = int(value.rpartition(":")[2])
+        return f"{host}:{endpoint.ports[port]}"
+    if key == "RAGPLANE_KAFKA_BOOTSTRAP":
+        return subs.kafka_bootstrap
+    if key == "RAGPLANE_KAFKA_SECURITY_PROTOCOL":
+        # The local broker speaks PLAINTEXT only: TLS and SASL to Kafka are not exercised here.
+        return "PLAINTEXT"
+    if key.startswith(("RAGPLANE_KAFKA_SASL_", "RAGPLANE_KAFKA_SSL_")):
+        return None
+    if key == "RAGPLANE_REDIS_URL":
+        return _redis(value, subs.redis_url)
+    if key == "RAGPLANE_STATE_REDIS_URL":
+        return _redis(value, subs.state_redis_url)
+    if key == "RAGPLANE_QDRANT_URL":
+        return f"file://{subs.qdrant_root / f'{the_plan.name}-{replica}'}"
+    if key in _LLM_ENDPOINT_KEYS:
+        # Triton's Service, a KServe predictor or an external address: the stand-in model server.
+        local = rewriter.address(value)
+        return local if local is not None else rewriter.llm()
+    local = rewriter.address(value)
+    if local is not None:
+        return local
+    if value.startswith("/") and _under(value, mount_paths):
+        return str(root / value.lstrip("/"))
+    return value

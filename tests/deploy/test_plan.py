@@ -1,0 +1,97 @@
+"""The plan read from each rendered scenario, and its localisation: what a pod would run, and that the only
+changes on the way to a local process are the README's substitutions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from chart.chartlib import SCENARIOS
+from deploy.plan import (
+    Endpoint,
+    Substitutions,
+    generated_secrets,
+    localize,
+    plan,
+    stand_in_llm,
+)
+
+from ragplane.runtime.services import SERVICE_NAMES, spec
+
+pytestmark = [pytest.mark.deploy, pytest.mark.chart]
+
+
+def _plans(rendered):
+    secrets = generated_secrets(rendered)
+    plans = plan(rendered, secrets)
+    extra = stand_in_llm(plans, rendered)
+    return secrets, plans + ([extra] if extra else [])
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_service_is_planned_as_the_image_runs_it(rendered_scenarios, scenario):
+    rendered = rendered_scenarios[scenario]
+    secrets, plans = _plans(rendered)
+    by_name = {p.name: p for p in plans}
+    token = next(v for (_, key), v in secrets.items() if key == "token")
+    assert len(token) >= 32
+    for name in SERVICE_NAMES:
+        the_plan = by_name[name]
+        assert the_plan.ours and the_plan.argv == ["python", "-m", spec(name).module], name
+        assert the_plan.env["RAGPLANE_SERVICE_TOKEN"] == token, name
+        # The image's ENV comes first (HOME=/tmp on a read-only root), the manifest's ConfigMap overrides it.
+        assert the_plan.env["HOME"] == "/tmp", name
+        assert the_plan.read_only_root and the_plan.writable == ["/tmp"], name
+        assert the_plan.run_as_user == 10001 and the_plan.health_port == spec(name).port, name
+        api_keys = the_plan.env.get("RAGPLANE_API_KEYS", "")
+        if api_keys.startswith("/"):
+            assert the_plan.files[api_keys].decode().endswith("=acme"), name
+    # Exactly one LLM server of ours: the chart's model server or the stand-in for Triton / an external one.
+    assert sum(p.name == "modelserver" for p in plans) == 1
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_localized_processes_keep_no_cluster_address_and_see_their_files_under_the_root(
+    rendered_scenarios, scenario, tmp_path: Path
+):
+    rendered = rendered_scenarios[scenario]
+    _, plans = _plans(rendered)
+    by_name = {p.name: p for p in plans}
+    endpoints = {
+        p.name: Endpoint([f"127.0.0.{i + 2}"], {port: 20000 + i * 10 + j for j, port in enumerate(p.ports.values())})
+        for i, p in enumerate(plans)
+        if p.ours
+    }
+    subs = Substitutions(
+        root=tmp_path,
+        endpoints=endpoints,
+        kafka_bootstrap="127.0.0.1:19092",
+        redis_url="redis://127.0.0.1:16379/0",
+        state_redis_url="redis://127.0.0.1:16380/0",
+        qdrant_root=tmp_path / "qdrant",
+    )
+    for the_plan in plans:
+        if not the_plan.ours:
+            continue
+        local = localize(the_plan, rendered, by_name, subs)
+        for key, value in local.env.items():
+            if key.startswith("OTEL_"):
+                continue  # the collector's address is not substituted (README)
+            assert ".svc" not in value and "example.net" not in value and "amazonaws" not in value, (key, value)
+            assert "0.0.0.0" not in value, (key, value)
+        assert (
+            local.address
+            == f"{endpoints[the_plan.name].hosts[0]}:{endpoints[the_plan.name].ports[the_plan.health_port]}"
+        )
+        assert all(path.is_relative_to(local.root) for path in local.files)
+        if the_plan.name == "retrieve":
+            assert local.env["RAGPLANE_QDRANT_URL"].startswith(f"file://{tmp_path}")
+        keys_path = local.env.get("RAGPLANE_API_KEYS", "")
+        if keys_path.startswith("/"):
+            assert Path(keys_path) in local.files, the_plan.name
+        if "RAGPLANE_REDIS_URL" in local.env:
+            assert (
+                local.env["RAGPLANE_REDIS_URL"].startswith("redis://")
+                and "127.0.0.1:16379" in local.env["RAGPLANE_REDIS_URL"]
+            )
