@@ -5,6 +5,11 @@ RAGPLANE_API_KEYS, inline or a mounted file that is re-read when it changes. Ser
 service token as the bearer credential plus the caller's tenant in ``x-ragplane-tenant``; that header is trusted
 only together with the service token. Internal services accept only the service token unless development keys
 are allowed.
+
+With mutual TLS (RAGPLANE_TLS_CLIENT_AUTH=require) the service token is an internal credential in the strict
+sense: it counts only on a call whose caller presented a client certificate that the server verified against the
+internal CA (see tls.py). A client of a public listener that learned the token still gets PERMISSION_DENIED.
+Without TLS (the local stack) the token alone is enough, as before.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from ragplane.runtime.context import PRINCIPAL_HEADER, TENANT_HEADER, hash_identity
-from ragplane.runtime.errors import Unauthenticated
+from ragplane.runtime.errors import PermissionDenied, Unauthenticated
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.services import is_internal
 from ragplane.runtime.settings import CommonSettings, SettingsError
@@ -153,9 +158,23 @@ class Identity:
 class Authenticator:
     """Resolves call metadata to an Identity or raises Unauthenticated."""
 
-    def __init__(self, api_keys: Mapping[str, str] | KeySource, service_token: str) -> None:
+    def __init__(
+        self,
+        api_keys: Mapping[str, str] | KeySource,
+        service_token: str,
+        *,
+        token_needs_certified_peer: bool = False,
+    ) -> None:
+        """
+        Args:
+            api_keys: client keys (key -> tenant) or where to get them.
+            service_token: the credential of service-to-service calls.
+            token_needs_certified_peer: honour the service token only from a caller with a verified client
+                certificate (mutual TLS); otherwise from any caller.
+        """
         self._keys: KeySource = api_keys if hasattr(api_keys, "current") else StaticKeys(api_keys)  # type: ignore[arg-type]
         self._service_token = service_token
+        self.token_needs_certified_peer = token_needs_certified_peer
 
     @staticmethod
     def _credential(metadata: Mapping[str, str]) -> str | None:
@@ -167,11 +186,25 @@ class Authenticator:
             return value.strip()
         return metadata.get("x-api-key")
 
-    def authenticate(self, metadata: Mapping[str, str]) -> Identity:
+    def authenticate(self, metadata: Mapping[str, str], *, certified_peer: bool = False) -> Identity:
+        """The identity of a call.
+
+        Args:
+            metadata: the call's metadata.
+            certified_peer: the caller presented a client certificate the server verified (tls.peer_certified).
+
+        Raises:
+            Unauthenticated: no, malformed or unknown credentials.
+            PermissionDenied: the service token from a caller without an internal client certificate (mutual TLS).
+        """
         credential = self._credential(metadata)
         if not credential:
             raise Unauthenticated("missing credentials: send 'authorization: Bearer <api key>' metadata")
         if self._service_token and hmac.compare_digest(credential, self._service_token):
+            if self.token_needs_certified_peer and not certified_peer:
+                raise PermissionDenied(
+                    "the service token is accepted only from a caller with an internal client certificate"
+                )
             tenant = metadata.get(TENANT_HEADER)
             if not tenant:
                 raise Unauthenticated(f"service call without {TENANT_HEADER} metadata")
@@ -200,23 +233,25 @@ def build_authenticator(settings: CommonSettings, service: str) -> Authenticator
     """The authenticator of ``service``, refusing weak credentials unless development keys are allowed.
 
     Locked down (RAGPLANE_ALLOW_DEV_KEY false), an internal service (see services.py) accepts only the service
-    token and ignores RAGPLANE_API_KEYS; a client-facing one refuses the development key.
+    token and ignores RAGPLANE_API_KEYS; a client-facing one refuses the development key. With mutual TLS
+    (RAGPLANE_TLS_CLIENT_AUTH=require and a certificate) the token counts only from certified callers.
 
     Raises:
         SettingsError: naming the variable whose value is refused.
     """
+    mutual = settings.tls_client_auth == "require" and bool(settings.tls_cert_file)
     if settings.allow_dev_key:
-        return Authenticator(_keys_of(settings), settings.service_token)
+        return Authenticator(_keys_of(settings), settings.service_token, token_needs_certified_peer=mutual)
     if is_internal(service):
         _refuse_weak_token(settings.service_token)
-        return Authenticator(StaticKeys({}), settings.service_token)
+        return Authenticator(StaticKeys({}), settings.service_token, token_needs_certified_peer=mutual)
     keys = _keys_of(settings)
     if DEV_API_KEY in keys.current():
         raise SettingsError(
             "RAGPLANE_API_KEYS: contains the development key 'dev-key' while RAGPLANE_ALLOW_DEV_KEY is false"
         )
     _refuse_weak_token(settings.service_token)
-    return Authenticator(keys, settings.service_token)
+    return Authenticator(keys, settings.service_token, token_needs_certified_peer=mutual)
 
 
 def _keys_of(settings: CommonSettings) -> KeySource:

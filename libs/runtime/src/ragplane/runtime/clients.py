@@ -8,6 +8,9 @@ Calls are balanced per call, not per connection: an address such as ``dns:///emb
 resolves to every ready replica and the ``round_robin`` policy sends each call to the next one. Servers close
 connections after ``RAGPLANE_GRPC_MAX_CONNECTION_AGE_S`` (``server.server_options``); the channel then looks the
 name up again, so a replica added later gets its share without the caller restarting.
+
+With RAGPLANE_TLS_CA_FILE set every channel is TLS: it verifies the server against that CA and presents the
+workload's certificate (RAGPLANE_TLS_CERT_FILE), which servers under mutual TLS require (``tls``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from ragplane.runtime.context import (
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.retry import service_config
 from ragplane.runtime.settings import CommonSettings
+from ragplane.runtime.tls import service_channel_credentials, target_name_options
 
 # A call gives up this much before its caller's deadline so that the caller can still answer.
 DEADLINE_MARGIN_S = 0.02
@@ -119,6 +123,7 @@ def channel_options(
         ("grpc.dns_min_time_between_resolutions_ms", int(settings.grpc_dns_refresh_s * 1000)),
         ("grpc.enable_retries", 1),
         ("grpc.service_config", json.dumps(config)),
+        *target_name_options(settings),
     ]
 
 
@@ -128,13 +133,18 @@ CHANNEL_OPTIONS = channel_options()
 def service_channel(
     address: str, service_token: str, default_timeout_s: float = 30.0, *, settings: CommonSettings | None = None
 ) -> grpc.aio.Channel:
-    """An insecure (in-cluster, mesh-encrypted) channel to another ragplane service, with tracing.
+    """A channel to another ragplane service, with tracing: TLS when RAGPLANE_TLS_CA_FILE is set (presenting the
+    workload's certificate for mutual TLS), plaintext otherwise (the local stack, or a mesh that encrypts).
 
     Args:
         address: ``host:port``, or ``dns:///name:port`` to balance over every address the name resolves to.
         service_token: the credential sent with calls made for a tenant.
         default_timeout_s: the deadline of a call made outside a request that gives none.
-        settings: the caller's settings, for the channel options (``channel_options``); None for defaults.
+        settings: the caller's settings, for the channel options (``channel_options``) and TLS; None for
+            defaults (plaintext).
+
+    Raises:
+        OSError: a configured TLS file cannot be read.
     """
     interceptors: list[Any] = []
     try:
@@ -146,4 +156,8 @@ def service_channel(
     interceptors.extend(
         kind(service_token, default_timeout_s) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
     )
-    return grpc.aio.insecure_channel(address, options=channel_options(settings), interceptors=interceptors)
+    options = channel_options(settings)
+    credentials = service_channel_credentials(settings or CommonSettings())
+    if credentials is not None:
+        return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
+    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)

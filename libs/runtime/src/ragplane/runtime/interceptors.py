@@ -2,7 +2,8 @@
 
 Every service installs it, so every RPC gets the same treatment:
 1. health checks and reflection pass through without credentials;
-2. the caller is authenticated (UNAUTHENTICATED otherwise) and the tenant set in the request context;
+2. the caller is authenticated (UNAUTHENTICATED otherwise; PERMISSION_DENIED for the service token from a caller
+   without an internal client certificate under mutual TLS) and the tenant set in the request context;
 3. until the service has warmed up (``mark_ready``), every call is UNAVAILABLE "<service>: warming up", so
    servicers never see collaborators that are not started yet;
 4. a call without a deadline gets the default one, and the handler is cut off when it expires;
@@ -32,6 +33,7 @@ from ragplane.runtime.context import (
 )
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.telemetry import RPC_IN_FLIGHT, RPC_LATENCY
+from ragplane.runtime.tls import peer_certified
 
 log = get_logger("ragplane.rpc")
 
@@ -105,7 +107,8 @@ class ServerInterceptor(grpc.aio.ServerInterceptor):
         metadata = {key: value for key, value in (context.invocation_metadata() or ()) if isinstance(value, str)}
         request_id = accepted_request_id(metadata.get(REQUEST_ID_HEADER))
         request_id_var.set(request_id)
-        identity = self._auth.authenticate(metadata)
+        certified = self._auth.token_needs_certified_peer and peer_certified(context.auth_context())
+        identity = self._auth.authenticate(metadata, certified_peer=certified)
         # After authentication, so an unknown caller learns nothing about the service's state.
         if not self._ready:
             raise errors.Unavailable(f"{self._service}: warming up")

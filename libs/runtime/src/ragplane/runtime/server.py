@@ -21,9 +21,10 @@ from grpc_reflection.v1alpha import reflection
 from ragplane.runtime.auth import build_authenticator
 from ragplane.runtime.interceptors import ServerInterceptor
 from ragplane.runtime.logs import configure_logging, get_logger
-from ragplane.runtime.services import DEFAULT_PORTS, metrics_port_for
+from ragplane.runtime.services import DEFAULT_PORTS, is_internal, metrics_port_for
 from ragplane.runtime.settings import CommonSettings
 from ragplane.runtime.telemetry import configure_tracing, start_metrics_server
+from ragplane.runtime.tls import check_tls, mutual_tls, server_credentials, server_tls_enabled
 
 log = get_logger("ragplane.server")
 
@@ -91,6 +92,10 @@ class RunningService:
     grace_period_s: float = 10.0
     shutdown_delay_s: float = 0.0
     liveness_interval_s: float = 1.0
+    # The listener of internal callers (mutual TLS) of a client-facing service, and the plaintext health-only one.
+    internal_port: int | None = None
+    health_port: int | None = None
+    health_server: grpc.aio.Server | None = None
     _stopped: bool = False
     _watch: asyncio.Task | None = None
 
@@ -133,6 +138,8 @@ class RunningService:
             await asyncio.sleep(self.shutdown_delay_s)
         log.info("draining", service=self.service.name, grace_period_s=grace)
         await self.server.stop(grace)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         await self.service.stop()
         log.info("stopped", service=self.service.name)
 
@@ -143,6 +150,56 @@ def _listen_address(settings: CommonSettings, service_name: str, port: int | Non
     if settings.grpc_listen:
         return settings.grpc_listen
     return f"127.0.0.1:{DEFAULT_PORTS.get(service_name, 0)}"
+
+
+def _add_port(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None, what: str) -> int:
+    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    if bound == 0:
+        raise OSError(f"{what}: cannot bind gRPC on {address}")
+    return bound
+
+
+def _bind(server: grpc.aio.Server, settings: CommonSettings, name: str, address: str) -> tuple[int, int | None]:
+    """Bind the service's listeners; return the main port and the internal one (or None).
+
+    Without a certificate: one plaintext listener. With one: TLS; under mutual TLS an internal service requires a
+    client certificate on its listener, while a client-facing service keeps its listener for users (no client
+    certificate) and serves internal callers on RAGPLANE_GRPC_INTERNAL_LISTEN with mutual TLS.
+    """
+    if not server_tls_enabled(settings):
+        return _add_port(server, address, None, name), None
+    mutual = mutual_tls(settings)
+    if is_internal(name):
+        return _add_port(server, address, server_credentials(settings, require_client_auth=mutual), name), None
+    bound = _add_port(server, address, server_credentials(settings, require_client_auth=False), name)
+    if not (mutual and settings.grpc_internal_listen):
+        if mutual:
+            log.warning("no RAGPLANE_GRPC_INTERNAL_LISTEN: the service token is refused on every call", service=name)
+        return bound, None
+    internal = _add_port(
+        server,
+        settings.grpc_internal_listen,
+        server_credentials(settings, require_client_auth=True),
+        f"{name} (internal listener)",
+    )
+    return bound, internal
+
+
+async def _health_listener(
+    health: health_aio.HealthServicer, settings: CommonSettings, name: str
+) -> tuple[grpc.aio.Server | None, int | None]:
+    """A plaintext server of grpc.health.v1 alone on RAGPLANE_GRPC_HEALTH_LISTEN, for probes that speak no TLS.
+
+    It shares the service's health servicer, so it reports exactly what the main listener reports; it carries no
+    other RPC and no credentials.
+    """
+    if not settings.grpc_health_listen:
+        return None, None
+    server = grpc.aio.server(options=SERVER_OPTIONS)
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    port = _add_port(server, settings.grpc_health_listen, None, f"{name} (health listener)")
+    await server.start()
+    return server, port
 
 
 async def start_service(
@@ -160,8 +217,10 @@ async def start_service(
         metrics: start the Prometheus endpoint.
 
     Raises:
-        SettingsError: credentials refused while RAGPLANE_ALLOW_DEV_KEY is false (see auth.build_authenticator).
+        SettingsError: credentials refused while RAGPLANE_ALLOW_DEV_KEY is false (see auth.build_authenticator),
+            or a TLS configuration that cannot work (tls.check_tls).
     """
+    check_tls(settings)
     authenticator = build_authenticator(settings, service.name)
     interceptors: list[grpc.aio.ServerInterceptor] = []
     try:
@@ -180,9 +239,8 @@ async def start_service(
         [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     address = _listen_address(settings, service.name, port)
-    bound = server.add_insecure_port(address)
-    if bound == 0:
-        raise OSError(f"{service.name}: cannot bind gRPC on {address}")
+    bound, internal_port = _bind(server, settings, service.name, address)
+    health_server, health_port = await _health_listener(health, settings, service.name)
     metrics_port = None
     if metrics:
         if port is not None:
@@ -191,15 +249,36 @@ async def start_service(
             metrics_listen = settings.metrics_listen or f"127.0.0.1:{metrics_port_for(bound)}"
         metrics_port = start_metrics_server(metrics_listen)
     running = RunningService(
-        service, server, health, bound, metrics_port, names, settings.grace_period_s, settings.shutdown_delay_s
+        service,
+        server,
+        health,
+        bound,
+        metrics_port,
+        names,
+        settings.grace_period_s,
+        settings.shutdown_delay_s,
+        internal_port=internal_port,
+        health_port=health_port,
+        health_server=health_server,
     )
     await running.set_serving(False)
     await server.start()
-    log.info("listening", service=service.name, port=bound, metrics_port=metrics_port)
+    log.info(
+        "listening",
+        service=service.name,
+        port=bound,
+        internal_port=internal_port,
+        health_port=health_port,
+        metrics_port=metrics_port,
+        tls=server_tls_enabled(settings),
+        mutual_tls=mutual_tls(settings),
+    )
     try:
         await service.start()
     except BaseException:
         await server.stop(0)
+        if health_server is not None:
+            await health_server.stop(0)
         raise
     gate.mark_ready()
     await running.set_serving(True)

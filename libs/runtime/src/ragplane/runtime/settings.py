@@ -274,6 +274,50 @@ class CommonSettings:
         check=in_range(0.0, 3600.0),
         doc="seconds the calls in flight on a connection closed for its age get to finish",
     )
+    grpc_internal_listen: str = env(
+        "RAGPLANE_GRPC_INTERNAL_LISTEN",
+        "",
+        parse=lambda r: parse_hostport(r) if r else "",
+        doc="client-facing services with RAGPLANE_TLS_CLIENT_AUTH=require: host:port of a second listener for "
+        "internal callers (mutual TLS; the service token counts only there); empty: none",
+    )
+    grpc_health_listen: str = env(
+        "RAGPLANE_GRPC_HEALTH_LISTEN",
+        "",
+        parse=lambda r: parse_hostport(r) if r else "",
+        doc="host:port of a plaintext listener serving only grpc.health.v1 (kubelet's gRPC probes speak no TLS); "
+        "empty: none",
+    )
+    tls_cert_file: str = env(
+        "RAGPLANE_TLS_CERT_FILE",
+        "",
+        doc="PEM certificate chain of this workload: its gRPC listeners serve TLS with it and its channels present "
+        "it as the client certificate; re-read when the file changes; empty: plaintext listeners",
+    )
+    tls_key_file: str = env("RAGPLANE_TLS_KEY_FILE", "", doc="PEM private key of RAGPLANE_TLS_CERT_FILE")
+    tls_ca_file: str = env(
+        "RAGPLANE_TLS_CA_FILE",
+        "",
+        doc="PEM CA bundle of the internal CA: channels to other services verify their certificates with it (TLS "
+        "on every channel when set) and servers verify client certificates with it",
+    )
+    tls_client_auth: str = env(
+        "RAGPLANE_TLS_CLIENT_AUTH",
+        "none",
+        check=one_of("none", "require"),
+        doc="require: internal listeners accept only clients with a certificate signed by RAGPLANE_TLS_CA_FILE, and "
+        "the service token counts only from such a client (mutual TLS); none: server TLS only",
+    )
+    tls_server_name: str = env(
+        "RAGPLANE_TLS_SERVER_NAME",
+        "",
+        doc="name the servers' certificates are checked against instead of the address's host (empty: the host)",
+    )
+    model_server_tls: bool = env(
+        "RAGPLANE_MODEL_SERVER_TLS",
+        False,
+        doc="the v2 model server (Triton --grpc-use-ssl) serves TLS with a certificate of RAGPLANE_TLS_CA_FILE's CA",
+    )
     log_level: str = env("RAGPLANE_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR")
     log_content: bool = env(
         "RAGPLANE_LOG_CONTENT", False, doc="log document text, prompts and answers (off by default)"
@@ -288,12 +332,29 @@ class CommonSettings:
         "RAGPLANE_KAFKA_BOOTSTRAP", "127.0.0.1:9092", doc="comma-separated Kafka bootstrap servers"
     )
     kafka_security_protocol: str = env(
-        "RAGPLANE_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT", doc="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL"
+        "RAGPLANE_KAFKA_SECURITY_PROTOCOL",
+        "PLAINTEXT",
+        check=one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        doc="PLAINTEXT (the local stack only), SSL, SASL_PLAINTEXT or SASL_SSL",
     )
-    kafka_sasl_mechanism: str = env("RAGPLANE_KAFKA_SASL_MECHANISM", "", doc="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512")
+    kafka_sasl_mechanism: str = env(
+        "RAGPLANE_KAFKA_SASL_MECHANISM",
+        "",
+        check=lambda value: one_of("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")(value) if value else None,
+        doc="PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (with a SASL_ security protocol)",
+    )
     kafka_sasl_username: str = env("RAGPLANE_KAFKA_SASL_USERNAME", "", doc="SASL user")
     kafka_sasl_password: str = env("RAGPLANE_KAFKA_SASL_PASSWORD", "", doc="SASL password")
+    kafka_sasl_password_file: str = env(
+        "RAGPLANE_KAFKA_SASL_PASSWORD_FILE",
+        "",
+        doc="file holding the SASL password (a mounted Secret); used when RAGPLANE_KAFKA_SASL_PASSWORD is empty",
+    )
     kafka_ssl_cafile: str = env("RAGPLANE_KAFKA_SSL_CAFILE", "", doc="CA bundle for TLS to the brokers")
+    kafka_ssl_certfile: str = env(
+        "RAGPLANE_KAFKA_SSL_CERTFILE", "", doc="client certificate for brokers that authenticate clients by TLS"
+    )
+    kafka_ssl_keyfile: str = env("RAGPLANE_KAFKA_SSL_KEYFILE", "", doc="private key of RAGPLANE_KAFKA_SSL_CERTFILE")
     kafka_partitions: int = env(
         "RAGPLANE_KAFKA_PARTITIONS", 4, check=positive, doc="partitions for topics this service creates"
     )
@@ -308,6 +369,11 @@ class CommonSettings:
         "gzip",
         check=one_of("none", "gzip", "snappy", "lz4", "zstd"),
         doc="producer compression; snappy, lz4 and zstd need their Python packages",
+    )
+    redis_ca_file: str = env(
+        "RAGPLANE_REDIS_CA_FILE",
+        "",
+        doc="CA bundle that verifies the Redis servers of rediss:// URLs (empty: the system CA store)",
     )
     redis_url: str = env(
         "RAGPLANE_REDIS_URL",
