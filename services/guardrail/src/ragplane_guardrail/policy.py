@@ -33,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from ragplane_guardrail.detectors.blocklist import MAX_PATTERNS, PatternError, compile_pattern
 from ragplane_guardrail.verdict import Action, Check
 
 KNOWN_CATEGORIES = frozenset(
@@ -270,11 +271,13 @@ def _parse_policy(name: str, body: Mapping[str, Any], fail) -> Policy:
     _only_keys(blocklist, {"terms", "patterns"}, f"{prefix}blocklist.", fail)
     terms = _string_list(blocklist.get("terms") or [], f"{prefix}blocklist.terms", fail)
     patterns = _string_list(blocklist.get("patterns") or [], f"{prefix}blocklist.patterns", fail)
+    if len(patterns) > MAX_PATTERNS:
+        raise fail(f"{prefix}blocklist.patterns", f"has {len(patterns)} patterns, at most {MAX_PATTERNS} allowed")
     for index, pattern in enumerate(patterns):
         try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise fail(f"{prefix}blocklist.patterns[{index}]", f"not a valid regular expression ({exc})") from None
+            compile_pattern(pattern)
+        except PatternError as exc:
+            raise fail(f"{prefix}blocklist.patterns[{index}]", str(exc)) from None
     checks = {}
     for check in Check:
         section = body.get(check.value)
