@@ -30,7 +30,8 @@ def _cmd_up(args: argparse.Namespace) -> int:
     from ragplane.cli import stack
 
     with console.status("starting the local stack") as spinner:
-        components = stack.up(timeout_s=args.timeout, progress=lambda msg: spinner.update(msg))
+        result = stack.up(timeout_s=args.timeout, progress=lambda msg: spinner.update(msg))
+    components = result.components
     if args.json:
         print_json(
             [{"name": c.name, "address": c.address, "pid": c.pid, "metrics_port": c.metrics_port} for c in components]
@@ -44,7 +45,12 @@ def _cmd_up(args: argparse.Namespace) -> int:
             for c in components
         ],
     )
-    console.print("All services SERVING. Stop with [bold]ragplane down[/bold].")
+    if result.already_running:
+        console.print("The local stack is already running; nothing started. Stop it with [bold]ragplane down[/bold].")
+    elif len(result.started) < len(components):
+        console.print(f"Started {', '.join(result.started)}; all services SERVING.")
+    else:
+        console.print("All services SERVING. Stop with [bold]ragplane down[/bold].")
     return 0
 
 
@@ -74,17 +80,29 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from ragplane.cli import stack
 
     rows = stack.status()
+    missing = stack.missing(rows)
+    down = [(c.name, s) for c, s in rows if s not in stack.HEALTHY] + [(name, "MISSING") for name in missing]
     if args.json:
-        print_json([{"name": c.name, "address": c.address, "pid": c.pid, "state": s} for c, s in rows])
+        print_json(
+            [{"name": c.name, "address": c.address, "pid": c.pid, "state": s} for c, s in rows]
+            + [{"name": name, "address": None, "pid": None, "state": "MISSING"} for name in missing]
+        )
     elif not rows:
-        console.print("the local stack is not running (start it with 'ragplane up')")
+        console.print(f"the local stack is not running ({', '.join(missing)}): start it with 'ragplane up'")
     else:
         print_table(
             "ragplane status",
             ["component", "address", "pid", "state"],
-            [(c.name, c.address, c.pid, s) for c, s in rows],
+            [(c.name, c.address, c.pid, s) for c, s in rows] + [(name, "", "", "MISSING") for name in missing],
         )
-    return 0 if all(s in {"SERVING", "UP"} for _, s in rows) else 1
+        if down:
+            infra_lost = any(name in stack.INFRA for name, _ in down)
+            todo = "'ragplane down' then 'ragplane up'" if infra_lost else "'ragplane up' starts what is missing"
+            console.print(
+                f"not fully up: {', '.join(f'{name} {state}' for name, state in down)}. {todo} "
+                f"(logs: {stack.home() / 'logs'})"
+            )
+    return 1 if down else 0
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,7 +4,9 @@ The two Redis servers keep state apart from caches: ``redis`` holds caches, sess
 the least recently used keys at its memory limit; ``state-redis`` holds ingest's document registry and version
 sequences, with an append-only file and no eviction (an evicted sequence would restart a document's versions).
 
-``up`` records every PID it starts under ``$RAGPLANE_HOME/run`` and ``down`` stops exactly those.
+``up`` records every PID it starts under ``$RAGPLANE_HOME/run`` and ``down`` stops exactly those. ``up`` on a
+stack that is already running changes nothing; on a partly running one it starts the services that exited, and
+refuses (saying what to do) when the broker or a Redis server is gone, since the services' state went with it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ from ragplane.cli import infra
 from ragplane.runtime.services import DEFAULT_PORTS, MODEL_SERVER, metrics_port_for, spec, start_order
 
 SERVICES = start_order()
+INFRA = ("broker", "redis", "state-redis")
+# States of a component that is up; anything else (EXITED, DOWN, NOT_SERVING, STARTING, MISSING) is not.
+HEALTHY = frozenset({"SERVING", "UP"})
 BROKER_PORT = 9092
 REDIS_PORT = 6379
 STATE_REDIS_PORT = 6380
@@ -126,11 +131,76 @@ def _module_exists(module: str) -> bool:
         return False
 
 
-def up(timeout_s: float = 600.0, progress=None) -> list[Component]:
-    """Start everything that is not already running; wait until every service reports SERVING."""
-    existing = [c for c in load_state() if infra.pid_alive(c.pid)]
-    if existing:
-        raise SystemExit(f"the local stack is already running ({len(existing)} processes); run 'ragplane down' first")
+def expected_names() -> list[str]:
+    """Every component of a complete local stack, in start order."""
+    names = list(INFRA)
+    if _module_exists(MODEL_SERVER.module):
+        names.append(MODEL_SERVER.name)
+    return names + list(SERVICES)
+
+
+@dataclass
+class UpResult:
+    """What ``up`` found and did: the stack's components and the names it started ([] when all were running)."""
+
+    components: list[Component]
+    started: list[str]
+
+    @property
+    def already_running(self) -> bool:
+        return not self.started
+
+
+def up(timeout_s: float = 600.0, progress=None) -> UpResult:
+    """Start the local stack, or what is missing of it; wait until every service reports SERVING.
+
+    Raises:
+        SystemExit: part of the stack runs but its broker or a Redis server is gone (the message says what to do).
+        infra.InfraError: a component could not start.
+    """
+    existing = load_state()
+    if any(infra.pid_alive(c.pid) for c in existing):
+        return _complete(existing, timeout_s, progress)
+    started = _start_all(timeout_s, progress)
+    return UpResult(started, [c.name for c in started])
+
+
+def _complete(components: list[Component], timeout_s: float, progress=None) -> UpResult:
+    """Start the services of a running stack that exited or never started; wait for every service."""
+    by_name = {c.name: c for c in components}
+    lost = [name for name in INFRA if name not in by_name or not infra.pid_alive(by_name[name].pid)]
+    if lost:
+        # A new memory-only broker has no topics and no consumer offsets; the services hold connections to it.
+        raise SystemExit(
+            f"the local stack is partly running: {', '.join(lost)} not running. "
+            "Stop what is left and start it again: 'ragplane down' then 'ragplane up'"
+        )
+    env = _saved_env(by_name)
+    logs = home() / "logs"
+    started: list[str] = []
+    for name in expected_names()[len(INFRA) :]:
+        old = by_name.get(name)
+        if old is not None and infra.pid_alive(old.pid):
+            continue
+        port = old.port if old is not None else _port(name, DEFAULT_PORTS[name])
+        if infra.port_open(port):
+            raise infra.InfraError(f"{name}: port {port} is already in use (set RAGPLANE_{name.upper()}_PORT)")
+        if progress:
+            progress(f"starting {name}")
+        kind = "model" if name == MODEL_SERVER.name else "service"
+        new = _spawn_component(name, spec(name).module, kind, port, env, logs)
+        if old is not None:
+            components[components.index(old)] = new
+        else:
+            components.append(new)
+        _save_state(components)
+        started.append(name)
+    _wait_serving([c for c in components if c.kind in {"service", "model"}], timeout_s, progress)
+    return UpResult(components, started)
+
+
+def _start_all(timeout_s: float, progress=None) -> list[Component]:
+    """Start every component on a machine where none of this stack runs."""
     run_dir = home() / "run"
     logs = home() / "logs"
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -250,17 +320,22 @@ def restart(name: str, timeout_s: float = 600.0) -> Component:
     old = by_name[name]
     if infra.pid_alive(old.pid):
         infra.stop_pid(old.pid)
-    env = dict(os.environ)
-    if _env_file().exists():  # the settings the stack was started with, not this shell's
-        env.update(json.loads(_env_file().read_text()))
-    env = stack_env(by_name["broker"].port, by_name["redis"].port, by_name["state-redis"].port) | {
-        k: v for k, v in env.items() if k.startswith(_KEPT_ENV)
-    }
+    env = _saved_env(by_name)
     new = _spawn_component(name, spec(name).module, old.kind, old.port, env, home() / "logs")
     components[components.index(old)] = new
     _save_state(components)
     _wait_serving([new], timeout_s)
     return new
+
+
+def _saved_env(by_name: dict[str, Component]) -> dict[str, str]:
+    """The environment the running stack was started with (not this shell's), for the services started later."""
+    env = dict(os.environ)
+    if _env_file().exists():
+        env.update(json.loads(_env_file().read_text()))
+    return stack_env(by_name["broker"].port, by_name["redis"].port, by_name["state-redis"].port) | {
+        k: v for k, v in env.items() if k.startswith(_KEPT_ENV)
+    }
 
 
 def down(timeout_s: float = 20.0) -> list[tuple[str, int, bool]]:
@@ -276,6 +351,8 @@ def down(timeout_s: float = 20.0) -> list[tuple[str, int, bool]]:
 
 
 def status() -> list[tuple[Component, str]]:
+    """Each recorded component with its state: SERVING / NOT_SERVING / DOWN (services), UP / STARTING (infra),
+    or EXITED. Components the stack should have but never recorded are in ``missing()``."""
     rows = []
     for component in load_state():
         if not infra.pid_alive(component.pid):
@@ -286,6 +363,12 @@ def status() -> list[tuple[Component, str]]:
             state = health_status(component.address)
         rows.append((component, state))
     return rows
+
+
+def missing(rows: list[tuple[Component, str]]) -> list[str]:
+    """Names of the components a complete stack runs that ``rows`` does not list."""
+    listed = {component.name for component, _ in rows}
+    return [name for name in expected_names() if name not in listed]
 
 
 @dataclass
