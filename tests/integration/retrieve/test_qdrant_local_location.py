@@ -69,3 +69,59 @@ def test_memory_location_opens_without_touching_the_disk(tmp_path, monkeypatch):
 def test_a_url_that_is_neither_a_server_nor_a_local_location_is_refused_naming_the_variable(url):
     with pytest.raises(SettingsError, match="RAGPLANE_QDRANT_URL"):
         load_settings(Settings, {"RAGPLANE_QDRANT_URL": url})
+
+
+def test_local_mode_reads_and_writes_through_the_alias_of_generation_1(tmp_path, make_point, make_unit):
+    import numpy as np
+    from qdrant_client import QdrantClient
+
+    folder = tmp_path / "qdrant"
+    store = store_from(f"file://{folder}", RAGPLANE_QDRANT_COLLECTION="chunks")
+    store.open()
+    store.upsert([make_point("t1", "d1", 0, make_unit(np.random.default_rng(5)))])
+    assert (store.generation_collection, store.generation) == ("chunks_g1", 1)
+    store.close()
+
+    client = QdrantClient(path=str(folder))
+    try:
+        aliases = {a.alias_name: a.collection_name for a in client.get_aliases().aliases}
+        assert aliases == {"chunks": "chunks_g1"}
+        assert client.count("chunks_g1").count == 1
+        # Local mode keeps the generation record; it drops shards and replication (a server keeps them).
+        record = client.get_collection("chunks_g1").config.metadata["ragplane"]
+        assert (record["alias"], record["generation"], record["dense"]) == (
+            "chunks",
+            1,
+            {"size": 384, "distance": "cosine"},
+        )
+    finally:
+        client.close()
+
+    again = store_from(f"file://{folder}", RAGPLANE_QDRANT_COLLECTION="chunks")
+    again.open()
+    try:
+        assert (again.generation_collection, again.count("t1")) == ("chunks_g1", 1)
+    finally:
+        again.close()
+
+
+def test_local_mode_serves_a_plain_collection_from_before_the_alias_as_generation_0(tmp_path, make_point, make_unit):
+    import numpy as np
+    from qdrant_client import QdrantClient, models
+
+    folder = tmp_path / "qdrant"
+    client = QdrantClient(path=str(folder))
+    client.create_collection(
+        "chunks",
+        vectors_config={"dense": models.VectorParams(size=384, distance=models.Distance.COSINE)},
+        sparse_vectors_config={"sparse": models.SparseVectorParams(modifier=models.Modifier.IDF)},
+    )
+    client.close()
+
+    store = store_from(f"file://{folder}", RAGPLANE_QDRANT_COLLECTION="chunks")
+    store.open()
+    try:
+        store.upsert([make_point("t1", "d1", 0, make_unit(np.random.default_rng(6)))])
+        assert (store.generation_collection, store.generation, store.count("t1")) == ("chunks", 0, 1)
+    finally:
+        store.close()

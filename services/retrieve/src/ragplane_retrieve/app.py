@@ -24,6 +24,7 @@ def build_store(settings: Settings) -> VectorStore:
     """The configured store, not yet opened."""
     indexes = parse_metadata_indexes(settings.metadata_indexes)
     if settings.store == "qdrant":
+        from ragplane_retrieve.store.qdrant_collections import Replication
         from ragplane_retrieve.store.qdrant_server import QdrantServerStore, local_location
 
         location = local_location(settings.qdrant_url)
@@ -35,6 +36,13 @@ def build_store(settings: Settings) -> VectorStore:
             indexes,
             settings.qdrant_timeout_s,
             location=location,
+            replication=Replication(
+                settings.qdrant_shards,
+                settings.qdrant_replication_factor,
+                settings.qdrant_write_consistency,
+                settings.qdrant_on_disk_payload,
+                settings.qdrant_write_ordering,
+            ),
         )
     from ragplane_retrieve.store.edge import EdgeStore
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from ragplane.runtime.kafka import TOPIC_INDEXED, TOPIC_VECTORS
 from ragplane.runtime.settings import CommonSettings, env, in_range, load_settings, non_negative, one_of, positive
 from ragplane_retrieve.store.base import parse_metadata_indexes
+from ragplane_retrieve.store.qdrant_collections import WRITE_ORDERINGS
 from ragplane_retrieve.store.qdrant_server import check_url
 
 
@@ -39,7 +40,41 @@ class Settings(CommonSettings):
     )
     qdrant_api_key: str = env("RAGPLANE_QDRANT_API_KEY", "", doc="Qdrant API key")
     qdrant_collection: str = env(
-        "RAGPLANE_QDRANT_COLLECTION", "ragplane_chunks", doc="chunk collection (state in <name>_state)"
+        "RAGPLANE_QDRANT_COLLECTION",
+        "ragplane_chunks",
+        doc="alias the chunks are addressed by (collections <name>_g<N> behind it; state in <name>_state)",
+    )
+    qdrant_shards: int = env(
+        "RAGPLANE_QDRANT_SHARDS",
+        0,
+        check=non_negative,
+        doc="shards of a new chunk collection (0: the server's default, one per node); server only",
+    )
+    qdrant_replication_factor: int = env(
+        "RAGPLANE_QDRANT_REPLICATION_FACTOR",
+        2,
+        check=positive,
+        doc="copies of each shard of a new collection (2: one node can be lost); server only",
+    )
+    qdrant_write_consistency: int = env(
+        "RAGPLANE_QDRANT_WRITE_CONSISTENCY",
+        1,
+        check=positive,
+        doc="replicas that must confirm a write, at most the replication factor (1: writes go on while a "
+        "replica is down; it is resynchronised before serving)",
+    )
+    qdrant_on_disk_payload: bool = env(
+        "RAGPLANE_QDRANT_ON_DISK_PAYLOAD",
+        True,
+        doc="keep the chunks' payload (text, provenance) on disk; payload indexes stay in memory",
+    )
+    qdrant_write_ordering: str = env(
+        "RAGPLANE_QDRANT_WRITE_ORDERING",
+        "medium",
+        check=one_of(*WRITE_ORDERINGS),
+        doc="ordering of writes across replicas: 'medium' (through a shard's elected leader: replicas apply "
+        "the writer's delete-then-promote in one order), 'strong' (fixed leader, no writes while it is down), "
+        "'weak' (may reorder)",
     )
     qdrant_timeout_s: float = env(
         "RAGPLANE_QDRANT_TIMEOUT_S", 10.0, check=positive, doc="deadline of each Qdrant request"
@@ -134,6 +169,15 @@ class Settings(CommonSettings):
         check=positive,
         doc="edge: an offline optimize running longer is abandoned",
     )
+
+    def __post_init__(self) -> None:
+        from ragplane.runtime.settings import SettingsError
+
+        if self.qdrant_write_consistency > self.qdrant_replication_factor:
+            raise SettingsError(
+                f"RAGPLANE_QDRANT_WRITE_CONSISTENCY: must be at most RAGPLANE_QDRANT_REPLICATION_FACTOR "
+                f"({self.qdrant_replication_factor}), but got {self.qdrant_write_consistency}"
+            )
 
     @property
     def store_path(self) -> str:

@@ -43,6 +43,13 @@ from ragplane_retrieve.store.base import (
     page_by_chunk_index,
     state_payload,
 )
+from ragplane_retrieve.store.qdrant_collections import (
+    Replication,
+    check_server_version,
+    generation_metadata,
+    generation_of,
+    resolve_or_create,
+)
 
 log = get_logger(__name__)
 # 4xx answers that may pass on a retry (timeout, conflict, rate limit); any other 4xx is the request's fault.
@@ -73,14 +80,18 @@ def local_location(url: str) -> str | None:
 class QdrantServerStore:
     """The VectorStore on a Qdrant server (or qdrant-client's local mode).
 
+    Chunks are read and written through the alias ``collection``; the collection behind it and its replication
+    are laid out as ``qdrant_collections`` describes.
+
     Args:
         url: the server's URL (``http://host:6333``); ignored when ``location`` is given.
         api_key: the server's API key.
-        collection: chunk collection name; state lives in ``<collection>_state``.
+        collection: the alias chunks are addressed by; state lives in ``<collection>_state``.
         dimensions: dense vector width.
         metadata_indexes: extra payload indexes, {"metadata.key": type}.
         timeout_s: deadline of each request to the server.
         location: ":memory:" or a folder for qdrant-client's local mode (tests).
+        replication: shards, replication and write consistency of new collections, and the writes' ordering.
     """
 
     backend = "qdrant"
@@ -94,6 +105,7 @@ class QdrantServerStore:
         metadata_indexes: Mapping[str, str] | None = None,
         timeout_s: float = 10.0,
         location: str | None = None,
+        replication: Replication | None = None,
     ) -> None:
         self.url = url
         self.api_key = api_key
@@ -103,6 +115,12 @@ class QdrantServerStore:
         self.metadata_indexes = dict(metadata_indexes or {})
         self.timeout_s = timeout_s
         self.location = location
+        self.replication = replication or Replication()
+        # The collection behind the alias once open, its generation (0: a plain collection from before the
+        # alias) and the server's version.
+        self.generation_collection = ""
+        self.generation = 0
+        self.server_version = ""
         self._client: Any = None
         # Local mode is a plain-Python engine without locks of its own, so its calls take turns. A server's
         # client (httpx) is thread-safe: no lock there, or one slow upsert would stall every tenant's search.
@@ -126,40 +144,106 @@ class QdrantServerStore:
             except (ResponseHandlingException, ConnectionError, TimeoutError) as exc:
                 raise StoreError(f"qdrant {what}: unreachable", f"{type(exc).__name__}: {exc}") from exc
 
-    def open(self) -> None:
-        from qdrant_client import QdrantClient, models
+    def _connect(self) -> Any:
+        from qdrant_client import QdrantClient
 
+        if self.location == MEMORY:
+            return QdrantClient(location=MEMORY)
         if self.location is not None:
-            if self.location == MEMORY:
-                self._client = QdrantClient(location=MEMORY)
-            else:
-                self._client = QdrantClient(path=self.location)
-        else:
-            self._client = QdrantClient(url=self.url, api_key=self.api_key or None, timeout=int(self.timeout_s))
-        if not self._call("collection_exists", lambda c: c.collection_exists(self.collection)):
-            self._call(
-                "create collection",
-                lambda c: c.create_collection(
-                    self.collection,
-                    vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
-                    sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-                ),
+            return QdrantClient(path=self.location)
+        # The client's own compatibility check is a warning from a background thread; open() refuses instead.
+        return QdrantClient(
+            url=self.url, api_key=self.api_key or None, timeout=int(self.timeout_s), check_compatibility=False
+        )
+
+    @property
+    def _ordering(self) -> Any:
+        from qdrant_client import models
+
+        return models.WriteOrdering(self.replication.write_ordering)
+
+    def open(self) -> None:
+        """Connect, refuse a server older than MIN_SERVER_VERSION, then resolve (or create) the alias.
+
+        Raises:
+            StoreIncompatible: the server is too old (or hides its version): the service must not start.
+            StoreError: the server cannot be reached.
+        """
+        from qdrant_client import models
+
+        self._client = self._connect()
+        where = self.url or f"local mode ({self.location})"
+        self.server_version = check_server_version(self._read_version(), where)
+
+        created: list[str] = []
+
+        def create_generation(name: str) -> None:
+            self._create_collection(
+                name,
+                vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
+                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+                metadata=generation_metadata(self.collection, generation_of(self.collection, name), self.dimensions),
+                **self.replication.collection_params(),
             )
-        if not self._call("collection_exists", lambda c: c.collection_exists(self.state_collection)):
-            self._call("create collection", lambda c: c.create_collection(self.state_collection, vectors_config={}))
+            self._create_indexes(self._chunk_indexes(name))
+            created.append(name)
+
+        self.generation_collection = resolve_or_create(self._call, self.collection, create_generation)
+        self.generation = generation_of(self.collection, self.generation_collection)
+        self._create_collection(
+            self.state_collection, vectors_config={}, **self.replication.collection_params(shards=1)
+        )
+        # Idempotent: a collection made by an older release (or another replica) gets any index it lacks.
+        indexes = [] if self.generation_collection in created else self._chunk_indexes(self.generation_collection)
+        indexes += [
+            (self.state_collection, name, models.PayloadSchemaType.KEYWORD) for name in ("kind", "tenant", "status")
+        ]
+        self._create_indexes(indexes)
+        log.info(
+            "qdrant store open",
+            url=where,
+            alias=self.collection,
+            collection=self.generation_collection,
+            generation=self.generation,
+            server_version=self.server_version,
+        )
+
+    def _read_version(self) -> str | None:
+        """The server's version from ``GET /``; None when its answer has no version field."""
+        from pydantic import ValidationError
+
+        try:
+            return self._call("read version", lambda c: c.info()).version
+        except StoreError as exc:
+            if isinstance(getattr(exc.__cause__, "source", None), ValidationError):
+                return None  # it answered, without a version: refused as unreadable
+            raise
+
+    def _create_collection(self, name: str, **params: Any) -> None:
+        """Create ``name`` unless it exists; a replica that created it meanwhile is no error."""
+        if self._call("collection_exists", lambda c: c.collection_exists(name)):
+            return
+        try:
+            self._call("create collection", lambda c: c.create_collection(name, **params))
+        except (StoreError, ValueError):
+            if not self._call("collection_exists", lambda c: c.collection_exists(name)):
+                raise
+
+    def _chunk_indexes(self, collection: str) -> list[tuple[str, str, Any]]:
+        from qdrant_client import models
+
         schema = {
             "keyword": models.PayloadSchemaType.KEYWORD,
             "integer": models.PayloadSchemaType.INTEGER,
             "float": models.PayloadSchemaType.FLOAT,
             "bool": models.PayloadSchemaType.BOOL,
         }
-        indexes: list[tuple[str, str, Any]] = [
-            (self.collection, "tenant", models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True))
+        tenant = models.KeywordIndexParams(type=models.KeywordIndexType.KEYWORD, is_tenant=True)
+        return [(collection, "tenant", tenant)] + [
+            (collection, name, schema[kind]) for name, kind in {**CHUNK_INDEXES, **self.metadata_indexes}.items()
         ]
-        indexes += [
-            (self.collection, name, schema[kind]) for name, kind in {**CHUNK_INDEXES, **self.metadata_indexes}.items()
-        ]
-        indexes += [(self.state_collection, name, schema["keyword"]) for name in ("kind", "tenant", "status")]
+
+    def _create_indexes(self, indexes: Sequence[tuple[str, str, Any]]) -> None:
         with warnings.catch_warnings():
             # Local mode warns that it ignores payload indexes; a server builds them.
             warnings.simplefilter("ignore", UserWarning)
@@ -168,7 +252,6 @@ class QdrantServerStore:
                     "create index",
                     lambda c, index=(collection, name, field_schema): c.create_payload_index(*index, wait=True),
                 )
-        log.info("qdrant store open", url=self.url or self.location, collection=self.collection)
 
     def close(self) -> None:
         if self._client is not None:
@@ -216,13 +299,15 @@ class QdrantServerStore:
             )
             for p in points
         ]
-        self._call("upsert", lambda c: c.upsert(self.collection, points=structs, wait=True))
+        self._call("upsert", lambda c: c.upsert(self.collection, points=structs, wait=True, ordering=self._ordering))
 
     def delete(self, tenant: str, conditions: Sequence[Condition]) -> None:
         from qdrant_client import models
 
         selector = models.FilterSelector(filter=self._filter(tenant, conditions))
-        self._call("delete", lambda c: c.delete(self.collection, points_selector=selector, wait=True))
+        self._call(
+            "delete", lambda c: c.delete(self.collection, points_selector=selector, wait=True, ordering=self._ordering)
+        )
 
     def promote(self, tenant: str, doc_id: str, sequence: int) -> None:
         from qdrant_client import models
@@ -237,7 +322,11 @@ class QdrantServerStore:
             self._call(
                 "promote",
                 lambda c: c.delete_payload(
-                    self.collection, keys=[VERSION_STATE], points=models.FilterSelector(filter=version), wait=True
+                    self.collection,
+                    keys=[VERSION_STATE],
+                    points=models.FilterSelector(filter=version),
+                    wait=True,
+                    ordering=self._ordering,
                 ),
             )
 
@@ -340,7 +429,10 @@ class QdrantServerStore:
             for t in tenants
         ]
         if points:
-            self._call("save state", lambda c: c.upsert(self.state_collection, points=points, wait=True))
+            self._call(
+                "save state",
+                lambda c: c.upsert(self.state_collection, points=points, wait=True, ordering=self._ordering),
+            )
 
     def count_documents(self, tenant: str) -> int:
         from qdrant_client import models
