@@ -34,7 +34,9 @@ class IngestApp:
         self.producer = EventProducer(settings, "ragplane-ingest")
         # The registry is state, not cache: it lives in the never-evicting state Redis (an evicted sequence
         # would restart a document's versions and the index writer would drop them as stale).
-        self.registry = Registry.from_url(settings.state_redis_url, settings.redis_prefix)
+        self.registry = Registry.from_url(
+            settings.state_redis_url, settings.redis_prefix, ca_file=settings.redis_ca_file
+        )
         self.scanner: GuardrailScanner | None = None
         if settings.guardrail_addr:
             self.scanner = GuardrailScanner(

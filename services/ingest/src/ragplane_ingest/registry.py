@@ -24,6 +24,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ragplane.runtime.errors import Unavailable
+from ragplane.runtime.tls import redis_tls_options
 
 QUEUED, CHUNKED, INDEXED, FAILED, DELETED = "QUEUED", "CHUNKED", "INDEXED", "FAILED", "DELETED"
 # A delete was produced; DELETED once the index writer's IndexedEvent confirms it.
@@ -168,9 +169,14 @@ class Registry:
         self._apply_indexed = client.register_script(_APPLY_INDEXED)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, timeout_s: float = 5.0) -> Registry:
+    def from_url(cls, url: str, prefix: str, timeout_s: float = 5.0, *, ca_file: str = "") -> Registry:
+        """A registry on the Redis at ``url`` (``rediss://`` verifies the server against ``ca_file``)."""
         client = aioredis.Redis.from_url(
-            url, decode_responses=True, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            url,
+            decode_responses=True,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            **redis_tls_options(url, ca_file),
         )
         return cls(client, prefix)
 

@@ -10,6 +10,7 @@ import redis.asyncio as aioredis
 
 from ragplane.runtime.errors import Unavailable
 from ragplane.runtime.kafka import ConsumerOptions, ConsumerRunner, Envelope, ensure_topics
+from ragplane.runtime.tls import redis_tls_options
 from ragplane.v1 import events_pb2, rag_pb2_grpc
 from ragplane_orchestrator.cache import ExactCache, IndexVersions, SemanticCache
 from ragplane_orchestrator.config import Settings, parse_rate_limits
@@ -32,7 +33,9 @@ class RagApp:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # The client connects on its first command (the ping in start()).
-        self.redis = aioredis.from_url(settings.redis_url)
+        self.redis = aioredis.from_url(
+            settings.redis_url, **redis_tls_options(settings.redis_url, settings.redis_ca_file)
+        )
         self.publisher = EventPublisher(settings, CLIENT_ID, settings.events_max_in_flight)
         self.downstream = Downstream(settings)
         self.versions = IndexVersions(self.redis)

@@ -195,3 +195,14 @@ def target_name_options(settings: CommonSettings) -> list[tuple[str, str]]:
 def peer_certified(auth_context: Mapping[str, Any]) -> bool:
     """Whether the caller presented a client certificate that the server verified against the internal CA."""
     return bool(auth_context.get(PEER_CERT_PROPERTY))
+
+
+def redis_tls_options(url: str, ca_file: str) -> dict[str, Any]:
+    """Arguments of ``redis.asyncio.Redis.from_url`` for ``url``: with ``rediss://``, verify the server's
+    certificate and host name against ``ca_file`` (RAGPLANE_REDIS_CA_FILE; empty: the system CA store)."""
+    if not url.startswith("rediss://"):
+        return {}
+    options: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True}
+    if ca_file:
+        options["ssl_ca_certs"] = ca_file
+    return options

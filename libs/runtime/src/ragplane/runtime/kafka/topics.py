@@ -12,7 +12,7 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_call
-from ragplane.runtime.settings import CommonSettings
+from ragplane.runtime.settings import CommonSettings, SettingsError
 
 log = get_logger("ragplane.kafka")
 
@@ -30,20 +30,59 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+def _sasl_password(settings: CommonSettings) -> str:
+    if settings.kafka_sasl_password or not settings.kafka_sasl_password_file:
+        return settings.kafka_sasl_password
+    try:
+        with open(settings.kafka_sasl_password_file, encoding="utf-8") as handle:
+            return handle.read().strip()
+    except OSError as exc:
+        raise SettingsError(f"RAGPLANE_KAFKA_SASL_PASSWORD_FILE: cannot read it: {exc}") from None
+
+
 def client_config(settings: CommonSettings) -> dict[str, Any]:
-    """Connection settings shared by producers, consumers and the admin client."""
+    """Connection settings shared by producers, consumers and the admin client (kafka-python's arguments).
+
+    TLS (security protocol SSL or SASL_SSL) verifies the brokers with RAGPLANE_KAFKA_SSL_CAFILE (else the system
+    CA store) and checks their host names; a client certificate goes with it when configured. SASL (PLAIN or
+    SCRAM) takes its password inline or from a mounted file.
+
+    Raises:
+        SettingsError: a SASL protocol without a mechanism, a user or a password, or a mechanism without a SASL
+            protocol, naming the variable.
+    """
+    protocol = settings.kafka_security_protocol
     config: dict[str, Any] = {
         "bootstrap_servers": [s.strip() for s in settings.kafka_bootstrap.split(",") if s.strip()],
-        "security_protocol": settings.kafka_security_protocol,
+        "security_protocol": protocol,
     }
-    if settings.kafka_sasl_mechanism:
+    sasl = protocol.startswith("SASL_")
+    if settings.kafka_sasl_mechanism and not sasl:
+        raise SettingsError(
+            f"RAGPLANE_KAFKA_SASL_MECHANISM: set, but RAGPLANE_KAFKA_SECURITY_PROTOCOL is {protocol} "
+            "(SASL_SSL or SASL_PLAINTEXT authenticate with SASL)"
+        )
+    if sasl:
+        if not settings.kafka_sasl_mechanism:
+            raise SettingsError(f"RAGPLANE_KAFKA_SASL_MECHANISM: required with security protocol {protocol}")
+        if not settings.kafka_sasl_username:
+            raise SettingsError(f"RAGPLANE_KAFKA_SASL_USERNAME: required with security protocol {protocol}")
+        password = _sasl_password(settings)
+        if not password:
+            raise SettingsError(
+                f"RAGPLANE_KAFKA_SASL_PASSWORD: required (or RAGPLANE_KAFKA_SASL_PASSWORD_FILE) with {protocol}"
+            )
         config.update(
             sasl_mechanism=settings.kafka_sasl_mechanism,
             sasl_plain_username=settings.kafka_sasl_username,
-            sasl_plain_password=settings.kafka_sasl_password,
+            sasl_plain_password=password,
         )
-    if settings.kafka_ssl_cafile:
-        config["ssl_cafile"] = settings.kafka_ssl_cafile
+    if protocol in ("SSL", "SASL_SSL"):
+        config["ssl_check_hostname"] = True
+        if settings.kafka_ssl_cafile:
+            config["ssl_cafile"] = settings.kafka_ssl_cafile
+        if settings.kafka_ssl_certfile:
+            config.update(ssl_certfile=settings.kafka_ssl_certfile, ssl_keyfile=settings.kafka_ssl_keyfile or None)
     return config
 
 
