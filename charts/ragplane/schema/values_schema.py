@@ -482,6 +482,24 @@ def build() -> Schema:
                 {
                     "url": string("http(s) URL of the Qdrant server.", pattern=r"^(https?://.+)?$"),
                     "apiKeySecret": ref("secretRef"),
+                    "collection": obj(
+                        {
+                            "name": string(
+                                "RAGPLANE_QDRANT_COLLECTION: the alias chunks are addressed by.",
+                                pattern=r"^[A-Za-z0-9_-]+$",
+                            ),
+                            "shards": integer("RAGPLANE_QDRANT_SHARDS; 0: Qdrant's default.", minimum=0),
+                            "replicationFactor": integer("RAGPLANE_QDRANT_REPLICATION_FACTOR.", minimum=1),
+                            "writeConsistency": integer(
+                                "RAGPLANE_QDRANT_WRITE_CONSISTENCY, at most replicationFactor.", minimum=1
+                            ),
+                            "onDiskPayload": boolean("RAGPLANE_QDRANT_ON_DISK_PAYLOAD."),
+                            "writeOrdering": string(
+                                "RAGPLANE_QDRANT_WRITE_ORDERING.", enum=["weak", "medium", "strong"]
+                            ),
+                        },
+                        "How retrieve creates its collections (behind the alias `name`).",
+                    ),
                     "networkPolicy": ref("destination"),
                 },
                 "Qdrant (external).",

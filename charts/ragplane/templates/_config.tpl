@@ -121,6 +121,16 @@ model files come from and go.
 {{- $_ := set $data "RAGPLANE_QDRANT_URL" (required "qdrant.url must be set (http://host:6333 of the Qdrant server)" $v.qdrant.url) -}}
 {{- /* the server, never the embedded store: it writes under ./data (read-only root) and is private to a replica */ -}}
 {{- $_ := set $data "RAGPLANE_RETRIEVE_STORE" "qdrant" -}}
+{{- $c := $v.qdrant.collection -}}
+{{- if gt (int $c.writeConsistency) (int $c.replicationFactor) -}}
+{{- fail (printf "qdrant.collection.writeConsistency (%v) must be at most qdrant.collection.replicationFactor (%v)" $c.writeConsistency $c.replicationFactor) -}}
+{{- end -}}
+{{- $_ := set $data "RAGPLANE_QDRANT_COLLECTION" $c.name -}}
+{{- $_ := set $data "RAGPLANE_QDRANT_SHARDS" ($c.shards | toString) -}}
+{{- $_ := set $data "RAGPLANE_QDRANT_REPLICATION_FACTOR" ($c.replicationFactor | toString) -}}
+{{- $_ := set $data "RAGPLANE_QDRANT_WRITE_CONSISTENCY" ($c.writeConsistency | toString) -}}
+{{- $_ := set $data "RAGPLANE_QDRANT_ON_DISK_PAYLOAD" ($c.onDiskPayload | toString) -}}
+{{- $_ := set $data "RAGPLANE_QDRANT_WRITE_ORDERING" $c.writeOrdering -}}
 {{- end -}}
 {{- toYaml $data -}}
 {{- end -}}
