@@ -184,15 +184,33 @@ def test_the_topic_script_creates_topics_on_a_kafka_wire_broker(tmp_path):
 # ---- observability ----
 
 
-def test_tracing_is_wired_to_the_collector(rendered_scenarios):
-    rendered = rendered_scenarios["gpu-tp2"]
+def _collector_egress(rendered, name):
+    policy = rendered.get("NetworkPolicy", f"{RELEASE}-ragplane-{name}")
+    return [rule for rule in policy["spec"]["egress"] if {"port": 4317, "protocol": "TCP"} in rule.get("ports", [])]
+
+
+def test_tracing_is_wired_to_the_collector_when_an_endpoint_is_set(rendered_scenarios):
+    rendered = rendered_scenarios["external-kafka-sasl"]
     for name in SERVICES:
         config = rendered.get("ConfigMap", f"{RELEASE}-ragplane-{name}")["data"]
         assert config["RAGPLANE_OTEL_EXPORTER"] == "otlp"
-        assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://opentelemetry-collector.observability.svc:4317"
+        assert config["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability.svc:4317"
         assert config["OTEL_SERVICE_NAME"] == name
         env = env_of(pod_spec(rendered.workload(name))["containers"][0])
         assert "k8s.pod.name=$(K8S_POD_NAME)" in env["OTEL_RESOURCE_ATTRIBUTES"]
+        assert _collector_egress(rendered, name)
+
+
+def test_tracing_is_off_by_default_where_no_collector_is_named(rendered_scenarios, render):
+    """The default exporter is otlp, but with no endpoint the services get none (no export errors in the logs)."""
+    rendered = rendered_scenarios["gpu-tp2"]  # leaves global.otel at its defaults
+    for name in SERVICES:
+        config = rendered.get("ConfigMap", f"{RELEASE}-ragplane-{name}")["data"]
+        assert config["RAGPLANE_OTEL_EXPORTER"] == "none"
+        assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in config
+        assert not _collector_egress(rendered, name)
+    on = render("gpu-tp2", "global.otel.endpoint=http://collector.obs.svc:4317")
+    assert on.get("ConfigMap", f"{RELEASE}-ragplane-embed")["data"]["RAGPLANE_OTEL_EXPORTER"] == "otlp"
 
 
 def test_pods_carry_scrape_annotations_for_their_metrics_port(rendered_scenarios):

@@ -58,9 +58,12 @@ def test_egress_reaches_only_the_callees(rendered_scenarios, scenario):
 
 
 def test_guardrail_talks_to_nothing_but_dns_and_the_collector(rendered_scenarios):
-    egress = policy(rendered_scenarios["gpu-tp2"], "guardrail")["egress"]
+    egress = policy(rendered_scenarios["external-kafka-sasl"], "guardrail")["egress"]
     ports = sorted(p["port"] for r in egress for p in r["ports"])
     assert ports == [53, 53, 4317]
+    # with no collector named (gpu-tp2), tracing is off and so is its egress
+    egress = policy(rendered_scenarios["gpu-tp2"], "guardrail")["egress"]
+    assert sorted(p["port"] for r in egress for p in r["ports"]) == [53, 53]
 
 
 def test_prometheus_may_scrape_every_metrics_port(rendered_scenarios):

@@ -76,7 +76,8 @@ def test_every_workload_block_has_the_same_keys():
     shapes = {name: set(values[name]) - {"enabled", "remoteModels"} for name in (*chartlib.SERVICES, "modelserver")}
     assert len({frozenset(s) for s in shapes.values()}) == 1, shapes
     triton_only = {"shmSize", "modelRepository", "tensorrtLLMModelName", "extraArgs", "kserve"}
-    assert set(values["triton"]) - triton_only == shapes["orchestrator"] - {"models"}
+    assert set(values["triton"]) - triton_only - {"enabled"} == shapes["orchestrator"] - {"models"}
+    assert all(values[name]["enabled"] is True for name in (*chartlib.SERVICES, "modelserver", "triton"))
 
 
 def test_the_autoscaler_block_stays_open_for_its_operator(helm):

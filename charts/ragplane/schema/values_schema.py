@@ -274,7 +274,12 @@ def service_block(name: str) -> Schema:
 
 def modelserver_block() -> Schema:
     return obj(
-        {**workload_properties("modelserver"), "gpu": ref("gpu"), "models": ref("models")},
+        {
+            "enabled": boolean("Deploy the model server when llm.server is modelserver."),
+            **workload_properties("modelserver"),
+            "gpu": ref("gpu"),
+            "models": ref("models"),
+        },
         "The CPU model server, deployed when llm.server is modelserver.",
     )
 
@@ -282,6 +287,7 @@ def modelserver_block() -> Schema:
 def triton_block() -> Schema:
     return obj(
         {
+            "enabled": boolean("Deploy Triton when llm.server is triton."),
             **workload_properties("triton"),
             "gpu": obj(
                 {
@@ -398,8 +404,10 @@ def build() -> Schema:
                 }
             ),
         },
-        "Settings every workload shares.",
+        "Settings every workload shares. Open: an umbrella chart's own globals pass through.",
     )
+    # An umbrella chart hands its `global` block to every subchart: keys of other charts must not fail ours.
+    global_block["additionalProperties"] = True
 
     kafka = obj(
         {
@@ -456,6 +464,9 @@ def build() -> Schema:
         "type": "object",
         "additionalProperties": False,
         "properties": {
+            "enabled": boolean(
+                "Not read by the chart: the switch an umbrella chart's dependency condition (ragplane.enabled) names."
+            ),
             "global": global_block,
             "kafka": kafka,
             "redis": obj(

@@ -44,10 +44,11 @@ its callees, its models, the external systems it uses, then the workload's own `
 {{- $_ := set $data "RAGPLANE_LOG_LEVEL" $g.logLevel -}}
 {{- $_ := set $data "RAGPLANE_LOG_CONTENT" ($g.logContent | toString) -}}
 {{- $_ := set $data "RAGPLANE_ALLOW_DEV_KEY" ($g.auth.allowDevKey | toString) -}}
-{{- $_ := set $data "RAGPLANE_OTEL_EXPORTER" $g.otel.exporter -}}
+{{- /* tracing only where it goes somewhere: otlp without an endpoint is off (ragplane.tracing) */ -}}
+{{- $_ := set $data "RAGPLANE_OTEL_EXPORTER" (ternary $g.otel.exporter "none" (include "ragplane.tracing" .root | eq "true")) -}}
 {{- $_ := set $data "OTEL_SERVICE_NAME" .name -}}
-{{- if eq $g.otel.exporter "otlp" -}}
-{{- $_ := set $data "OTEL_EXPORTER_OTLP_ENDPOINT" (required "global.otel.endpoint must be set when global.otel.exporter is otlp" $g.otel.endpoint) -}}
+{{- if and (eq $g.otel.exporter "otlp") (include "ragplane.tracing" .root) -}}
+{{- $_ := set $data "OTEL_EXPORTER_OTLP_ENDPOINT" $g.otel.endpoint -}}
 {{- end -}}
 {{- range $callee := include "ragplane.callees" . | fromYamlArray -}}
 {{- $_ := set $data (printf "RAGPLANE_%s_ADDR" (upper $callee)) (include "ragplane.peerAddress" (dict "root" $root "name" $callee)) -}}

@@ -77,13 +77,30 @@ is kept there (as ragplaneTopology) for the helpers that follow. Call with the r
 [orchestrator, ingest, embed, retrieve, rerank, generate, guardrail, eval]
 {{- end -}}
 
-{{/* Whether a workload is deployed: "true" or "". An LLM server is deployed when llm.server names it. */}}
+{{/*
+Whether a workload is deployed: "true" or "". A service is deployed when its block says enabled; an LLM server
+when llm.server names it, and naming a disabled one is an error (generate would have no LLM).
+*/}}
 {{- define "ragplane.deployed" -}}
 {{- include "ragplane.loadTopology" .root -}}
 {{- if (get .root.ragplaneTopology .name | default dict).llmServer -}}
-{{- if eq .root.Values.llm.server .name }}true{{ end -}}
+{{- if eq .root.Values.llm.server .name -}}
+{{- if not (get .root.Values .name).enabled -}}
+{{- fail (printf "llm.server is %s but %s.enabled is false: enable it, or set llm.server external with llm.externalAddress" .name .name) -}}
+{{- end -}}
+true
+{{- end -}}
 {{- else if (get .root.Values .name).enabled -}}true
 {{- end -}}
+{{- end -}}
+
+{{/*
+"true" when the services export traces: `console`, or `otlp` with global.otel.endpoint set. An OTLP exporter
+without an endpoint would send to localhost and log an export error every few seconds, so it stays off.
+*/}}
+{{- define "ragplane.tracing" -}}
+{{- $o := .Values.global.otel -}}
+{{- if or (eq $o.exporter "console") (and (eq $o.exporter "otlp") $o.endpoint) -}}true{{- end -}}
 {{- end -}}
 
 {{/* Does this workload call the LLM server? generate always; embed and rerank with remoteModels. */}}

@@ -96,7 +96,7 @@ spec:
       {{- end }}
     {{- end }}
     {{- end }}
-    {{- if eq $g.otel.exporter "otlp" }}
+    {{- if and (eq $g.otel.exporter "otlp") (include "ragplane.tracing" $root) }}
     # trace collector
     - ports:
         {{- range $g.otel.networkPolicy.ports }}

@@ -326,7 +326,7 @@ class CommonSettings:
         "RAGPLANE_OTEL_EXPORTER",
         "none",
         check=one_of("none", "otlp", "console"),
-        doc="trace exporter; otlp uses OTEL_EXPORTER_OTLP_ENDPOINT",
+        doc="trace exporter; otlp sends to OTEL_EXPORTER_OTLP_ENDPOINT and stays off while no endpoint is set",
     )
     kafka_bootstrap: str = env(
         "RAGPLANE_KAFKA_BOOTSTRAP", "127.0.0.1:9092", doc="comma-separated Kafka bootstrap servers"

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from ragplane.runtime.logs import get_logger
+
+log = get_logger("ragplane.telemetry")
 
 _configured = False
 
@@ -33,24 +38,52 @@ KAFKA_DLQ = Counter("ragplane_kafka_dlq_total", "Records sent to a dead-letter t
 KAFKA_LAG = Gauge("ragplane_kafka_consumer_lag", "Records behind the log end.", ["topic", "partition", "group"])
 
 
+# Where an OTLP exporter sends when nothing names an endpoint it sends to localhost, fails every few seconds and
+# logs each failure; so "otlp" exports only once one of these is set.
+OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def span_exporter_for(exporter: str, environ: Mapping[str, str] | None = None) -> SpanExporter | None:
+    """The span exporter a setting asks for, or None when traces go nowhere.
+
+    Args:
+        exporter: "none", "console" or "otlp" (OTLP/gRPC to OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT).
+        environ: the environment the endpoint is read from (default: the process's).
+
+    Returns:
+        None for "none", and for "otlp" while no endpoint is set (tracing stays off rather than logging an export
+        error every few seconds where no collector runs).
+    """
+    environ = os.environ if environ is None else environ
+    if exporter == "console":
+        return ConsoleSpanExporter()
+    if exporter != "otlp":
+        return None
+    if not any(environ.get(name) for name in OTLP_ENDPOINT_VARIABLES):
+        log.warning(
+            "tracing off: RAGPLANE_OTEL_EXPORTER is otlp but no OTLP endpoint is set",
+            variables=list(OTLP_ENDPOINT_VARIABLES),
+        )
+        return None
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
 def configure_tracing(service: str, exporter: str = "none", span_exporter: SpanExporter | None = None) -> None:
     """Install a tracer provider for ``service``.
 
     Args:
         service: the service name (resource attribute service.name).
-        exporter: "none", "console" or "otlp" (OTLP/gRPC to OTEL_EXPORTER_OTLP_ENDPOINT).
+        exporter: "none", "console" or "otlp" (``span_exporter_for``: otlp exports only when an endpoint is set).
         span_exporter: an explicit exporter (tests), overriding ``exporter``.
     """
     global _configured
     if _configured:
         return
     provider = TracerProvider(resource=Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME", service)}))
-    if span_exporter is None and exporter == "console":
-        span_exporter = ConsoleSpanExporter()
-    elif span_exporter is None and exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
-
-        span_exporter = OTLPSpanExporter()
+    if span_exporter is None:
+        span_exporter = span_exporter_for(exporter)
     if span_exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
