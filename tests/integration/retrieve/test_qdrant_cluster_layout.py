@@ -22,7 +22,7 @@ from ragplane.runtime.settings import load_settings
 from ragplane_retrieve.app import build_store
 from ragplane_retrieve.config import Settings
 from ragplane_retrieve.model import Condition
-from ragplane_retrieve.store.qdrant_collections import MIN_SERVER_VERSION, StoreIncompatible
+from ragplane_retrieve.store.qdrant_collections import MIN_SERVER_VERSION, StoreIncompatible, switch_alias
 from ragplane_retrieve.store.qdrant_server import QdrantServerStore
 
 pytestmark = pytest.mark.integration
@@ -206,3 +206,20 @@ def test_the_retrieve_service_refuses_to_start_on_an_old_server_saying_why(tmp_p
     assert "qdrant at http://127.0.0.1" in done.stderr and "version 1.13.4, older than the 1.19.0" in done.stderr, (
         done.stderr[-3000:]
     )
+
+
+def test_switching_the_alias_is_one_request_that_deletes_and_creates_it():
+    with RecordingQdrant(
+        collections={f"{ALIAS}_g1", f"{ALIAS}_g2", f"{ALIAS}_state"}, aliases={ALIAS: f"{ALIAS}_g1"}
+    ) as server:
+        store = opened(server)
+        switch_alias(store._call, ALIAS, f"{ALIAS}_g2")
+        store.close()
+    [switch] = server.sent("POST", "/collections/aliases")
+    assert switch.body == {
+        "actions": [
+            {"delete_alias": {"alias_name": ALIAS}},
+            {"create_alias": {"collection_name": f"{ALIAS}_g2", "alias_name": ALIAS}},
+        ]
+    }
+    assert server.aliases == {ALIAS: f"{ALIAS}_g2"}

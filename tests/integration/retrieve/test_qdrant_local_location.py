@@ -125,3 +125,26 @@ def test_local_mode_serves_a_plain_collection_from_before_the_alias_as_generatio
         assert (store.generation_collection, store.generation, store.count("t1")) == ("chunks", 0, 1)
     finally:
         store.close()
+
+
+def test_reads_and_writes_follow_the_alias_to_another_generation(tmp_path, make_point, make_unit):
+    import numpy as np
+
+    from ragplane_retrieve.store.qdrant_collections import switch_alias
+
+    rng = np.random.default_rng(8)
+    store = store_from(f"file://{tmp_path / 'qdrant'}", RAGPLANE_QDRANT_COLLECTION="chunks")
+    store.open()
+    try:
+        store.upsert([make_point("t1", "old", i, make_unit(rng)) for i in range(3)])
+        # A second generation beside the first, as a rebuild would make it.
+        g1 = store._client.get_collection("chunks_g1").config.params
+        store._client.create_collection("chunks_g2", vectors_config=g1.vectors, sparse_vectors_config=g1.sparse_vectors)
+        switch_alias(store._call, "chunks", "chunks_g2")
+        assert store.count("t1") == 0
+        store.upsert([make_point("t1", "new", 0, make_unit(rng))])
+        assert store.count("t1", [Condition("doc_id", equals="new")]) == 1
+        switch_alias(store._call, "chunks", "chunks_g1")
+        assert store.count("t1", [Condition("doc_id", equals="old")]) == 3
+    finally:
+        store.close()

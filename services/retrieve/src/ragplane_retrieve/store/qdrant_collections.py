@@ -175,3 +175,16 @@ def resolve_or_create(call: Call, alias: str, create: Callable[[str], None]) -> 
         return target
     log.info("qdrant alias created", alias=alias, collection=first)
     return first
+
+
+def switch_alias(call: Call, alias: str, collection: str) -> None:
+    """Point ``alias`` at ``collection`` in one alias request: the server applies the delete and the create
+    together, so a reader of the alias sees the old generation or the new one, never no collection."""
+    from qdrant_client import models
+
+    actions = [
+        models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=alias)),
+        models.CreateAliasOperation(create_alias=models.CreateAlias(collection_name=collection, alias_name=alias)),
+    ]
+    call("switch alias", lambda c: c.update_collection_aliases(change_aliases_operations=actions))
+    log.info("qdrant alias switched", alias=alias, collection=collection)

@@ -1,7 +1,9 @@
 """A Qdrant server through qdrant-client (the production store).
 
-Two collections: ``<name>`` (chunk points: "dense" cosine + "sparse" with the IDF modifier, payload indexes,
-tenant indexed with ``is_tenant``) and ``<name>_state`` (vector-less document and tenant state points).
+Chunk points ("dense" cosine + "sparse" with the IDF modifier, payload indexes, tenant indexed with
+``is_tenant``) are addressed through the alias ``<name>``, which points at a generation collection
+``<name>_g<N>`` (layout, replication and the server version floor: ``qdrant_collections``); document and tenant
+state points (vector-less) live in ``<name>_state``.
 Hybrid search is one ``query_points`` call: a dense and a sparse prefetch fused by RRF in the server.
 
 ``location`` (":memory:" or a folder) runs qdrant-client's local mode instead of a server: a pure-Python
