@@ -113,6 +113,7 @@ def build_embedder(settings: Settings) -> Embedder:
             settings.triton_dims,
             timeout_s=settings.triton_timeout_s,
             batch_size=settings.model_batch_size,
+            settings=settings,
         )
     else:
         dense = InProcessEncoder(

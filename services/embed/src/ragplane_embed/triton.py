@@ -20,6 +20,7 @@ from ragplane.runtime.errors import FailedPrecondition, Internal, Unavailable
 from ragplane.runtime.inference import BlockingInferenceClient
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_call
+from ragplane.runtime.settings import CommonSettings
 from ragplane_embed.dense import normalise
 
 log = get_logger(__name__)
@@ -50,6 +51,7 @@ class TritonEncoder:
         timeout_s: float = 10.0,
         batch_size: int = 32,
         startup_timeout_s: float = 60.0,
+        settings: CommonSettings | None = None,
     ) -> None:
         self.url = url
         self.model = model
@@ -60,7 +62,9 @@ class TritonEncoder:
         self.timeout_s = timeout_s
         self.batch_size = batch_size
         self.startup_timeout_s = startup_timeout_s
-        self._client = BlockingInferenceClient(url, model, subject=f"v2 model {model!r} at {url}", timeout_s=timeout_s)
+        self._client = BlockingInferenceClient(
+            url, model, subject=f"v2 model {model!r} at {url}", timeout_s=timeout_s, settings=settings
+        )
         self._started = False
 
     def start(self) -> None:

@@ -28,6 +28,7 @@ def build_judge(settings: Settings) -> Judge:
             chat_format=settings.judge_template,
             max_tokens=settings.judge_max_tokens,
             timeout_s=settings.judge_timeout_s,
+            settings=settings,
         )
     return EmbeddingJudge(
         EmbeddingJudgeConfig(

@@ -24,6 +24,7 @@ import numpy as np
 from ragplane.runtime import errors, inference
 from ragplane.runtime.citations import strip_markers
 from ragplane.runtime.retry import Backoff
+from ragplane.runtime.settings import CommonSettings
 from ragplane_eval import text as textutil
 from ragplane_eval.judge import JudgeError, JudgeScores
 
@@ -202,6 +203,7 @@ class V2Judge:
         max_tokens: int = 160,
         timeout_s: float = 60.0,
         retries: int = 2,
+        settings: CommonSettings | None = None,
     ) -> None:
         if not model:
             raise ValueError("model must not be empty")
@@ -218,6 +220,7 @@ class V2Judge:
             subject=f"judge model {model!r} at {address}",
             timeout_s=timeout_s,
             retry=Backoff(base_s=0.2, cap_s=2.0, attempts=retries + 1),
+            settings=settings,
         )
 
     async def warm_up(self) -> None:

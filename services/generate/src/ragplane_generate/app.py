@@ -80,7 +80,11 @@ class GenerateApp:
         )
         self.template = get_template(template_name)
         self.client = LlmClient(
-            settings.model_addr, settings.llm_model_name, streaming=settings.streaming, retries=settings.llm_retries
+            settings.model_addr,
+            settings.llm_model_name,
+            streaming=settings.streaming,
+            retries=settings.llm_retries,
+            settings=settings,
         )
         self.counter = SettingsTokenCounter(settings)
         system_prompt, reminder = ANSWER_STYLES[settings.answer_style]

@@ -22,6 +22,7 @@ import numpy as np
 from ragplane.runtime import inference
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_async
+from ragplane.runtime.settings import CommonSettings
 
 log = get_logger(__name__)
 
@@ -114,10 +115,18 @@ class LlmClient:
         streaming: "auto" (stream, falling back to ModelInfer on UNIMPLEMENTED), "on" or "off".
         retries: extra attempts for UNAVAILABLE / RESOURCE_EXHAUSTED before any text was received.
         backoff_s: the ceiling of the first jittered wait between attempts.
+        settings: the service's settings, for the channel (options, TLS, maximum age; inference.InferenceClient).
     """
 
     def __init__(
-        self, address: str, model: str, streaming: str = "auto", retries: int = 2, backoff_s: float = 0.2
+        self,
+        address: str,
+        model: str,
+        streaming: str = "auto",
+        retries: int = 2,
+        backoff_s: float = 0.2,
+        *,
+        settings: CommonSettings | None = None,
     ) -> None:
         if streaming not in STREAMING_MODES:
             raise ValueError(f"streaming must be one of {', '.join(STREAMING_MODES)}, but got {streaming!r}")
@@ -125,7 +134,7 @@ class LlmClient:
         self.model = model
         self._stream_supported: bool | None = None if streaming == "auto" else streaming == "on"
         self._retry = Backoff(base_s=backoff_s, cap_s=max(5.0, backoff_s), attempts=retries + 1)
-        self._client = inference.InferenceClient(address, model)
+        self._client = inference.InferenceClient(address, model, settings=settings)
 
     async def start(self) -> None:
         """Open the channel (inside the running event loop)."""

@@ -44,6 +44,7 @@ class IngestApp:
                 settings.service_token,
                 timeout_s=settings.scan_timeout_s,
                 batch_chunks=settings.scan_batch_chunks,
+                settings=settings,
             )
         # Its worker processes start in start().
         self.parsers = ParserPool(ParseBudget.from_settings(settings))

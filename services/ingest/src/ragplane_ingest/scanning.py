@@ -17,6 +17,7 @@ import grpc
 from ragplane.runtime.clients import service_channel
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff, retry_async
+from ragplane.runtime.settings import CommonSettings
 from ragplane.v1 import common_pb2, guardrail_pb2, guardrail_pb2_grpc
 
 log = get_logger(__name__)
@@ -99,19 +100,27 @@ class GuardrailScanner:
     """
 
     def __init__(
-        self, address: str, service_token: str, *, timeout_s: float, batch_chunks: int, attempts: int = 2
+        self,
+        address: str,
+        service_token: str,
+        *,
+        timeout_s: float,
+        batch_chunks: int,
+        attempts: int = 2,
+        settings: CommonSettings | None = None,
     ) -> None:
         self._address = address
         self._service_token = service_token
         self._timeout_s = timeout_s
         self._batch = batch_chunks
         self._attempts = attempts
+        self._settings = settings
         self._channel: grpc.aio.Channel | None = None
         self._stub: guardrail_pb2_grpc.GuardrailServiceStub | None = None
 
     def open(self) -> None:
         """Make the channel and stub (no I/O: the channel connects on its first call)."""
-        self._channel = service_channel(self._address, self._service_token, self._timeout_s)
+        self._channel = service_channel(self._address, self._service_token, self._timeout_s, settings=self._settings)
         self._stub = guardrail_pb2_grpc.GuardrailServiceStub(self._channel)
 
     async def close(self) -> None:

@@ -37,6 +37,7 @@ def build_reranker(settings: Settings) -> Reranker:
             settings.triton_passage_input,
             settings.triton_score_output,
             batch_size=settings.batch_size,
+            settings=settings,
         )
     return PassThroughReranker()
 

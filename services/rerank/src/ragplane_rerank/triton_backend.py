@@ -14,6 +14,7 @@ import numpy as np
 
 from ragplane.runtime import errors
 from ragplane.runtime.inference import InferenceClient
+from ragplane.runtime.settings import CommonSettings
 from ragplane_rerank.rerankers import Candidate, _with_title
 
 
@@ -37,6 +38,7 @@ class TritonReranker:
         score_output: str = "score",
         batch_size: int = 64,
         timeout_s: float = 5.0,
+        settings: CommonSettings | None = None,
     ) -> None:
         self.name = f"triton:{model}"
         self.address = address
@@ -46,7 +48,9 @@ class TritonReranker:
         self.score_output = score_output
         self.batch_size = batch_size
         self.timeout_s = timeout_s
-        self._client = InferenceClient(address, model, subject=f"reranker model server ({model})", timeout_s=timeout_s)
+        self._client = InferenceClient(
+            address, model, subject=f"reranker model server ({model})", timeout_s=timeout_s, settings=settings
+        )
 
     def warm_up(self) -> None:
         # The aio channel is created on first use, inside the serving event loop.

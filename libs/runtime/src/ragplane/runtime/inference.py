@@ -7,11 +7,22 @@ of the current request's deadline, else the client's default.
 
 ``tritonclient.grpc`` and ``kserve`` cannot be imported into one process (duplicate protobuf symbols) and the
 model server imports this runtime, so tritonclient is imported only when a client is started.
+
+Given the caller's settings, a client uses the runtime's channel options (per-call ``round_robin`` over a
+``dns:///`` name, keepalive, DNS refresh), TLS when RAGPLANE_MODEL_SERVER_TLS (verified with RAGPLANE_TLS_CA_FILE,
+presenting the workload's certificate), and replaces its channel every RAGPLANE_MODEL_CHANNEL_MAX_AGE_S: Triton
+sets no maximum connection age (its gRPC server has no such option), so without this a caller would stay on
+the replicas it first resolved and a Triton replica added later would get none of its calls. The old channel
+is closed only after the calls on it had their time to finish.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import dataclasses
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
@@ -23,6 +34,8 @@ from ragplane.runtime import errors
 from ragplane.runtime.clients import channel_options
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.retry import Backoff, retry_async
+from ragplane.runtime.settings import CommonSettings
+from ragplane.runtime.tls import channel_credentials
 
 # A call gives up this much before its caller's deadline so that the caller can still answer.
 DEADLINE_MARGIN_S = 0.02
@@ -109,6 +122,39 @@ def _outputs(names: Sequence[str]) -> list[Any]:
     return [InferRequestedOutput(name) for name in names]
 
 
+def model_channel_args(settings: CommonSettings | None = None) -> list[tuple[str, Any]]:
+    """The channel arguments of a v2 client: the runtime's (``channel_options``) with tritonclient's size limit."""
+    return channel_options(settings, max_message_bytes=MAX_MESSAGE_BYTES)
+
+
+def model_credentials(settings: CommonSettings | None) -> grpc.ChannelCredentials | None:
+    """TLS credentials for the model server when RAGPLANE_MODEL_SERVER_TLS, else None (plaintext)."""
+    if settings is None or not settings.model_server_tls:
+        return None
+    return channel_credentials(settings.tls_ca_file, settings.tls_cert_file, settings.tls_key_file)
+
+
+@dataclasses.dataclass(frozen=True)
+class _ChannelPolicy:
+    args: list[tuple[str, Any]]
+    credentials: grpc.ChannelCredentials | None
+    # 0: keep one channel for the client's life.
+    max_age_s: float
+    # The least time a replaced channel stays open for the calls already on it.
+    retire_after_s: float
+
+    @classmethod
+    def of(cls, settings: CommonSettings | None, timeout_s: float) -> _ChannelPolicy:
+        if settings is None:
+            return cls(CHANNEL_ARGS, None, 0.0, timeout_s)
+        return cls(
+            model_channel_args(settings),
+            model_credentials(settings),
+            settings.model_channel_max_age_s,
+            max(timeout_s, settings.grpc_max_connection_age_grace_s),
+        )
+
+
 class InferenceClient:
     """An asyncio client to one model on a v2 gRPC server.
 
@@ -118,26 +164,62 @@ class InferenceClient:
         subject: names the server in error messages (default "model server (<model>)").
         timeout_s: the deadline of a call made outside a request, when the call gives none.
         retry: tries for a server that is down or busy (default: one try).
+        settings: the caller's settings: channel options, TLS and the channel's maximum age (module docstring);
+            None: the default channel options, plaintext, one channel for the client's life.
     """
 
     def __init__(
-        self, address: str, model: str, *, subject: str = "", timeout_s: float = 30.0, retry: Backoff | None = None
+        self,
+        address: str,
+        model: str,
+        *,
+        subject: str = "",
+        timeout_s: float = 30.0,
+        retry: Backoff | None = None,
+        settings: CommonSettings | None = None,
     ) -> None:
         self.address = address
         self.model = model
         self.subject = subject or f"model server ({model})"
         self.timeout_s = timeout_s
         self._retry = retry or Backoff(attempts=1)
+        self._policy = _ChannelPolicy.of(settings, timeout_s)
         self._client: Any = None
+        self._opened = 0.0
+        self._retiring: set[asyncio.Task] = set()
+        self.channels_opened = 0
+
+    def _open(self) -> Any:
+        from tritonclient.grpc.aio import InferenceServerClient
+
+        self.channels_opened += 1
+        self._opened = time.monotonic()
+        return InferenceServerClient(self.address, channel_args=self._policy.args, creds=self._policy.credentials)
 
     async def start(self) -> None:
         """Open the channel (inside the running event loop)."""
         if self._client is None:
-            from tritonclient.grpc.aio import InferenceServerClient
+            self._client = self._open()
 
-            self._client = InferenceServerClient(self.address, channel_args=CHANNEL_ARGS)
+    async def _current(self) -> Any:
+        """The channel for a new call: a fresh one once the current one reached its maximum age."""
+        await self.start()
+        max_age = self._policy.max_age_s
+        if max_age and time.monotonic() - self._opened >= max_age:
+            old, self._client = self._client, self._open()
+            task = asyncio.create_task(self._retire(old), name=f"retire-channel-{self.model}")
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return self._client
+
+    async def _retire(self, client: Any) -> None:
+        await asyncio.sleep(self._policy.retire_after_s)
+        with contextlib.suppress(Exception):
+            await client.close()
 
     async def close(self) -> None:
+        for task in list(self._retiring):
+            task.cancel()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -153,9 +235,9 @@ class InferenceClient:
 
     async def is_ready(self, timeout_s: float = 2.0) -> bool:
         """Whether the server reports the model ready (False when it cannot be reached)."""
-        await self.start()
+        client = await self._current()
         try:
-            return bool(await self._client.is_model_ready(self.model, client_timeout=timeout_s))
+            return bool(await client.is_model_ready(self.model, client_timeout=timeout_s))
         except Exception:  # noqa: BLE001 - any failure means "not ready"
             return False
 
@@ -179,8 +261,9 @@ class InferenceClient:
         tensors, requested = _inputs(inputs), _outputs(outputs) or None
 
         async def once() -> Any:
+            client = await self._current()
             try:
-                return await self._client.infer(
+                return await client.infer(
                     self.model,
                     tensors,
                     outputs=requested,
@@ -201,13 +284,13 @@ class InferenceClient:
             Unimplemented: the server has no ModelStreamInfer.
             RagplaneError: the mapped failure.
         """
-        await self.start()
+        client = await self._current()
         request = {"model_name": self.model, "inputs": _inputs(inputs), "request_id": uuid.uuid4().hex}
 
         async def requests():
             yield request
 
-        responses = self._client.stream_infer(requests(), stream_timeout=self._timeout(timeout_s))
+        responses = client.stream_infer(requests(), stream_timeout=self._timeout(timeout_s))
         try:
             async for result, error in responses:
                 if error is not None:
@@ -231,25 +314,59 @@ class BlockingInferenceClient:
         model: the v2 model name.
         subject: names the server in error messages.
         timeout_s: the deadline of each call.
+        settings: the caller's settings (see ``InferenceClient``).
     """
 
-    def __init__(self, address: str, model: str, *, subject: str = "", timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        model: str,
+        *,
+        subject: str = "",
+        timeout_s: float = 30.0,
+        settings: CommonSettings | None = None,
+    ) -> None:
         self.address = address
         self.model = model
         self.subject = subject or f"model server ({model})"
         self.timeout_s = timeout_s
+        self._policy = _ChannelPolicy.of(settings, timeout_s)
         self._client: Any = None
+        self._opened = 0.0
+        self._lock = threading.Lock()
+        self.channels_opened = 0
+
+    def _open(self) -> Any:
+        import tritonclient.grpc
+
+        self.channels_opened += 1
+        self._opened = time.monotonic()
+        return tritonclient.grpc.InferenceServerClient(
+            url=self.address, channel_args=self._policy.args, creds=self._policy.credentials
+        )
 
     def start(self) -> None:
-        if self._client is None:
-            import tritonclient.grpc
+        with self._lock:
+            if self._client is None:
+                self._client = self._open()
 
-            self._client = tritonclient.grpc.InferenceServerClient(url=self.address, channel_args=CHANNEL_ARGS)
+    def _current(self) -> Any:
+        """The channel for a new call: a fresh one once the current one reached its maximum age."""
+        self.start()
+        with self._lock:
+            max_age = self._policy.max_age_s
+            if max_age and time.monotonic() - self._opened >= max_age:
+                old, self._client = self._client, self._open()
+                retire = threading.Timer(self._policy.retire_after_s, old.close)
+                retire.daemon = True
+                retire.start()
+            return self._client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def ready(self) -> None:
         """Return when the server is live and the model ready.
@@ -257,10 +374,10 @@ class BlockingInferenceClient:
         Raises:
             Unavailable: the server cannot be reached or the model is not ready.
         """
-        self.start()
+        client = self._current()
         try:
-            live = self._client.is_server_live(client_timeout=self.timeout_s)
-            if live and self._client.is_model_ready(self.model, client_timeout=self.timeout_s):
+            live = client.is_server_live(client_timeout=self.timeout_s)
+            if live and client.is_model_ready(self.model, client_timeout=self.timeout_s):
                 return
         except Exception as exc:  # noqa: BLE001 - tritonclient raises InferenceServerException or RpcError
             raise errors.Unavailable(f"{self.subject}: {_details(exc)}") from None
@@ -268,9 +385,9 @@ class BlockingInferenceClient:
 
     def infer(self, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] = ()) -> Any:
         """One ModelInfer call (see ``InferenceClient.infer``); not retried."""
-        self.start()
+        client = self._current()
         try:
-            return self._client.infer(
+            return client.infer(
                 self.model,
                 _inputs(inputs),
                 outputs=_outputs(outputs) or None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -99,6 +100,13 @@ def in_range(low: float, high: float, *, low_open: bool = False) -> Check:
         return f"must be between {low:g} and {high:g}, but got {value}"
 
     return check
+
+
+def kafka_name_prefix(value: str) -> str | None:
+    """A prefix Kafka accepts at the front of topic names and group ids (letters, digits, '.', '_', '-')."""
+    if re.fullmatch(r"[A-Za-z0-9._-]{0,100}", value):
+        return None
+    return f"must be at most 100 of the characters A-Z a-z 0-9 . _ - (Kafka topic names), but got {value!r}"
 
 
 def non_empty(value: str) -> str | None:
@@ -318,6 +326,13 @@ class CommonSettings:
         False,
         doc="the v2 model server (Triton --grpc-use-ssl) serves TLS with a certificate of RAGPLANE_TLS_CA_FILE's CA",
     )
+    model_channel_max_age_s: float = env(
+        "RAGPLANE_MODEL_CHANNEL_MAX_AGE_S",
+        120.0,
+        check=in_range(0.0, 86_400.0),
+        doc="a v2 model client (to Triton or the model server) replaces its channel after this long, so that it "
+        "looks the server's replicas up again (Triton closes no connection for its age); 0: never",
+    )
     log_level: str = env("RAGPLANE_LOG_LEVEL", "INFO", doc="DEBUG, INFO, WARNING or ERROR")
     log_content: bool = env(
         "RAGPLANE_LOG_CONTENT", False, doc="log document text, prompts and answers (off by default)"
@@ -355,6 +370,14 @@ class CommonSettings:
         "RAGPLANE_KAFKA_SSL_CERTFILE", "", doc="client certificate for brokers that authenticate clients by TLS"
     )
     kafka_ssl_keyfile: str = env("RAGPLANE_KAFKA_SSL_KEYFILE", "", doc="private key of RAGPLANE_KAFKA_SSL_CERTFILE")
+    kafka_topic_prefix: str = env(
+        "RAGPLANE_KAFKA_TOPIC_PREFIX",
+        "",
+        check=kafka_name_prefix,
+        doc="put in front of every topic this process produces, consumes or creates (dead-letter topics included) "
+        "and of every consumer group id, so that two installations share one Kafka without seeing each other's "
+        "events, e.g. 'staging.'; empty: the plain names",
+    )
     kafka_partitions: int = env(
         "RAGPLANE_KAFKA_PARTITIONS", 4, check=positive, doc="partitions for topics this service creates"
     )
