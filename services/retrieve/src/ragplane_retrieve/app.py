@@ -36,6 +36,7 @@ def build_store(settings: Settings) -> VectorStore:
             indexes,
             settings.qdrant_timeout_s,
             location=location,
+            ca_file=settings.qdrant_ca_file,
             replication=Replication(
                 settings.qdrant_shards,
                 settings.qdrant_replication_factor,

@@ -39,6 +39,11 @@ class Settings(CommonSettings):
         "(one process per folder) or :memory: (tests and the boot test; no shards or replication there)",
     )
     qdrant_api_key: str = env("RAGPLANE_QDRANT_API_KEY", "", doc="Qdrant API key")
+    qdrant_ca_file: str = env(
+        "RAGPLANE_QDRANT_CA_FILE",
+        "",
+        doc="CA bundle that verifies an https:// RAGPLANE_QDRANT_URL (empty: the system CA store)",
+    )
     qdrant_collection: str = env(
         "RAGPLANE_QDRANT_COLLECTION",
         "ragplane_chunks",

@@ -16,6 +16,7 @@ locks it).
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -108,9 +109,11 @@ class QdrantServerStore:
         timeout_s: float = 10.0,
         location: str | None = None,
         replication: Replication | None = None,
+        ca_file: str = "",
     ) -> None:
         self.url = url
         self.api_key = api_key
+        self.ca_file = ca_file
         self.collection = collection
         self.state_collection = f"{collection}_state"
         self.dimensions = dimensions
@@ -154,8 +157,10 @@ class QdrantServerStore:
         if self.location is not None:
             return QdrantClient(path=self.location)
         # The client's own compatibility check is a warning from a background thread; open() refuses instead.
+        # An https:// URL verifies the server against ca_file (the system CA store without one).
+        tls = {"verify": ssl.create_default_context(cafile=self.ca_file)} if self.ca_file else {}
         return QdrantClient(
-            url=self.url, api_key=self.api_key or None, timeout=int(self.timeout_s), check_compatibility=False
+            url=self.url, api_key=self.api_key or None, timeout=int(self.timeout_s), check_compatibility=False, **tls
         )
 
     @property
