@@ -18,6 +18,7 @@ from ragplane_ingest.registry import Registry
 from ragplane_ingest.scanning import GuardrailScanner
 from ragplane_ingest.servicer import IngestServiceServicer
 from ragplane_ingest.status import StatusUpdater
+from ragplane_ingest.stuck import StuckDocuments
 
 log = get_logger(__name__)
 
@@ -53,6 +54,13 @@ class IngestApp:
         )
         # Made in start(): its handler runs on the serving event loop.
         self.status_consumer: ConsumerRunner | None = None
+        # Documents whose events a restarted broker lost: failed with a reason (or deletions sent again).
+        self.stuck = StuckDocuments(
+            self.registry,
+            self.pipeline,
+            stuck_after_s=settings.stuck_after_s,
+            interval_s=settings.stuck_check_interval_s,
+        )
 
     def register(self, server: grpc.aio.Server) -> list[str]:
         ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestServiceServicer(pipeline=self.pipeline), server)
@@ -79,6 +87,7 @@ class IngestApp:
                 client_id="ragplane-ingest-status",
             )
             self.status_consumer.start()
+        self.stuck.start()
         log.info(
             "ingest ready",
             tokenizer=self.tokenizer.name,
@@ -93,6 +102,7 @@ class IngestApp:
 
     async def stop(self) -> None:
         """Finish the publishes that outlived their RPCs, stop the status consumer, then close the clients."""
+        await self.stuck.stop()
         await self.pipeline.drain()
         await self.parsers.stop()
         if self.status_consumer is not None:

@@ -167,6 +167,19 @@ class Settings(CommonSettings):
         check=positive,
         doc="how long to wait for the broker to acknowledge a document's events",
     )
+    stuck_after_s: float = env(
+        "RAGPLANE_INGEST_STUCK_AFTER_S",
+        1800.0,
+        check=positive,
+        doc="a document QUEUED or CHUNKED with no progress for this long has lost its events (a memory-only "
+        "broker restarted): it becomes FAILED with a reason to ingest it again; a DELETING one is sent again",
+    )
+    stuck_check_interval_s: float = env(
+        "RAGPLANE_INGEST_STUCK_CHECK_INTERVAL_S",
+        60.0,
+        check=positive,
+        doc="how often ingest looks for documents stuck past RAGPLANE_INGEST_STUCK_AFTER_S (also once at start)",
+    )
     guardrail_addr: str = env(
         "RAGPLANE_GUARDRAIL_ADDR",
         "",

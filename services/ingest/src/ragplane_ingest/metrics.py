@@ -33,6 +33,12 @@ STATUS_EVENTS = Counter(
     ["outcome", "result"],
 )
 
+STUCK = Counter(
+    "ragplane_ingest_stuck_documents_total",
+    "Documents found with no progress past RAGPLANE_INGEST_STUCK_AFTER_S, by action (failed, deletion_resent).",
+    ["action"],
+)
+
 
 @contextmanager
 def stage(name: str) -> Iterator[None]:

@@ -488,6 +488,22 @@ class IngestPipeline:
             title=current.title,
         )
 
+    async def resend_delete(self, tenant: str, doc_id: str, sequence: int) -> bool:
+        """Produce a DELETING document's delete event again (its first one was lost with the broker).
+
+        Returns:
+            False when the document moved on meanwhile (no longer DELETING under ``sequence``): nothing sent.
+        Raises:
+            Unavailable: the broker or the registry cannot be reached.
+        """
+        async with self._locks.hold((tenant, doc_id)):
+            current = await self._registry.get(tenant, doc_id)
+            if current is None or current.state != registry.DELETING or current.sequence != sequence:
+                return False
+            version = common_pb2.DocumentVersion(content_hash="", sequence=sequence)
+            await self._send(tenant, doc_id, [events.delete_event(tenant, doc_id, version)])
+            return await self._registry.touch_deleting(tenant, doc_id, sequence)
+
     # -- status ---------------------------------------------------------------------------------------
 
     async def status(self, tenant: str, doc_id: str) -> registry.DocumentRecord:

@@ -5,6 +5,8 @@ Keys (``{tenant}`` is a hash tag, so one tenant's keys share a cluster slot and 
   flagged_chunks, unscanned, source, title, reason, updated_at
 - ``<prefix>:{<tenant>}:docs``          sorted set of doc ids (score 0: lexicographic order for paging)
 - ``<prefix>:{<tenant>}:seq:<doc_id>``  the version sequence (INCR; kept after deletion so it only grows)
+- ``<prefix>:{<tenant>}:inflight``      sorted set of the doc ids still on their way (QUEUED, CHUNKED, DELETING),
+  scored by their ``updated_at``: where the sweep for documents whose events were lost looks
 
 Every conditional update is a Lua script, so concurrent writers (RPCs, the status consumer, other replicas)
 cannot interleave between the check and the write.
@@ -43,43 +45,101 @@ end
 return sequence
 """
 
+# Keeps the in-flight set in step with a document's state (appended to every script that changes a state).
+# KEYS[1]: doc; KEYS[inflight]: the in-flight set; doc_id: the member.
+_TRACK = """
+local function track(doc_key, inflight_key, doc_id)
+  local state = redis.call('HGET', doc_key, 'state')
+  if state == 'QUEUED' or state == 'CHUNKED' or state == 'DELETING' then
+    redis.call('ZADD', inflight_key, tonumber(redis.call('HGET', doc_key, 'updated_at') or '0'), doc_id)
+  else
+    redis.call('ZREM', inflight_key, doc_id)
+  end
+end
+"""
+
 # Sets the fields of a new version unless the stored sequence is already as high.
-# KEYS: doc, docs. ARGV: doc_id, sequence, field, value, ...
-_BEGIN = """
+# KEYS: doc, docs, inflight. ARGV: doc_id, sequence, field, value, ...
+_BEGIN = (
+    _TRACK
+    + """
 local current = tonumber(redis.call('HGET', KEYS[1], 'sequence') or '-1')
 if current >= tonumber(ARGV[2]) then return 0 end
 redis.call('HSET', KEYS[1], 'sequence', ARGV[2], unpack(ARGV, 3))
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
+track(KEYS[1], KEYS[3], ARGV[1])
 return 1
 """
+)
 
 # Sets fields only while the stored sequence is the given one (and the state the expected one, if given).
-# KEYS: doc. ARGV: sequence, expected state or '', field, value, ...
-_UPDATE_CURRENT = """
+# KEYS: doc, inflight. ARGV: sequence, expected state or '', doc_id, field, value, ...
+_UPDATE_CURRENT = (
+    _TRACK
+    + """
 local current = redis.call('HGET', KEYS[1], 'sequence')
 if not current or tonumber(current) ~= tonumber(ARGV[1]) then return 0 end
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'state') ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('HSET', KEYS[1], unpack(ARGV, 4))
+track(KEYS[1], KEYS[2], ARGV[3])
 return 1
 """
+)
+
+# A document on its way since before ``cutoff`` (its events lost): FAILED with the reason, if it still is.
+# Returns 'failed', 'recent' (progress since the sweep looked; re-scored) or 'done' (no longer on its way).
+# KEYS: doc, inflight. ARGV: doc_id, cutoff, now, reason
+_GIVE_UP = (
+    _TRACK
+    + """
+local state = redis.call('HGET', KEYS[1], 'state')
+if state ~= 'QUEUED' and state ~= 'CHUNKED' then
+  track(KEYS[1], KEYS[2], ARGV[1])
+  return 'done'
+end
+if tonumber(redis.call('HGET', KEYS[1], 'updated_at') or '0') > tonumber(ARGV[2]) then
+  track(KEYS[1], KEYS[2], ARGV[1])
+  return 'recent'
+end
+redis.call('HSET', KEYS[1], 'state', 'FAILED', 'reason', ARGV[4], 'updated_at', ARGV[3])
+track(KEYS[1], KEYS[2], ARGV[1])
+return 'failed'
+"""
+)
+
+# Registers the documents on their way that the in-flight set does not hold (written before it existed).
+# KEYS: doc, inflight. ARGV: doc_id
+_ADOPT = (
+    _TRACK
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then track(KEYS[1], KEYS[2], ARGV[1]) end
+return 1
+"""
+)
 
 # A document that failed before it got a version (unreadable, empty): FAILED with the reason; a document
 # seen for the first time is registered with sequence 0.
-# KEYS: doc, docs. ARGV: doc_id, now, reason, source, title
-_FAIL_UNVERSIONED = """
+# KEYS: doc, docs, inflight. ARGV: doc_id, now, reason, source, title
+_FAIL_UNVERSIONED = (
+    _TRACK
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'sequence', '0', 'content_hash', '', 'chunk_count', '0', 'indexed_chunks', '0',
              'flagged_chunks', '0', 'unscanned', '0', 'source', ARGV[4], 'title', ARGV[5])
   redis.call('ZADD', KEYS[2], 0, ARGV[1])
 end
 redis.call('HSET', KEYS[1], 'state', 'FAILED', 'reason', ARGV[3], 'updated_at', ARGV[2])
+track(KEYS[1], KEYS[3], ARGV[1])
 return 1
 """
+)
 
 # Applies an IndexedEvent. Events of an older sequence are stale; a newer one than the registry knows (the
 # registry was lost or is behind) is adopted, so the registry heals from the index's own events.
-# KEYS: doc, docs. ARGV: doc_id, sequence, content_hash, outcome, indexed_chunks, total_chunks, reason, now
-_APPLY_INDEXED = """
+# KEYS: doc, docs, inflight. ARGV: doc_id, sequence, content_hash, outcome, indexed_chunks, total_chunks, reason, now
+_APPLY_INDEXED = (
+    _TRACK
+    + """
 local sequence = tonumber(ARGV[2])
 local outcome = ARGV[4]
 local current = redis.call('HGET', KEYS[1], 'sequence')
@@ -109,8 +169,10 @@ else
   return 'ignored'
 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[8])
+track(KEYS[1], KEYS[3], ARGV[1])
 return 'applied'
 """
+)
 
 
 @dataclass(frozen=True)
@@ -167,6 +229,8 @@ class Registry:
         self._update_current = client.register_script(_UPDATE_CURRENT)
         self._fail_unversioned = client.register_script(_FAIL_UNVERSIONED)
         self._apply_indexed = client.register_script(_APPLY_INDEXED)
+        self._give_up = client.register_script(_GIVE_UP)
+        self._adopt = client.register_script(_ADOPT)
 
     @classmethod
     def from_url(cls, url: str, prefix: str, timeout_s: float = 5.0, *, ca_file: str = "") -> Registry:
@@ -195,6 +259,19 @@ class Registry:
 
     def _seq_key(self, tenant: str, doc_id: str) -> str:
         return f"{self._prefix}:{{{tenant}}}:seq:{doc_id}"
+
+    def _inflight_key(self, tenant: str) -> str:
+        return f"{self._prefix}:{{{tenant}}}:inflight"
+
+    async def _tenants(self, suffix: str) -> list[str]:
+        """Tenants that have a ``<prefix>:{<tenant>}:<suffix>`` key."""
+        head = f"{self._prefix}:{{"
+        tail = f"}}:{suffix}"
+        tenants = []
+        async for key in self._redis.scan_iter(match=f"{head}*{tail}", count=1000):
+            if key.startswith(head) and key.endswith(tail):
+                tenants.append(key[len(head) : -len(tail)])
+        return tenants
 
     async def get(self, tenant: str, doc_id: str) -> DocumentRecord | None:
         async with _redis_errors():
@@ -237,15 +314,20 @@ class Registry:
         for key, value in fields.items():
             args.extend((key, value))
         async with _redis_errors():
-            return bool(await self._begin(keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant)], args=args))
+            return bool(
+                await self._begin(
+                    keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant), self._inflight_key(tenant)],
+                    args=args,
+                )
+            )
 
     async def mark_chunked(self, tenant: str, doc_id: str, sequence: int) -> bool:
         """QUEUED -> CHUNKED once every event of the version is acknowledged (unless indexing already moved on)."""
         async with _redis_errors():
             return bool(
                 await self._update_current(
-                    keys=[self._doc_key(tenant, doc_id)],
-                    args=[sequence, QUEUED, "state", CHUNKED, "updated_at", repr(time.time())],
+                    keys=[self._doc_key(tenant, doc_id), self._inflight_key(tenant)],
+                    args=[sequence, QUEUED, doc_id, "state", CHUNKED, "updated_at", repr(time.time())],
                 )
             )
 
@@ -257,12 +339,12 @@ class Registry:
         async with _redis_errors():
             if sequence is not None:
                 await self._update_current(
-                    keys=[self._doc_key(tenant, doc_id)],
-                    args=[sequence, "", "state", FAILED, "reason", reason, "updated_at", repr(time.time())],
+                    keys=[self._doc_key(tenant, doc_id), self._inflight_key(tenant)],
+                    args=[sequence, "", doc_id, "state", FAILED, "reason", reason, "updated_at", repr(time.time())],
                 )
                 return
             await self._fail_unversioned(
-                keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant)],
+                keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant), self._inflight_key(tenant)],
                 args=[doc_id, repr(time.time()), reason, source, title],
             )
 
@@ -281,7 +363,7 @@ class Registry:
         """Apply the index writer's report; returns 'applied', 'stale' or 'ignored'. Idempotent."""
         async with _redis_errors():
             result = await self._apply_indexed(
-                keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant)],
+                keys=[self._doc_key(tenant, doc_id), self._docs_key(tenant), self._inflight_key(tenant)],
                 args=[doc_id, sequence, content_hash, outcome, indexed_chunks, total_chunks, reason, repr(time.time())],
             )
         return str(result)
@@ -317,3 +399,55 @@ class Registry:
                         return found, cursor if more else ""
                 if len(ids) < batch:
                     return found, ""
+
+    # -- documents on their way -----------------------------------------------------------------------
+
+    async def adopt_in_flight(self) -> int:
+        """Enter every QUEUED, CHUNKED or DELETING document into its tenant's in-flight set (documents
+        registered before the set existed); returns how many documents were looked at. Idempotent."""
+        looked = 0
+        async with _redis_errors():
+            for tenant in await self._tenants("docs"):
+                async for doc_id in self._redis.zscan_iter(self._docs_key(tenant), count=1000):
+                    member = doc_id[0] if isinstance(doc_id, tuple) else doc_id
+                    await self._adopt(keys=[self._doc_key(tenant, member), self._inflight_key(tenant)], args=[member])
+                    looked += 1
+        return looked
+
+    async def in_flight_since(self, cutoff: float, limit: int = 500) -> list[tuple[str, DocumentRecord]]:
+        """(tenant, record) of documents on their way (QUEUED, CHUNKED, DELETING) with no change since
+        ``cutoff`` (a ``time.time()``), oldest first, at most ``limit`` per tenant."""
+        found: list[tuple[str, DocumentRecord]] = []
+        async with _redis_errors():
+            for tenant in await self._tenants("inflight"):
+                ids = await self._redis.zrangebyscore(self._inflight_key(tenant), "-inf", cutoff, start=0, num=limit)
+                for doc_id in ids:
+                    fields = await self._redis.hgetall(self._doc_key(tenant, doc_id))
+                    if fields:
+                        found.append((tenant, DocumentRecord.from_hash(doc_id, fields)))
+                    else:
+                        await self._redis.zrem(self._inflight_key(tenant), doc_id)
+        return found
+
+    async def give_up(self, tenant: str, doc_id: str, *, cutoff: float, reason: str) -> str:
+        """FAILED with ``reason`` if the document is still QUEUED or CHUNKED with no change since ``cutoff``.
+
+        Returns:
+            'failed', 'recent' (it moved since) or 'done' (no longer on its way).
+        """
+        async with _redis_errors():
+            result = await self._give_up(
+                keys=[self._doc_key(tenant, doc_id), self._inflight_key(tenant)],
+                args=[doc_id, cutoff, repr(time.time()), reason],
+            )
+        return str(result)
+
+    async def touch_deleting(self, tenant: str, doc_id: str, sequence: int) -> bool:
+        """A deletion's events were sent again: its clock restarts (while ``sequence`` is current and DELETING)."""
+        async with _redis_errors():
+            return bool(
+                await self._update_current(
+                    keys=[self._doc_key(tenant, doc_id), self._inflight_key(tenant)],
+                    args=[sequence, DELETING, doc_id, "updated_at", repr(time.time())],
+                )
+            )

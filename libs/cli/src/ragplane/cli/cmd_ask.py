@@ -13,9 +13,15 @@ import argparse
 import re
 import sys
 
-import grpc
-
-from ragplane.cli.output import address, client_metadata, console, print_json, print_table
+from ragplane.cli.output import (
+    add_connection_args,
+    address,
+    client_metadata,
+    console,
+    open_channel,
+    print_json,
+    print_table,
+)
 
 DEFAULT_ADDR = "127.0.0.1:50051"
 BUILTIN_FIELDS = {"doc_id", "source", "title", "page", "chunk_index"}
@@ -121,7 +127,7 @@ def _cmd_ask(args: argparse.Namespace) -> int:
 
     target = address(args.addr, "RAGPLANE_ADDR", DEFAULT_ADDR)
     metadata = client_metadata(args.api_key)
-    with grpc.insecure_channel(target) as channel:
+    with open_channel(target, args) as channel:
         stub = rag_pb2_grpc.RagServiceStub(channel)
         if not args.stream:
             reply = stub.Ask(_request(args, False), metadata=metadata, timeout=args.timeout)
@@ -170,4 +176,5 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--addr", help="orchestrator host:port (default $RAGPLANE_ADDR or 127.0.0.1:50051)")
     parser.add_argument("--api-key", help="API key (default $RAGPLANE_API_KEY or dev-key)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_connection_args(parser)
     parser.set_defaults(func=_cmd_ask)

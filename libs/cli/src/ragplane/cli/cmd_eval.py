@@ -17,7 +17,16 @@ from typing import Any
 
 import grpc
 
-from ragplane.cli.output import address, client_metadata, console, err_console, print_json, print_table
+from ragplane.cli.output import (
+    add_connection_args,
+    address,
+    client_metadata,
+    console,
+    err_console,
+    open_channel,
+    print_json,
+    print_table,
+)
 
 DEFAULT_EVAL_ADDR = "127.0.0.1:50058"
 MODES = ("dense", "sparse", "hybrid", "rerank")
@@ -202,8 +211,9 @@ def print_summary(report: dict[str, Any]) -> None:
 def _stub(args: argparse.Namespace):
     from ragplane.v1 import eval_pb2_grpc
 
-    channel = grpc.insecure_channel(
+    channel = open_channel(
         address(args.addr, "RAGPLANE_EVAL_ADDR", DEFAULT_EVAL_ADDR),
+        args,
         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
     )
     return channel, eval_pb2_grpc.EvalServiceStub(channel)
@@ -421,10 +431,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--addr", default=None, help=f"eval service (default $RAGPLANE_EVAL_ADDR or {DEFAULT_EVAL_ADDR})")
     run.add_argument("--api-key", default=None, help="API key (default $RAGPLANE_API_KEY or the local dev key)")
     run.add_argument("--timeout", type=float, default=24 * 3600.0, help="seconds the whole run may take")
+    add_connection_args(run)
     run.set_defaults(func=_cmd_run)
     report = sub.add_parser("report", help="show the report of an earlier run")
     report.add_argument("run_id", metavar="RUN_ID")
     report.add_argument("--json", action="store_true")
     report.add_argument("--addr", default=None)
     report.add_argument("--api-key", default=None)
+    add_connection_args(report)
     report.set_defaults(func=_cmd_report)

@@ -19,7 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ragplane.cli.output import address, client_metadata, console, err_console, print_json, print_table
+from ragplane.cli.output import (
+    add_connection_args,
+    address,
+    client_metadata,
+    console,
+    err_console,
+    open_channel,
+    print_json,
+    print_table,
+)
 
 DEFAULT_ADDR = "127.0.0.1:50052"
 CONTENT_PART_BYTES = 1024 * 1024
@@ -316,7 +325,6 @@ def _report(outcomes: list[Outcome], waited: bool, as_json: bool) -> dict[str, i
 
 def run(args: argparse.Namespace) -> int:
     """The ``ingest`` command. Raises CliError for problems a person can fix."""
-    import grpc
 
     from ragplane.v1 import ingest_pb2_grpc
 
@@ -343,7 +351,7 @@ def run(args: argparse.Namespace) -> int:
     deadline = started + args.timeout
     show_progress = not args.json
     timed_out = False
-    with grpc.insecure_channel(address(args.addr, "RAGPLANE_INGEST_ADDR", DEFAULT_ADDR)) as channel:
+    with open_channel(address(args.addr, "RAGPLANE_INGEST_ADDR", DEFAULT_ADDR), args) as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
         if documents:
             upload(
@@ -414,6 +422,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--addr", default=None, help=f"ingest service host:port (default $RAGPLANE_INGEST_ADDR or {DEFAULT_ADDR})"
     )
     parser.add_argument("--api-key", default=None, help="API key (default $RAGPLANE_API_KEY or dev-key)")
+    add_connection_args(parser)
     parser.add_argument(
         "--chunk-size", type=_non_negative_int, default=0, help="chunk size in tokens (default: the service's, 512)"
     )

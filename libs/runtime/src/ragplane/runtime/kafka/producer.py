@@ -115,11 +115,33 @@ class EventProducer:
             taken = len(key.encode()) + sum(len(name) + len(value) for name, value in record_headers)
             for part in split_to_fit(message, self.max_record_bytes - RECORD_OVERHEAD - taken):
                 records.append((key.encode(), part.SerializeToString(), record_headers))
-        futures = [self._producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]
-        self._producer.flush(timeout=timeout_s)
-        for future in futures:
-            future.get(timeout=timeout_s)
+        producer = self._producer
+        try:
+            futures = [producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]
+            producer.flush(timeout=timeout_s)
+            for future in futures:
+                future.get(timeout=timeout_s)
+        except Exception:
+            self._drop_if_fatal(producer)
+            raise
         KAFKA_PRODUCED.labels(topic).inc(len(records))
+
+    def _drop_if_fatal(self, producer: KafkaProducer) -> None:
+        """Forget a client whose idempotent producer state is fatally broken, so the next send connects anew.
+
+        A broker that restarted without its state (the local memory-only broker) does not know the producer id:
+        kafka-python then fails every later batch with the same fatal error until the client is replaced.
+        """
+        manager = getattr(producer, "_transaction_manager", None)
+        if manager is None or not manager.has_fatal_error():
+            return
+        with self._connecting:
+            if self._client is producer:
+                self._client = None
+        try:
+            producer.close(timeout=0)
+        except Exception:  # noqa: BLE001, S110 - the client is discarded either way
+            pass
 
     def send_raw(
         self,
