@@ -431,6 +431,11 @@ def build() -> Schema:
                     "replicationFactor": integer(minimum=1),
                     "retentionMs": integer(minimum=-1),
                     "dlqRetentionMs": integer(minimum=-1),
+            "topicPrefix": string(
+                "RAGPLANE_KAFKA_TOPIC_PREFIX of this release's topics and consumer groups (tpl; e.g. "
+                "'{{ .Release.Name }}.'); empty: the plain names.",
+                maxLength=200,
+            ),
                     "overrides": {
                         "type": "object",
                         "additionalProperties": obj(

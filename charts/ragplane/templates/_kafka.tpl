@@ -18,12 +18,25 @@ topics the chart creates. Each takes the root context.
 /etc/ragplane/kafka-ca/{{ .Values.kafka.tls.caSecret.key }}
 {{- end -}}
 
+{{/*
+The release's topic and consumer-group prefix (kafka.topicPrefix, rendered with tpl so that it may name the
+release, e.g. "{{ .Release.Name }}."); empty: the plain names. Checked against what Kafka allows in a topic name.
+*/}}
+{{- define "ragplane.topicPrefix" -}}
+{{- $prefix := tpl (.Values.kafka.topicPrefix | default "") . -}}
+{{- if not (regexMatch "^[A-Za-z0-9._-]{0,100}$" $prefix) -}}
+{{- fail (printf "kafka.topicPrefix must render to at most 100 of A-Z a-z 0-9 . _ - (Kafka topic names), but got %q" $prefix) -}}
+{{- end -}}
+{{- $prefix -}}
+{{- end -}}
+
 {{/* Kafka settings as ConfigMap data (the password travels separately, by Secret reference). */}}
 {{- define "ragplane.kafkaConfigData" -}}
 {{- $k := .Values.kafka -}}
 RAGPLANE_KAFKA_BOOTSTRAP: {{ required "kafka.bootstrapServers must be set (host:port of the brokers, comma-separated)" $k.bootstrapServers | quote }}
 RAGPLANE_KAFKA_SECURITY_PROTOCOL: {{ include "ragplane.kafkaSecurityProtocol" . | quote }}
 RAGPLANE_KAFKA_PARTITIONS: {{ $k.topics.partitions | quote }}
+RAGPLANE_KAFKA_TOPIC_PREFIX: {{ include "ragplane.topicPrefix" . | quote }}
 {{- if $k.sasl.enabled }}
 RAGPLANE_KAFKA_SASL_MECHANISM: {{ $k.sasl.mechanism | quote }}
 RAGPLANE_KAFKA_SASL_USERNAME: {{ required "kafka.sasl.username must be set when kafka.sasl.enabled" $k.sasl.username | quote }}
@@ -47,10 +60,13 @@ RAGPLANE_KAFKA_SSL_CAFILE: {{ include "ragplane.kafkaCAPath" . | quote }}
 
 {{/*
 The topics as JSON: {"<topic>": {"partitions": n, "replicationFactor": n, "retentionMs": n}}, the event topics
-and their dead-letter topics (<topic>.dlq), with kafka.topics.overrides applied per topic.
+and their dead-letter topics (<topic>.dlq) under the broker's names (kafka.topicPrefix in front), with
+kafka.topics.overrides (keyed by the plain names) applied per topic.
 */}}
 {{- define "ragplane.topicSpec" -}}
 {{- $t := .Values.kafka.topics -}}
+{{- $prefix := include "ragplane.topicPrefix" . -}}
+{{- $plain := dict -}}
 {{- $spec := dict -}}
 {{- range $base := list "ragplane.chunks.v1" "ragplane.vectors.v1" "ragplane.indexed.v1" "ragplane.answers.v1" "ragplane.feedback.v1" "ragplane.evals.v1" -}}
 {{- range $topic := list $base (printf "%s.dlq" $base) -}}
@@ -61,12 +77,13 @@ and their dead-letter topics (<topic>.dlq), with kafka.topics.overrides applied 
 {{- $_ := set $want $key (int64 (get $over $key)) -}}
 {{- end -}}
 {{- end -}}
-{{- $_ := set $spec $topic $want -}}
+{{- $_ := set $spec (printf "%s%s" $prefix $topic) $want -}}
+{{- $_ := set $plain $topic true -}}
 {{- end -}}
 {{- end -}}
 {{- range $topic := keys $t.overrides -}}
-{{- if not (hasKey $spec $topic) -}}
-{{- fail (printf "kafka.topics.overrides: %s is not a ragplane topic (%s)" $topic (keys $spec | sortAlpha | join ", ")) -}}
+{{- if not (hasKey $plain $topic) -}}
+{{- fail (printf "kafka.topics.overrides: %s is not a ragplane topic (%s)" $topic (keys $plain | sortAlpha | join ", ")) -}}
 {{- end -}}
 {{- end -}}
 {{- toJson $spec -}}

@@ -7,6 +7,10 @@ their first and last offsets and how many the replay group has not replayed yet,
 value and trace headers, without the error headers), waiting for the broker's acknowledgement, then commits
 the replay group's offsets, so a replay is never repeated. It reads up to the end the DLQ had when it started,
 so records that fail again are left for a later replay. The broker comes from the RAGPLANE_KAFKA_* settings.
+
+An installation whose services run with RAGPLANE_KAFKA_TOPIC_PREFIX (the chart's kafka.topicPrefix) has its
+topics and groups under that prefix: ``--topic-prefix`` (default: that variable) puts it in front of TOPIC (unless
+TOPIC already starts with it) and of the replay group.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ragplane.cli.output import console, print_json, print_table
-from ragplane.runtime.kafka import ERROR_HEADER, EventProducer, client_config, dlq_topic
+from ragplane.runtime.kafka import ERROR_HEADER, EventProducer, client_config, dlq_topic, group_name, topic_name
 from ragplane.runtime.settings import CommonSettings, load_settings
 
 DLQ_SUFFIX = ".dlq"
@@ -53,6 +57,12 @@ def route(topic: str) -> Route:
     if not target or target.endswith(DLQ_SUFFIX):
         raise DlqError(f"refusing to replay into the dead-letter queue {target!r} (from {dlq!r})")
     return Route(dlq, target)
+
+
+def prefixed(settings: CommonSettings, topic: str) -> str:
+    """The broker's name of ``topic``: the installation's prefix in front, unless it is there already."""
+    prefix = settings.kafka_topic_prefix
+    return topic if prefix and topic.startswith(prefix) else topic_name(settings, topic)
 
 
 def header(headers: list[tuple[str, bytes]], name: str) -> str:
@@ -126,11 +136,13 @@ class DeadLetters:
 
 @contextmanager
 def open_dlq(args: argparse.Namespace) -> Iterator[tuple[CommonSettings, Route, DeadLetters]]:
-    where = route(args.topic)
     settings = load_settings(CommonSettings)
     if args.bootstrap:
         settings = dataclasses.replace(settings, kafka_bootstrap=args.bootstrap)
-    letters = DeadLetters(settings, where.dlq, args.group)
+    if args.topic_prefix is not None:
+        settings = dataclasses.replace(settings, kafka_topic_prefix=args.topic_prefix)
+    where = route(prefixed(settings, args.topic))
+    letters = DeadLetters(settings, where.dlq, group_name(settings, args.group))
     try:
         yield settings, where, letters
     finally:
@@ -230,6 +242,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("topic", help="a topic or its dead-letter queue (<topic>.dlq)")
     parser.add_argument("--bootstrap", help="Kafka bootstrap servers (default: RAGPLANE_KAFKA_BOOTSTRAP)")
     parser.add_argument("--group", default=REPLAY_GROUP, help="consumer group that remembers what was replayed")
+    parser.add_argument(
+        "--topic-prefix",
+        default=None,
+        help="prefix of the installation's topics and groups (default: RAGPLANE_KAFKA_TOPIC_PREFIX, else none)",
+    )
     parser.add_argument("--json", action="store_true")
 
 

@@ -5,6 +5,9 @@
 - ``EventProducer`` (producer) waits for the broker's acknowledgement (acks=all), compresses, and splits an event
   under ``RAGPLANE_KAFKA_MAX_MESSAGE_BYTES`` (sizing); ``ensure_topics`` (topics) creates topics with that
   ``max.message.bytes``.
+- Topic names and consumer groups are given plain (``ragplane.chunks.v1``, ``ragplane-embed``); the producer,
+  the consumer, ``ensure_topics`` and ``consumer_lag`` put RAGPLANE_KAFKA_TOPIC_PREFIX in front (``topic_name``,
+  ``group_name``), and dead letters go to the prefixed topic's ``.dlq``. ``send_raw`` takes the broker's name.
 - ``ConsumerRunner`` (consumer) is at-least-once and supervised: it commits only finished records, retries
   retriable failures through an outage without dead-lettering them, sends only poison records to
   ``<topic>.dlq`` (deadletters), restarts after a failure and reports ``up`` for the service's health.
@@ -27,7 +30,9 @@ from ragplane.runtime.kafka.topics import (
     consumer_lag,
     dlq_topic,
     ensure_topics,
+    group_name,
     topic_configs,
+    topic_name,
 )
 
 __all__ = [
@@ -55,7 +60,9 @@ __all__ = [
     "dead_letter",
     "dlq_topic",
     "ensure_topics",
+    "group_name",
     "is_retriable",
     "split_to_fit",
     "topic_configs",
+    "topic_name",
 ]

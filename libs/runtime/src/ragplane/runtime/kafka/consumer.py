@@ -33,7 +33,7 @@ from prometheus_client import Gauge
 from ragplane.runtime.kafka.deadletters import dead_letter
 from ragplane.runtime.kafka.producer import EventProducer
 from ragplane.runtime.kafka.records import Envelope, PoisonMessage, RecordId, decode, is_retriable, record_id
-from ragplane.runtime.kafka.topics import client_config
+from ragplane.runtime.kafka.topics import client_config, group_name, topic_name
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff
 from ragplane.runtime.settings import CommonSettings
@@ -84,6 +84,8 @@ class ConsumerOptions:
 class ConsumerRunner:
     """Runs a consumer group member in a supervised thread (see the module docstring for the guarantees).
 
+    ``topic`` and ``group`` are plain names: the member joins ``group_name`` on ``topic_name`` (with
+    RAGPLANE_KAFKA_TOPIC_PREFIX), which ``.topic`` and ``.group`` then hold.
     The handler gets a list of envelopes (ordered per partition) and returns once their effect is durable.
     A coroutine handler runs on ``loop``; a plain function runs in the consumer thread. ``dead_letters`` is the
     producer for the DLQ (the runner makes and closes its own when None).
@@ -102,15 +104,15 @@ class ConsumerRunner:
         client_id: str | None = None,
         dead_letters: EventProducer | None = None,
     ) -> None:
-        self.topic = topic
-        self.group = group
+        self.topic = topic_name(settings, topic)
+        self.group = group_name(settings, group)
         self.name = f"consumer {group} of {topic}"
         self._settings = settings
         self._type = message_type
         self._handler = handler
         self._options = options or ConsumerOptions()
         self._loop = loop
-        self._client_id = client_id or group
+        self._client_id = client_id or self.group
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._consumer: KafkaConsumer | None = None
@@ -122,7 +124,7 @@ class ConsumerRunner:
         self._failed_at: float | None = None
         self._running_since = 0.0
         self._last_lag = 0.0
-        self._up_gauge = CONSUMER_UP.labels(topic, group)
+        self._up_gauge = CONSUMER_UP.labels(self.topic, self.group)
         self.error: BaseException | None = None
         self.handled = 0
         self.dead_lettered = 0

@@ -13,7 +13,7 @@ from kafka import codec as kafka_codec
 from opentelemetry import context as otel_context
 
 from ragplane.runtime.kafka.sizing import split_to_fit
-from ragplane.runtime.kafka.topics import client_config
+from ragplane.runtime.kafka.topics import client_config, topic_name
 from ragplane.runtime.settings import CommonSettings, SettingsError
 from ragplane.runtime.telemetry import KAFKA_PRODUCED, inject_headers
 
@@ -59,6 +59,7 @@ class EventProducer:
 
     def __init__(self, settings: CommonSettings, client_id: str, *, linger_ms: int = 5) -> None:
         self.max_record_bytes = settings.kafka_max_message_bytes
+        self._settings = settings
         self._config = dict(
             **client_config(settings),
             client_id=client_id,
@@ -105,6 +106,8 @@ class EventProducer:
     ) -> None:
         """Produce several events (in order, each split to fit a record) and wait until all are acknowledged.
 
+        ``topic`` is the plain name; the records go to ``topic_name`` (with RAGPLANE_KAFKA_TOPIC_PREFIX).
+
         Raises:
             EventTooLarge: one item of an event does not fit a record (nothing is sent).
             KafkaError: the broker did not acknowledge in time.
@@ -115,6 +118,7 @@ class EventProducer:
             taken = len(key.encode()) + sum(len(name) + len(value) for name, value in record_headers)
             for part in split_to_fit(message, self.max_record_bytes - RECORD_OVERHEAD - taken):
                 records.append((key.encode(), part.SerializeToString(), record_headers))
+        topic = topic_name(self._settings, topic)
         producer = self._producer
         try:
             futures = [producer.send(topic, key=k, value=v, headers=h) for k, v, h in records]
@@ -151,7 +155,11 @@ class EventProducer:
         headers: list[tuple[str, bytes]],
         timeout_s: float = 30.0,
     ) -> None:
-        """Produce one record as it is (a dead letter, a replay) and wait for its acknowledgement."""
+        """Produce one record as it is (a dead letter, a replay) and wait for its acknowledgement.
+
+        ``topic`` is the broker's name (no prefix is added): a dead letter's or a replay's topic comes from a
+        record the broker gave, which already carries it.
+        """
         self._producer.send(topic, key=key, value=value, headers=headers).get(timeout=timeout_s)
 
     async def publish(self, topic: str, key: str, message: Message) -> None:

@@ -30,6 +30,20 @@ def dlq_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
+def topic_name(settings: CommonSettings, topic: str) -> str:
+    """The name the broker knows ``topic`` by: RAGPLANE_KAFKA_TOPIC_PREFIX in front of it.
+
+    Services name topics by their plain names (``ragplane.chunks.v1``); the producer, the consumer and
+    ``ensure_topics`` put the prefix on, so two installations with different prefixes share one Kafka.
+    """
+    return settings.kafka_topic_prefix + topic
+
+
+def group_name(settings: CommonSettings, group: str) -> str:
+    """The consumer group id the broker knows ``group`` by: RAGPLANE_KAFKA_TOPIC_PREFIX in front of it."""
+    return settings.kafka_topic_prefix + group
+
+
 def _sasl_password(settings: CommonSettings) -> str:
     if settings.kafka_sasl_password or not settings.kafka_sasl_password_file:
         return settings.kafka_sasl_password
@@ -100,9 +114,12 @@ def ensure_topics(
     with_dlq: bool = True,
     timeout_s: float = 30.0,
 ) -> None:
-    """Create topics (and their DLQs) if missing, with ``topic_configs``; existing topics are left as they are."""
+    """Create topics (and their DLQs) if missing, with ``topic_configs``; existing topics are left as they are.
+
+    ``topics`` are plain names; each is created as ``topic_name`` (with RAGPLANE_KAFKA_TOPIC_PREFIX).
+    """
     wanted = []
-    for topic in topics:
+    for topic in (topic_name(settings, t) for t in topics):
         wanted.append(topic)
         if with_dlq and not topic.endswith(".dlq"):
             wanted.append(dlq_topic(topic))
@@ -132,8 +149,10 @@ def ensure_topics(
 def consumer_lag(settings: CommonSettings, group: str, topic: str) -> dict[int, int]:
     """Per-partition lag of ``group`` on ``topic``: log-end offset minus the committed offset.
 
-    A partition the group never committed counts from the log start offset.
+    A partition the group never committed counts from the log start offset. ``group`` and ``topic`` are plain
+    names (RAGPLANE_KAFKA_TOPIC_PREFIX is put in front of both).
     """
+    group, topic = group_name(settings, group), topic_name(settings, topic)
     consumer = KafkaConsumer(**client_config(settings), group_id=None, enable_auto_commit=False)
     admin = KafkaAdminClient(**client_config(settings), client_id="ragplane-lag")
     try:
