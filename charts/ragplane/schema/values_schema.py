@@ -414,6 +414,11 @@ def build() -> Schema:
             "bootstrapServers": string(
                 "host:port list of the brokers.", pattern=r"^([^,:\s]+:[0-9]+(,[^,:\s]+:[0-9]+)*)?$"
             ),
+            "topicPrefix": string(
+                "RAGPLANE_KAFKA_TOPIC_PREFIX of this release's topics and consumer groups (tpl; e.g. "
+                "'{{ .Release.Name }}.'); empty: the plain names.",
+                maxLength=200,
+            ),
             "tls": obj({"enabled": boolean(), "caSecret": ref("secretRef")}),
             "sasl": obj(
                 {
@@ -431,11 +436,6 @@ def build() -> Schema:
                     "replicationFactor": integer(minimum=1),
                     "retentionMs": integer(minimum=-1),
                     "dlqRetentionMs": integer(minimum=-1),
-            "topicPrefix": string(
-                "RAGPLANE_KAFKA_TOPIC_PREFIX of this release's topics and consumer groups (tpl; e.g. "
-                "'{{ .Release.Name }}.'); empty: the plain names.",
-                maxLength=200,
-            ),
                     "overrides": {
                         "type": "object",
                         "additionalProperties": obj(
