@@ -8,8 +8,8 @@ collection's metadata (``ragplane``: alias, generation, created_at, dense size):
 adds generation N+1 beside N and flips the alias.
 
 A deployment from before the alias has a plain collection named like the alias. It is served as it is, as
-generation 0 (no copy at start: that would stall every replica on a large index); a warning says how to move it
-behind the alias (rebuild into ``<alias>_g1``, then delete the plain collection and create the alias).
+generation 0 (no copy at start: that would stall every replica on a large index); a warning names the command
+that moves it behind the alias with retrieve stopped (``qdrant_migrate``).
 
 Document and tenant state (``<alias>_state``) is one plain collection shared by all generations: index versions
 must outlive a cutover.
@@ -159,7 +159,7 @@ def resolve_or_create(call: Call, alias: str, create: Callable[[str], None]) -> 
         log.warning(
             "qdrant collection without an alias: serving it as generation 0",
             collection=alias,
-            migrate=f"rebuild into {generation_name(alias, 1)}, delete {alias}, then create the alias {alias}",
+            migrate="with retrieve stopped: python -m ragplane_retrieve.store.qdrant_migrate",
         )
         return alias
     first = generation_name(alias, 1)

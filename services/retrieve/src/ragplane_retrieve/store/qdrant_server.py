@@ -185,14 +185,7 @@ class QdrantServerStore:
         created: list[str] = []
 
         def create_generation(name: str) -> None:
-            self._create_collection(
-                name,
-                vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
-                sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
-                metadata=generation_metadata(self.collection, generation_of(self.collection, name), self.dimensions),
-                **self.replication.collection_params(),
-            )
-            self._create_indexes(self._chunk_indexes(name))
+            self.create_generation(name)
             created.append(name)
 
         self.generation_collection = resolve_or_create(self._call, self.collection, create_generation)
@@ -214,6 +207,20 @@ class QdrantServerStore:
             generation=self.generation,
             server_version=self.server_version,
         )
+
+    def create_generation(self, name: str) -> None:
+        """Create the generation collection ``name`` complete: vectors, replication, its generation record and
+        payload indexes. One that exists already (another replica's) only gets any index it lacks."""
+        from qdrant_client import models
+
+        self._create_collection(
+            name,
+            vectors_config={DENSE: models.VectorParams(size=self.dimensions, distance=models.Distance.COSINE)},
+            sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
+            metadata=generation_metadata(self.collection, generation_of(self.collection, name), self.dimensions),
+            **self.replication.collection_params(),
+        )
+        self._create_indexes(self._chunk_indexes(name))
 
     def _read_version(self) -> str | None:
         """The server's version from ``GET /``; None when its answer has no version field."""
