@@ -44,7 +44,6 @@ MIN_SERVER_VERSION = (1, 19, 0)
 MIN_SERVER_REASON = "per-tenant IDF statistics (search_params.idf.corpus) need Qdrant 1.19"
 WRITE_ORDERINGS = ("weak", "medium", "strong")
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)")
-_GENERATION = re.compile(r"_g(\d+)$")
 
 
 class StoreIncompatible(FailedPrecondition):
@@ -116,9 +115,11 @@ def generation_name(alias: str, generation: int) -> str:
 
 
 def generation_of(alias: str, collection: str) -> int:
-    """The generation number of a collection behind ``alias`` (0: the plain collection of an old deployment)."""
-    match = _GENERATION.search(collection)
-    return int(match[1]) if match and collection.startswith(alias) else 0
+    """The generation number of a collection behind ``alias``: N of ``<alias>_g<N>``, else 0 (the plain
+    collection of an old deployment, or a collection named some other way)."""
+    prefix = f"{alias}_g"
+    number = collection[len(prefix) :] if collection.startswith(prefix) else ""
+    return int(number) if number.isdigit() else 0
 
 
 def generation_metadata(alias: str, generation: int, dimensions: int) -> dict[str, Any]:

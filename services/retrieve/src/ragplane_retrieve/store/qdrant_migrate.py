@@ -35,8 +35,8 @@ def migrate_to_alias(store: QdrantServerStore, batch: int = 256) -> int:
     """
     from qdrant_client import models
 
-    if store.generation != 0:
-        return 0
+    if store.generation_collection != store.collection:
+        return 0  # the name is an alias already
     plain, target = store.collection, generation_name(store.collection, 1)
     store.create_generation(target)
     copied = 0
@@ -73,13 +73,13 @@ def main() -> int:
         print("RAGPLANE_RETRIEVE_STORE is not qdrant: nothing to migrate", file=sys.stderr)
         return 2
     store.open()
-    before = store.generation
+    plain = store.generation_collection == store.collection
     try:
         copied = migrate_to_alias(store)
     finally:
         store.close()
     where = f"{store.collection} -> {store.generation_collection}"
-    print(f"moved {copied} points behind the alias ({where})" if before == 0 else f"already behind the alias ({where})")
+    print(f"moved {copied} points behind the alias ({where})" if plain else f"already behind the alias ({where})")
     return 0
 
 
