@@ -35,7 +35,12 @@ IMAGE_USER = 10001
 LLM_SERVERS = frozenset({"triton"})
 # The model the CPU model server loads when it stands in for an LLM server (the fast tests' model).
 STAND_IN_LLM_MODEL = "smollm2-135m"
-_LISTEN_KEYS = ("RAGPLANE_GRPC_LISTEN", "RAGPLANE_METRICS_LISTEN")
+_LISTEN_KEYS = (
+    "RAGPLANE_GRPC_LISTEN",
+    "RAGPLANE_METRICS_LISTEN",
+    "RAGPLANE_GRPC_INTERNAL_LISTEN",
+    "RAGPLANE_GRPC_HEALTH_LISTEN",
+)
 # Environment variables that name an LLM endpoint (Triton, KServe or an external server).
 _LLM_ENDPOINT_KEYS = ("RAGPLANE_MODEL_ADDR",)
 _CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
@@ -57,10 +62,10 @@ class WorkloadPlan:
 
     Attributes:
         name: app.kubernetes.io/name of the pods.
-        kind: Deployment or InferenceService.
+        kind: Job, Deployment or InferenceService (Jobs are the chart's hooks: they run to completion first).
         replicas: spec.replicas (an HPA's minReplicas when the Deployment leaves replicas to it).
-        ours: whether the container runs ragplane's code (else it is a server such as Triton).
-        module: what ``python -m`` runs for our code (the image's ENTRYPOINT when the manifest gives no command).
+        ours: whether the container runs one of ragplane's images (else it is a server such as Triton).
+        module: what ``python -m`` runs for a service (the image's ENTRYPOINT when the manifest gives no command).
         argv: the container's command and args as the kubelet runs them.
         env: the main container's environment.
         files: {absolute path in the pod: bytes} for every ConfigMap and Secret mount.
@@ -100,7 +105,7 @@ def referenced_secrets(rendered: Rendered) -> set[tuple[str, str]]:
     for workload in _workloads(rendered):
         pod = pod_spec(workload)
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
-            for entry in container.get("env", []):
+            for entry in container.get("env") or []:
                 ref = entry.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
                     found.add((ref["name"], ref["key"]))
@@ -112,57 +117,101 @@ def referenced_secrets(rendered: Rendered) -> set[tuple[str, str]]:
     return found
 
 
-def generated_secrets(rendered: Rendered, tenant_keys: Mapping[str, str] | None = None) -> dict[tuple[str, str], str]:
+def generated_secrets(
+    rendered: Rendered, tenant_keys: Mapping[str, str] | None = None, namespace: str = NAMESPACE
+) -> dict[tuple[str, str], str]:
     """Generated values for every Secret key the rendered chart references.
 
     The service token is random and 48 characters; an ``api-keys`` key holds ``key=tenant`` pairs
-    (``tenant_keys``, default one random key for tenant ``acme``); a ``ca.crt`` is a PEM certificate; anything
-    else (passwords, API keys of stores) is a random string.
+    (``tenant_keys``, default one random key for tenant ``acme``); a TLS Secret (``tls.crt``, ``tls.key``,
+    ``ca.crt``) gets a fresh CA and a certificate it signed for every name of every Service (server and client
+    use, as an internal CA would issue); a lone ``*.crt`` is a self-signed CA certificate; anything else
+    (passwords, API keys of stores) is a random string.
     """
     keys = dict(tenant_keys or {f"key-{_secrets.token_hex(8)}": "acme"})
+    wanted = sorted(referenced_secrets(rendered))
+    tls_secrets = {name for name, key in wanted if key in ("tls.crt", "tls.key")}
+    tls = _tls_material(sorted(service_host_map(rendered, namespace))) if tls_secrets else {}
     out: dict[tuple[str, str], str] = {}
-    for name, key in sorted(referenced_secrets(rendered)):
-        if key == "token":
+    for name, key in wanted:
+        if name in tls_secrets and key in tls:
+            out[(name, key)] = tls[key]
+        elif key == "token":
             out[(name, key)] = _secrets.token_urlsafe(36)
         elif key == "api-keys":
             out[(name, key)] = ",".join(f"{k}={t}" for k, t in keys.items())
         elif key.endswith(".crt"):
-            out[(name, key)] = _self_signed_pem(name)
+            out[(name, key)] = _tls_material([name])["ca.crt"]
         else:
             out[(name, key)] = _secrets.token_urlsafe(18)
     return out
 
 
-def _self_signed_pem(common_name: str) -> str:
+def _tls_material(names: list[str]) -> dict[str, str]:
+    """{"ca.crt", "tls.crt", "tls.key"}: a CA and a leaf for ``names`` (DNS SANs) usable by servers and clients."""
     import datetime
 
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
-    cert = (
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ragplane test CA")])
+    ca = (
         x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
+        .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
     )
-    return cert.public_bytes(serialization.Encoding.PEM).decode()
+    key = ec.generate_private_key(ec.SECP256R1())
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    return {
+        "ca.crt": ca.public_bytes(pem).decode(),
+        "tls.crt": leaf.public_bytes(pem).decode(),
+        "tls.key": key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode(),
+    }
 
 
 # ---- The plan ----
 
 
+WORKLOAD_KINDS = ("Job", "Deployment", "InferenceService")
+
+
 def _workloads(rendered: Rendered) -> list[dict[str, Any]]:
-    return [o for o in rendered.objects if o["kind"] in ("Deployment", "InferenceService")]
+    """Jobs (the chart's hooks run before the services) first, then Deployments and InferenceServices."""
+    return sorted(
+        (o for o in rendered.objects if o["kind"] in WORKLOAD_KINDS), key=lambda o: WORKLOAD_KINDS.index(o["kind"])
+    )
+
+
+def image_is_ours(image: str) -> bool:
+    """Whether an image reference is one of ragplane's images (``.../<service>[-cuda]:tag``)."""
+    repository = image.rsplit("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image
+    base = repository.rsplit("/", 1)[-1].removesuffix("-cuda")
+    return base in SERVICE_NAMES or base == MODEL_SERVER.name
 
 
 def image_env(name: str, target: str | None = None) -> dict[str, str]:
@@ -172,7 +221,8 @@ def image_env(name: str, target: str | None = None) -> dict[str, str]:
     """
     for candidate in (ROOT / "services" / name / "Dockerfile", ROOT / "Dockerfile"):
         if candidate.exists():
-            return _dockerfile_env(candidate.read_text(), target)
+            # the root Dockerfile holds every image: its stage is the image's name unless told otherwise
+            return _dockerfile_env(candidate.read_text(), target or (name if candidate.parent == ROOT else None))
     return {}
 
 
@@ -208,6 +258,8 @@ def _module_of(name: str) -> str | None:
 def _replicas(rendered: Rendered, workload: dict[str, Any]) -> int:
     if workload["kind"] == "InferenceService":
         return int(workload["spec"]["predictor"].get("minReplicas", 1))
+    if workload["kind"] == "Job":
+        return 1
     if "replicas" in workload["spec"]:
         return int(workload["spec"]["replicas"])
     for hpa in rendered.of_kind("HorizontalPodAutoscaler"):
@@ -222,7 +274,7 @@ def _files(
     volumes = {v["name"]: v for v in pod.get("volumes", [])}
     files: dict[str, bytes] = {}
     mounts: list[Mount] = []
-    for mount in container.get("volumeMounts", []):
+    for mount in container.get("volumeMounts") or []:
         volume = volumes[mount["name"]]
         path = mount["mountPath"]
         read_only = bool(mount.get("readOnly", False))
@@ -282,7 +334,7 @@ def plan_workload(rendered: Rendered, workload: dict[str, Any], secrets: Mapping
     pod = pod_spec(workload)
     container = pod["containers"][0]
     module = _module_of(name)
-    ours = module is not None and "command" not in container
+    ours = image_is_ours(container["image"])
     image = image_env("generate", target=name) if name == MODEL_SERVER.name else image_env(name)
     env = {**(image if ours else {}), **container_environment(rendered, container, secrets, _fields(workload))}
     if "command" in container:
@@ -358,7 +410,7 @@ def stand_in_llm(plans: list[WorkloadPlan], rendered: Rendered) -> WorkloadPlan 
 
 
 def plan(rendered: Rendered, secrets: Mapping[tuple[str, str], str]) -> list[WorkloadPlan]:
-    """Every workload of a rendered chart (Deployments and InferenceServices), in render order."""
+    """Every workload of a rendered chart: its Jobs, then Deployments and InferenceServices, in render order."""
     return [plan_workload(rendered, w, secrets) for w in _workloads(rendered)]
 
 
@@ -433,6 +485,7 @@ class LocalProcess:
     user: int | None
     group: int | None
     address: str  # host:port of its gRPC health (readiness) port
+    grpc_address: str  # host:port of its main gRPC port (the Service's "grpc" port)
     metrics_address: str | None
     applied: list[str]  # "KEY: old -> new" for every substituted value
 
@@ -532,12 +585,16 @@ def localize(
         env[key] = new
     env.update(subs.extra_env.get(the_plan.name, {}))
     grpc_port = the_plan.health_port or the_plan.ports.get("grpc")
+    main_port = the_plan.ports.get("grpc")
     metrics_port = the_plan.ports.get("metrics")
     return LocalProcess(
         name=the_plan.name,
         replica=replica,
         # The image's python is the venv's interpreter (the image -> the venv).
-        argv=[sys.executable, *the_plan.argv[1:]] if the_plan.argv[0] == "python" else list(the_plan.argv),
+        argv=[
+            sys.executable if i == 0 and arg == "python" else _path_under_root(arg, root, mount_paths)
+            for i, arg in enumerate(the_plan.argv)
+        ],
         env=env,
         root=root,
         files={root / p.lstrip("/"): data for p, data in the_plan.files.items()},
@@ -546,6 +603,7 @@ def localize(
         user=the_plan.run_as_user,
         group=the_plan.run_as_group,
         address=endpoint.address(grpc_port, replica) if grpc_port else "",
+        grpc_address=endpoint.address(main_port, replica) if main_port else "",
         metrics_address=endpoint.address(metrics_port, replica) if metrics_port in endpoint.ports else None,
         applied=applied,
     )
@@ -579,6 +637,9 @@ def _substitute(
         return _redis(value, subs.state_redis_url)
     if key == "RAGPLANE_QDRANT_URL":
         return f"file://{subs.qdrant_root / f'{the_plan.name}-{replica}'}"
+    if key.endswith("_DEVICE") and value.startswith("cuda"):
+        # No GPU here: the in-process encoders run on the CPU.
+        return "cpu"
     if key in _LLM_ENDPOINT_KEYS:
         # Triton's Service, a KServe predictor or an external address: the stand-in model server.
         local = rewriter.address(value)
@@ -586,6 +647,11 @@ def _substitute(
     local = rewriter.address(value)
     if local is not None:
         return local
+    return _path_under_root(value, root, mount_paths)
+
+
+def _path_under_root(value: str, root: Path, mount_paths: list[str]) -> str:
+    """A path under one of the pod's mounts, as the same path under the replica's root; anything else as is."""
     if value.startswith("/") and _under(value, mount_paths):
         return str(root / value.lstrip("/"))
     return value

@@ -4,6 +4,7 @@ changes on the way to a local process are the README's substitutions.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,9 @@ def test_every_service_is_planned_as_the_image_runs_it(rendered_scenarios, scena
         # The image's ENV comes first (HOME=/tmp on a read-only root), the manifest's ConfigMap overrides it.
         assert the_plan.env["HOME"] == "/tmp", name
         assert the_plan.read_only_root and the_plan.writable == ["/tmp"], name
-        assert the_plan.run_as_user == 10001 and the_plan.health_port == spec(name).port, name
+        assert the_plan.run_as_user == 10001 and the_plan.ports["grpc"] == spec(name).port, name
+        # The readiness probe asks the gRPC port, or the plaintext health-only port when the listeners serve TLS.
+        assert the_plan.health_port in (spec(name).port, the_plan.ports.get("grpc-health")), name
         api_keys = the_plan.env.get("RAGPLANE_API_KEYS", "")
         if api_keys.startswith("/"):
             assert the_plan.files[api_keys].decode().endswith("=acme"), name
@@ -80,6 +83,9 @@ def test_localized_processes_keep_no_cluster_address_and_see_their_files_under_t
                 continue  # the collector's address is not substituted (README)
             assert ".svc" not in value and "example.net" not in value and "amazonaws" not in value, (key, value)
             assert "0.0.0.0" not in value, (key, value)
+        if the_plan.kind == "Job":
+            assert local.argv[0] == sys.executable and Path(local.argv[-1]) in local.files, local.argv
+            continue
         assert (
             local.address
             == f"{endpoints[the_plan.name].hosts[0]}:{endpoints[the_plan.name].ports[the_plan.health_port]}"
