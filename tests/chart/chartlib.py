@@ -83,6 +83,25 @@ class Rendered:
         }
 
 
+def _config_data(rendered: Rendered, name: str) -> dict[str, str]:
+    return next(
+        (o["data"] for o in rendered.of_kind("ConfigMap") if o["metadata"]["name"].endswith(f"-ragplane-{name}")), {}
+    )
+
+
+def call_port(rendered: Rendered, name: str) -> int:
+    """The port other workloads call ``name`` on: its internal port under mutual TLS (client-facing services,
+    RAGPLANE_GRPC_INTERNAL_LISTEN), else its gRPC port."""
+    internal = _config_data(rendered, name).get("RAGPLANE_GRPC_INTERNAL_LISTEN")
+    return int(internal.rpartition(":")[2]) if internal else PORTS[name]
+
+
+def probe_port(rendered: Rendered, name: str) -> int:
+    """The port of ``name``'s probes: its plaintext health-only port under TLS, else its gRPC port."""
+    health = _config_data(rendered, name).get("RAGPLANE_GRPC_HEALTH_LISTEN")
+    return int(health.rpartition(":")[2]) if health else PORTS[name]
+
+
 def pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
     if workload["kind"] == "InferenceService":
         return workload["spec"]["predictor"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from chart.chartlib import CALLERS, CLIENT_FACING, METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES
+from chart.chartlib import CALLERS, CLIENT_FACING, METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES, call_port
 
 pytestmark = pytest.mark.chart
 
@@ -34,16 +34,19 @@ def test_every_policy_denies_by_default_in_both_directions(rendered_scenarios, s
 def test_only_the_real_callers_reach_a_services_grpc_port(rendered_scenarios, scenario):
     rendered = rendered_scenarios[scenario]
     for name in SERVICES:
-        rules = rules_on_port(policy(rendered, name)["ingress"], PORTS[name], "from")
+        # Under mutual TLS the callers of a client-facing service use its internal port (chartlib.call_port).
+        calls = call_port(rendered, name)
+        rules = rules_on_port(policy(rendered, name)["ingress"], calls, "from")
         internal = set().union(*(pod_names(r.get("from", [])) for r in rules))
         assert internal == CALLERS[name], name
-        open_rules = [r for r in rules if not pod_names(r.get("from", []))]
+        client_rules = rules_on_port(policy(rendered, name)["ingress"], PORTS[name], "from")
+        open_rules = [r for r in client_rules if not pod_names(r.get("from", []))]
         assert bool(open_rules) == (name in CLIENT_FACING), name
         other_ports = [
             p
             for r in policy(rendered, name)["ingress"]
             for p in r["ports"]
-            if p["port"] not in (PORTS[name], METRICS_PORTS[name])
+            if p["port"] not in (PORTS[name], calls, METRICS_PORTS[name])
         ]
         assert not other_ports, name
 

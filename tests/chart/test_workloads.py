@@ -25,7 +25,9 @@ def config_of(rendered, name: str) -> dict[str, str]:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_every_service_has_deployment_service_account_config_pdb_and_network_policy(rendered_scenarios, scenario):
     rendered = rendered_scenarios[scenario]
-    llm = {"cpu-dev": {"modelserver"}, "external-kafka-sasl": set()}.get(scenario, {"triton"})
+    llm = {"cpu-dev": {"modelserver"}, "tls-mtls": {"modelserver"}, "external-kafka-sasl": set()}.get(
+        scenario, {"triton"}
+    )
     assert rendered.names() == set(SERVICES) | llm
     for name in set(SERVICES) | llm:
         full = f"{RELEASE}-ragplane-{name}"
@@ -98,7 +100,7 @@ def test_services_use_native_grpc_probes_on_their_port(rendered_scenarios, scena
     for name in SERVICES:
         [container] = pod_spec(rendered.workload(name))["containers"]
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": PORTS[name]}
+            assert container[probe]["grpc"] == {"port": chartlib.probe_port(rendered, name)}
 
 
 def test_model_loading_services_get_a_longer_startup_window(rendered_scenarios):
@@ -158,7 +160,8 @@ def test_services_listen_on_all_interfaces_and_know_their_callees(rendered_scena
         }
         assert set(addresses) == callees[name], name
         for callee, address in addresses.items():
-            assert address == f"dns:///{RELEASE}-ragplane-{callee}-headless.{chartlib.NAMESPACE}.svc:{PORTS[callee]}"
+            port = chartlib.call_port(rendered, callee)
+            assert address == f"dns:///{RELEASE}-ragplane-{callee}-headless.{chartlib.NAMESPACE}.svc:{port}"
 
 
 def test_generate_reaches_the_selected_llm_server(rendered_scenarios):

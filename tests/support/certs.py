@@ -1,8 +1,8 @@
 """TLS material for tests: a CA, server certificates with SANs and client certificates (``cryptography``).
 
-``issue_pki(folder)`` writes what a deployment would mount from Secrets: ca.crt, server.crt/.key for localhost,
-127.0.0.1 and any extra DNS names, client.crt/.key signed by the same CA, and a second CA with a client
-certificate of its own (an identity the services must not trust).
+``issue_pki(folder)`` writes what a deployment would mount from Secrets: ca.crt (and ca.key, to issue more),
+server.crt/.key for localhost, 127.0.0.1 and any extra DNS names, client.crt/.key signed by the same CA, and a
+second CA with a client certificate of its own (an identity the services must not trust).
 """
 
 from __future__ import annotations
@@ -136,6 +136,7 @@ def issue_pki(folder: Path, *, dns: tuple[str, ...] = ()) -> Pki:
     folder.mkdir(parents=True, exist_ok=True)
     ca = _ca("ragplane test CA")
     _write_cert(ca[0], folder / "ca.crt")
+    _write_key(ca[1], folder / "ca.key")
     server = write_pair(issue(ca, "ragplane-server", dns=("localhost", *dns), ips=("127.0.0.1",)), folder, "server")
     client = write_pair(issue(ca, "ragplane-client", server=False), folder, "client")
     other = _ca("someone else's CA")

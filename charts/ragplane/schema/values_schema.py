@@ -366,6 +366,23 @@ def build() -> Schema:
                     "serviceToken": obj({"secretName": string(), "key": string(minLength=1)}),
                 }
             ),
+            "tls": obj(
+                {
+                    "enabled": boolean("TLS on every ragplane gRPC listener and channel."),
+                    "mutual": boolean("Client certificates between the workloads; the service token only with one."),
+                    "secretName": string("A kubernetes.io/tls Secret with ca.crt for every workload."),
+                    "secrets": string_map("Per-workload Secret names."),
+                    "certManager": obj(
+                        {
+                            "enabled": boolean("One cert-manager Certificate per service."),
+                            "issuerRef": obj({"name": string(), "kind": string(enum=["Issuer", "ClusterIssuer"])}),
+                            "duration": string(pattern=r"^[0-9]+h$"),
+                            "renewBefore": string(pattern=r"^[0-9]+h$"),
+                        }
+                    ),
+                },
+                "TLS between the workloads from mounted Secrets (docs/deploy.md).",
+            ),
             "otel": obj(
                 {
                     "exporter": string(enum=["none", "otlp", "console"]),

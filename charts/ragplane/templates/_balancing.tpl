@@ -12,10 +12,12 @@ again and reach replicas added since. The ClusterIP Services stay for clients ou
 {{- printf "%s-headless" (include "ragplane.workloadName" .) -}}
 {{- end -}}
 
-{{/* The address callers use for a workload's gRPC port: dns:///<headless name>.<namespace>.svc:<port>. */}}
+{{/*
+The address callers use for a workload: dns:///<headless name>.<namespace>.svc:<port>, the port being its gRPC
+port, or its internal port under mutual TLS for a client-facing workload (ragplane.callPort in _tls.tpl).
+*/}}
 {{- define "ragplane.peerAddress" -}}
-{{- include "ragplane.loadTopology" .root -}}
-{{- $port := (get .root.ragplaneTopology .name).grpcPort -}}
+{{- $port := include "ragplane.callPort" . -}}
 {{- printf "dns:///%s.%s.svc:%v" (include "ragplane.headlessName" .) .root.Release.Namespace $port -}}
 {{- end -}}
 
@@ -44,5 +46,13 @@ spec:
       targetPort: {{ $port }}
       protocol: TCP
       appProtocol: grpc
+    {{- if include "ragplane.hasInternalPort" . }}
+    {{- $internal := include "ragplane.internalPort" . }}
+    - name: grpc-internal
+      port: {{ $internal }}
+      targetPort: {{ $internal }}
+      protocol: TCP
+      appProtocol: grpc
+    {{- end }}
 {{- end -}}
 {{- end -}}

@@ -17,6 +17,7 @@ its callees, its models, the external systems it uses, then the workload's own `
 {{- $data := include "ragplane.config.common" . | fromYaml -}}
 {{- $data = merge (include "ragplane.config.models" . | fromYaml) $data -}}
 {{- $data = merge (include "ragplane.config.systems" . | fromYaml) $data -}}
+{{- $data = merge (include "ragplane.config.tls" . | fromYaml) $data -}}
 {{- range $key, $value := (get .root.Values .name).env -}}
 {{- if not (kindIs "map" $value) -}}
 {{- $_ := set $data $key ($value | toString) -}}

@@ -43,7 +43,7 @@ spec:
               {{- include "ragplane.selectorLabels" (dict "root" $root "name" .) | nindent 14 }}
         {{- end }}
       ports:
-        - {port: {{ $topo.grpcPort }}, protocol: TCP}
+        - {port: {{ include "ragplane.callPort" $ }}, protocol: TCP}
     {{- end }}
     # Prometheus
     - ports:
@@ -68,7 +68,7 @@ spec:
             matchLabels:
               {{- include "ragplane.selectorLabels" (dict "root" $root "name" .) | nindent 14 }}
       ports:
-        - {port: {{ (get $root.ragplaneTopology .).grpcPort }}, protocol: TCP}
+        - {port: {{ include "ragplane.callPort" (dict "root" $root "name" .) }}, protocol: TCP}
     {{- end }}
     {{- if include "ragplane.callsLLM" . }}
     {{- $llm := include "ragplane.llmEndpoint" . | fromYaml }}

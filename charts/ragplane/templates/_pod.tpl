@@ -26,11 +26,13 @@ prometheus.io/path: /metrics
 {{- add .Values.global.gracePeriodSeconds .Values.global.terminationGraceExtraSeconds -}}
 {{- end -}}
 
-{{/* Native gRPC probes on the workload's gRPC port (grpc.health.v1), with a startup probe for model loads. */}}
+{{/*
+Native gRPC probes (grpc.health.v1), with a startup probe for model loads: on the gRPC port, or under TLS on the
+plaintext health-only port (kubelet's gRPC probe speaks no TLS; ragplane.probePort in _tls.tpl).
+*/}}
 {{- define "ragplane.grpcProbes" -}}
 {{- $block := get .root.Values .name -}}
-{{- include "ragplane.loadTopology" .root -}}
-{{- $port := (get .root.ragplaneTopology .name).grpcPort -}}
+{{- $port := include "ragplane.probePort" . -}}
 startupProbe:
   grpc:
     port: {{ $port }}

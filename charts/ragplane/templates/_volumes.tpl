@@ -13,6 +13,7 @@ Each takes dict "root" $ "name" <workload>.
 - name: tmp
   emptyDir:
     sizeLimit: 2Gi
+{{- include "ragplane.tlsVolume" . }}
 {{- if and $topo.public $v.global.auth.apiKeys.secretName $v.global.auth.apiKeys.mountAsFile }}
 - name: api-keys
   secret:
@@ -48,6 +49,7 @@ Each takes dict "root" $ "name" <workload>.
 {{- $topo := get .root.ragplaneTopology .name -}}
 - name: tmp
   mountPath: /tmp
+{{- include "ragplane.tlsVolumeMount" . }}
 {{- if and $topo.public $v.global.auth.apiKeys.secretName $v.global.auth.apiKeys.mountAsFile }}
 - name: api-keys
   mountPath: /etc/ragplane/api-keys

@@ -115,6 +115,16 @@ spec:
             - name: metrics
               containerPort: {{ $topo.metricsPort }}
               protocol: TCP
+            {{- if include "ragplane.hasInternalPort" . }}
+            - name: grpc-internal
+              containerPort: {{ include "ragplane.internalPort" . }}
+              protocol: TCP
+            {{- end }}
+            {{- if include "ragplane.tlsOn" . }}
+            - name: grpc-health
+              containerPort: {{ include "ragplane.healthPort" . }}
+              protocol: TCP
+            {{- end }}
           envFrom:
             - configMapRef:
                 name: {{ $fullName }}

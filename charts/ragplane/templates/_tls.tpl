@@ -1,0 +1,126 @@
+{{/*
+TLS between the chart's workloads (global.tls). Every ragplane gRPC listener serves TLS with a certificate from
+a Secret (kubernetes.io/tls with ca.crt: cert-manager writes that shape), mounted read-only at /etc/ragplane/tls
+and re-read by the services when the Secret is renewed; every channel verifies its peer with ca.crt.
+
+With global.tls.mutual the internal services require a client certificate signed by that CA, and the service
+token counts only from such a caller. The client-facing services (orchestrator, ingest, eval) keep their port
+for users, who have no certificate, and serve the other workloads on an internal port (grpc port + 1000) with
+mutual TLS; callers are pointed there. Kubelet's gRPC probes speak no TLS, so with TLS on the probes use a
+plaintext port (grpc port + 2000) that serves grpc.health.v1 and nothing else.
+Each takes dict "root" $ "name" <workload> unless it says otherwise.
+*/}}
+
+{{/* "true" when the workload's gRPC listeners serve TLS (the LLM servers are not ragplane's runtime). */}}
+{{- define "ragplane.tlsOn" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name | default dict -}}
+{{- if and .root.Values.global.tls.enabled (not $topo.llmServer) -}}true{{- end -}}
+{{- end -}}
+
+{{/* The plaintext health-only port of a workload under TLS (its probes' port). */}}
+{{- define "ragplane.healthPort" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- add (get .root.ragplaneTopology .name).grpcPort 2000 -}}
+{{- end -}}
+
+{{/* The internal (mutual TLS) port of a client-facing workload. */}}
+{{- define "ragplane.internalPort" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- add (get .root.ragplaneTopology .name).grpcPort 1000 -}}
+{{- end -}}
+
+{{/* "true" when the workload serves its internal callers on the internal port (client-facing, mutual TLS). */}}
+{{- define "ragplane.hasInternalPort" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $t := .root.Values.global.tls -}}
+{{- if and (include "ragplane.tlsOn" .) $t.mutual (get .root.ragplaneTopology .name).public -}}true{{- end -}}
+{{- end -}}
+
+{{/* The port other workloads call the workload on: the internal port when it has one, else the gRPC port. */}}
+{{- define "ragplane.callPort" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- if include "ragplane.hasInternalPort" . -}}
+{{- include "ragplane.internalPort" . -}}
+{{- else -}}
+{{- (get .root.ragplaneTopology .name).grpcPort -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The port of the probes: the health-only port under TLS, else the gRPC port. */}}
+{{- define "ragplane.probePort" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- if include "ragplane.tlsOn" . -}}
+{{- include "ragplane.healthPort" . -}}
+{{- else -}}
+{{- (get .root.ragplaneTopology .name).grpcPort -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The Secret holding the workload's certificate: global.tls.secrets.<name>, else global.tls.secretName (one
+certificate for every workload, e.g. a wildcard for *.<namespace>.svc), else the Secret of the chart's own
+Certificate (global.tls.certManager).
+*/}}
+{{- define "ragplane.tlsSecret" -}}
+{{- $t := .root.Values.global.tls -}}
+{{- $own := get ($t.secrets | default dict) .name -}}
+{{- if $own -}}
+{{- $own -}}
+{{- else if $t.secretName -}}
+{{- $t.secretName -}}
+{{- else if $t.certManager.enabled -}}
+{{- printf "%s-tls" (include "ragplane.workloadName" .) -}}
+{{- else -}}
+{{- fail "global.tls.enabled needs certificates: set global.tls.secretName (a kubernetes.io/tls Secret with ca.crt), global.tls.secrets.<workload>, or global.tls.certManager.enabled with an issuerRef" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* TLS settings as ConfigMap data (paths of the mounted Secret, listeners, client authentication). */}}
+{{- define "ragplane.config.tls" -}}
+{{- if include "ragplane.tlsOn" . -}}
+{{- $t := .root.Values.global.tls -}}
+RAGPLANE_TLS_CERT_FILE: /etc/ragplane/tls/tls.crt
+RAGPLANE_TLS_KEY_FILE: /etc/ragplane/tls/tls.key
+RAGPLANE_TLS_CA_FILE: /etc/ragplane/tls/ca.crt
+RAGPLANE_TLS_CLIENT_AUTH: {{ ternary "require" "none" $t.mutual | quote }}
+RAGPLANE_GRPC_HEALTH_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.healthPort" .) | quote }}
+{{- if include "ragplane.hasInternalPort" . }}
+RAGPLANE_GRPC_INTERNAL_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.internalPort" .) | quote }}
+{{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* The certificate's volume (under the pod's volumes). */}}
+{{- define "ragplane.tlsVolume" -}}
+{{- if include "ragplane.tlsOn" . }}
+- name: tls
+  secret:
+    secretName: {{ include "ragplane.tlsSecret" . }}
+    defaultMode: 0440
+    items:
+      - {key: tls.crt, path: tls.crt}
+      - {key: tls.key, path: tls.key}
+      - {key: ca.crt, path: ca.crt}
+{{- end }}
+{{- end -}}
+
+{{/* Its mount (under the container's volumeMounts); a directory mount, so renewals reach the pod. */}}
+{{- define "ragplane.tlsVolumeMount" -}}
+{{- if include "ragplane.tlsOn" . }}
+- name: tls
+  mountPath: /etc/ragplane/tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The DNS names a workload's certificate must carry: its Service and headless Service, short to FQDN. */}}
+{{- define "ragplane.tlsDNSNames" -}}
+{{- $ns := .root.Release.Namespace -}}
+{{- range $svc := list (include "ragplane.workloadName" .) (include "ragplane.headlessName" .) }}
+- {{ $svc }}
+- {{ $svc }}.{{ $ns }}
+- {{ $svc }}.{{ $ns }}.svc
+- {{ $svc }}.{{ $ns }}.svc.cluster.local
+{{- end }}
+{{- end -}}

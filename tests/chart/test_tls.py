@@ -1,0 +1,152 @@
+"""global.tls renders a chart whose pods run TLS for real: the Secret mounted read-only where the settings point,
+mutual TLS between the workloads, the callers of client-facing services on their internal port, probes on a
+plaintext health-only port, and optional cert-manager Certificates naming what the callers dial. One internal
+service is started from its rendered environment with generated certificates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from pathlib import Path
+
+import grpc
+import pytest
+from chart import chartlib
+from chart.chartlib import CLIENT_FACING, PORTS, RELEASE, SCENARIOS, SERVICES, pod_spec
+from chart.podenv import pod_environment
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from support.certs import issue_pki
+from support.servers import ServicerApp
+
+from ragplane.runtime.context import TENANT_HEADER
+from ragplane.runtime.server import start_service
+from ragplane.runtime.settings import CommonSettings, load_settings
+from ragplane.runtime.tls import channel_credentials
+from ragplane.v1 import embed_pb2, embed_pb2_grpc
+
+pytestmark = pytest.mark.chart
+
+MOUNT = "/etc/ragplane/tls"
+
+
+def _config(rendered, name: str) -> dict[str, str]:
+    return rendered.get("ConfigMap", f"{RELEASE}-ragplane-{name}")["data"]
+
+
+def test_every_service_mounts_its_certificate_read_only_and_serves_mutual_tls(rendered_scenarios):
+    rendered = rendered_scenarios["tls-mtls"]
+    for name in SERVICES:
+        spec = pod_spec(rendered.workload(name))
+        [volume] = [v for v in spec["volumes"] if v["name"] == "tls"]
+        assert volume["secret"]["secretName"] == "ragplane-tls"
+        assert {i["key"] for i in volume["secret"]["items"]} == {"tls.crt", "tls.key", "ca.crt"}
+        [container] = spec["containers"]
+        assert {"name": "tls", "mountPath": MOUNT, "readOnly": True} in container["volumeMounts"]
+        config = _config(rendered, name)
+        assert config["RAGPLANE_TLS_CERT_FILE"] == f"{MOUNT}/tls.crt"
+        assert config["RAGPLANE_TLS_KEY_FILE"] == f"{MOUNT}/tls.key"
+        assert config["RAGPLANE_TLS_CA_FILE"] == f"{MOUNT}/ca.crt"
+        assert config["RAGPLANE_TLS_CLIENT_AUTH"] == "require"
+        assert config["RAGPLANE_GRPC_HEALTH_LISTEN"] == f"0.0.0.0:{PORTS[name] + 2000}"
+        assert ("RAGPLANE_GRPC_INTERNAL_LISTEN" in config) == (name in CLIENT_FACING), name
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["grpc"] == {"port": PORTS[name] + 2000}
+
+
+def test_callers_of_client_facing_services_dial_their_internal_port(rendered_scenarios):
+    config = _config(rendered_scenarios["tls-mtls"], "eval")
+    for callee in ("orchestrator", "ingest"):
+        address = config[f"RAGPLANE_{callee.upper()}_ADDR"]
+        assert address.endswith(f"-headless.{chartlib.NAMESPACE}.svc:{PORTS[callee] + 1000}"), address
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "tls-mtls"])
+def test_without_global_tls_nothing_changes(rendered_scenarios, scenario):
+    rendered = rendered_scenarios[scenario]
+    for name in SERVICES:
+        if name not in rendered.names():
+            continue
+        assert not [k for k in _config(rendered, name) if k.startswith("RAGPLANE_TLS_") or "HEALTH_LISTEN" in k]
+        assert not [v for v in pod_spec(rendered.workload(name))["volumes"] if v["name"] == "tls"]
+    assert not rendered.of_kind("Certificate")
+
+
+def test_cert_manager_certificates_name_what_the_callers_dial(render):
+    rendered = render(
+        "tls-mtls",
+        "global.tls.secretName=",
+        "global.tls.certManager.enabled=true",
+        "global.tls.certManager.issuerRef.name=internal-ca",
+    )
+    certificates = {c["metadata"]["name"]: c["spec"] for c in rendered.of_kind("Certificate")}
+    assert set(certificates) == {f"{RELEASE}-ragplane-{name}" for name in SERVICES}
+    dialled = {
+        address.removeprefix("dns:///").rpartition(":")[0]
+        for name in SERVICES
+        for key, address in _config(rendered, name).items()
+        # the LLM server (RAGPLANE_MODEL_ADDR) is not a ragplane listener: plaintext, see docs/deploy.md "TLS"
+        if key.endswith("_ADDR") and key != "RAGPLANE_MODEL_ADDR" and address.startswith("dns:///")
+    }
+    names = {dns for spec in certificates.values() for dns in spec["dnsNames"]}
+    assert dialled and dialled <= names
+    for name, spec in certificates.items():
+        assert spec["secretName"] == f"{name}-tls"
+        assert {"server auth", "client auth"} <= set(spec["usages"])
+        assert spec["issuerRef"] == {"name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
+        [volume] = [v for v in pod_spec(rendered.get("Deployment", name))["volumes"] if v["name"] == "tls"]
+        assert volume["secret"]["secretName"] == f"{name}-tls"
+
+
+def test_tls_without_a_certificate_source_fails_with_what_to_set(helm):
+    done = chartlib.template(helm, [chartlib.scenario_file("tls-mtls")], ["global.tls.secretName="], check=False)
+    assert done.returncode != 0
+    assert "global.tls.enabled needs certificates: set global.tls.secretName" in done.stderr
+
+
+@pytest.mark.integration
+async def test_an_internal_service_runs_mutual_tls_from_its_rendered_environment(rendered_scenarios, tmp_path):
+    """embed's rendered settings with the mounted files where a pod would see them (under tmp_path): the token
+    works with a client certificate of the CA, the handshake fails without one, probes get SERVING in plaintext."""
+    token = secrets.token_urlsafe(36)
+    pki = issue_pki(tmp_path / "pki")
+    values = {
+        ("ragplane-service-token", "token"): token,
+        ("ragplane-api-keys", "api-keys"): "client-key=acme",
+    }
+    environ = pod_environment(rendered_scenarios["tls-mtls"], "embed", values)
+    mounted = tmp_path / MOUNT.lstrip("/")
+    mounted.mkdir(parents=True)
+    for source, target in ((pki.server.cert, "tls.crt"), (pki.server.key, "tls.key"), (pki.ca, "ca.crt")):
+        (mounted / target).write_bytes(source.read_bytes())
+    environ = {k: (str(tmp_path) + v if v.startswith(MOUNT) else v) for k, v in environ.items()}
+    settings = dataclasses.replace(load_settings(CommonSettings, environ), grpc_health_listen="127.0.0.1:0")
+    running = await start_service(
+        ServicerApp("embed", [(embed_pb2_grpc.add_EmbedServiceServicer_to_server, _Embed())]),
+        settings,
+        port=0,
+        metrics=False,
+    )
+    metadata = [("authorization", f"Bearer {token}"), (TENANT_HEADER, "acme")]
+    try:
+        certified = channel_credentials(str(pki.ca), str(pki.client.cert), str(pki.client.key))
+        async with grpc.aio.secure_channel(f"localhost:{running.port}", certified) as channel:
+            reply = await embed_pb2_grpc.EmbedServiceStub(channel).Embed(embed_pb2.EmbedRequest(), metadata=metadata)
+            assert reply.dense_model == "acme"
+        async with grpc.aio.secure_channel(f"localhost:{running.port}", channel_credentials(str(pki.ca))) as channel:
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await embed_pb2_grpc.EmbedServiceStub(channel).Embed(embed_pb2.EmbedRequest(), metadata=metadata)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{running.health_port}") as channel:
+            health = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+    finally:
+        await running.stop(0)
+    assert Path(settings.tls_cert_file).is_relative_to(tmp_path)
+
+
+class _Embed(embed_pb2_grpc.EmbedServiceServicer):
+    async def Embed(self, request, context):  # noqa: N802 - gRPC method name
+        from ragplane.runtime.context import current_tenant
+
+        return embed_pb2.EmbedResponse(dense_model=current_tenant())
