@@ -12,7 +12,7 @@ from chart.chartlib import SCENARIOS
 pytestmark = pytest.mark.chart
 
 # Kinds kubernetes-validate has no schema for; each is checked against its operator's schema instead.
-CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "KafkaTopic", "InferenceService"}
+CUSTOM_KINDS = {"ServiceMonitor", "PrometheusRule", "KafkaTopic", "InferenceService", "GRPCRoute"}
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

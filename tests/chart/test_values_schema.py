@@ -73,7 +73,11 @@ def test_the_schema_is_valid_draft7_and_accepts_the_defaults_and_every_scenario(
 
 def test_every_workload_block_has_the_same_keys():
     values = yaml.safe_load((chartlib.CHART / "values.yaml").read_text())
-    shapes = {name: set(values[name]) - {"enabled", "remoteModels"} for name in (*chartlib.SERVICES, "modelserver")}
+    exposure = {"ingress", "grpcRoute"}  # the client-facing services' own keys
+    shapes = {
+        name: set(values[name]) - {"enabled", "remoteModels"} - exposure for name in (*chartlib.SERVICES, "modelserver")
+    }
+    assert {name for name in chartlib.SERVICES if exposure <= set(values[name])} == chartlib.CLIENT_FACING
     assert len({frozenset(s) for s in shapes.values()}) == 1, shapes
     triton_only = {"shmSize", "modelRepository", "tensorrtLLMModelName", "extraArgs", "kserve"}
     assert set(values["triton"]) - triton_only - {"enabled"} == shapes["orchestrator"] - {"models"}

@@ -20,6 +20,8 @@ from ragplane.runtime.services import SERVICE_NAMES
 
 SERVICES = SERVICE_NAMES
 REMOTE_MODEL_SERVICES = ("embed", "rerank")
+# The client-facing services: they alone may be exposed (Service type, Ingress, GRPCRoute).
+PUBLIC_SERVICES = ("orchestrator", "ingest", "eval")
 OUT = pathlib.Path(__file__).resolve().parents[1] / "values.schema.json"
 
 Schema = dict[str, Any]
@@ -269,7 +271,55 @@ def service_block(name: str) -> Schema:
     }
     if name in REMOTE_MODEL_SERVICES:
         properties["remoteModels"] = boolean("Run the models on the chart's inference server (v2 protocol).")
+    if name in PUBLIC_SERVICES:
+        properties.update(exposure_properties(name))
     return obj(properties, f"The {name} service.")
+
+
+def exposure_properties(name: str) -> dict[str, Schema]:
+    """Service type, Ingress and GRPCRoute of a client-facing service."""
+    return {
+        "service": obj(
+            {
+                "annotations": string_map(),
+                "type": string(
+                    f"Type of the {name} Service; another than ClusterIP publishes only the gRPC port.",
+                    enum=["ClusterIP", "NodePort", "LoadBalancer"],
+                ),
+                "loadBalancerSourceRanges": array_of(string(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}$")),
+            }
+        ),
+        "ingress": obj(
+            {
+                "enabled": boolean(f"An Ingress to the {name} gRPC port."),
+                "className": string("IngressClass; empty: the default class."),
+                "annotations": string_map(),
+                "host": string("Host name the clients dial (required when enabled)."),
+                "tls": obj({"secretName": string("kubernetes.io/tls Secret for the host; empty: no tls section.")}),
+            }
+        ),
+        "grpcRoute": obj(
+            {
+                "enabled": boolean(f"A Gateway API GRPCRoute to {name}."),
+                "parentRefs": array_of(
+                    obj(
+                        {
+                            "name": string(minLength=1),
+                            "namespace": string(),
+                            "sectionName": string(),
+                            "port": integer(minimum=1, maximum=65535),
+                            "group": string(),
+                            "kind": string(),
+                        },
+                        required=("name",),
+                    ),
+                    "Gateway listeners to attach to (required when enabled).",
+                ),
+                "hostnames": array_of(string()),
+                "annotations": string_map(),
+            }
+        ),
+    }
 
 
 def modelserver_block() -> Schema:

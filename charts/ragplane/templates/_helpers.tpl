@@ -39,6 +39,7 @@ services face clients. NetworkPolicies, service addresses and the environment ar
 new call path is added here and nowhere else. The LLM server (modelserver, triton or external) is the
 pseudo-callee "llm". modelEnv: the settings prefix of a workload whose encoders can run on a GPU
 (<prefix>_DEVICE=cuda) or on the v2 server (remoteModels: <prefix>_BACKEND=triton, <prefix>_TRITON_URL).
+grpcService: the gRPC service a client-facing workload serves (its GRPCRoute matches it).
 Flags the generic templates read instead of workload names:
   llmServer: one of the LLM servers; deployed when llm.server names it, called by every workload that calls
     the pseudo-callee llm, and serving the model under llm.modelName.
@@ -49,14 +50,14 @@ Flags the generic templates read instead of workload names:
 Read it through ragplane.loadTopology, which parses it once per render.
 */}}
 {{- define "ragplane.topology" -}}
-orchestrator: {grpcPort: 50051, metricsPort: 9151, component: query, public: true, calls: [guardrail, embed, retrieve, rerank, generate], uses: [redis, kafka]}
-ingest: {grpcPort: 50052, metricsPort: 9152, component: ingest, public: true, calls: [guardrail], uses: [stateRedis, kafka]}
+orchestrator: {grpcPort: 50051, metricsPort: 9151, component: query, public: true, calls: [guardrail, embed, retrieve, rerank, generate], uses: [redis, kafka], grpcService: ragplane.v1.RagService}
+ingest: {grpcPort: 50052, metricsPort: 9152, component: ingest, public: true, calls: [guardrail], uses: [stateRedis, kafka], grpcService: ragplane.v1.IngestService}
 embed: {grpcPort: 50053, metricsPort: 9153, component: model, public: false, calls: [], uses: [kafka], modelEnv: RAGPLANE_EMBED, autoscalerExample: embed}
 retrieve: {grpcPort: 50054, metricsPort: 9154, component: index, public: false, calls: [], uses: [kafka, qdrant], autoscalerExample: indexWriter}
 rerank: {grpcPort: 50055, metricsPort: 9155, component: model, public: false, calls: [], uses: [], modelEnv: RAGPLANE_RERANK}
 generate: {grpcPort: 50056, metricsPort: 9156, component: query, public: false, calls: [llm], uses: [], modelCache: true}
 guardrail: {grpcPort: 50057, metricsPort: 9157, component: policy, public: false, calls: [], uses: []}
-eval: {grpcPort: 50058, metricsPort: 9158, component: evaluation, public: true, calls: [orchestrator, ingest, retrieve, embed], uses: [kafka]}
+eval: {grpcPort: 50058, metricsPort: 9158, component: evaluation, public: true, calls: [orchestrator, ingest, retrieve, embed], uses: [kafka], grpcService: ragplane.v1.EvalService}
 modelserver: {grpcPort: 50070, metricsPort: 9170, component: llm, public: false, calls: [], uses: [], llmServer: true, modelCache: true, cpuServer: true}
 triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, public: false, calls: [], uses: [], llmServer: true, autoscalerExample: llm}
 {{- end -}}

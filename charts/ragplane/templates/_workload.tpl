@@ -38,6 +38,12 @@ automountServiceAccountToken: false
 ---
 {{ . }}
 {{- end }}
+{{- range $extra := list "ragplane.metricsService" "ragplane.ingress" "ragplane.grpcRoute" }}
+{{- with include $extra (dict "root" $root "name" $name) }}
+---
+{{ . }}
+{{- end }}
+{{- end }}
 ---
 {{ include "ragplane.pdb" . }}
 {{- if $block.hpa.enabled }}
@@ -141,7 +147,10 @@ spec:
         {{- include "ragplane.volumes" . | nindent 8 }}
 {{- end -}}
 
-{{/* The ClusterIP Service of a ragplane workload: its gRPC and metrics ports. */}}
+{{/*
+The Service of a ragplane workload: its gRPC and metrics ports, ClusterIP. A client-facing workload may set
+service.type (NodePort, LoadBalancer): that Service then carries only the gRPC port (ragplane.metricsService).
+*/}}
 {{- define "ragplane.service" -}}
 {{- include "ragplane.loadTopology" .root -}}
 {{- $topo := get .root.ragplaneTopology .name -}}
@@ -157,7 +166,11 @@ metadata:
     {{- toYaml . | nindent 4 }}
   {{- end }}
 spec:
-  type: ClusterIP
+  type: {{ $block.service.type | default "ClusterIP" }}
+  {{- with $block.service.loadBalancerSourceRanges }}
+  loadBalancerSourceRanges:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   selector:
     {{- include "ragplane.selectorLabels" . | nindent 4 }}
   ports:
@@ -166,11 +179,13 @@ spec:
       targetPort: grpc
       protocol: TCP
       appProtocol: grpc
+    {{- if not (include "ragplane.exposedService" .) }}
     - name: metrics
       port: {{ $topo.metricsPort }}
       targetPort: metrics
       protocol: TCP
       appProtocol: http
+    {{- end }}
 {{- end -}}
 
 {{/*
