@@ -68,6 +68,8 @@ HEADINGS = {f"h{level}": level for level in range(1, 7)}
 _SKIPPED_STRINGS = (Comment, Doctype, Declaration, ProcessingInstruction, CData)
 # The walk recurses once per element level; real pages nest a few dozen deep, a hostile one thousands.
 MAX_DEPTH = 256
+# Bytes fed to the streaming depth check at a time: it stops within one feed of the first element too deep.
+_FEED_BYTES = 64 * 1024
 
 
 def _features() -> str:
@@ -161,6 +163,59 @@ class _Walker:
             self.builder.paragraph_break()
 
 
+class _TooDeep(Exception):
+    pass
+
+
+class _DepthCounter:
+    """An lxml parser target that only counts open elements (no tree is built) and stops past ``MAX_DEPTH``."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+
+    def start(self, tag: str, attrib: object) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _TooDeep
+
+    def end(self, tag: str) -> None:
+        self.depth -= 1
+
+    def data(self, data: str) -> None:
+        pass
+
+    def comment(self, text: str) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def check_depth(data: bytes) -> None:
+    """Refuse HTML nested deeper than ``MAX_DEPTH`` while streaming it, before any tree is built.
+
+    The same lxml HTML parser that BeautifulSoup uses reports each element as it opens and closes, so the
+    depth counted here is the depth of the tree BeautifulSoup would build (implied closes included); the
+    memory is the parser's stack of open elements, not the document.
+
+    Raises:
+        ParseError: elements nest deeper than ``MAX_DEPTH``.
+    """
+    try:
+        from lxml import etree
+    except ImportError:  # pragma: no cover - lxml ships with the service; the walk still checks the depth
+        return
+    parser = etree.HTMLParser(target=_DepthCounter(), recover=True, no_network=True)
+    try:
+        for offset in range(0, len(data), _FEED_BYTES):
+            parser.feed(data[offset : offset + _FEED_BYTES])
+        parser.close()
+    except _TooDeep:
+        raise ParseError(f"HTML elements nested deeper than {MAX_DEPTH} levels") from None
+    except etree.LxmlError:
+        return  # not for the depth check to judge: BeautifulSoup parses what it can
+
+
 def collapse_whitespace_keep_edges(text: str) -> str:
     """Runs of whitespace become one space; a leading or trailing run stays as one space (word separation)."""
     collapsed = collapse_whitespace(text)
@@ -175,7 +230,11 @@ def parse_html(data: bytes, charset: str = "") -> ParsedDocument:
     """Extract the visible text of an HTML page with its heading structure.
 
     The title is the <title> element, else the first h1.
+
+    Raises:
+        ParseError: elements nest deeper than ``MAX_DEPTH`` (found while streaming, before the tree is built).
     """
+    check_depth(data)
     soup = BeautifulSoup(data, _features(), from_encoding=charset or None)
     title_tag = soup.find("title")
     title = collapse_whitespace(title_tag.get_text(" ")) if title_tag else ""
