@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,6 +35,9 @@ class RecordingQdrant:
     aliases: dict[str, str] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     url: str = ""
+    # Called with each request before it is answered (under the server's lock): a test's way to change the
+    # state at a chosen moment, as another client would.
+    before: Callable[[RecordingQdrant, Request], None] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -43,7 +47,10 @@ class RecordingQdrant:
 
     def handle(self, method: str, path: str, query: dict[str, str], body: Any) -> tuple[int, Any]:
         with self._lock:
-            self.requests.append(Request(method, path, query, body))
+            request = Request(method, path, query, body)
+            self.requests.append(request)
+            if self.before is not None:
+                self.before(self, request)
             return self._answer(method, path, body)
 
     def _answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:

@@ -145,18 +145,41 @@ def test_a_plain_collection_from_before_the_alias_is_served_as_generation_0():
 
 
 def test_replicas_starting_together_end_on_one_generation():
+    errors: list[BaseException] = []
+
+    def start(store: QdrantServerStore) -> None:
+        try:
+            store.open()
+        except BaseException as exc:  # reported below with the store's view
+            errors.append(exc)
+
     with RecordingQdrant() as server:
         stores = [store_for(server) for _ in range(4)]
-        threads = [threading.Thread(target=s.open) for s in stores]
+        threads = [threading.Thread(target=start, args=(s,)) for s in stores]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(30)
+            t.join(60)
         for s in stores:
             s.close()
+    assert not errors, [f"{type(e).__name__}: {e} <- {e.__cause__!r}" for e in errors]
     assert {s.generation_collection for s in stores} == {f"{ALIAS}_g1"}
     assert server.collections == {f"{ALIAS}_g1", f"{ALIAS}_state"}
     assert server.aliases == {ALIAS: f"{ALIAS}_g1"}
+
+
+def test_an_alias_created_by_another_replica_between_two_looks_is_followed():
+    def other_replica_finishes(server: RecordingQdrant, request) -> None:
+        # After this replica found no alias, another one creates generation 1 and the alias.
+        if request.path == f"/collections/{ALIAS}/exists" and not server.aliases:
+            server.collections.add(f"{ALIAS}_g1")
+            server.aliases[ALIAS] = f"{ALIAS}_g1"
+
+    with RecordingQdrant(before=other_replica_finishes) as server:
+        store = opened(server)
+        store.close()
+    assert (store.generation_collection, store.generation) == (f"{ALIAS}_g1", 1)
+    assert not server.sent("PUT", f"/collections/{ALIAS}_g1")
 
 
 @pytest.mark.parametrize("old", ["1.18.2", "1.10.0", "0.11.7"])

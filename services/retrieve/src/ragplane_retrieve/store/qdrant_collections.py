@@ -157,6 +157,10 @@ def resolve_or_create(call: Call, alias: str, create: Callable[[str], None]) -> 
     if target is not None:
         return target
     if call("collection_exists", lambda c: c.collection_exists(alias)):
+        # The name resolves to an alias too: another replica may have just created it.
+        target = alias_target(call, alias)
+        if target is not None:
+            return target
         log.warning(
             "qdrant collection without an alias: serving it as generation 0",
             collection=alias,
