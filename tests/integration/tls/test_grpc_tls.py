@@ -4,6 +4,7 @@ TLS between services, and the service token honoured only from a caller with an 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import shutil
@@ -202,3 +203,56 @@ async def test_a_renewed_certificate_is_served_to_new_connections_without_a_rest
 async def test_a_tls_configuration_that_cannot_work_stops_the_service_at_start(pki, overrides, message):
     with pytest.raises(SettingsError, match=message):
         await start_service(_app("embed"), _settings(pki, client_auth="require", **overrides), port=0, metrics=False)
+
+
+class _PeerName(embed_pb2_grpc.EmbedServiceServicer):
+    """Answers with the common name of the client certificate the call came with."""
+
+    async def Embed(self, request, context):
+        names = context.auth_context().get("x509_common_name", [b""])
+        return embed_pb2.EmbedResponse(dense_model=names[0].decode())
+
+
+async def test_a_renewed_client_certificate_is_presented_on_new_calls_without_a_restart(pki, tmp_path):
+    """cert-manager rewrites the mounted Secret before the certificate expires; a service channel (and the stub
+    built on it) presents the new certificate to a mutual-TLS peer once it sees the new files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from support.certs import issue, write_pair
+
+    server_settings = _settings(pki, client_auth="require")
+    app = ServicerApp("embed", [(embed_pb2_grpc.add_EmbedServiceServicer_to_server, _PeerName())])
+    running = await start_service(app, server_settings, port=0, metrics=False)
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    for source, target in ((pki.client.cert, "tls.crt"), (pki.client.key, "tls.key"), (pki.ca, "ca.crt")):
+        shutil.copy(source, mounted / target)
+    caller = load_settings(
+        CommonSettings,
+        {},
+        service_token=TOKEN,
+        tls_cert_file=str(mounted / "tls.crt"),
+        tls_key_file=str(mounted / "tls.key"),
+        tls_ca_file=str(mounted / "ca.crt"),
+        tls_reload_s=0.1,
+    )
+    channel = service_channel(f"localhost:{running.port}", TOKEN, settings=caller)
+    stub = embed_pb2_grpc.EmbedServiceStub(channel)
+    token = tenant_var.set("acme")
+    try:
+        assert (await stub.Embed(embed_pb2.EmbedRequest(), timeout=5)).dense_model == "ragplane-client"
+        ca = (
+            x509.load_pem_x509_certificate(pki.ca.read_bytes()),
+            serialization.load_pem_private_key((pki.ca.parent / "ca.key").read_bytes(), password=None),
+        )
+        renewed = write_pair(issue(ca, "renewed-client", server=False), tmp_path, "renewed")
+        shutil.copy(renewed.key, mounted / "tls.key.new")
+        shutil.copy(renewed.cert, mounted / "tls.crt.new")
+        (mounted / "tls.key.new").rename(mounted / "tls.key")
+        (mounted / "tls.crt.new").rename(mounted / "tls.crt")
+        await asyncio.sleep(0.3)
+        assert (await stub.Embed(embed_pb2.EmbedRequest(), timeout=5)).dense_model == "renewed-client"
+    finally:
+        tenant_var.reset(token)
+        await channel.close()
+        await running.stop(0)

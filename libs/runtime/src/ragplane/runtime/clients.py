@@ -31,7 +31,7 @@ from ragplane.runtime.context import (
 from ragplane.runtime.interceptors import remaining_time
 from ragplane.runtime.retry import service_config
 from ragplane.runtime.settings import CommonSettings
-from ragplane.runtime.tls import service_channel_credentials, target_name_options
+from ragplane.runtime.tls import RenewingChannel, service_channel_credentials, target_name_options
 
 # A call gives up this much before its caller's deadline so that the caller can still answer.
 DEADLINE_MARGIN_S = 0.02
@@ -156,8 +156,19 @@ def service_channel(
     interceptors.extend(
         kind(service_token, default_timeout_s) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)
     )
+    settings = settings or CommonSettings()
     options = channel_options(settings)
-    credentials = service_channel_credentials(settings or CommonSettings())
-    if credentials is not None:
+    if service_channel_credentials(settings) is None:
+        return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+    def open_channel() -> grpc.aio.Channel:
+        credentials = service_channel_credentials(settings)
         return grpc.aio.secure_channel(address, credentials, options=options, interceptors=interceptors)
-    return grpc.aio.insecure_channel(address, options=options, interceptors=interceptors)
+
+    # A renewed client certificate (cert-manager rewrites the mounted Secret) is used without a restart.
+    return RenewingChannel(
+        open_channel,
+        (settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file),
+        check_s=settings.tls_reload_s,
+        retire_after_s=max(default_timeout_s, settings.grpc_max_connection_age_grace_s),
+    )

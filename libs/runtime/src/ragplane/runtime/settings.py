@@ -316,6 +316,13 @@ class CommonSettings:
         doc="require: internal listeners accept only clients with a certificate signed by RAGPLANE_TLS_CA_FILE, and "
         "the service token counts only from such a client (mutual TLS); none: server TLS only",
     )
+    tls_reload_s: float = env(
+        "RAGPLANE_TLS_RELOAD_S",
+        30.0,
+        check=in_range(0.1, 3600.0),
+        doc="least seconds between two checks of the TLS files by a channel (a renewed client certificate is "
+        "used for new calls after that; listeners re-read theirs at every new connection)",
+    )
     tls_server_name: str = env(
         "RAGPLANE_TLS_SERVER_NAME",
         "",

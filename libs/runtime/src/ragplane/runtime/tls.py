@@ -16,9 +16,11 @@ have no certificate, serves them on its public listener (TLS, no client certific
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -206,3 +208,114 @@ def redis_tls_options(url: str, ca_file: str) -> dict[str, Any]:
     if ca_file:
         options["ssl_ca_certs"] = ca_file
     return options
+
+
+class RenewingChannel(grpc.aio.Channel):
+    """A channel whose TLS credentials follow their files: a renewed client certificate (or CA) is used for new
+    calls without restarting the process.
+
+    gRPC reads channel credentials once, so this keeps an inner channel and, at most every ``check_s`` when a
+    call starts, compares the files' identity; after a change it opens a new inner channel for new calls and
+    closes the old one ``retire_after_s`` later, when the calls on it have finished. Stubs built on this
+    channel resolve the inner channel per call, so they need not be rebuilt.
+
+    Args:
+        open_channel: makes an inner channel from the current files.
+        paths: the files the credentials are read from.
+        check_s: least seconds between two checks of the files.
+        retire_after_s: how long a replaced inner channel stays open.
+    """
+
+    def __init__(
+        self,
+        open_channel: Callable[[], grpc.aio.Channel],
+        paths: tuple[str, ...],
+        *,
+        check_s: float,
+        retire_after_s: float,
+    ) -> None:
+        self._open = open_channel
+        self._paths = tuple(p for p in paths if p)
+        self._check_s = check_s
+        self._retire_after_s = retire_after_s
+        self._inner = open_channel()
+        self._stamp = _stamp(self._paths)
+        self._checked = time.monotonic()
+        self._retiring: set[asyncio.Task] = set()
+        self.renewals = 0
+
+    def current(self) -> grpc.aio.Channel:
+        """The inner channel for a new call (a new one after the files changed)."""
+        now = time.monotonic()
+        if now - self._checked < self._check_s:
+            return self._inner
+        self._checked = now
+        try:
+            stamp = _stamp(self._paths)
+            if stamp == self._stamp:
+                return self._inner
+            fresh = self._open()
+        except (OSError, ValueError) as exc:
+            log.error("tls files not reloaded; the channel keeps its credentials", error=str(exc))
+            return self._inner
+        old, self._inner, self._stamp = self._inner, fresh, stamp
+        self.renewals += 1
+        log.info("tls client credentials reloaded", renewals=self.renewals)
+        task = asyncio.get_running_loop().create_task(self._retire(old))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        return self._inner
+
+    async def _retire(self, channel: grpc.aio.Channel) -> None:
+        await asyncio.sleep(self._retire_after_s)
+        await channel.close()
+
+    def unary_unary(self, method, request_serializer=None, response_deserializer=None, _registered_method=False):
+        return _PerCall(self, "unary_unary", method, request_serializer, response_deserializer)
+
+    def unary_stream(self, method, request_serializer=None, response_deserializer=None, _registered_method=False):
+        return _PerCall(self, "unary_stream", method, request_serializer, response_deserializer)
+
+    def stream_unary(self, method, request_serializer=None, response_deserializer=None, _registered_method=False):
+        return _PerCall(self, "stream_unary", method, request_serializer, response_deserializer)
+
+    def stream_stream(self, method, request_serializer=None, response_deserializer=None, _registered_method=False):
+        return _PerCall(self, "stream_stream", method, request_serializer, response_deserializer)
+
+    async def close(self, grace: float | None = None) -> None:
+        for task in list(self._retiring):
+            task.cancel()
+        await self._inner.close(grace)
+
+    def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
+        return self._inner.get_state(try_to_connect)
+
+    async def wait_for_state_change(self, last_observed_state: grpc.ChannelConnectivity) -> None:
+        await self._inner.wait_for_state_change(last_observed_state)
+
+    async def channel_ready(self) -> None:
+        await self._inner.channel_ready()
+
+    async def __aenter__(self) -> RenewingChannel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close(None)
+
+
+class _PerCall:
+    """A stub's multi-callable that sends each call on the channel's current inner channel."""
+
+    def __init__(self, owner: RenewingChannel, kind: str, method: str, serializer: Any, deserializer: Any) -> None:
+        self._owner = owner
+        self._kind = kind
+        self._args = (method, serializer, deserializer)
+        self._inner: grpc.aio.Channel | None = None
+        self._callable: Any = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        inner = self._owner.current()
+        if inner is not self._inner:
+            self._inner = inner
+            self._callable = getattr(inner, self._kind)(*self._args)
+        return self._callable(*args, **kwargs)
