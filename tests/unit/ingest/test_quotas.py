@@ -1,4 +1,6 @@
-"""Per-tenant ingest quotas: open calls and bytes per minute, refused with a retry-after; tenants apart."""
+"""Per-tenant ingest quotas in one process (the fallback without Redis): open calls and bytes per minute, refused
+with a retry-after; tenants apart. The cluster-wide ones are tested on a real Redis in
+tests/integration/ingest/test_quotas_cluster.py."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ import pytest
 from ragplane.runtime.errors import ResourceExhausted
 from ragplane_ingest.quotas import TenantQuotas
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.asyncio]
 
 
 class Clock:
@@ -18,26 +20,26 @@ class Clock:
         return self.now
 
 
-def test_a_tenant_over_its_open_calls_is_refused_while_another_tenant_proceeds():
+async def test_a_tenant_over_its_open_calls_is_refused_while_another_tenant_proceeds():
     quotas = TenantQuotas(max_calls=2, bytes_per_minute=1000)
-    with quotas.call("a"), quotas.call("a"):
+    async with quotas.call("a"), quotas.call("a"):
         with pytest.raises(ResourceExhausted, match="RAGPLANE_INGEST_TENANT_MAX_CONCURRENT_CALLS") as info:
-            with quotas.call("a"):
+            async with quotas.call("a"):
                 pass
         assert info.value.retry_after_s and info.value.retry_after_s > 0
-        with quotas.call("b"):
+        async with quotas.call("b"):
             pass
-    with quotas.call("a"), quotas.call("a"):
+    async with quotas.call("a"), quotas.call("a"):
         pass
 
 
-def test_bytes_over_the_quota_are_refused_with_the_time_until_they_fit():
+async def test_bytes_over_the_quota_are_refused_with_the_time_until_they_fit():
     clock = Clock()
     quotas = TenantQuotas(max_calls=1, bytes_per_minute=600, clock=clock)
-    quotas.charge("a", 500)
+    await quotas.charge("a", 500)
     with pytest.raises(ResourceExhausted, match="RAGPLANE_INGEST_TENANT_BYTES_PER_MINUTE") as info:
-        quotas.charge("a", 200)
+        await quotas.charge("a", 200)
     assert info.value.retry_after_s == pytest.approx(10.0)  # 100 bytes missing at 10 bytes/s
-    quotas.charge("b", 600)
+    await quotas.charge("b", 600)
     clock.now = 10.0
-    quotas.charge("a", 200)
+    await quotas.charge("a", 200)

@@ -14,6 +14,7 @@ from ragplane_ingest.chunking import HFTokenizer
 from ragplane_ingest.config import Settings
 from ragplane_ingest.parsing.sandbox import ParseBudget, ParserPool
 from ragplane_ingest.pipeline import IngestPipeline
+from ragplane_ingest.quotas import RedisTenantQuotas
 from ragplane_ingest.registry import Registry
 from ragplane_ingest.scanning import GuardrailScanner
 from ragplane_ingest.servicer import IngestServiceServicer
@@ -49,8 +50,22 @@ class IngestApp:
             )
         # Its worker processes start in start().
         self.parsers = ParserPool(ParseBudget.from_settings(settings))
+        # Per-tenant call and byte quotas shared by every replica, in the same state Redis.
+        self.quotas = RedisTenantQuotas.from_url(
+            settings.state_redis_url,
+            settings.redis_prefix,
+            settings.tenant_max_concurrent_calls,
+            settings.tenant_bytes_per_minute,
+            ca_file=settings.redis_ca_file,
+        )
         self.pipeline = IngestPipeline(
-            settings, self.tokenizer, self.registry, self.producer, self.scanner, parsers=self.parsers
+            settings,
+            self.tokenizer,
+            self.registry,
+            self.producer,
+            self.scanner,
+            parsers=self.parsers,
+            quotas=self.quotas,
         )
         # Made in start(): its handler runs on the serving event loop.
         self.status_consumer: ConsumerRunner | None = None
@@ -94,6 +109,7 @@ class IngestApp:
             chunks_topic=settings.chunks_topic,
             guardrail=settings.guardrail_addr or "none",
             scan_required=settings.scan_required,
+            tenant_quotas=self.quotas.scope,
         )
 
     def liveness(self) -> list[ConsumerRunner]:
@@ -111,3 +127,4 @@ class IngestApp:
         if self.scanner is not None:
             await self.scanner.close()
         await self.registry.close()
+        await self.quotas.close()

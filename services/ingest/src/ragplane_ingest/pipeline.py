@@ -52,7 +52,7 @@ from ragplane_ingest.parsing import (
     select_format,
 )
 from ragplane_ingest.parsing.sandbox import ParseBudget, ParserPool
-from ragplane_ingest.quotas import TenantQuotas
+from ragplane_ingest.quotas import Quotas, TenantQuotas
 from ragplane_ingest.scanning import GuardrailScanner, ScanResult, ScanUnavailable, mark_unscanned
 
 log = get_logger(__name__)
@@ -161,6 +161,7 @@ class IngestPipeline:
         producer: ChunkProducer,
         scanner: GuardrailScanner | None,
         parsers: ParserPool | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         self._settings = settings
         # Without a started pool (tools, unit tests) documents are parsed in-process, with the PDF page cap only.
@@ -172,7 +173,10 @@ class IngestPipeline:
         self._defaults = ChunkingParams(settings.chunk_size_tokens, settings.chunk_overlap_tokens)
         self._limits = ChunkingLimits(settings.min_chunk_size_tokens, settings.max_chunk_size_tokens)
         self._doc_limits = DocumentLimits.from_settings(settings)
-        self.quotas = TenantQuotas(settings.tenant_max_concurrent_calls, settings.tenant_bytes_per_minute)
+        # The service passes cluster-wide quotas (Redis); without them (tools, tests) they hold per process.
+        self.quotas: Quotas = quotas or TenantQuotas(
+            settings.tenant_max_concurrent_calls, settings.tenant_bytes_per_minute
+        )
         self._locks = _KeyedLocks()
         # Publishes that outlive their RPC (see _finish): stop() awaits them before the clients close.
         self._finishing: set[asyncio.Task[Any]] = set()

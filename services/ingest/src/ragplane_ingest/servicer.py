@@ -94,13 +94,13 @@ class IngestServiceServicer(ingest_pb2_grpc.IngestServiceServicer):
         pipeline = self.pipeline
         tenant = current_tenant()
         assembler = UploadAssembler(pipeline, tenant)
-        with pipeline.quotas.call(tenant):
+        async with pipeline.quotas.call(tenant):
             async for request in request_iterator:
                 part = request.WhichOneof("part")
                 if part == "header":
                     assembler.header(spec_from_header(request.header))
                 elif part == "content":
-                    assembler.content(request.content)
+                    await assembler.content(request.content)
                 elif part == "end":
                     upload = assembler.end(request.end.sha256)
                     yield ingest_pb2.IngestDocumentsResponse(result=await self._ingest_one(pipeline, tenant, upload))
@@ -132,8 +132,8 @@ class IngestServiceServicer(ingest_pb2_grpc.IngestServiceServicer):
     ) -> ingest_pb2.UpsertDocumentResponse:
         pipeline = self.pipeline
         tenant = current_tenant()
-        with pipeline.quotas.call(tenant):
-            pipeline.quotas.charge(tenant, len(request.content))
+        async with pipeline.quotas.call(tenant):
+            await pipeline.quotas.charge(tenant, len(request.content))
             prepared = pipeline.prepare(spec_from_header(request.header))
             result = await pipeline.ingest(tenant, prepared, request.content)
         return ingest_pb2.UpsertDocumentResponse(result=result_to_proto(result))

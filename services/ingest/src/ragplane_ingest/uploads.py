@@ -52,7 +52,7 @@ class UploadAssembler:
             upload.rejection = exc
         self._current = upload
 
-    def content(self, data: bytes) -> None:
+    async def content(self, data: bytes) -> None:
         """Add bytes to the open document.
 
         Raises:
@@ -62,7 +62,7 @@ class UploadAssembler:
         upload = self._current
         if upload is None:
             raise InvalidArgument("content", "content arrived before a document header")
-        self._pipeline.quotas.charge(self._tenant, len(data))
+        await self._pipeline.quotas.charge(self._tenant, len(data))
         if upload.rejection is not None:
             return
         upload.size += len(data)
