@@ -137,11 +137,16 @@ def model_credentials(settings: CommonSettings | None) -> grpc.ChannelCredential
 @dataclasses.dataclass(frozen=True)
 class _ChannelPolicy:
     args: list[tuple[str, Any]]
-    credentials: grpc.ChannelCredentials | None
+    settings: CommonSettings | None
     # 0: keep one channel for the client's life.
     max_age_s: float
     # The least time a replaced channel stays open for the calls already on it.
     retire_after_s: float
+
+    @property
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """Read at each new channel, so a renewed client certificate is used from the next channel on."""
+        return model_credentials(self.settings)
 
     @classmethod
     def of(cls, settings: CommonSettings | None, timeout_s: float) -> _ChannelPolicy:
@@ -149,7 +154,7 @@ class _ChannelPolicy:
             return cls(CHANNEL_ARGS, None, 0.0, timeout_s)
         return cls(
             model_channel_args(settings),
-            model_credentials(settings),
+            settings,
             settings.model_channel_max_age_s,
             max(timeout_s, settings.grpc_max_connection_age_grace_s),
         )
