@@ -599,6 +599,14 @@ def build() -> Schema:
             **{name: service_block(name) for name in SERVICES},
             "modelserver": modelserver_block(),
             "triton": triton_block(),
+            "tests": obj(
+                {
+                    "enabled": boolean("helm test Pods that health-check every deployed service."),
+                    "waitSeconds": integer("Seconds a check retries an unreachable service.", 0),
+                    "resources": ref("resources"),
+                },
+                "helm test.",
+            ),
             "observability": obj(
                 {
                     "grafanaDashboard": obj(

@@ -22,6 +22,13 @@ app.kubernetes.io/name: {{ .name }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 {{- end -}}
 
+{{/* Labels of the `helm test` Pods (takes the root): the services' NetworkPolicies admit these on gRPC. */}}
+{{- define "ragplane.testLabels" -}}
+app.kubernetes.io/name: helm-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end -}}
+
 {{/* Full labels: dict "root" $ "name" "orchestrator". */}}
 {{- define "ragplane.labels" -}}
 {{- include "ragplane.loadTopology" .root -}}

@@ -45,6 +45,15 @@ spec:
       ports:
         - {port: {{ include "ragplane.callPort" $ }}, protocol: TCP}
     {{- end }}
+    {{- if and $v.tests.enabled (has .name (include "ragplane.serviceNames" . | fromYamlArray)) }}
+    # helm test: the health check Pods
+    - from:
+        - podSelector:
+            matchLabels:
+              {{- include "ragplane.testLabels" $root | nindent 14 }}
+      ports:
+        - {port: {{ $topo.grpcPort }}, protocol: TCP}
+    {{- end }}
     # Prometheus
     - ports:
         - {port: {{ $topo.metricsPort }}, protocol: TCP}
