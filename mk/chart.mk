@@ -1,4 +1,4 @@
-# Helm chart, images and cluster prerequisites (charts/ragplane, services/*/Dockerfile, skaffold.yaml, infra/).
+# Helm chart, skaffold and cluster prerequisites (charts/ragplane, skaffold.yaml, infra/); images: mk/images.mk.
 # Included by the main Makefile, which defines VENV and PY.
 
 HELM := .tools/bin/helm
@@ -29,5 +29,5 @@ chart-lint: helm ## helm lint --strict with every scenario's values
 	$(PY) charts/ragplane/schema/values_schema.py --check
 
 .PHONY: chart-test
-chart-test: chart-tools ## render, validate and check the chart, skaffold.yaml, Dockerfiles and infra/
+chart-test: chart-tools ## render, validate and check the chart, skaffold.yaml, the Dockerfile and infra/
 	$(PY) -m pytest -m chart tests/chart
