@@ -25,6 +25,7 @@ import grpc
 from deploy.dns import DnsServer
 from deploy.plan import (
     LLM_SERVERS,
+    STAND_IN_CHAT_TEMPLATE,
     Endpoint,
     LocalProcess,
     Substitutions,
@@ -147,7 +148,7 @@ class Deployment:
         kafka_bootstrap: the local broker.
         replicas: per workload, how many replicas to start (default 1 each: the scenarios boot the same code;
             the balancing test asks for more), and ``spare`` replicas to reserve addresses for.
-        extra_env: per workload, variables added after the substitutions (tests only, e.g. a short max age).
+        extra_env: per workload ("*" for every one), variables added after the substitutions (tests only).
     """
 
     rendered: object
@@ -164,7 +165,7 @@ class Deployment:
         self.logs.mkdir()
         self.secrets = generated_secrets(self.rendered)
         self.plans = plan(self.rendered, self.secrets)
-        stand_in = stand_in_llm(self.plans, self.rendered)
+        stand_in = self.stand_in = stand_in_llm(self.plans, self.rendered)
         if stand_in is not None:
             self.plans.append(stand_in)
         self.by_name = {p.name: p for p in self.plans}
@@ -200,6 +201,7 @@ class Deployment:
             state_redis_url=self._redis("RAGPLANE_STATE_REDIS_URL", "state-redis"),
             qdrant_root=self.root / "qdrant",
             dns_server=self.dns.address,
+            stand_in_template=STAND_IN_CHAT_TEMPLATE if self.stand_in else None,
             extra_env={k: dict(v) for k, v in self.extra_env.items()},
         )
         self.subs.root.mkdir(mode=0o755)

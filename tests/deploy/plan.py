@@ -35,6 +35,7 @@ IMAGE_USER = 10001
 LLM_SERVERS = frozenset({"triton"})
 # The model the CPU model server loads when it stands in for an LLM server (the fast tests' model).
 STAND_IN_LLM_MODEL = "smollm2-135m"
+STAND_IN_CHAT_TEMPLATE = "chatml"
 _LISTEN_KEYS = (
     "RAGPLANE_GRPC_LISTEN",
     "RAGPLANE_METRICS_LISTEN",
@@ -456,6 +457,9 @@ class Substitutions:
             replica's host, or None to give ``dns:///`` targets as ``ipv4:`` lists instead.
         llm_workload: the workload that stands in for the LLM server (Triton, KServe or an external address).
         namespace: the release's namespace (short Service names resolve in it).
+        stand_in_template: when the LLM server is replaced by the stand-in, the chat template of the stand-in's
+            model, which the LLM's client (generate) then formats prompts with.
+        extra_env: per workload ("*" for all), variables a test adds after the substitutions.
     """
 
     root: Path
@@ -467,6 +471,7 @@ class Substitutions:
     dns_server: str | None = None
     llm_workload: str = MODEL_SERVER.name
     namespace: str = "ragplane"
+    stand_in_template: str | None = None
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
@@ -583,6 +588,12 @@ def localize(
         if new != value:
             applied.append(f"{key}: {value} -> {new}")
         env[key] = new
+    if subs.stand_in_template and any(k in the_plan.env for k in _LLM_ENDPOINT_KEYS):
+        # Prompts must be formatted for the model the stand-in serves, not for the replaced server's model.
+        before = env.get("RAGPLANE_GENERATE_CHAT_TEMPLATE", "(unset)")
+        env["RAGPLANE_GENERATE_CHAT_TEMPLATE"] = subs.stand_in_template
+        applied.append(f"RAGPLANE_GENERATE_CHAT_TEMPLATE: {before} -> {subs.stand_in_template}")
+    env.update(subs.extra_env.get("*", {}))
     env.update(subs.extra_env.get(the_plan.name, {}))
     grpc_port = the_plan.health_port or the_plan.ports.get("grpc")
     main_port = the_plan.ports.get("grpc")
