@@ -150,3 +150,26 @@ class _Embed(embed_pb2_grpc.EmbedServiceServicer):
         from ragplane.runtime.context import current_tenant
 
         return embed_pb2.EmbedResponse(dense_model=current_tenant())
+
+
+def test_private_cas_of_redis_and_qdrant_are_mounted_where_the_settings_point(render):
+    rendered = render(
+        "external-kafka-sasl",
+        "redis.caSecret.name=redis-ca",
+        "stateRedis.caSecret.name=state-redis-ca",
+        "qdrant.caSecret.name=qdrant-ca",
+    )
+    for name, secret, variable in (
+        ("orchestrator", "redis-ca", "RAGPLANE_REDIS_CA_FILE"),
+        ("ingest", "state-redis-ca", "RAGPLANE_REDIS_CA_FILE"),
+        ("retrieve", "qdrant-ca", "RAGPLANE_QDRANT_CA_FILE"),
+    ):
+        spec = pod_spec(rendered.workload(name))
+        [volume] = [v for v in spec["volumes"] if v.get("secret", {}).get("secretName") == secret]
+        [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+        assert mount["readOnly"] is True
+        path = _config(rendered, name)[variable]
+        assert path == f"{mount['mountPath']}/{volume['secret']['items'][0]['path']}", (name, path)
+    # only the workload that uses a store gets its CA
+    assert "RAGPLANE_QDRANT_CA_FILE" not in _config(rendered, "orchestrator")
+    assert "RAGPLANE_REDIS_CA_FILE" not in _config(rendered, "retrieve")

@@ -545,6 +545,7 @@ def build() -> Schema:
                 {
                     "url": string("redis:// or rediss:// URL without a password.", pattern=r"^(rediss?://.+)?$"),
                     "passwordSecret": ref("secretRef"),
+                    "caSecret": ref("secretRef"),
                     "networkPolicy": ref("destination"),
                 },
                 "Redis for caches, sessions and rate limits (external; may evict).",
@@ -557,6 +558,7 @@ def build() -> Schema:
                         pattern=r"^(rediss?://.+)?$",
                     ),
                     "passwordSecret": ref("secretRef"),
+                    "caSecret": ref("secretRef"),
                     "networkPolicy": ref("destination"),
                 },
                 "Redis for durable state (external): the document registry and version sequences.",
@@ -565,6 +567,7 @@ def build() -> Schema:
                 {
                     "url": string("http(s) URL of the Qdrant server.", pattern=r"^(https?://.+)?$"),
                     "apiKeySecret": ref("secretRef"),
+                    "caSecret": ref("secretRef"),
                     "collection": obj(
                         {
                             "name": string(

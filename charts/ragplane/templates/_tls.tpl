@@ -76,7 +76,10 @@ Certificate (global.tls.certManager).
 {{- end -}}
 {{- end -}}
 
-{{/* TLS settings as ConfigMap data (paths of the mounted Secret, listeners, client authentication). */}}
+{{/*
+TLS settings as ConfigMap data: paths of the mounted Secret, listeners, client authentication, and the CA files
+of the stores the workload uses (redis.caSecret, stateRedis.caSecret, qdrant.caSecret).
+*/}}
 {{- define "ragplane.config.tls" -}}
 {{- if include "ragplane.tlsOn" . -}}
 {{- $t := .root.Values.global.tls -}}
@@ -88,10 +91,32 @@ RAGPLANE_GRPC_HEALTH_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.healthPor
 {{- if include "ragplane.hasInternalPort" . }}
 RAGPLANE_GRPC_INTERNAL_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.internalPort" .) | quote }}
 {{- end }}
+{{- end }}
+{{- range $ca := include "ragplane.storeCAs" . | fromYamlArray }}
+{{ $ca.env }}: {{ printf "/etc/ragplane/%s/ca.crt" $ca.volume | quote }}
 {{- end -}}
 {{- end -}}
 
-{{/* The certificate's volume (under the pod's volumes). */}}
+{{/*
+The CA Secrets of the stores the workload uses, as a YAML list of {volume, secret, key, env}: the CA that
+verifies a rediss:// Redis (RAGPLANE_REDIS_CA_FILE) or an https:// Qdrant (RAGPLANE_QDRANT_CA_FILE).
+*/}}
+{{- define "ragplane.storeCAs" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $v := .root.Values -}}
+{{- $uses := (get .root.ragplaneTopology .name | default dict).uses | default list -}}
+{{- $out := list -}}
+{{- range $store := list "redis" "stateRedis" "qdrant" -}}
+{{- $ca := (get $v $store | default dict).caSecret | default dict -}}
+{{- if and (has $store $uses) $ca.name -}}
+{{- $env := ternary "RAGPLANE_QDRANT_CA_FILE" "RAGPLANE_REDIS_CA_FILE" (eq $store "qdrant") -}}
+{{- $out = append $out (dict "volume" (printf "%s-ca" (lower $store)) "secret" $ca.name "key" $ca.key "env" $env) -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/* The certificate's volume and the stores' CA volumes (under the pod's volumes). */}}
 {{- define "ragplane.tlsVolume" -}}
 {{- if include "ragplane.tlsOn" . }}
 - name: tls
@@ -103,13 +128,25 @@ RAGPLANE_GRPC_INTERNAL_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.interna
       - {key: tls.key, path: tls.key}
       - {key: ca.crt, path: ca.crt}
 {{- end }}
+{{- range $ca := include "ragplane.storeCAs" . | fromYamlArray }}
+- name: {{ $ca.volume }}
+  secret:
+    secretName: {{ $ca.secret }}
+    items:
+      - {key: {{ $ca.key }}, path: ca.crt}
+{{- end }}
 {{- end -}}
 
-{{/* Its mount (under the container's volumeMounts); a directory mount, so renewals reach the pod. */}}
+{{/* Their mounts (under the container's volumeMounts); directory mounts, so renewals reach the pod. */}}
 {{- define "ragplane.tlsVolumeMount" -}}
 {{- if include "ragplane.tlsOn" . }}
 - name: tls
   mountPath: /etc/ragplane/tls
+  readOnly: true
+{{- end }}
+{{- range $ca := include "ragplane.storeCAs" . | fromYamlArray }}
+- name: {{ $ca.volume }}
+  mountPath: /etc/ragplane/{{ $ca.volume }}
   readOnly: true
 {{- end }}
 {{- end -}}
