@@ -1,9 +1,11 @@
 """TLS to the backing stores: Redis over rediss:// verified with the CA (ingest's registry and the orchestrator's
 client), and the Kafka clients' SSL/SASL configuration.
 
-The local broker (Tansu 0.6.0) starts a tls:// listener from a PEM with certificate and key, but kafka-python's SSL
-client does not complete a bootstrap against it (the broker logs "early eof"), so for Kafka the tests check the
-configuration the producers, consumers and admin client are built with, not a TLS session with a broker.
+The local broker (Tansu 0.6.0) starts a tls:// listener from a PEM with certificate and key, but answers no TLS
+handshake on it (kafka-python's bootstrap and a plain Python ssl handshake both time out; --cert and --key
+together are refused), and its SASL needs users that ``tansu user create`` could not add to the memory storage
+engine. So for Kafka the tests check the configuration the producers, consumers and admin client are built
+with (and that kafka-python accepts it), not a session with a broker.
 """
 
 from __future__ import annotations
