@@ -106,6 +106,12 @@ class _Peers(
             )
         )
 
+    async def GenerateStream(self, request, context):  # noqa: N802
+        result = (await self.Generate(request, context)).result
+        for word in result.text.split(" "):
+            yield generate_pb2.GenerateStreamResponse(delta=word + " ")
+        yield generate_pb2.GenerateStreamResponse(result=result)
+
 
 def _tls(pki) -> dict:
     return {
@@ -182,6 +188,11 @@ async def test_the_cli_asks_a_tls_orchestrator_that_calls_its_peers_over_mutual_
         # The answer went into the TLS Redis: the same question again is a cache hit.
         again = json.loads((await asyncio.to_thread(_cli_ask, orchestrator.port, "--ca", str(pki.ca))).stdout)
         assert again["cache"] == "CACHE_OUTCOME_EXACT_HIT"
+
+        # Streaming (AskStream -> GenerateStream) takes the same mutual-TLS channels.
+        streamed = await asyncio.to_thread(_cli_ask, orchestrator.port, "--ca", str(pki.ca), "--stream", "--no-cache")
+        assert streamed.returncode == 0, streamed.stderr[-2000:]
+        assert "Paris" in json.loads(streamed.stdout)["answer"]
 
         untrusted = await asyncio.to_thread(_cli_ask, orchestrator.port, "--ca", str(pki.foreign_ca))
         plaintext = await asyncio.to_thread(_cli_ask, orchestrator.port)
