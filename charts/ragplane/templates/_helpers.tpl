@@ -70,11 +70,12 @@ triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, publ
 {{- end -}}
 
 {{/*
-Parse the topology once per render: every template of the chart shares one root context, so the parsed map
-is kept there (as ragplaneTopology) for the helpers that follow. Call with the root, then read
+Apply the size preset (ragplane.applyPreset) and parse the topology, once per render: every template of the
+chart shares one root context, so the parsed map is kept there (as ragplaneTopology) for the helpers that follow. Call with the root, then read
 .root.ragplaneTopology; a workload that is not in the topology (kafka-topics, autoscaler) has no entry.
 */}}
 {{- define "ragplane.loadTopology" -}}
+{{- include "ragplane.applyPreset" . -}}
 {{- if not (hasKey . "ragplaneTopology") -}}
 {{- $_ := set . "ragplaneTopology" (include "ragplane.topology" . | fromYaml) -}}
 {{- end -}}
