@@ -256,3 +256,71 @@ async def test_a_renewed_client_certificate_is_presented_on_new_calls_without_a_
         tenant_var.reset(token)
         await channel.close()
         await running.stop(0)
+
+
+async def test_a_broken_renewal_keeps_the_certificate_in_force_and_a_good_one_follows(pki, tmp_path):
+    """A half-written or mismatched Secret update must not take the listener down: new connections keep getting
+    the loaded certificate until a valid pair arrives."""
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    for source, target in ((pki.server.cert, "tls.crt"), (pki.server.key, "tls.key")):
+        shutil.copy(source, mounted / target)
+    settings = load_settings(
+        CommonSettings,
+        {},
+        api_keys=KEYS,
+        service_token=TOKEN,
+        tls_cert_file=str(mounted / "tls.crt"),
+        tls_key_file=str(mounted / "tls.key"),
+    )
+    renewed = issue_pki(tmp_path / "renewed")
+    async with _running("orchestrator", settings) as running:
+        (mounted / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nnot a certificate\n")
+        async with _secure(running.port, pki.ca) as channel:
+            assert await _embed(channel, [("authorization", "Bearer acme-key")]) == "acme"
+        # a new certificate with the old key: the pair does not match
+        shutil.copy(renewed.server.cert, mounted / "tls.crt")
+        async with _secure(running.port, pki.ca) as channel:
+            assert await _embed(channel, [("authorization", "Bearer acme-key")]) == "acme"
+        shutil.copy(renewed.server.key, mounted / "tls.key")
+        async with _secure(running.port, renewed.ca) as channel:
+            assert await _embed(channel, [("authorization", "Bearer acme-key")]) == "acme"
+
+
+async def test_an_unusable_certificate_stops_the_service_at_start_naming_the_settings(pki, tmp_path):
+    garbage = tmp_path / "tls.crt"
+    garbage.write_text("not a certificate")
+    settings = _settings(pki, tls_cert_file=str(garbage))
+    with pytest.raises(SettingsError, match="RAGPLANE_TLS_CERT_FILE / _KEY_FILE / RAGPLANE_TLS_CA_FILE: unusable"):
+        await start_service(_app("embed"), settings, port=0, metrics=False)
+
+
+async def test_a_broken_client_certificate_update_keeps_the_channel_on_its_certificate(pki, tmp_path):
+    server_settings = _settings(pki, client_auth="require")
+    app = ServicerApp("embed", [(embed_pb2_grpc.add_EmbedServiceServicer_to_server, _PeerName())])
+    running = await start_service(app, server_settings, port=0, metrics=False)
+    mounted = tmp_path / "mounted"
+    mounted.mkdir()
+    for source, target in ((pki.client.cert, "tls.crt"), (pki.client.key, "tls.key"), (pki.ca, "ca.crt")):
+        shutil.copy(source, mounted / target)
+    caller = load_settings(
+        CommonSettings,
+        {},
+        service_token=TOKEN,
+        tls_cert_file=str(mounted / "tls.crt"),
+        tls_key_file=str(mounted / "tls.key"),
+        tls_ca_file=str(mounted / "ca.crt"),
+        tls_reload_s=0.1,
+    )
+    channel = service_channel(f"localhost:{running.port}", TOKEN, settings=caller)
+    stub = embed_pb2_grpc.EmbedServiceStub(channel)
+    token = tenant_var.set("acme")
+    try:
+        (mounted / "tls.crt").write_text("-----BEGIN CERTIFICATE-----\nhalf written")
+        await asyncio.sleep(0.3)
+        assert (await stub.Embed(embed_pb2.EmbedRequest(), timeout=5)).dense_model == "ragplane-client"
+        assert channel.renewals == 0
+    finally:
+        tenant_var.reset(token)
+        await channel.close()
+        await running.stop(0)

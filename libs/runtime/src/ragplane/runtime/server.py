@@ -3,6 +3,10 @@ warm up -> SERVING -> wait for SIGTERM -> NOT_SERVING -> drain -> stop backgroun
 
 A service implements ``Service``; ``run_service`` runs it as a process and ``start_service`` runs it
 inside a test on port 0.
+
+Listeners: plaintext, or TLS from RAGPLANE_TLS_CERT_FILE/_KEY_FILE (re-read when the files change; tls.py);
+under mutual TLS a client-facing service adds RAGPLANE_GRPC_INTERNAL_LISTEN for internal callers, and
+RAGPLANE_GRPC_HEALTH_LISTEN adds a plaintext listener with grpc.health.v1 only, for probes that speak no TLS.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -124,8 +125,19 @@ class CertificateFiles:
         self.reloads = 0
 
     def _configuration(self) -> Any:
+        """The files as gRPC's configuration, after checking that they parse and the key matches the certificate.
+
+        Raises:
+            OSError: a file cannot be read.
+            ssl.SSLError: the certificate, key or CA does not parse, or the key is not the certificate's.
+        """
         cert, key = _read(self._cert_file), _read(self._key_file)
         ca = _read(self._ca_file) if self._ca_file and self._require_client_auth else None
+        # gRPC takes any bytes here and would fail every later handshake instead; Python's ssl checks them first.
+        check = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        check.load_cert_chain(self._cert_file, self._key_file)
+        if ca is not None:
+            check.load_verify_locations(cadata=ca.decode("ascii", errors="replace"))
         return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
 
     def fetch(self) -> Any:
@@ -156,10 +168,16 @@ def server_credentials(settings: CommonSettings, *, require_client_auth: bool) -
     Args:
         settings: RAGPLANE_TLS_CERT_FILE, _KEY_FILE and (with ``require_client_auth``) RAGPLANE_TLS_CA_FILE.
         require_client_auth: the handshake fails unless the client presents a certificate signed by the CA.
+
+    Raises:
+        SettingsError: a file does not parse or the key is not the certificate's.
     """
-    files = CertificateFiles(
-        settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file, require_client_auth=require_client_auth
-    )
+    try:
+        files = CertificateFiles(
+            settings.tls_cert_file, settings.tls_key_file, settings.tls_ca_file, require_client_auth=require_client_auth
+        )
+    except OSError as exc:  # ssl.SSLError included
+        raise SettingsError(f"RAGPLANE_TLS_CERT_FILE / _KEY_FILE / RAGPLANE_TLS_CA_FILE: unusable: {exc}") from None
     return files.credentials()
 
 
@@ -167,8 +185,14 @@ def channel_credentials(ca_file: str, cert_file: str = "", key_file: str = "") -
     """Credentials that verify the server against ``ca_file`` and present ``cert_file``/``key_file`` when given.
 
     Raises:
-        OSError: a file cannot be read.
+        OSError: a file cannot be read; ssl.SSLError (an OSError): a file does not parse or the key is not the
+            certificate's (gRPC would accept the bytes and fail every handshake instead).
     """
+    check = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if ca_file:
+        check.load_verify_locations(cafile=ca_file)
+    if cert_file:
+        check.load_cert_chain(cert_file, key_file or None)
     return grpc.ssl_channel_credentials(
         root_certificates=_read(ca_file) if ca_file else None,
         private_key=_read(key_file) if key_file else None,
