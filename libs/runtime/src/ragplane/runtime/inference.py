@@ -191,7 +191,7 @@ class InferenceClient:
         self._policy = _ChannelPolicy.of(settings, timeout_s)
         self._client: Any = None
         self._opened = 0.0
-        self._retiring: set[asyncio.Task] = set()
+        self._retiring: dict[asyncio.Task, Any] = {}
         self.channels_opened = 0
 
     def _open(self) -> Any:
@@ -213,8 +213,8 @@ class InferenceClient:
         if max_age and time.monotonic() - self._opened >= max_age:
             old, self._client = self._client, self._open()
             task = asyncio.create_task(self._retire(old), name=f"retire-channel-{self.model}")
-            self._retiring.add(task)
-            task.add_done_callback(self._retiring.discard)
+            self._retiring[task] = old
+            task.add_done_callback(lambda done: self._retiring.pop(done, None))
         return self._client
 
     async def _retire(self, client: Any) -> None:
@@ -223,8 +223,12 @@ class InferenceClient:
             await client.close()
 
     async def close(self) -> None:
-        for task in list(self._retiring):
+        retiring = list(self._retiring.items())
+        self._retiring.clear()
+        for task, client in retiring:
             task.cancel()
+            with contextlib.suppress(Exception):
+                await client.close()
         if self._client is not None:
             await self._client.close()
             self._client = None

@@ -265,7 +265,7 @@ class RenewingChannel(grpc.aio.Channel):
         self._inner = open_channel()
         self._stamp = _stamp(self._paths)
         self._checked = time.monotonic()
-        self._retiring: set[asyncio.Task] = set()
+        self._retiring: dict[asyncio.Task, grpc.aio.Channel] = {}
         self.renewals = 0
 
     def current(self) -> grpc.aio.Channel:
@@ -286,8 +286,8 @@ class RenewingChannel(grpc.aio.Channel):
         self.renewals += 1
         log.info("tls client credentials reloaded", renewals=self.renewals)
         task = asyncio.get_running_loop().create_task(self._retire(old))
-        self._retiring.add(task)
-        task.add_done_callback(self._retiring.discard)
+        self._retiring[task] = old
+        task.add_done_callback(lambda done: self._retiring.pop(done, None))
         return self._inner
 
     async def _retire(self, channel: grpc.aio.Channel) -> None:
@@ -307,8 +307,12 @@ class RenewingChannel(grpc.aio.Channel):
         return _PerCall(self, "stream_stream", method, request_serializer, response_deserializer)
 
     async def close(self, grace: float | None = None) -> None:
-        for task in list(self._retiring):
+        """Close the channel and any replaced one still open (their calls get ``grace``)."""
+        retiring = list(self._retiring.items())
+        self._retiring.clear()
+        for task, channel in retiring:
             task.cancel()
+            await channel.close(grace)
         await self._inner.close(grace)
 
     def get_state(self, try_to_connect: bool = False) -> grpc.ChannelConnectivity:
