@@ -106,6 +106,10 @@ def stack_env(broker_port: int, redis_port: int, state_redis_port: int) -> dict[
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
+    # A server closes each connection after RAGPLANE_GRPC_MAX_CONNECTION_AGE_S (for balancing over replicas; the
+    # local stack has one of each) and cuts the calls still on it after the grace. An answer generated on the CPU
+    # streams for minutes on a busy machine, and a 30 s grace cut the demo's second answer with UNAVAILABLE.
+    env.setdefault("RAGPLANE_GRPC_MAX_CONNECTION_AGE_GRACE_S", "900")
     for name, address in service_addresses().items():
         key = "RAGPLANE_MODEL_ADDR" if name == "modelserver" else f"RAGPLANE_{name.upper()}_ADDR"
         env.setdefault(key, address)
