@@ -152,3 +152,21 @@ def test_an_unknown_preset_is_refused(helm, tmp_path):
     values.write_text(yaml.safe_dump(MINIMAL))
     done = chartlib.template(helm, [values], ["preset=huge"], check=False)
     assert done.returncode != 0 and "preset" in done.stderr
+
+
+def test_the_autoscalers_llm_example_sees_the_presets_parallelism(helm, tmp_path):
+    """Templates that read values outside a workload (here the operator's examples) see the preset too."""
+    extra = {
+        "triton": {"modelRepository": {"source": "pvc", "pvc": {"claimName": "engines"}}},
+        "autoscaler": {
+            "enabled": True,
+            "gpuPools": {"llm-h100": 8},
+            "examples": {
+                "enabled": True,
+                "llm": {"prometheusURL": "http://prometheus-operated.monitoring.svc:9090", "gpuPool": "llm-h100"},
+            },
+        },
+    }
+    rendered = _render(helm, tmp_path, "preset=gpu", extra=extra)
+    scaler = rendered.get("RagAutoscaler", f"{RELEASE}-ragplane-llm")
+    assert scaler["spec"]["gpu"]["tensorParallel"] == 2
