@@ -170,3 +170,15 @@ def test_the_autoscalers_llm_example_sees_the_presets_parallelism(helm, tmp_path
     rendered = _render(helm, tmp_path, "preset=gpu", extra=extra)
     scaler = rendered.get("RagAutoscaler", f"{RELEASE}-ragplane-llm")
     assert scaler["spec"]["gpu"]["tensorParallel"] == 2
+
+
+def test_what_each_preset_renders_is_valid_for_kubernetes(helm, tmp_path):
+    extra = {"triton": {"modelRepository": {"source": "pvc", "pvc": {"claimName": "engines"}}}}
+    paths = []
+    for preset in ("small", "gpu"):
+        path = tmp_path / f"{preset}.yaml"
+        path.write_text(_render(helm, tmp_path, f"preset={preset}", extra=extra).text)
+        paths.append(path)
+    lines = chartlib.kubernetes_validate(paths).splitlines()
+    errors = [line for line in lines if not line.startswith("WARN")]
+    assert not errors, "\n".join(errors)
