@@ -36,7 +36,7 @@ def _config(rendered, name: str) -> dict[str, str]:
 
 def test_every_service_mounts_its_certificate_read_only_and_serves_mutual_tls(rendered_scenarios):
     rendered = rendered_scenarios["tls-mtls"]
-    for name in SERVICES:
+    for name in [*SERVICES, "modelserver"]:
         spec = pod_spec(rendered.workload(name))
         [volume] = [v for v in spec["volumes"] if v["name"] == "tls"]
         assert volume["secret"]["secretName"] == "ragplane-tls"
@@ -48,10 +48,13 @@ def test_every_service_mounts_its_certificate_read_only_and_serves_mutual_tls(re
         assert config["RAGPLANE_TLS_KEY_FILE"] == f"{MOUNT}/tls.key"
         assert config["RAGPLANE_TLS_CA_FILE"] == f"{MOUNT}/ca.crt"
         assert config["RAGPLANE_TLS_CLIENT_AUTH"] == "require"
-        assert config["RAGPLANE_GRPC_HEALTH_LISTEN"] == f"0.0.0.0:{PORTS[name] + 2000}"
+        port = PORTS.get(name, 50070)
+        assert config["RAGPLANE_GRPC_HEALTH_LISTEN"] == f"0.0.0.0:{port + 2000}"
         assert ("RAGPLANE_GRPC_INTERNAL_LISTEN" in config) == (name in CLIENT_FACING), name
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-            assert container[probe]["grpc"] == {"port": PORTS[name] + 2000}
+            assert container[probe]["grpc"] == {"port": port + 2000}
+    # generate reaches the CPU model server over TLS too
+    assert _config(rendered, "generate")["RAGPLANE_MODEL_SERVER_TLS"] == "true"
 
 
 def test_callers_of_client_facing_services_dial_their_internal_port(rendered_scenarios):
@@ -80,13 +83,12 @@ def test_cert_manager_certificates_name_what_the_callers_dial(render):
         "global.tls.certManager.issuerRef.name=internal-ca",
     )
     certificates = {c["metadata"]["name"]: c["spec"] for c in rendered.of_kind("Certificate")}
-    assert set(certificates) == {f"{RELEASE}-ragplane-{name}" for name in SERVICES}
+    assert set(certificates) == {f"{RELEASE}-ragplane-{name}" for name in [*SERVICES, "modelserver"]}
     dialled = {
         address.removeprefix("dns:///").rpartition(":")[0]
         for name in SERVICES
         for key, address in _config(rendered, name).items()
-        # the LLM server (RAGPLANE_MODEL_ADDR) is not a ragplane listener: plaintext, see docs/deploy.md "TLS"
-        if key.endswith("_ADDR") and key != "RAGPLANE_MODEL_ADDR" and address.startswith("dns:///")
+        if key.endswith("_ADDR") and address.startswith("dns:///")
     }
     names = {dns for spec in certificates.values() for dns in spec["dnsNames"]}
     assert dialled and dialled <= names

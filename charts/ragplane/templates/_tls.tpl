@@ -11,11 +11,14 @@ plaintext port (grpc port + 2000) that serves grpc.health.v1 and nothing else.
 Each takes dict "root" $ "name" <workload> unless it says otherwise.
 */}}
 
-{{/* "true" when the workload's gRPC listeners serve TLS (the LLM servers are not ragplane's runtime). */}}
+{{/*
+"true" when the workload's gRPC listeners serve TLS: the services and the CPU model server (ragplane's own);
+Triton is configured apart (docs/deploy.md "TLS").
+*/}}
 {{- define "ragplane.tlsOn" -}}
 {{- include "ragplane.loadTopology" .root -}}
 {{- $topo := get .root.ragplaneTopology .name | default dict -}}
-{{- if and .root.Values.global.tls.enabled (not $topo.llmServer) -}}true{{- end -}}
+{{- if and .root.Values.global.tls.enabled (or (not $topo.llmServer) $topo.cpuServer) -}}true{{- end -}}
 {{- end -}}
 
 {{/* The plaintext health-only port of a workload under TLS (its probes' port). */}}
@@ -90,6 +93,9 @@ RAGPLANE_TLS_CLIENT_AUTH: {{ ternary "require" "none" $t.mutual | quote }}
 RAGPLANE_GRPC_HEALTH_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.healthPort" .) | quote }}
 {{- if include "ragplane.hasInternalPort" . }}
 RAGPLANE_GRPC_INTERNAL_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.internalPort" .) | quote }}
+{{- end }}
+{{- if and (include "ragplane.callsLLM" .) (eq .root.Values.llm.server "modelserver") }}
+RAGPLANE_MODEL_SERVER_TLS: "true"
 {{- end }}
 {{- end }}
 {{- range $ca := include "ragplane.storeCAs" . | fromYamlArray }}

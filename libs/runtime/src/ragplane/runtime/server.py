@@ -156,7 +156,12 @@ def _listen_address(settings: CommonSettings, service_name: str, port: int | Non
     return f"127.0.0.1:{DEFAULT_PORTS.get(service_name, 0)}"
 
 
-def _add_port(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None, what: str) -> int:
+def add_port(server: grpc.aio.Server, address: str, credentials: grpc.ServerCredentials | None, what: str) -> int:
+    """Bind ``address`` (TLS with ``credentials``, plaintext without); the bound port.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
     bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
     if bound == 0:
         raise OSError(f"{what}: cannot bind gRPC on {address}")
@@ -171,16 +176,16 @@ def _bind(server: grpc.aio.Server, settings: CommonSettings, name: str, address:
     certificate) and serves internal callers on RAGPLANE_GRPC_INTERNAL_LISTEN with mutual TLS.
     """
     if not server_tls_enabled(settings):
-        return _add_port(server, address, None, name), None
+        return add_port(server, address, None, name), None
     mutual = mutual_tls(settings)
     if is_internal(name):
-        return _add_port(server, address, server_credentials(settings, require_client_auth=mutual), name), None
-    bound = _add_port(server, address, server_credentials(settings, require_client_auth=False), name)
+        return add_port(server, address, server_credentials(settings, require_client_auth=mutual), name), None
+    bound = add_port(server, address, server_credentials(settings, require_client_auth=False), name)
     if not (mutual and settings.grpc_internal_listen):
         if mutual:
             log.warning("no RAGPLANE_GRPC_INTERNAL_LISTEN: the service token is refused on every call", service=name)
         return bound, None
-    internal = _add_port(
+    internal = add_port(
         server,
         settings.grpc_internal_listen,
         server_credentials(settings, require_client_auth=True),
@@ -189,7 +194,7 @@ def _bind(server: grpc.aio.Server, settings: CommonSettings, name: str, address:
     return bound, internal
 
 
-async def _health_listener(
+async def health_listener(
     health: health_aio.HealthServicer, settings: CommonSettings, name: str
 ) -> tuple[grpc.aio.Server | None, int | None]:
     """A plaintext server of grpc.health.v1 alone on RAGPLANE_GRPC_HEALTH_LISTEN, for probes that speak no TLS.
@@ -201,7 +206,7 @@ async def _health_listener(
         return None, None
     server = grpc.aio.server(options=SERVER_OPTIONS)
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
-    port = _add_port(server, settings.grpc_health_listen, None, f"{name} (health listener)")
+    port = add_port(server, settings.grpc_health_listen, None, f"{name} (health listener)")
     await server.start()
     return server, port
 
@@ -244,7 +249,7 @@ async def start_service(
     )
     address = _listen_address(settings, service.name, port)
     bound, internal_port = _bind(server, settings, service.name, address)
-    health_server, health_port = await _health_listener(health, settings, service.name)
+    health_server, health_port = await health_listener(health, settings, service.name)
     metrics_port = None
     if metrics:
         if port is not None:

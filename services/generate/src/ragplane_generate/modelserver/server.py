@@ -26,9 +26,10 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor
 
 from ragplane.runtime.logs import configure_logging, get_logger
-from ragplane.runtime.server import server_options
+from ragplane.runtime.server import add_port, health_listener, server_options
 from ragplane.runtime.services import metrics_port_for
 from ragplane.runtime.telemetry import start_metrics_server
+from ragplane.runtime.tls import check_tls, mutual_tls, server_credentials, server_tls_enabled
 from ragplane_generate.models import resolve_model
 from ragplane_generate.modelserver import metrics
 from ragplane_generate.modelserver.config import ModelServerSettings, load
@@ -82,6 +83,9 @@ class ModelServer:
     health: health_aio.HealthServicer
     model: LlmModel
     port: int
+    # The plaintext health-only listener (RAGPLANE_GRPC_HEALTH_LISTEN), for probes that speak no TLS.
+    health_server: grpc.aio.Server | None = None
+    health_port: int | None = None
 
     async def set_serving(self, serving: bool) -> None:
         status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
@@ -91,6 +95,8 @@ class ModelServer:
     async def stop(self) -> None:
         await self.set_serving(False)
         await self.server.stop(self.settings.grace_period_s)
+        if self.health_server is not None:
+            await self.health_server.stop(0)
         if self.model.ready:
             self.model.stop()
 
@@ -134,6 +140,7 @@ def build_model(settings: ModelServerSettings, loop: asyncio.AbstractEventLoop, 
 
 async def start_model_server(settings: ModelServerSettings, *, metrics_enabled: bool = True) -> ModelServer:
     """Bind and start serving; the model loads in the background unless the load mode is explicit."""
+    check_tls(settings)
     loop = asyncio.get_running_loop()
     health = health_aio.HealthServicer()
     serving_tasks: set[asyncio.Task] = set()
@@ -159,15 +166,19 @@ async def start_model_server(settings: ModelServerSettings, *, metrics_enabled: 
         [SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME], server
     )
     address = settings.grpc_listen or DEFAULT_LISTEN
-    port = server.add_insecure_port(address)
-    if port == 0:
-        raise OSError(f"modelserver: cannot bind gRPC on {address}")
+    # TLS from the mounted certificate when configured; under mutual TLS only callers with an internal client
+    # certificate (generate) complete the handshake.
+    credentials = (
+        server_credentials(settings, require_client_auth=mutual_tls(settings)) if server_tls_enabled(settings) else None
+    )
+    port = add_port(server, address, credentials, "modelserver")
+    health_server, health_port = await health_listener(health, settings, "modelserver")
     if metrics_enabled:
         metrics_listen = settings.metrics_listen or f"127.0.0.1:{metrics_port_for(port)}"
         metrics_port = start_metrics_server(metrics_listen)
     else:
         metrics_port = None
-    running = ModelServer(settings, server, health, model, port)
+    running = ModelServer(settings, server, health, model, port, health_server, health_port)
     holder["server"] = running
     await running.set_serving(False)
     metrics.READY.labels(settings.model_name).set(0)
@@ -176,6 +187,8 @@ async def start_model_server(settings: ModelServerSettings, *, metrics_enabled: 
         "listening",
         service="modelserver",
         port=port,
+        health_port=health_port,
+        tls=server_tls_enabled(settings),
         metrics_port=metrics_port,
         model_name=settings.model_name,
         load_mode=settings.load_mode,
