@@ -31,3 +31,7 @@ chart-lint: helm ## helm lint --strict with every scenario's values
 .PHONY: chart-test
 chart-test: chart-tools ## render, validate and check the chart, skaffold.yaml, the Dockerfile and infra/
 	$(PY) -m pytest -m chart tests/chart
+
+.PHONY: boot-test
+boot-test: helm ## boot every ci/ scenario's workloads as processes from the rendered chart (tests/deploy)
+	$(PY) -m pytest -m deploy tests/deploy

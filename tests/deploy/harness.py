@@ -25,6 +25,7 @@ import grpc
 from deploy.dns import DnsServer
 from deploy.plan import (
     LLM_SERVERS,
+    NOT_BOOTED,
     STAND_IN_CHAT_TEMPLATE,
     Endpoint,
     LocalProcess,
@@ -190,7 +191,10 @@ class Deployment:
 
     def start(self) -> None:
         began = time.monotonic()
-        ours = [p for p in self.plans if p.ours]
+        unknown = [p.name for p in self.plans if not p.ours and p.name not in LLM_SERVERS | NOT_BOOTED.keys()]
+        assert not unknown, f"workloads neither booted nor substituted (extend tests/deploy/README.md): {unknown}"
+        self.not_booted = {p.name: NOT_BOOTED[p.name] for p in self.plans if p.name in NOT_BOOTED}
+        ours = [p for p in self.plans if p.ours and p.name not in NOT_BOOTED]
         self.dns = DnsServer().start()
         self.endpoints = self._endpoints(ours)
         self.subs = Substitutions(

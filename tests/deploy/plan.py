@@ -33,6 +33,11 @@ NAME_LABEL = "app.kubernetes.io/name"
 IMAGE_USER = 10001
 # Workloads that are not our code and what stands in for them here (the README's substitution list).
 LLM_SERVERS = frozenset({"triton"})
+# Workloads of ours the harness does not boot, and why (the README says the same).
+NOT_BOOTED = {
+    "autoscaler": "the GPU-aware autoscaler operator needs a Kubernetes API server and in-cluster credentials; "
+    "it is off in every ci/ scenario and tested against a real API server in tests/operator",
+}
 # The model the CPU model server loads when it stands in for an LLM server (the fast tests' model).
 STAND_IN_LLM_MODEL = "smollm2-135m"
 STAND_IN_CHAT_TEMPLATE = "chatml"
@@ -216,14 +221,18 @@ def image_is_ours(image: str) -> bool:
 
 
 def image_env(name: str, target: str | None = None) -> dict[str, str]:
-    """The ``ENV`` of the image: the Dockerfile's ``target`` stage (default the last), stages it builds on included.
+    """The ``ENV`` of the image: the Dockerfile's ``target`` stage with the stages it builds on.
 
-    PATH is left out (the venv replaces the image), and so are values that refer to other variables.
+    The one Dockerfile at the root has a target per image, named as the workload (the default target);
+    a per-service Dockerfile's image is its last stage. PATH is left out (the venv replaces the image), and so
+    are values that refer to other variables.
     """
-    for candidate in (ROOT / "services" / name / "Dockerfile", ROOT / "Dockerfile"):
-        if candidate.exists():
-            # the root Dockerfile holds every image: its stage is the image's name unless told otherwise
-            return _dockerfile_env(candidate.read_text(), target or (name if candidate.parent == ROOT else None))
+    per_service = ROOT / "services" / name / "Dockerfile"
+    if per_service.exists():
+        return _dockerfile_env(per_service.read_text(), target)
+    shared = ROOT / "Dockerfile"
+    if shared.exists():
+        return _dockerfile_env(shared.read_text(), target or name)
     return {}
 
 
