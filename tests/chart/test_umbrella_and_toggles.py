@@ -131,4 +131,4 @@ def test_the_operator_and_the_topic_job_switches(render):
     assert with_operator.get("Deployment", f"{RELEASE}-ragplane-autoscaler")
     assert not [o for o in render("cpu-dev").of_kind("Deployment") if o["metadata"]["name"].endswith("autoscaler")]
     assert render("cpu-dev").get("Job", f"{RELEASE}-ragplane-kafka-topics")
-    assert not render("cpu-dev", "kafka.topics.create=false").of_kind("Job")
+    assert not render("cpu-dev", "kafka.topics.enabled=false").of_kind("Job")

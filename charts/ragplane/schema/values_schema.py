@@ -498,7 +498,7 @@ def build() -> Schema:
             ),
             "topics": obj(
                 {
-                    "create": boolean(),
+                    "enabled": boolean("Create the topics (Job or KafkaTopics); false: they exist already."),
                     "mode": string(enum=["job", "strimzi"]),
                     "partitions": integer(minimum=1),
                     "replicationFactor": integer(minimum=1),
