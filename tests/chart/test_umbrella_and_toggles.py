@@ -132,3 +132,9 @@ def test_the_operator_and_the_topic_job_switches(render):
     assert not [o for o in render("cpu-dev").of_kind("Deployment") if o["metadata"]["name"].endswith("autoscaler")]
     assert render("cpu-dev").get("Job", f"{RELEASE}-ragplane-kafka-topics")
     assert not render("cpu-dev", "kafka.topics.enabled=false").of_kind("Job")
+    assert not render("external-kafka-sasl", "kafka.topics.enabled=false").of_kind("KafkaTopic")
+
+
+def test_the_old_topic_switch_is_refused_naming_it(helm):
+    done = chartlib.template(helm, [chartlib.scenario_file("cpu-dev")], ["kafka.topics.create=false"], check=False)
+    assert done.returncode != 0 and "Additional property create is not allowed" in done.stderr
