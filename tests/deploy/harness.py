@@ -8,6 +8,7 @@ never becomes SERVING raises ``BootFailure`` with its last log lines.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import shutil
@@ -45,6 +46,20 @@ LOG_LINES = 40
 BOOT_TIMEOUT_S = float(os.environ.get("RAGPLANE_BOOT_TIMEOUT_S", "240"))
 JOB_TIMEOUT_S = 120.0
 IS_ROOT = os.geteuid() == 0
+
+
+@functools.cache
+def switches_user() -> bool:
+    """Whether replicas run as their pod's user: the tests run as root and, when the interpreter sits in a private
+    home, may make a mount namespace to show it (else they run as the current user, read-only paths emulated by
+    permissions, which root ignores)."""
+    if not IS_ROOT:
+        return False
+    hidden = _blocked_interpreter_dir()
+    if hidden is None:
+        return True
+    probe = subprocess.run(["unshare", "--mount", "true"], capture_output=True, timeout=30)
+    return probe.returncode == 0
 
 
 class BootFailure(AssertionError):
@@ -307,21 +322,21 @@ class Deployment:
             writable.append(Path(qdrant.removeprefix("file://")))
         for path in writable:
             path.mkdir(parents=True, exist_ok=True)
-            if IS_ROOT and local.user is not None:
+            if switches_user() and local.user is not None:
                 os.chown(path, local.user, local.group if local.group is not None else local.user)
-            path.chmod(0o700 if IS_ROOT else 0o755)
+            path.chmod(0o700 if switches_user() else 0o755)
         local.cwd.mkdir(parents=True, exist_ok=True)
         for path in local.root.rglob("*"):
             if path.is_dir() and path not in writable and not any(path.is_relative_to(w) for w in writable):
-                path.chmod(0o755 if IS_ROOT else 0o555)
-        local.root.chmod(0o755 if IS_ROOT else 0o555)
+                path.chmod(0o755 if switches_user() else 0o555)
+        local.root.chmod(0o755 if switches_user() else 0o555)
 
     def _spawn(self, local: LocalProcess) -> Replica:
         self._materialize(local)
         log_path = self.logs / f"{local.name}-{local.replica}.log"
         user_args: dict = {}
         argv = list(local.argv)
-        if IS_ROOT and local.user is not None:
+        if switches_user() and local.user is not None:
             group = local.group if local.group is not None else local.user
             hidden = _blocked_interpreter_dir()
             if hidden is None:
@@ -445,6 +460,15 @@ class Deployment:
         return "\n".join(
             f"--- {r.label}:\n{r.log_tail()}" for r in self.running if not workloads or r.local.name in workloads
         )
+
+    def uids(self) -> dict[str, tuple[int, int | None]]:
+        """{replica: (the uid it runs as, the uid its pod asks for)} of every running replica."""
+        out = {}
+        for replica in self.running:
+            status = Path(f"/proc/{replica.process.pid}/status").read_text()
+            uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+            out[replica.label] = (uid, replica.local.user)
+        return out
 
     def replicas_of(self, workload: str) -> list[Replica]:
         return [r for r in self.running if r.local.name == workload]

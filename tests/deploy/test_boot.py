@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 from chart.chartlib import SCENARIOS
-from deploy.harness import Deployment
+from deploy.harness import Deployment, switches_user
 
 from ragplane.v1 import common_pb2, ingest_pb2, ingest_pb2_grpc, rag_pb2, rag_pb2_grpc
 
@@ -81,6 +81,9 @@ def test_every_workload_of_the_scenario_serves_and_a_document_is_answered_with_a
     began = time.monotonic()
     with Deployment(rendered_scenarios[scenario], kafka_bootstrap) as deployment:
         booted = time.monotonic()
+        if switches_user():
+            # Every replica runs as its pod's runAsUser (10001 for ours), not as the test's root.
+            assert all(uid == wanted for uid, wanted in deployment.uids().values()), deployment.uids()
         doc_id = f"herons-{uuid.uuid4().hex[:8]}"
         result = ingest_and_ask(deployment, doc_id)
         answered = time.monotonic()
