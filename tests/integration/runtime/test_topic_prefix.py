@@ -42,7 +42,7 @@ class _Seen:
             self.docs.extend(e.message.doc_id for e in batch)
 
 
-def _wait(predicate, what, timeout_s: float = 60.0) -> None:
+def _wait(predicate, what, timeout_s: float = 120.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         assert time.monotonic() < deadline, f"timed out: {what()}"
