@@ -17,12 +17,13 @@ import pathlib
 import sys
 from typing import Any
 
-from ragplane.runtime.services import SERVICE_NAMES
+from ragplane.runtime.services import SERVICE_NAMES, is_internal
 
 SERVICES = SERVICE_NAMES
 REMOTE_MODEL_SERVICES = ("embed", "rerank")
-# The client-facing services: they alone may be exposed (Service type, Ingress, GRPCRoute).
-PUBLIC_SERVICES = ("orchestrator", "ingest", "eval")
+# The client-facing services (the service table's `public`): they alone may be exposed (Service type, Ingress,
+# GRPCRoute).
+PUBLIC_SERVICES = tuple(name for name in SERVICE_NAMES if not is_internal(name))
 OUT = pathlib.Path(__file__).resolve().parents[1] / "values.schema.json"
 
 Schema = dict[str, Any]
