@@ -146,7 +146,7 @@ def _bindable(host: str, port: int) -> bool:
             return False
 
 
-def _free_port_on(hosts: list[str]) -> int:
+def free_port_on(hosts: list[str]) -> int:
     """A port free on every one of ``hosts`` (the replicas of a headless Service share one port)."""
     for _ in range(200):
         port = infra.free_port()
@@ -260,7 +260,7 @@ class Deployment:
         for index, the_plan in enumerate(ours):
             count = max(1, self.replicas.get(the_plan.name, 1)) + self.spare.get(the_plan.name, 0)
             hosts = [f"127.{base}.{index + 1}.{r + 1}" for r in range(count)]
-            ports = {port: _free_port_on(hosts) for port in the_plan.ports.values()}
+            ports = {port: free_port_on(hosts) for port in the_plan.ports.values()}
             endpoints[the_plan.name] = Endpoint(hosts, ports)
         return endpoints
 

@@ -10,7 +10,7 @@ from concurrent import futures
 import grpc
 import pytest
 from deploy.dns import DnsServer
-from deploy.harness import _free_port_on
+from deploy.harness import free_port_on
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 pytestmark = [pytest.mark.deploy, pytest.mark.integration]
@@ -31,7 +31,7 @@ class CountingHealth(health.HealthServicer):
 
 @pytest.fixture
 def servers():
-    port = _free_port_on(HOSTS)
+    port = free_port_on(HOSTS)
     started = []
     for host in HOSTS:
         server = grpc.server(futures.ThreadPoolExecutor(2))
@@ -55,6 +55,13 @@ def test_a_headless_name_resolves_to_every_replica_and_round_robin_spreads_the_c
             f"dns://{dns.address}/{NAME}:{port}", options=[("grpc.service_config", config)]
         ) as ch:
             stub = health_pb2_grpc.HealthStub(ch)
+            # Until both connections are up round_robin uses the ready one; then it alternates exactly.
+            for _ in range(50):
+                stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
+                if all(s.calls for s in servicers):
+                    break
+            for servicer in servicers:
+                servicer.calls = 0
             for _ in range(20):
                 stub.Check(health_pb2.HealthCheckRequest(), timeout=5)
         assert [s.calls for s in servicers] == [10, 10]
