@@ -1,6 +1,6 @@
 """The local broker keeps its topics in memory. Kill it (SIGKILL) while documents are on their way through the
 whole local stack, recover the way ``ragplane status`` and ``ragplane up`` say, and every document ends INDEXED
-or FAILED with a reason to ingest it again, within a bound; ingesting the failed ones again indexes them.
+or FAILED with a reason to ingest it again, within a bound (the new broker's start, not the 30-minute timeout); ingesting the failed ones again indexes them.
 A service killed the same way is started again by ``ragplane up`` alone."""
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from ragplane.v1 import ingest_pb2, ingest_pb2_grpc
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 DOCUMENTS = 30
-STUCK_AFTER_S = 30
+# The default timeout (30 min): the documents must fail because 'ragplane up' says when its broker started.
+BOUND_S = 120
 WORDS = "harbour lantern copper orchard ferry reactor meadow granite willow falcon quarry beacon canal".split()
 AUTH = [("authorization", "Bearer dev-key")]
 TERMINAL = {ingest_pb2.DOCUMENT_STATE_INDEXED, ingest_pb2.DOCUMENT_STATE_FAILED}
@@ -66,7 +67,6 @@ def test_a_broker_killed_mid_pipeline_leaves_every_document_indexed_or_failed_wi
     env.update(
         RAGPLANE_HOME=str(home),
         COLUMNS="200",
-        RAGPLANE_INGEST_STUCK_AFTER_S=str(STUCK_AFTER_S),
         RAGPLANE_INGEST_STUCK_CHECK_INTERVAL_S="2",
     )
     for name in ("broker", "redis", "state_redis", "modelserver", *SERVICE_NAMES):
@@ -102,10 +102,9 @@ def test_a_broker_killed_mid_pipeline_leaves_every_document_indexed_or_failed_wi
         restarted = time.monotonic()
         again = _cli(env, "up", "--timeout", "900")
         assert again.returncode == 0, again.stdout + again.stderr
-        bound_s = STUCK_AFTER_S + 60
         while True:
             states = _states(env)
-            if all(s.state in TERMINAL for s in states.values()) or time.monotonic() - restarted > bound_s + 300:
+            if all(s.state in TERMINAL for s in states.values()) or time.monotonic() - restarted > BOUND_S:
                 break
             time.sleep(1)
         settled_s = time.monotonic() - restarted
@@ -113,10 +112,10 @@ def test_a_broker_killed_mid_pipeline_leaves_every_document_indexed_or_failed_wi
         assert not pending, f"still on their way {settled_s:.0f} s after the restart: {pending}"
         failed = {d: s.reason for d, s in states.items() if s.state == ingest_pb2.DOCUMENT_STATE_FAILED}
         assert failed and set(failed) <= set(on_their_way), (failed, on_their_way)
-        assert all("ingest the document again" in reason for reason in failed.values()), failed
+        assert all("broker restarted" in r and "ingest the document again" in r for r in failed.values()), failed
         print(
             f"{len(on_their_way)} of {DOCUMENTS} documents on their way at the kill; {len(failed)} failed with the "
-            f"reason, the rest indexed, {settled_s:.0f} s after 'ragplane up' began (stuck after {STUCK_AFTER_S} s)"
+            f"reason, the rest indexed, {settled_s:.0f} s after 'ragplane up' began"
         )
 
         # What the reason says works: the same command indexes the failed documents.

@@ -75,6 +75,7 @@ class IngestApp:
             self.pipeline,
             stuck_after_s=settings.stuck_after_s,
             interval_s=settings.stuck_check_interval_s,
+            lost_before=settings.events_lost_before,
         )
 
     def register(self, server: grpc.aio.Server) -> list[str]:

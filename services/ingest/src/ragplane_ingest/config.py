@@ -174,6 +174,13 @@ class Settings(CommonSettings):
         doc="a document QUEUED or CHUNKED with no progress for this long has lost its events (a memory-only "
         "broker restarted): it becomes FAILED with a reason to ingest it again; a DELETING one is sent again",
     )
+    events_lost_before: float = env(
+        "RAGPLANE_INGEST_EVENTS_LOST_BEFORE",
+        0.0,
+        check=non_negative,
+        doc="a Unix time: documents QUEUED or CHUNKED with no change since then lost their events for certain and "
+        "become FAILED at once; 'ragplane up' sets it to the start of its memory-only broker; 0: only the timeout",
+    )
     stuck_check_interval_s: float = env(
         "RAGPLANE_INGEST_STUCK_CHECK_INTERVAL_S",
         60.0,

@@ -8,7 +8,9 @@ ingest it again (an upload of the same content is then accepted, not UNCHANGED).
 DELETING document's delete event is produced again.
 
 Progress is any registry change: the version registered, its events acknowledged (CHUNKED), a PARTIAL report of
-the index writer. The timeout is the only signal, so it must exceed the longest honest wait of a document in the
+the index writer. Where the broker's start is known (``RAGPLANE_INGEST_EVENTS_LOST_BEFORE``, which ``ragplane up``
+sets for its memory-only broker), a document unchanged since before it lost its events for certain and fails at
+once. Otherwise the timeout is the only signal, so it must exceed the longest honest wait of a document in the
 embed backlog; should a document marked FAILED be indexed after all, its INDEXED event still applies (the same
 version), so the mistake heals itself.
 """
@@ -38,21 +40,36 @@ def lost_reason(stuck_after_s: float) -> str:
     )
 
 
+LOST_WITH_BROKER = (
+    "its events were lost before indexing finished (the memory-only broker restarted); ingest the document again"
+)
+
+
 class StuckDocuments:
     """Finds documents with no progress past ``stuck_after_s`` once at start and then every ``interval_s``."""
 
     def __init__(
-        self, store: registry.Registry, redriver: Redriver, *, stuck_after_s: float, interval_s: float
+        self,
+        store: registry.Registry,
+        redriver: Redriver,
+        *,
+        stuck_after_s: float,
+        interval_s: float,
+        lost_before: float = 0.0,
     ) -> None:
         self._registry = store
         self._redriver = redriver
         self._stuck_after_s = stuck_after_s
         self._interval_s = interval_s
+        # Documents unchanged since this time lost their events for certain (the broker started after it).
+        self._lost_before = lost_before
         self._task: asyncio.Task[None] | None = None
 
     async def sweep(self, now: float | None = None) -> dict[str, int]:
         """One pass; returns how many documents were failed and how many deletions were sent again."""
-        cutoff = (time.time() if now is None else now) - self._stuck_after_s
+        timed_out = (time.time() if now is None else now) - self._stuck_after_s
+        cutoff = max(timed_out, self._lost_before)
+        reason = lost_reason(self._stuck_after_s) if cutoff == timed_out else LOST_WITH_BROKER
         counts = {"failed": 0, "deletion_resent": 0}
         for tenant, record in await self._registry.in_flight_since(cutoff):
             if record.state == registry.DELETING:
@@ -62,9 +79,7 @@ class StuckDocuments:
                 except Unavailable as exc:  # tried again on the next pass; the upserts are still looked at
                     log.warning("deletion not sent again", tenant=tenant, doc_id=record.doc_id, error=str(exc))
                 continue
-            outcome = await self._registry.give_up(
-                tenant, record.doc_id, cutoff=cutoff, reason=lost_reason(self._stuck_after_s)
-            )
+            outcome = await self._registry.give_up(tenant, record.doc_id, cutoff=cutoff, reason=reason)
             if outcome == "failed":
                 counts["failed"] += 1
                 log.warning(

@@ -227,6 +227,7 @@ def _start_all(timeout_s: float, progress=None) -> list[Component]:
         check_free("redis", redis_port)
         check_free("state_redis", state_redis_port)
         note("starting broker")
+        broker_started = time.time()
         broker = infra.start_broker(broker_port, logs / "broker.log")
         components.append(Component("broker", broker.process.pid, broker_port, "infra", log=str(broker.log_path)))
         _save_state(components)
@@ -234,6 +235,9 @@ def _start_all(timeout_s: float, progress=None) -> list[Component]:
             components.append(Component(redis.name, redis.process.pid, redis.port, "infra", log=str(redis.log_path)))
             _save_state(components)
         env = stack_env(broker_port, redis_port, state_redis_port)
+        # The broker keeps topics in memory: documents the registry still had on their way when it started lost
+        # their events, and ingest fails them at once instead of after RAGPLANE_INGEST_STUCK_AFTER_S.
+        env["RAGPLANE_INGEST_EVENTS_LOST_BEFORE"] = repr(broker_started)
         _env_file().write_text(json.dumps({k: v for k, v in env.items() if k.startswith(_KEPT_ENV)}, indent=2))
         _env_file().chmod(0o600)
 
