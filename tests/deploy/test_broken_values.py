@@ -102,3 +102,14 @@ def test_qdrant_url_without_store_selection_crashes_retrieve_on_the_read_only_ro
     assert "Permission denied" in failures["retrieve-0"] or "Read-only" in failures["retrieve-0"], failures[
         "retrieve-0"
     ]
+
+
+def test_a_workload_not_serving_by_the_deadline_fails_the_boot_with_its_log_lines(rendered_scenarios, kafka_bootstrap):
+    # No model loads in a second: every replica is still starting when the deadline passes.
+    with (
+        pytest.raises(BootFailure) as failed,
+        Deployment(rendered_scenarios["cpu-dev"], kafka_bootstrap, boot_timeout_s=1),
+    ):
+        pass
+    failures = failed.value.failures
+    assert "not SERVING after 1s; last 40 log lines" in failures.get("modelserver-0", ""), sorted(failures)
