@@ -1,6 +1,6 @@
 """``ragplane status`` and ``ragplane up`` as a new user meets them: status fails and names what is missing when
-the local stack is not (fully) up, so ``make demo``'s ``status || up`` starts it; up on a partly running stack
-says what to do instead of starting a second stack."""
+the local stack is not (fully) up, so ``make demo``'s ``status || up`` starts it. ``up`` on a running or partly
+running stack: tests/e2e/test_first_hour_demo.py and test_first_hour_outage.py."""
 
 from __future__ import annotations
 
@@ -38,23 +38,17 @@ def test_status_fails_and_names_every_part_when_nothing_runs(tmp_path: Path):
     assert set(SERVICE_NAMES) <= states.keys() and set(states.values()) == {"MISSING"}, states
 
 
-def test_status_and_up_on_a_partly_running_stack_name_the_missing_parts(tmp_path: Path, monkeypatch):
+def test_status_on_a_partly_running_stack_names_the_missing_parts(tmp_path: Path, monkeypatch):
     monkeypatch.setenv("RAGPLANE_HOME", str(tmp_path))
     (tmp_path / "logs").mkdir()
     servers = list(stack._start_redis_servers(infra.free_port(), infra.free_port(), tmp_path / "logs", print))
     try:
         stack._save_state([stack.Component(s.name, s.process.pid, s.port, "infra") for s in servers])
         status = _cli(tmp_path, "status")
-        up = _cli(tmp_path, "up", "--timeout", "30")
     finally:
         stack.down()
-    said = status.stdout + status.stderr
+    said = " ".join((status.stdout + status.stderr).split())  # the console wraps long lines
     assert status.returncode != 0, said
-    assert "broker" in said and "orchestrator" in said and "MISSING" in said, said
-    # The broker is gone with its topics: up says how to recover and starts nothing next to the survivors.
-    told = up.stdout + up.stderr
-    assert up.returncode != 0, told
-    assert "broker" in told and "ragplane down" in told, told
-    assert [c.name for c in stack.load_state_at(tmp_path)] == [] or not any(
-        c.name == "orchestrator" for c in stack.load_state_at(tmp_path)
-    )
+    assert "broker MISSING" in said and "orchestrator MISSING" in said and "redis UP" not in said, said
+    # The broker is gone with its topics: the hint is to start everything again, not to start the broker alone.
+    assert "'ragplane up' starts the whole stack again" in said, said

@@ -45,7 +45,12 @@ def _cmd_up(args: argparse.Namespace) -> int:
             for c in components
         ],
     )
-    if result.already_running:
+    if result.lost:
+        console.print(
+            f"{', '.join(result.lost)} had stopped: the whole stack was started again, all services SERVING. "
+            "Documents that were on their way lost their events and are FAILED: ingest them again."
+        )
+    elif result.already_running:
         console.print("The local stack is already running; nothing started. Stop it with [bold]ragplane down[/bold].")
     elif len(result.started) < len(components):
         console.print(f"Started {', '.join(result.started)}; all services SERVING.")
@@ -97,7 +102,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         )
         if down:
             infra_lost = any(name in stack.INFRA for name, _ in down)
-            todo = "'ragplane down' then 'ragplane up'" if infra_lost else "'ragplane up' starts what is missing"
+            todo = (
+                "'ragplane up' starts the whole stack again" if infra_lost else "'ragplane up' starts what is missing"
+            )
             console.print(
                 f"not fully up: {', '.join(f'{name} {state}' for name, state in down)}. {todo} "
                 f"(logs: {stack.home() / 'logs'})"

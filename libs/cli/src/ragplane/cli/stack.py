@@ -6,7 +6,8 @@ sequences, with an append-only file and no eviction (an evicted sequence would r
 
 ``up`` records every PID it starts under ``$RAGPLANE_HOME/run`` and ``down`` stops exactly those. ``up`` on a
 stack that is already running changes nothing; on a partly running one it starts the services that exited, and
-refuses (saying what to do) when the broker or a Redis server is gone, since the services' state went with it.
+when the broker or a Redis server is gone it stops the rest and starts the whole stack again (the services hold
+connections and consumer state of the broker that went away; the state Redis keeps its data on disk).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import grpc
@@ -145,10 +146,12 @@ def expected_names() -> list[str]:
 
 @dataclass
 class UpResult:
-    """What ``up`` found and did: the stack's components and the names it started ([] when all were running)."""
+    """What ``up`` found and did: the stack's components and the names it started ([] when all were running);
+    ``lost``: the infrastructure that had stopped, for which the whole stack was started again."""
 
     components: list[Component]
     started: list[str]
+    lost: list[str] = field(default_factory=list)
 
     @property
     def already_running(self) -> bool:
@@ -159,7 +162,6 @@ def up(timeout_s: float = 600.0, progress=None) -> UpResult:
     """Start the local stack, or what is missing of it; wait until every service reports SERVING.
 
     Raises:
-        SystemExit: part of the stack runs but its broker or a Redis server is gone (the message says what to do).
         infra.InfraError: a component could not start.
     """
     existing = load_state()
@@ -174,11 +176,13 @@ def _complete(components: list[Component], timeout_s: float, progress=None) -> U
     by_name = {c.name: c for c in components}
     lost = [name for name in INFRA if name not in by_name or not infra.pid_alive(by_name[name].pid)]
     if lost:
-        # A new memory-only broker has no topics and no consumer offsets; the services hold connections to it.
-        raise SystemExit(
-            f"the local stack is partly running: {', '.join(lost)} not running. "
-            "Stop what is left and start it again: 'ragplane down' then 'ragplane up'"
-        )
+        # A new memory-only broker has no topics and no consumer offsets; the services hold connections to the
+        # old one. Starting everything again is what always works; the registry's Redis keeps its data on disk.
+        if progress:
+            progress(f"{', '.join(lost)} not running: stopping the rest to start the whole stack again")
+        down()
+        started = _start_all(timeout_s, progress)
+        return UpResult(started, [c.name for c in started], lost)
     env = _saved_env(by_name)
     logs = home() / "logs"
     started: list[str] = []
