@@ -95,3 +95,57 @@ async def test_documents_whose_events_died_with_the_broker_fail_with_a_reason_or
         if replacement is not None:
             replacement.stop()
     print(f"stuck documents failed {failed_after_s:.1f}s after the new broker started (stuck_after {STUCK_AFTER_S}s)")
+
+
+class _NoDeletions:
+    async def resend_delete(self, tenant: str, doc_id: str, sequence: int) -> bool:
+        raise AssertionError("no document was DELETING")
+
+
+async def test_one_sweep_fails_every_stuck_document_across_tenants_past_one_batch(redis_url):
+    import uuid
+
+    from ragplane_ingest.registry import FAILED as FAILED_STATE
+    from ragplane_ingest.registry import INDEXED as INDEXED_STATE
+    from ragplane_ingest.registry import QUEUED, Registry
+    from ragplane_ingest.stuck import StuckDocuments
+
+    store = Registry.from_url(redis_url, f"test:{uuid.uuid4().hex[:10]}")
+    try:
+        counts = {"tenant-a": 1200, "tenant-b": 30}
+        for tenant, count in counts.items():
+            for index in range(count):
+                await store.begin_version(
+                    tenant,
+                    f"doc-{index}",
+                    sequence=1,
+                    content_hash="h",
+                    state=QUEUED,
+                    chunk_count=1,
+                    flagged_chunks=0,
+                    unscanned=False,
+                    source="s",
+                    title="t",
+                )
+        done = await store.apply_indexed(
+            "tenant-b",
+            "doc-0",
+            sequence=1,
+            content_hash="h",
+            outcome="INDEXED",
+            indexed_chunks=1,
+            total_chunks=1,
+            reason="",
+        )
+        assert done == "applied"
+        sweep = StuckDocuments(store, _NoDeletions(), stuck_after_s=60, interval_s=60)
+        assert await sweep.sweep(now=time.time() + 30) == {"failed": 0, "deletion_resent": 0}
+        result = await sweep.sweep(now=time.time() + 61)
+        assert result == {"failed": 1200 + 29, "deletion_resent": 0}
+        failed = await store.get("tenant-a", "doc-1199")
+        assert failed is not None and failed.state == FAILED_STATE and "ingest the document again" in failed.reason
+        indexed = await store.get("tenant-b", "doc-0")
+        assert indexed is not None and indexed.state == INDEXED_STATE
+        assert await store.in_flight_since(time.time() + 10_000) == []
+    finally:
+        await store.close()

@@ -27,6 +27,10 @@ from ragplane_ingest import metrics, registry
 
 log = get_logger(__name__)
 
+# Documents read per tenant at a time, and batches per pass at most (a pass after a broker loss may meet many).
+_BATCH = 500
+_MAX_BATCHES = 200
+
 
 class Redriver(Protocol):
     async def resend_delete(self, tenant: str, doc_id: str, sequence: int) -> bool:
@@ -66,33 +70,49 @@ class StuckDocuments:
         self._task: asyncio.Task[None] | None = None
 
     async def sweep(self, now: float | None = None) -> dict[str, int]:
-        """One pass; returns how many documents were failed and how many deletions were sent again."""
+        """One pass over every document stuck at the cutoff (in batches until none is left); returns how many
+        documents were failed and how many deletions were sent again."""
         timed_out = (time.time() if now is None else now) - self._stuck_after_s
         cutoff = max(timed_out, self._lost_before)
         reason = lost_reason(self._stuck_after_s) if cutoff == timed_out else LOST_WITH_BROKER
         counts = {"failed": 0, "deletion_resent": 0}
-        for tenant, record in await self._registry.in_flight_since(cutoff):
-            if record.state == registry.DELETING:
-                try:
-                    if await self._redriver.resend_delete(tenant, record.doc_id, record.sequence):
-                        counts["deletion_resent"] += 1
-                except Unavailable as exc:  # tried again on the next pass; the upserts are still looked at
-                    log.warning("deletion not sent again", tenant=tenant, doc_id=record.doc_id, error=str(exc))
-                continue
-            outcome = await self._registry.give_up(tenant, record.doc_id, cutoff=cutoff, reason=reason)
-            if outcome == "failed":
-                counts["failed"] += 1
-                log.warning(
-                    "document stuck: marked failed",
-                    tenant=tenant,
-                    doc_id=record.doc_id,
-                    state=record.state,
-                    sequence=record.sequence,
-                )
+        for _ in range(_MAX_BATCHES):
+            found = await self._registry.in_flight_since(cutoff, limit=_BATCH)
+            # Each document handled leaves the set or is re-scored past the cutoff; one whose deletion could not
+            # be sent stays, so a batch that moved nothing ends the pass.
+            moved = 0
+            for tenant, record in found:
+                moved += await self._handle(tenant, record, cutoff, reason, counts)
+            if not moved:
+                break
         for action, count in counts.items():
             if count:
                 metrics.STUCK.labels(action).inc(count)
         return counts
+
+    async def _handle(
+        self, tenant: str, record: registry.DocumentRecord, cutoff: float, reason: str, counts: dict[str, int]
+    ) -> int:
+        """Fail a stuck upsert or send a deletion again; 1 when the document left the batch's reach, else 0."""
+        if record.state == registry.DELETING:
+            try:
+                if await self._redriver.resend_delete(tenant, record.doc_id, record.sequence):
+                    counts["deletion_resent"] += 1
+                return 1
+            except Unavailable as exc:  # tried again on the next pass; the upserts are still looked at
+                log.warning("deletion not sent again", tenant=tenant, doc_id=record.doc_id, error=str(exc))
+                return 0
+        outcome = await self._registry.give_up(tenant, record.doc_id, cutoff=cutoff, reason=reason)
+        if outcome == "failed":
+            counts["failed"] += 1
+            log.warning(
+                "document stuck: marked failed",
+                tenant=tenant,
+                doc_id=record.doc_id,
+                state=record.state,
+                sequence=record.sequence,
+            )
+        return 1
 
     def start(self) -> None:
         """Run the sweep in the background on the running event loop (the first pass at once)."""
