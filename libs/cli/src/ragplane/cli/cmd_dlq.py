@@ -1,4 +1,4 @@
-"""``ragplane dlq list|replay TOPIC``: look at dead letters and, once their cause is fixed, replay them.
+"""``ragplane dlq list|replay|purge TOPIC``: look at dead letters and, once their cause is fixed, replay them.
 
 TOPIC is a topic or its dead-letter queue (``<topic>.dlq``, where the runtime's consumers put poison records
 with the error in ``ragplane-error*`` headers). ``list`` shows per partition how many dead letters there are,
@@ -7,6 +7,13 @@ their first and last offsets and how many the replay group has not replayed yet,
 value and trace headers, without the error headers), waiting for the broker's acknowledgement, then commits
 the replay group's offsets, so a replay is never repeated. It reads up to the end the DLQ had when it started,
 so records that fail again are left for a later replay. The broker comes from the RAGPLANE_KAFKA_* settings.
+
+A replay never brings back what was meant to go: it drops (and counts) each dead letter that
+- a purge marker covers: ``purge --tenant T [--document D]`` appends a marker to the DLQ, rewriting nothing, and
+  every dead letter of that tenant (or document) dead-lettered before the marker is never replayed;
+- a newer version of the same document in the same DLQ supersedes (a later upsert or a delete, by the
+  document version's sequence), so a deleted document's chunks are not indexed again from a dead letter.
+The text itself leaves the DLQ with its retention (the chart's ``kafka.topics.dlqRetentionMs``, 30 days).
 
 An installation whose services run with RAGPLANE_KAFKA_TOPIC_PREFIX (the chart's kafka.topicPrefix) has its
 topics and groups under that prefix: ``--topic-prefix`` (default: that variable) puts it in front of TOPIC (unless
@@ -23,15 +30,34 @@ from contextlib import contextmanager
 from typing import Any
 
 from ragplane.cli.output import console, print_json, print_table
-from ragplane.runtime.kafka import ERROR_HEADER, EventProducer, client_config, dlq_topic, group_name, topic_name
+from ragplane.runtime.kafka import (
+    ERROR_HEADER,
+    TOPIC_CHUNKS,
+    TOPIC_INDEXED,
+    TOPIC_VECTORS,
+    EventProducer,
+    client_config,
+    dlq_topic,
+    group_name,
+    topic_name,
+)
 from ragplane.runtime.settings import CommonSettings, load_settings
+from ragplane.v1 import events_pb2
 
 DLQ_SUFFIX = ".dlq"
 REPLAY_GROUP = "ragplane-dlq-replay"
 ORIGINAL_TOPIC_HEADER = "ragplane-original-topic"
 # Headers the runtime adds when it dead-letters a record; they describe the failure, not the event.
 _FAILURE_HEADERS = ("ragplane-error", "ragplane-original-", "ragplane-consumer-group", "ragplane-failed-at")
+PURGE_HEADER = "ragplane-purge"
 _COMMIT_EVERY = 100
+# Payload types of the topics whose records carry a document version (field ``version.sequence``).
+_VERSIONED = {
+    TOPIC_CHUNKS: events_pb2.ChunksEvent,
+    TOPIC_VECTORS: events_pb2.VectorsEvent,
+    TOPIC_INDEXED: events_pb2.IndexedEvent,
+}
+_DELETE = events_pb2.DOCUMENT_OPERATION_DELETE
 
 
 class DlqError(Exception):
@@ -85,6 +111,74 @@ def checked_target(record: Any, where: Route) -> str:
             f"not {where.target!r}; refusing to replay it"
         )
     return where.target
+
+
+@dataclasses.dataclass(frozen=True)
+class Letter:
+    """What a replay needs to know of one dead letter: its document, version and time."""
+
+    tenant: str
+    doc_id: str
+    sequence: int
+    deleted: bool
+    timestamp_ms: int
+
+
+def purge_scope(record: Any) -> tuple[str, str] | None:
+    """``(tenant, doc_id)`` of a purge marker ('' doc_id: the whole tenant), or None for a dead letter."""
+    value = header(list(record.headers or []), PURGE_HEADER)
+    if not value:
+        return None
+    tenant, _, doc_id = value.partition("/")
+    return tenant, doc_id
+
+
+def letter(record: Any, target: str) -> Letter:
+    """The document of a dead letter: from its payload where the topic's type is known, else from its key."""
+    key = (record.key or b"").decode(errors="replace")
+    tenant, _, doc_id = key.partition("/")
+    sequence, deleted = -1, False
+    message_type = next((t for name, t in _VERSIONED.items() if target.endswith(name)), None)
+    if message_type is not None and record.value:
+        try:
+            event = message_type.FromString(record.value)
+        except Exception:  # noqa: BLE001 - an undecodable dead letter is replayed as it is
+            event = None
+        if event is not None:
+            tenant, doc_id = event.tenant or tenant, event.doc_id or doc_id
+            sequence = event.version.sequence
+            deleted = getattr(event, "operation", 0) == _DELETE
+    return Letter(tenant, doc_id, sequence, deleted, int(record.timestamp or 0))
+
+
+class Drops:
+    """Purge markers and newest versions of a whole DLQ: which dead letters a replay must drop."""
+
+    def __init__(self) -> None:
+        self._purges: dict[tuple[str, str], int] = {}  # (tenant, doc_id or '') -> latest marker time
+        self._newest: dict[tuple[str, str], int] = {}  # (tenant, doc_id) -> highest sequence dead-lettered
+
+    def scan(self, record: Any, target: str) -> None:
+        scope = purge_scope(record)
+        if scope is not None:
+            self._purges[scope] = max(self._purges.get(scope, 0), int(record.timestamp or 0))
+            return
+        seen = letter(record, target)
+        key = (seen.tenant, seen.doc_id)
+        self._newest[key] = max(self._newest.get(key, -1), seen.sequence)
+
+    def reason(self, record: Any, target: str) -> str:
+        """'' to replay ``record``; else why it is dropped: 'marker', 'purged' or 'superseded'."""
+        if purge_scope(record) is not None:
+            return "marker"
+        seen = letter(record, target)
+        for scope in ((seen.tenant, ""), (seen.tenant, seen.doc_id)):
+            marked = self._purges.get(scope)
+            if marked is not None and seen.timestamp_ms <= marked:
+                return "purged"
+        if 0 <= seen.sequence < self._newest.get((seen.tenant, seen.doc_id), -1):
+            return "superseded"
+        return ""
 
 
 class DeadLetters:
@@ -155,6 +249,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         for tp in letters.partitions:
             start, end = letters.starts[tp], letters.ends[tp]
             for record in letters.records(tp, start, args.limit):
+                if purge_scope(record) is not None:
+                    continue
                 headers = list(record.headers or [])
                 key = (
                     header(headers, "ragplane-error-type"),
@@ -184,36 +280,66 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def scan_drops(settings: CommonSettings, where: Route, group: str) -> Drops:
+    """Read the whole DLQ for purge markers and newest versions, with a reader of its own (no commits)."""
+    drops = Drops()
+    scanner = DeadLetters(settings, where.dlq, group)
+    try:
+        for tp in scanner.partitions:
+            for record in scanner.records(tp, scanner.starts[tp], scanner.ends[tp] - scanner.starts[tp]):
+                drops.scan(record, where.target)
+    finally:
+        scanner.close()
+    return drops
+
+
 def _replay_partition(
-    letters: DeadLetters, tp: Any, where: Route, producer: EventProducer | None, limit: int
+    letters: DeadLetters, tp: Any, where: Route, producer: EventProducer | None, limit: int, drops: Drops
 ) -> dict[str, Any]:
     start = letters.committed(tp)
-    done, position = 0, start
+    done, position, dropped = 0, start, Counter()
+    handled = 0
     for record in letters.records(tp, start, limit):
         target = checked_target(record, where)
-        if producer is not None:
-            headers = replay_headers(list(record.headers or []), where.dlq, tp.partition, record.offset)
-            producer.send_raw(target, record.key, record.value, headers)
-        done, position = done + 1, record.offset + 1
-        if producer is not None and done % _COMMIT_EVERY == 0:
+        reason = drops.reason(record, where.target)
+        if reason:
+            dropped[reason] += 1
+        else:
+            if producer is not None:
+                headers = replay_headers(list(record.headers or []), where.dlq, tp.partition, record.offset)
+                producer.send_raw(target, record.key, record.value, headers)
+            done += 1
+        handled, position = handled + 1, record.offset + 1
+        if producer is not None and handled % _COMMIT_EVERY == 0:
             letters.commit(tp, position)
-    if producer is not None and done:
+    if producer is not None and handled:
         letters.commit(tp, position)
-    return {"partition": tp.partition, "from_offset": start, "to_offset": position, "replayed": done}
+    return {
+        "partition": tp.partition,
+        "from_offset": start,
+        "to_offset": position,
+        "replayed": done,
+        "purged": dropped["purged"],
+        "superseded": dropped["superseded"],
+    }
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     with open_dlq(args) as (settings, where, letters):
         producer = None if args.dry_run else EventProducer(settings, "ragplane-dlq-replay")
         partitions, left = [], args.limit
+        # Scanned after the replay reader opened: every marker up to its end offsets is seen.
+        drops = scan_drops(settings, where, group_name(settings, args.group))
         try:
             for tp in letters.partitions:
-                partitions.append(_replay_partition(letters, tp, where, producer, left))
+                partitions.append(_replay_partition(letters, tp, where, producer, left, drops))
                 left -= partitions[-1]["replayed"]
         finally:
             if producer is not None:
                 producer.close()
     replayed = sum(p["replayed"] for p in partitions)
+    purged = sum(p["purged"] for p in partitions)
+    superseded = sum(p["superseded"] for p in partitions)
     if args.json:
         print_json(
             {
@@ -221,13 +347,43 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 "target": where.target,
                 "dry_run": args.dry_run,
                 "replayed": replayed,
+                "purged": purged,
+                "superseded": superseded,
                 "partitions": partitions,
             }
         )
         return 0
     print_table(f"{where.dlq} -> {where.target}", list(partitions[0]), [list(p.values()) for p in partitions])
     verb = "would replay" if args.dry_run else "replayed"
-    console.print(f"{verb} {replayed} dead letters to {where.target}")
+    console.print(
+        f"{verb} {replayed} dead letters to {where.target}; dropped {purged} purged and {superseded} superseded"
+    )
+    return 0
+
+
+def _cmd_purge(args: argparse.Namespace) -> int:
+    if "/" in args.tenant or not args.tenant:
+        raise DlqError(f"--tenant must be a tenant name without '/', but got {args.tenant!r}")
+    scope = f"{args.tenant}/{args.document or ''}"
+    with open_dlq(args) as (settings, where, letters):
+        covered = 0
+        for tp in letters.partitions:
+            for record in letters.records(tp, letters.starts[tp], letters.ends[tp] - letters.starts[tp]):
+                if purge_scope(record) is None:
+                    seen = letter(record, where.target)
+                    covered += seen.tenant == args.tenant and (not args.document or seen.doc_id == args.document)
+        producer = EventProducer(settings, "ragplane-dlq-purge")
+        try:
+            producer.send_raw(where.dlq, scope.encode(), b"", [(PURGE_HEADER, scope.encode())])
+        finally:
+            producer.close()
+    if args.json:
+        print_json({"dlq": where.dlq, "purge": scope, "dead_letters_covered": covered})
+        return 0
+    console.print(
+        f"purge marker for {scope!r} written to {where.dlq}: {covered} dead letters there will never be replayed "
+        "(they leave the topic with its retention)"
+    )
     return 0
 
 
@@ -264,3 +420,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     replay.add_argument("--limit", type=_positive, default=1_000_000, help="replay at most this many dead letters")
     replay.set_defaults(func=_cmd_replay)
+    purge = commands.add_parser(
+        "purge", help="mark a tenant's or document's dead letters so that no replay brings them back"
+    )
+    _common(purge)
+    purge.add_argument("--tenant", required=True, help="the tenant whose dead letters are purged")
+    purge.add_argument("--document", default="", help="only this document (doc_id) of the tenant")
+    purge.set_defaults(func=_cmd_purge)
