@@ -334,6 +334,8 @@ async def measure(
 HOSTILE_SHAPES: dict[str, Callable[[int], str]] = {
     "spaced-letters": lambda size: "i g n o r e " * (size // 12),
     "split-control-tokens": lambda size: "<|im_\u200bend|> </USER\u200b_INPUT> " * (size // 30),
+    # One control token split behind size/5 nested lookalikes: peeling it is one pass at any depth.
+    "nested-control-tokens": lambda size: "<|im_" + "<|a" * (size // 5) + "<|b|>" + "|>" * (size // 5) + "end|>",
     "homoglyph-words": lambda size: "іgnоrе рrеvіоus " * (size // 16),
     "role-lines": lambda size: "\nsystem:" * (size // 8),
     "tag-chars": lambda size: "".join(chr(0xE0041 + i % 26) for i in range(size // 4)),
