@@ -25,7 +25,8 @@ from ragplane.v1 import ingest_pb2, ingest_pb2_grpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
 
-DOCUMENTS = 30
+# Enough chunks (about 300) that an idle machine is still indexing when the first document is INDEXED.
+DOCUMENTS = 60
 # The default timeout (30 min): the documents must fail because 'ragplane up' says when its broker started.
 BOUND_S = 120
 WORDS = "harbour lantern copper orchard ferry reactor meadow granite willow falcon quarry beacon canal".split()
@@ -61,7 +62,7 @@ def _write_corpus(folder: Path) -> None:
     for index in range(DOCUMENTS):
         paragraphs = [
             " ".join(f"Entry {index}-{p}-{s} {' '.join(rng.choice(WORDS) for _ in range(12))}." for s in range(8))
-            for p in range(6)
+            for p in range(12)
         ]
         (folder / f"ledger-{index:02d}.md").write_text(f"# Ledger {index}\n\n" + "\n\n".join(paragraphs) + "\n")
 
@@ -92,7 +93,7 @@ def test_a_broker_killed_mid_pipeline_leaves_every_document_indexed_or_failed_wi
         deadline = time.monotonic() + 600
         while not any(s.state == ingest_pb2.DOCUMENT_STATE_INDEXED for s in _states(env).values()):
             assert time.monotonic() < deadline, "nothing was indexed within 600 s"
-            time.sleep(0.5)
+            time.sleep(0.2)
         os.kill(_pid(home, "broker"), signal.SIGKILL)
         at_kill = _states(env)
         on_their_way = sorted(d for d, s in at_kill.items() if s.state not in TERMINAL)
