@@ -149,3 +149,30 @@ async def test_one_sweep_fails_every_stuck_document_across_tenants_past_one_batc
         assert await store.in_flight_since(time.time() + 10_000) == []
     finally:
         await store.close()
+
+
+async def test_documents_registered_before_the_in_flight_set_are_adopted_once(redis_url):
+    import uuid
+
+    import redis.asyncio as aioredis
+
+    from ragplane_ingest.registry import Registry
+
+    prefix = f"test:{uuid.uuid4().hex[:10]}"
+    raw = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    store = Registry.from_url(redis_url, prefix)
+    try:
+        # As the registry wrote them before the in-flight set existed: a hash and the docs index, nothing more.
+        for doc_id, state in (("old-chunked", "CHUNKED"), ("old-indexed", "INDEXED"), ("old-deleting", "DELETING")):
+            await raw.hset(
+                f"{prefix}:{{tenant-a}}:doc:{doc_id}", mapping={"state": state, "sequence": 3, "updated_at": 5}
+            )
+            await raw.zadd(f"{prefix}:{{tenant-a}}:docs", {doc_id: 0})
+        assert await store.in_flight_since(time.time()) == []
+        assert await store.adopt_in_flight() == 3
+        adopted = sorted(record.doc_id for _, record in await store.in_flight_since(time.time()))
+        assert adopted == ["old-chunked", "old-deleting"]
+        assert await store.adopt_in_flight() == 0  # once per registry
+    finally:
+        await store.close()
+        await raw.aclose()

@@ -404,14 +404,19 @@ class Registry:
 
     async def adopt_in_flight(self) -> int:
         """Enter every QUEUED, CHUNKED or DELETING document into its tenant's in-flight set (documents
-        registered before the set existed); returns how many documents were looked at. Idempotent."""
+        registered before the set existed); returns how many documents were looked at. Idempotent; done once per
+        registry (a marker key records it), since every state change since keeps the set in step."""
         looked = 0
+        marker = f"{self._prefix}:inflight-adopted"
         async with _redis_errors():
+            if await self._redis.exists(marker):
+                return 0
             for tenant in await self._tenants("docs"):
                 async for doc_id in self._redis.zscan_iter(self._docs_key(tenant), count=1000):
                     member = doc_id[0] if isinstance(doc_id, tuple) else doc_id
                     await self._adopt(keys=[self._doc_key(tenant, member), self._inflight_key(tenant)], args=[member])
                     looked += 1
+            await self._redis.set(marker, repr(time.time()))
         return looked
 
     async def in_flight_since(self, cutoff: float, limit: int = 500) -> list[tuple[str, DocumentRecord]]:
