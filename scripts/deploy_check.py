@@ -98,7 +98,8 @@ class ContainerDeployment(harness.Deployment):
             args += ["--env", f"{key}={pod_path(value)}"]
         argv = [pod_path(a) for a in local.argv]
         argv[0] = "python" if argv[0] == sys.executable else argv[0]
-        image = f"localhost/ragplane-{self.images[local.name]}:{self.tag}"
+        # the stand-in for Triton or an external LLM server (tests/deploy/README.md) is the model server image
+        image = f"localhost/ragplane-{self.images.get(local.name, local.name)}:{self.tag}"
         args += ["--entrypoint", argv[0], image, *argv[1:]]
         log_path = self.logs / f"{local.name}-{local.replica}.log"
         with log_path.open("wb") as log:
