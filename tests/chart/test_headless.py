@@ -71,7 +71,7 @@ def test_grpc_settings_reach_every_workload(render):
         data = rendered.get("ConfigMap", f"{chartlib.RELEASE}-ragplane-{name}")["data"]
         assert data["RAGPLANE_GRPC_MAX_CONNECTION_AGE_S"] == "60", name
         assert data["RAGPLANE_GRPC_LB_POLICY"] == "pick_first", name
-        assert data["RAGPLANE_GRPC_MAX_CONNECTION_AGE_GRACE_S"] == "30", name
+        assert data["RAGPLANE_GRPC_MAX_CONNECTION_AGE_GRACE_S"] == "600", name
 
 
 @pytest.mark.parametrize(

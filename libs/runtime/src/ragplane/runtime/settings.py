@@ -278,9 +278,10 @@ class CommonSettings:
     )
     grpc_max_connection_age_grace_s: float = env(
         "RAGPLANE_GRPC_MAX_CONNECTION_AGE_GRACE_S",
-        30.0,
+        600.0,
         check=in_range(0.0, 3600.0),
-        doc="seconds the calls in flight on a connection closed for its age get to finish",
+        doc="seconds the calls in flight on a connection closed for its age get to finish (new calls move to a "
+        "new connection at once; keep it above the longest call, e.g. an answer streamed from a CPU model)",
     )
     grpc_internal_listen: str = env(
         "RAGPLANE_GRPC_INTERNAL_LISTEN",
