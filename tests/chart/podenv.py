@@ -15,7 +15,7 @@ _REFERENCE = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 def _config_maps(rendered: Rendered, container: dict[str, Any]) -> dict[str, str]:
     out: dict[str, str] = {}
-    for source in (container.get("envFrom") or []):
+    for source in container.get("envFrom") or []:
         ref = source["configMapRef"]["name"]
         out.update(rendered.get("ConfigMap", ref).get("data", {}))
     return out
@@ -51,7 +51,7 @@ def container_environment(
         fields: values of fieldRef paths (``metadata.name``, ...); unnamed ones become ``test-<path>``.
     """
     environ = _config_maps(rendered, container)
-    for entry in (container.get("env") or []):
+    for entry in container.get("env") or []:
         raw = entry["value"] if "value" in entry else _value_from(entry["valueFrom"], secrets, fields or {})
         # $(VAR) refers to a variable defined before it; unknown references stay as written (kubelet semantics).
         environ[entry["name"]] = _REFERENCE.sub(lambda m: environ.get(m.group(1), m.group(0)), raw)
