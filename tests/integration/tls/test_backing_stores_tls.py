@@ -4,8 +4,9 @@ client), and the Kafka clients' SSL/SASL configuration.
 The local broker (Tansu 0.6.0) starts a tls:// listener from a PEM with certificate and key, but answers no TLS
 handshake on it (kafka-python's bootstrap and a plain Python ssl handshake both time out; --cert and --key
 together are refused), and its SASL needs users that ``tansu user create`` could not add to the memory storage
-engine. So for Kafka the tests check the configuration the producers, consumers and admin client are built
-with (and that kafka-python accepts it), not a session with a broker.
+engine. So here the Kafka tests check the configuration the producers, consumers and admin client are built
+with (and that kafka-python accepts it); test_kafka_tls_session.py runs a TLS session with the broker through a
+TLS-terminating proxy in front of it.
 """
 
 from __future__ import annotations
