@@ -7,7 +7,7 @@ import asyncio
 
 import grpc
 
-from ragplane.runtime.kafka import ConsumerRunner, EventProducer, ensure_topics
+from ragplane.runtime.kafka import TOPIC_VECTORS, ConsumerRunner, EventProducer, dlq_topic, ensure_topics
 from ragplane.runtime.logs import get_logger
 from ragplane.v1 import events_pb2, ingest_pb2_grpc
 from ragplane_ingest.chunking import HFTokenizer
@@ -87,7 +87,10 @@ class IngestApp:
         settings = self.settings
         await asyncio.to_thread(self.tokenizer.warm_up)
         await self.parsers.start()
-        await asyncio.to_thread(ensure_topics, settings, [settings.chunks_topic, settings.indexed_topic])
+        # With the vectors DLQ: every delete appends a purge marker to it (pipeline.purge_dlqs), also before embed
+        # has created it.
+        topics = [settings.chunks_topic, settings.indexed_topic, dlq_topic(TOPIC_VECTORS)]
+        await asyncio.to_thread(ensure_topics, settings, topics)
         await asyncio.to_thread(self.producer.connect)
         await self.registry.ping()
         if self.scanner is not None:

@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 from google.protobuf.struct_pb2 import Struct
 
 from ragplane.runtime.errors import InvalidArgument, NotFound, RagplaneError, ResourceExhausted, Unavailable
+from ragplane.runtime.kafka import TOPIC_VECTORS, dlq_topic, topic_name, write_purge_marker
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.paging import decode_page_token, encode_page_token
 from ragplane.v1 import common_pb2, events_pb2
@@ -68,6 +69,11 @@ T = TypeVar("T")
 class ChunkProducer(Protocol):
     def send_many(self, topic: str, items: list[tuple[str, Any]], *, timeout_s: float = 30.0) -> None:
         """Produce events in order and return once the broker acknowledged all of them."""
+
+    def send_raw(
+        self, topic: str, key: bytes | None, value: bytes | None, headers: list[tuple[str, bytes]], timeout_s: float
+    ) -> None:
+        """Produce one record to ``topic`` (the broker's name) and return once the broker acknowledged it."""
 
 
 @dataclass(frozen=True)
@@ -447,7 +453,8 @@ class IngestPipeline:
     # -- delete ---------------------------------------------------------------------------------------
 
     async def delete(self, tenant: str, doc_id: str) -> common_pb2.DocumentVersion:
-        """Delete every chunk of a document: a DELETE event under a new sequence, then state DELETING.
+        """Delete every chunk of a document: purge markers in its DLQs, a DELETE event under a new sequence,
+        then state DELETING.
 
         The state becomes DELETED when the index writer's IndexedEvent confirms the chunks are gone (the
         status consumer), so a deletion that never reached the index is never reported done. A repeated
@@ -471,12 +478,39 @@ class IngestPipeline:
             log.info("document deleting", doc_id=doc_id, sequence=sequence)
             return version
 
+    def purge_dlqs(self) -> list[str]:
+        """The DLQs (broker names) that may hold a document's events: chunks (embed's), vectors (the index
+        writer's) and indexed (ingest's status consumer's)."""
+        topics = (self._settings.chunks_topic, TOPIC_VECTORS, self._settings.indexed_topic)
+        return [dlq_topic(topic_name(self._settings, topic)) for topic in topics]
+
+    async def _purge_dead_letters(self, tenant: str, doc_id: str) -> None:
+        """Append a purge marker for the document to each DLQ of ``purge_dlqs`` (``ragplane dlq purge``'s marker),
+        so that no ``dlq replay`` brings the deleted document's dead letters back.
+
+        Raises:
+            Unavailable: a DLQ did not acknowledge its marker.
+        """
+        timeout = self._settings.produce_timeout_s
+
+        def write() -> None:
+            for dlq in self.purge_dlqs():
+                write_purge_marker(self._producer, dlq, tenant, doc_id, timeout_s=timeout)
+
+        try:
+            await asyncio.to_thread(write)
+        except Exception as exc:  # noqa: BLE001 - any producer failure means "not acknowledged"
+            raise Unavailable(f"broker did not acknowledge the purge markers of {doc_id!r}: {exc}") from exc
+
     async def _send_delete(
         self, tenant: str, current: registry.DocumentRecord, version: common_pb2.DocumentVersion
     ) -> None:
-        # Produced before it is registered: if the index writer reports first, the registry adopts its
-        # DELETED and this (older-or-equal) begin_version changes nothing.
+        # The markers go first: when they fail nothing was sent and the caller's retry does it all; after the
+        # delete event a failure would leave a DELETING document whose repeated delete sends nothing.
+        # The event is produced before it is registered: if the index writer reports first, the registry
+        # adopts its DELETED and this (older-or-equal) begin_version changes nothing.
         with metrics.stage("produce"):
+            await self._purge_dead_letters(tenant, current.doc_id)
             await self._send(tenant, current.doc_id, [events.delete_event(tenant, current.doc_id, version)])
         metrics.DELETES.inc()
         await self._registry.begin_version(

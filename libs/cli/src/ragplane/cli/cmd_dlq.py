@@ -32,6 +32,7 @@ from typing import Any
 from ragplane.cli.output import console, print_json, print_table
 from ragplane.runtime.kafka import (
     ERROR_HEADER,
+    PURGE_HEADER,
     TOPIC_CHUNKS,
     TOPIC_INDEXED,
     TOPIC_VECTORS,
@@ -40,6 +41,7 @@ from ragplane.runtime.kafka import (
     dlq_topic,
     group_name,
     topic_name,
+    write_purge_marker,
 )
 from ragplane.runtime.settings import CommonSettings, load_settings
 from ragplane.v1 import events_pb2
@@ -49,7 +51,6 @@ REPLAY_GROUP = "ragplane-dlq-replay"
 ORIGINAL_TOPIC_HEADER = "ragplane-original-topic"
 # Headers the runtime adds when it dead-letters a record; they describe the failure, not the event.
 _FAILURE_HEADERS = ("ragplane-error", "ragplane-original-", "ragplane-consumer-group", "ragplane-failed-at")
-PURGE_HEADER = "ragplane-purge"
 _COMMIT_EVERY = 100
 # Payload types of the topics whose records carry a document version (field ``version.sequence``).
 _VERSIONED = {
@@ -374,7 +375,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
                     covered += seen.tenant == args.tenant and (not args.document or seen.doc_id == args.document)
         producer = EventProducer(settings, "ragplane-dlq-purge")
         try:
-            producer.send_raw(where.dlq, scope.encode(), b"", [(PURGE_HEADER, scope.encode())])
+            write_purge_marker(producer, where.dlq, args.tenant, args.document or "")
         finally:
             producer.close()
     if args.json:

@@ -14,7 +14,13 @@
 """
 
 from ragplane.runtime.kafka.consumer import CONSUMER_UP, ConsumerOptions, ConsumerRunner, Handler
-from ragplane.runtime.kafka.deadletters import ERROR_HEADER, dead_letter
+from ragplane.runtime.kafka.deadletters import (
+    ERROR_HEADER,
+    PURGE_HEADER,
+    dead_letter,
+    purge_marker_scope,
+    write_purge_marker,
+)
 from ragplane.runtime.kafka.producer import CONTENT_TYPE, SCHEMA_HEADER, EventProducer
 from ragplane.runtime.kafka.records import Envelope, PoisonMessage, RetriableError, is_retriable
 from ragplane.runtime.kafka.sizing import EventTooLarge, split_to_fit
@@ -40,6 +46,7 @@ __all__ = [
     "CONSUMER_UP",
     "CONTENT_TYPE",
     "ERROR_HEADER",
+    "PURGE_HEADER",
     "SCHEMA_HEADER",
     "TOPIC_ANSWERS",
     "TOPIC_CHUNKS",
@@ -62,7 +69,9 @@ __all__ = [
     "ensure_topics",
     "group_name",
     "is_retriable",
+    "purge_marker_scope",
     "split_to_fit",
     "topic_configs",
     "topic_name",
+    "write_purge_marker",
 ]

@@ -1,4 +1,9 @@
-"""Dead letters: a poison record goes to ``<topic>.dlq`` as it was, with the failure in ``ragplane-*`` headers."""
+"""Dead letters: a poison record goes to ``<topic>.dlq`` as it was, with the failure in ``ragplane-*`` headers.
+
+A purge marker (``write_purge_marker``) is a record appended to a DLQ that says "never replay the dead letters of
+this tenant (or of this document) dead-lettered before me"; ``ragplane dlq purge`` writes one on an operator's
+request, ingest on every DeleteDocument, and ``ragplane dlq replay`` honours them.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from ragplane.runtime.telemetry import KAFKA_CONSUMED, KAFKA_DLQ
 log = get_logger("ragplane.kafka")
 
 ERROR_HEADER = "ragplane-error"
+PURGE_HEADER = "ragplane-purge"
 
 
 def dead_letter(producer: EventProducer, record: Any, exc: BaseException, group: str) -> None:
@@ -42,3 +48,32 @@ def dead_letter(producer: EventProducer, record: Any, exc: BaseException, group:
         error=str(exc)[:300],
         error_type=type(exc).__name__,
     )
+
+
+def purge_marker_scope(tenant: str, doc_id: str = "") -> str:
+    """What a purge marker covers: ``<tenant>/<doc_id>``, or ``<tenant>/`` for every document of the tenant.
+
+    Raises:
+        ValueError: an empty tenant or one with a '/' (the marker could not name it).
+    """
+    if not tenant or "/" in tenant:
+        raise ValueError(f"tenant must be a tenant name without '/', but got {tenant!r}")
+    return f"{tenant}/{doc_id}"
+
+
+def write_purge_marker(
+    producer: EventProducer, dlq: str, tenant: str, doc_id: str = "", timeout_s: float = 30.0
+) -> str:
+    """Append a purge marker for ``tenant`` (or one document) to ``dlq`` (the broker's name); rewrites nothing.
+
+    The marker has the scope as key and header and an empty value; it returns once the broker acknowledged it.
+
+    Returns:
+        The marker's scope (``purge_marker_scope``).
+    Raises:
+        ValueError: a tenant the marker cannot name.
+        KafkaError: the DLQ did not acknowledge the marker.
+    """
+    scope = purge_marker_scope(tenant, doc_id)
+    producer.send_raw(dlq, scope.encode(), b"", [(PURGE_HEADER, scope.encode())], timeout_s=timeout_s)
+    return scope
