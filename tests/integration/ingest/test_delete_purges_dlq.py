@@ -65,9 +65,9 @@ async def wait_for(condition, timeout_s: float = 60.0) -> None:
         await asyncio.sleep(0.1)
 
 
-async def replay(capsys, settings, topic: str) -> dict:
+async def dlq(capsys, settings, command: str, topic: str) -> dict:
     capsys.readouterr()
-    argv = ["dlq", "replay", topic, "--bootstrap", settings.kafka_bootstrap, "--topic-prefix", "", "--json"]
+    argv = ["dlq", command, topic, "--bootstrap", settings.kafka_bootstrap, "--topic-prefix", "", "--json"]
     code = await asyncio.to_thread(main, argv)
     out = capsys.readouterr()
     assert code == 0, out.err
@@ -114,7 +114,10 @@ async def test_a_deleted_documents_dead_letters_are_never_replayed(server, capsy
         await stub.DeleteDocument(ingest_pb2.DeleteDocumentRequest(doc_id="purge-a"), metadata=AUTH)
         await wait_for(lambda: any(op == DELETE for _, _, op in embed.handled))
 
-        replayed = await replay(capsys, settings, settings.chunks_topic)
+        listing = await dlq(capsys, settings, "list", settings.chunks_topic)
+        assert sum(p["purge_markers"] for p in listing["partitions"]) == 1
+        assert sum(r["count"] for r in listing["reasons"]) == count_a + count_b, "a marker was listed as a dead letter"
+        replayed = await dlq(capsys, settings, "replay", settings.chunks_topic)
         assert (replayed["replayed"], replayed["purged"]) == (count_b, count_a), replayed
         await wait_for(lambda: len(embed.handled) == 1 + count_b)
         await asyncio.sleep(2.0)  # nothing else arrives

@@ -1,8 +1,9 @@
 """``ragplane dlq list|replay|purge TOPIC``: look at dead letters and, once their cause is fixed, replay them.
 
 TOPIC is a topic or its dead-letter queue (``<topic>.dlq``, where the runtime's consumers put poison records
-with the error in ``ragplane-error*`` headers). ``list`` shows per partition how many dead letters there are,
-their first and last offsets and how many the replay group has not replayed yet, and the error reasons.
+with the error in ``ragplane-error*`` headers). ``list`` shows per partition how many records there are (how many
+of them purge markers), their first and last offsets and how many the replay group has not replayed yet, and the
+error reasons.
 ``replay`` produces each dead letter that the replay group has not replayed to the original topic (same key,
 value and trace headers, without the error headers), waiting for the broker's acknowledgement, then commits
 the replay group's offsets, so a replay is never repeated. It reads up to the end the DLQ had when it started,
@@ -10,7 +11,8 @@ so records that fail again are left for a later replay. The broker comes from th
 
 A replay never brings back what was meant to go: it drops (and counts) each dead letter that
 - a purge marker covers: ``purge --tenant T [--document D]`` appends a marker to the DLQ, rewriting nothing, and
-  every dead letter of that tenant (or document) dead-lettered before the marker is never replayed;
+  every dead letter of that tenant (or document) dead-lettered before the marker is never replayed (ingest appends
+  one to the chunks, vectors and indexed DLQs for every DeleteDocument);
 - a newer version of the same document in the same DLQ supersedes (a later upsert or a delete, by the
   document version's sequence), so a deleted document's chunks are not indexed again from a dead letter.
 The text itself leaves the DLQ with its retention (the chart's ``kafka.topics.dlqRetentionMs``, 30 days).
@@ -249,8 +251,10 @@ def _cmd_list(args: argparse.Namespace) -> int:
         partitions, reasons = [], Counter()
         for tp in letters.partitions:
             start, end = letters.starts[tp], letters.ends[tp]
+            markers = 0
             for record in letters.records(tp, start, args.limit):
                 if purge_scope(record) is not None:
+                    markers += 1
                     continue
                 headers = list(record.headers or [])
                 key = (
@@ -267,6 +271,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
                     "last_offset": end - 1 if end > start else None,
                     "replayed_up_to": letters.committed(tp),
                     "pending": end - letters.committed(tp),
+                    # Of the records: purge markers (``purge``, and one per DeleteDocument), not dead letters.
+                    "purge_markers": markers,
                 }
             )
     rows = [
