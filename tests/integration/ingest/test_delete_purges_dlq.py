@@ -3,7 +3,8 @@ marker ``ragplane dlq purge`` writes to every DLQ that may hold the document's e
 so a later ``ragplane dlq replay`` never brings the deleted document back without an operator step.
 
 On the real broker and Redis: an embed stand-in with a bug dead-letters two documents' chunk events; the bug is
-fixed, one document is deleted, and the replay brings back only the other one.
+fixed, one document is deleted, an event of its deleted version still on its way is dead-lettered after the
+marker, and the replay brings back only the other document.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ragplane.runtime.kafka import (
     TOPIC_VECTORS,
     ConsumerOptions,
     ConsumerRunner,
+    EventProducer,
     PoisonMessage,
     dlq_topic,
     topic_name,
@@ -114,11 +116,22 @@ async def test_a_deleted_documents_dead_letters_are_never_replayed(server, capsy
         await stub.DeleteDocument(ingest_pb2.DeleteDocumentRequest(doc_id="purge-a"), metadata=AUTH)
         await wait_for(lambda: any(op == DELETE for _, _, op in embed.handled))
 
+        # An event of the deleted version that was still on its way is dead-lettered after the marker.
+        embed.broken = True
+        late = events_for(records, "purge-a")[0]
+        producer = EventProducer(settings, "test-late-event")
+        try:
+            await asyncio.to_thread(producer.send, settings.chunks_topic, "default/purge-a", late)
+        finally:
+            producer.close()
+        await wait_for(lambda: runner.dead_lettered == count_a + count_b + 1)
+        embed.broken = False
+
         listing = await dlq(capsys, settings, "list", settings.chunks_topic)
         assert sum(p["purge_markers"] for p in listing["partitions"]) == 1
-        assert sum(r["count"] for r in listing["reasons"]) == count_a + count_b, "a marker was listed as a dead letter"
+        assert sum(r["count"] for r in listing["reasons"]) == count_a + count_b + 1, "a marker counted as a letter"
         replayed = await dlq(capsys, settings, "replay", settings.chunks_topic)
-        assert (replayed["replayed"], replayed["purged"]) == (count_b, count_a), replayed
+        assert (replayed["replayed"], replayed["purged"]) == (count_b, count_a + 1), replayed
         await wait_for(lambda: len(embed.handled) == 1 + count_b)
         await asyncio.sleep(2.0)  # nothing else arrives
         assert sorted({doc for doc, _, op in embed.handled if op != DELETE}) == ["purge-b"], embed.handled

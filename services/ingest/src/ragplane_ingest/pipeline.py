@@ -484,9 +484,10 @@ class IngestPipeline:
         topics = (self._settings.chunks_topic, TOPIC_VECTORS, self._settings.indexed_topic)
         return [dlq_topic(topic_name(self._settings, topic)) for topic in topics]
 
-    async def _purge_dead_letters(self, tenant: str, doc_id: str) -> None:
-        """Append a purge marker for the document to each DLQ of ``purge_dlqs`` (``ragplane dlq purge``'s marker),
-        so that no ``dlq replay`` brings the deleted document's dead letters back.
+    async def _purge_dead_letters(self, tenant: str, doc_id: str, sequence: int) -> None:
+        """Append a purge marker for the document to each DLQ of ``purge_dlqs`` (``ragplane dlq purge``'s marker,
+        covering the versions below the deletion's ``sequence`` too, also those dead-lettered after it), so that
+        no ``dlq replay`` brings the deleted document's dead letters back.
 
         Raises:
             Unavailable: a DLQ did not acknowledge its marker.
@@ -495,7 +496,7 @@ class IngestPipeline:
 
         def write() -> None:
             for dlq in self.purge_dlqs():
-                write_purge_marker(self._producer, dlq, tenant, doc_id, timeout_s=timeout)
+                write_purge_marker(self._producer, dlq, tenant, doc_id, below_sequence=sequence, timeout_s=timeout)
 
         try:
             await asyncio.to_thread(write)
@@ -510,7 +511,7 @@ class IngestPipeline:
         # The event is produced before it is registered: if the index writer reports first, the registry
         # adopts its DELETED and this (older-or-equal) begin_version changes nothing.
         with metrics.stage("produce"):
-            await self._purge_dead_letters(tenant, current.doc_id)
+            await self._purge_dead_letters(tenant, current.doc_id, version.sequence)
             await self._send(tenant, current.doc_id, [events.delete_event(tenant, current.doc_id, version)])
         metrics.DELETES.inc()
         await self._registry.begin_version(

@@ -11,8 +11,9 @@ so records that fail again are left for a later replay. The broker comes from th
 
 A replay never brings back what was meant to go: it drops (and counts) each dead letter that
 - a purge marker covers: ``purge --tenant T [--document D]`` appends a marker to the DLQ, rewriting nothing, and
-  every dead letter of that tenant (or document) dead-lettered before the marker is never replayed (ingest appends
-  one to the chunks, vectors and indexed DLQs for every DeleteDocument);
+  every dead letter of that tenant (or document) dead-lettered before the marker is never replayed; ingest appends
+  one to the chunks, vectors and indexed DLQs for every DeleteDocument, which also purges the document's versions
+  below the deletion's sequence dead-lettered after it (events still on their way at the delete);
 - a newer version of the same document in the same DLQ supersedes (a later upsert or a delete, by the
   document version's sequence), so a deleted document's chunks are not indexed again from a dead letter.
 The text itself leaves the DLQ with its retention (the chart's ``kafka.topics.dlqRetentionMs``, 30 days).
@@ -34,7 +35,9 @@ from typing import Any
 from ragplane.cli.output import console, print_json, print_table
 from ragplane.runtime.kafka import (
     ERROR_HEADER,
+    PURGE_BELOW_HEADER,
     PURGE_HEADER,
+    SCHEMA_HEADER,
     TOPIC_CHUNKS,
     TOPIC_INDEXED,
     TOPIC_VECTORS,
@@ -137,11 +140,16 @@ def purge_scope(record: Any) -> tuple[str, str] | None:
 
 
 def letter(record: Any, target: str) -> Letter:
-    """The document of a dead letter: from its payload where the topic's type is known, else from its key."""
+    """The document of a dead letter: from its payload where its type is known (schema header or topic name), else
+    from its key."""
     key = (record.key or b"").decode(errors="replace")
     tenant, _, doc_id = key.partition("/")
     sequence, deleted = -1, False
-    message_type = next((t for name, t in _VERSIONED.items() if target.endswith(name)), None)
+    # By the schema header the producer sets, else by the topic's name (a record produced without the header).
+    schema = header(list(record.headers or []), SCHEMA_HEADER)
+    message_type = next((t for t in _VERSIONED.values() if t.DESCRIPTOR.full_name == schema), None)
+    if message_type is None:
+        message_type = next((t for name, t in _VERSIONED.items() if target.endswith(name)), None)
     if message_type is not None and record.value:
         try:
             event = message_type.FromString(record.value)
@@ -154,17 +162,29 @@ def letter(record: Any, target: str) -> Letter:
     return Letter(tenant, doc_id, sequence, deleted, int(record.timestamp or 0))
 
 
+def purge_below(record: Any) -> int:
+    """The sequence a document's purge marker purges every version below (DeleteDocument's), else -1."""
+    value = header(list(record.headers or []), PURGE_BELOW_HEADER)
+    try:
+        return int(value) if value else -1
+    except ValueError:
+        return -1
+
+
 class Drops:
     """Purge markers and newest versions of a whole DLQ: which dead letters a replay must drop."""
 
     def __init__(self) -> None:
         self._purges: dict[tuple[str, str], int] = {}  # (tenant, doc_id or '') -> latest marker time
+        self._below: dict[tuple[str, str], int] = {}  # (tenant, doc_id) -> versions below it are purged
         self._newest: dict[tuple[str, str], int] = {}  # (tenant, doc_id) -> highest sequence dead-lettered
 
     def scan(self, record: Any, target: str) -> None:
         scope = purge_scope(record)
         if scope is not None:
             self._purges[scope] = max(self._purges.get(scope, 0), int(record.timestamp or 0))
+            if scope[1]:
+                self._below[scope] = max(self._below.get(scope, -1), purge_below(record))
             return
         seen = letter(record, target)
         key = (seen.tenant, seen.doc_id)
@@ -179,6 +199,8 @@ class Drops:
             marked = self._purges.get(scope)
             if marked is not None and seen.timestamp_ms <= marked:
                 return "purged"
+        if 0 <= seen.sequence < self._below.get((seen.tenant, seen.doc_id), -1):
+            return "purged"
         if 0 <= seen.sequence < self._newest.get((seen.tenant, seen.doc_id), -1):
             return "superseded"
         return ""

@@ -16,6 +16,7 @@
 from ragplane.runtime.kafka.consumer import CONSUMER_UP, ConsumerOptions, ConsumerRunner, Handler
 from ragplane.runtime.kafka.deadletters import (
     ERROR_HEADER,
+    PURGE_BELOW_HEADER,
     PURGE_HEADER,
     dead_letter,
     purge_marker_scope,
@@ -46,6 +47,7 @@ __all__ = [
     "CONSUMER_UP",
     "CONTENT_TYPE",
     "ERROR_HEADER",
+    "PURGE_BELOW_HEADER",
     "PURGE_HEADER",
     "SCHEMA_HEADER",
     "TOPIC_ANSWERS",

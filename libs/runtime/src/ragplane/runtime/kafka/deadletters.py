@@ -19,6 +19,9 @@ log = get_logger("ragplane.kafka")
 
 ERROR_HEADER = "ragplane-error"
 PURGE_HEADER = "ragplane-purge"
+# On a document's marker: its dead letters of a version below this sequence are purged whenever they were
+# dead-lettered (an event still on its way at the delete is dead-lettered after the marker).
+PURGE_BELOW_HEADER = "ragplane-purge-below-sequence"
 
 
 def dead_letter(producer: EventProducer, record: Any, exc: BaseException, group: str) -> None:
@@ -62,18 +65,31 @@ def purge_marker_scope(tenant: str, doc_id: str = "") -> str:
 
 
 def write_purge_marker(
-    producer: EventProducer, dlq: str, tenant: str, doc_id: str = "", timeout_s: float = 30.0
+    producer: EventProducer,
+    dlq: str,
+    tenant: str,
+    doc_id: str = "",
+    *,
+    below_sequence: int | None = None,
+    timeout_s: float = 30.0,
 ) -> str:
     """Append a purge marker for ``tenant`` (or one document) to ``dlq`` (the broker's name); rewrites nothing.
 
     The marker has the scope as key and header and an empty value; it returns once the broker acknowledged it.
+    It covers the dead letters written before it and, with ``below_sequence`` (a document's deletion), also
+    those of the document's older versions written after it.
 
     Returns:
         The marker's scope (``purge_marker_scope``).
     Raises:
-        ValueError: a tenant the marker cannot name.
+        ValueError: a tenant the marker cannot name, or ``below_sequence`` without a document.
         KafkaError: the DLQ did not acknowledge the marker.
     """
     scope = purge_marker_scope(tenant, doc_id)
-    producer.send_raw(dlq, scope.encode(), b"", [(PURGE_HEADER, scope.encode())], timeout_s=timeout_s)
+    headers = [(PURGE_HEADER, scope.encode())]
+    if below_sequence is not None:
+        if not doc_id:
+            raise ValueError("below_sequence needs a doc_id: sequences are a document's")
+        headers.append((PURGE_BELOW_HEADER, str(below_sequence).encode()))
+    producer.send_raw(dlq, scope.encode(), b"", headers, timeout_s=timeout_s)
     return scope
