@@ -7,9 +7,11 @@ every later one (partition leader, group coordinator) go through the proxy, whic
 certificate of the test CA. A client that did not use TLS, trusted another CA, presented no certificate or checked
 another host name would not get a single event through.
 
-SASL is not exercised against a broker: Tansu's SASL needs users that ``tansu user create`` cannot add to its
-memory storage engine, and a proxy cannot stand in for it (SASL is a Kafka protocol exchange with the broker, not
-a transport layer). ``test_backing_stores_tls.py`` checks the SASL configuration the clients are built with.
+SASL is not exercised against a broker: Tansu 0.6.0 started with ``--authentication`` refuses ``tansu user create``
+itself (NotAuthenticated: no user exists yet to authenticate the request), and without it the users would live in
+the memory storage of a broker that must be restarted to require authentication, which loses them; its other
+storage engines need PostgreSQL or S3. A proxy cannot stand in for it either: SASL is a Kafka protocol exchange
+with the broker, not a transport layer. ``test_backing_stores_tls.py`` checks the SASL configuration the clients are built with.
 """
 
 from __future__ import annotations
