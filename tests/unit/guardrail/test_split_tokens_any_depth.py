@@ -7,12 +7,12 @@ is quadratic in the depth, so it is only used here; the detector peels every lev
 
 from __future__ import annotations
 
-import time
-
+import dataclasses
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ragplane_guardrail.detectors import injection_rules
 from ragplane_guardrail.detectors.injection_rules import _DELIMITER_RULES, _LOOKALIKE, _split_delimiters
 from ragplane_guardrail.text import Text
 
@@ -95,19 +95,40 @@ def test_depth_50_is_flagged_with_a_span_in_the_view():
         lambda n: "<|x|>" * n,
         lambda n: ("<|" + "a" * 39) * n,
         lambda n: "</USER_" * n + "</USER_INPUT>" + "INPUT>" * n,
+        lambda n: "<" + "a>" * n,  # one open "<", then a ">" to check every two characters
     ],
-    ids=["nested", "opens", "closes", "flat", "long-bodies", "nested-tags"],
+    ids=["nested", "opens", "closes", "flat", "long-bodies", "nested-tags", "one-open"],
 )
-def test_peeling_1_mb_grows_linearly(shape):
-    def timed(n: int) -> float:
-        raw = shape(n)
-        raw = raw[: n * 10]
-        view = Text(raw).deobfuscated
-        started = time.perf_counter()
-        _split_delimiters(view)
-        return time.perf_counter() - started
+def test_peeling_1_mb_grows_linearly(shape, monkeypatch):
+    """The characters the pass reads grow with the input, not with its square (counted, not timed).
 
-    small = max(timed(10_000), 0.005)
-    large = timed(100_000)  # about 1 MB
-    assert large < 2.0, f"{large:.2f} s for 1 MB"
-    assert large < 25 * small, f"{small:.3f} s at 100 kB, {large:.3f} s at 1 MB"
+    Every lookalike check and every rule search the peel makes goes through the patterns below; the
+    characters they are given are summed. Wall time is ``ragplane bench hostile``'s job.
+    """
+    read = {"chars": 0}
+
+    class Counting:
+        def __init__(self, pattern):
+            self.pattern = pattern
+
+        def fullmatch(self, candidate):
+            read["chars"] += len(candidate)
+            return self.pattern.fullmatch(candidate)
+
+        def search(self, candidate):
+            read["chars"] += len(candidate)
+            return self.pattern.search(candidate)
+
+    monkeypatch.setattr(injection_rules, "_LOOKALIKE", Counting(injection_rules._LOOKALIKE))
+    counted = [dataclasses.replace(rule, pattern=Counting(rule.pattern)) for rule in _DELIMITER_RULES]
+    monkeypatch.setattr(injection_rules, "_DELIMITER_RULES", counted)
+
+    def work(n: int) -> int:
+        raw = shape(n)[: n * 10]
+        read["chars"] = 0
+        _split_delimiters(Text(raw).deobfuscated)
+        return read["chars"] + len(raw)
+
+    small = work(10_000)
+    large = work(100_000)  # about 1 MB
+    assert large <= 12 * small, f"{small} characters read at 100 kB, {large} at 1 MB"
