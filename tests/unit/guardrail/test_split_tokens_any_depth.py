@@ -8,6 +8,7 @@ is quadratic in the depth, so it is only used here; the detector peels every lev
 from __future__ import annotations
 
 import dataclasses
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
