@@ -1,0 +1,1 @@
+"""The gateway's routers, one module per area; ``app.create_app`` includes each."""
