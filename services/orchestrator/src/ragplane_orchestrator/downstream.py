@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import grpc
 
 from ragplane.runtime.clients import service_channel
-from ragplane.runtime.errors import from_rpc_error
+from ragplane.runtime.errors import RagplaneError, from_rpc_error
 from ragplane.runtime.telemetry import STAGE_LATENCY
 from ragplane.v1 import (
     embed_pb2,
@@ -71,13 +72,22 @@ class Downstream:
         self.rerank = rerank_pb2_grpc.RerankServiceStub(self._channels["rerank"])
         self.generate = generate_pb2_grpc.GenerateServiceStub(self._channels["generate"])
 
-    async def call(self, service: str, stage: str, timings: Timings, rpc, request):
-        """Invoke a unary RPC, record its latency under ``stage``, translate failures."""
+    async def call(
+        self,
+        service: str,
+        stage: str,
+        timings: Timings,
+        rpc,
+        request,
+        translate: Callable[[grpc.aio.AioRpcError], RagplaneError] | None = None,
+    ):
+        """Invoke a unary RPC, record its latency under ``stage``, translate failures (with ``translate`` when
+        given, else as any downstream failure)."""
         started = time.perf_counter()
         try:
             return await rpc(request)
         except grpc.aio.AioRpcError as exc:
-            raise from_rpc_error(exc, service) from None
+            raise (translate(exc) if translate is not None else from_rpc_error(exc, service)) from None
         finally:
             timings.add(stage, time.perf_counter() - started)
 

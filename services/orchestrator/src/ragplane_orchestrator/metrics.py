@@ -16,6 +16,7 @@ CITATIONS_DROPPED = Counter(
     "ragplane_citations_dropped_total", "Citations to passages that were not in the context (removed)."
 )
 ANSWERS = Counter("ragplane_answers_total", "Questions answered by outcome.", ["outcome"])
+SEARCHES = Counter("ragplane_searches_total", "Search calls by outcome.", ["outcome"])
 OVERHEAD = Histogram(
     "ragplane_orchestrator_overhead_seconds",
     "Time spent in the orchestrator itself: total minus downstream calls.",

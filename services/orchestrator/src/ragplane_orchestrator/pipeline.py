@@ -38,6 +38,7 @@ from ragplane_orchestrator.events import EventPublisher, now_timestamp
 from ragplane_orchestrator.generation import BLOCK, REDACT, AnswerGenerator
 from ragplane_orchestrator.question import Question, cache_scope, validate
 from ragplane_orchestrator.ratelimit import RateLimiter
+from ragplane_orchestrator.search import retrieve_error, to_hits, validate_search
 from ragplane_orchestrator.sessions import SessionStore
 from ragplane_orchestrator.stream import AnswerEvent, Blocked, Delta, Final, Generated, GenerationEvent
 
@@ -139,6 +140,78 @@ class QueryPipeline:
             log.warning("redis unreachable", error=str(exc))
             raise Unavailable("Redis (caches, sessions, rate limits) is unreachable") from exc
 
+    async def search(self, request: rag_pb2.RagServiceSearchRequest) -> rag_pb2.RagServiceSearchResponse:
+        """The passages that match a query, through admission, the input guardrail, embed, retrieve and rerank;
+        nothing is generated, cached or published.
+
+        Raises:
+            RagplaneError: invalid input (naming the field), rate limits, or a failed stage.
+        """
+        validate_search(request, self.settings)
+        try:
+            return await self._search(request)
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError) as exc:
+            log.warning("redis unreachable", error=str(exc))
+            raise Unavailable("Redis (caches, sessions, rate limits) is unreachable") from exc
+
+    async def _search(self, request: rag_pb2.RagServiceSearchRequest) -> rag_pb2.RagServiceSearchResponse:
+        started = time.perf_counter()
+        try:
+            await self.limiter.admit(current_tenant())
+        except ResourceExhausted:
+            metrics.SEARCHES.labels("rate_limited").inc()
+            raise
+        timings = Timings()
+        response = rag_pb2.RagServiceSearchResponse(request_id=current_request_id() or new_request_id())
+        try:
+            verdict, query = await self._check_input(request.query, timings)
+            response.input_verdict.CopyFrom(verdict)
+            if verdict.action == BLOCK:
+                response.blocked = True
+            else:
+                await self._find(request, query, response, timings)
+        except RagplaneError:
+            metrics.SEARCHES.labels("error").inc()
+            raise
+        metrics.SEARCHES.labels("blocked_input" if response.blocked else "ok").inc()
+        for stage, seconds in timings.stages:
+            response.timings.add(stage=stage, latency_ms=round(seconds * 1000, 3))
+        response.timings.add(stage="total", latency_ms=round((time.perf_counter() - started) * 1000, 3))
+        return response
+
+    async def _find(
+        self,
+        request: rag_pb2.RagServiceSearchRequest,
+        query: str,
+        response: rag_pb2.RagServiceSearchResponse,
+        timings: Timings,
+    ) -> None:
+        """Embed, retrieve and (unless turned off) rerank: the hits, into ``response``."""
+        top_k = request.top_k or self.settings.top_n
+        rerank = request.rerank if request.HasField("rerank") else True
+        embedding = await self.downstream.embed_query(query, timings)
+        found = await self.downstream.call(
+            "retrieve",
+            "retrieve",
+            timings,
+            self.downstream.retrieve.Search,
+            retrieve_pb2.SearchRequest(
+                dense_vector=embedding.dense,
+                sparse_vector=embedding.sparse,
+                # The reranker picks from more candidates than it returns, as for Ask.
+                top_k=max(top_k, self.settings.top_k) if rerank else top_k,
+                filters=request.filters,
+                mode=retrieve_pb2.SEARCH_MODE_HYBRID,
+            ),
+            translate=retrieve_error,
+        )
+        candidates = list(found.results)
+        if rerank and candidates:
+            ranked, response.reranked = await self._rerank(query, candidates, top_k, timings)
+        else:
+            ranked = candidates[:top_k]
+        response.hits.extend(to_hits(ranked, response.reranked))
+
     async def _run(self, question: Question, stream: bool) -> AsyncIterator[AnswerEvent]:
         validate(question, self.settings)
         await self._admit()
@@ -226,19 +299,23 @@ class QueryPipeline:
 
     async def _guard_input(self, a: Answering) -> bool:
         """Input guardrail: False when the question is blocked; sets the (possibly redacted) query."""
+        verdict, a.query = await self._check_input(a.question.query, a.timings)
+        a.result.input_verdict.CopyFrom(verdict)
+        a.event.query = a.query
+        return verdict.action != BLOCK
+
+    async def _check_input(self, query: str, timings: Timings) -> tuple[common_pb2.GuardrailVerdict, str]:
+        """The input guardrail's verdict and the query as it lets it through (redacted when it redacts)."""
         checked = await self.downstream.call(
             "guardrail",
             "guardrail_input",
-            a.timings,
+            timings,
             self.downstream.guardrail.CheckInput,
-            guardrail_pb2.CheckInputRequest(text=a.question.query),
+            guardrail_pb2.CheckInputRequest(text=query),
         )
         verdict = checked.verdict
-        a.result.input_verdict.CopyFrom(verdict)
         metrics.GUARDRAIL_VERDICTS.labels("input", common_pb2.GuardrailAction.Name(verdict.action)).inc()
-        a.query = verdict.redacted_text if verdict.action == REDACT and verdict.redacted_text else a.question.query
-        a.event.query = a.query
-        return verdict.action != BLOCK
+        return verdict, verdict.redacted_text if verdict.action == REDACT and verdict.redacted_text else query
 
     async def _plan(self, a: Answering) -> Plan:
         question = a.question
@@ -297,15 +374,17 @@ class QueryPipeline:
                 mode=retrieve_pb2.SEARCH_MODE_HYBRID,
             ),
         )
-        context = await self._rerank(a.query, list(search.results), plan.top_n, a.timings)
+        ranked, _ = await self._rerank(a.query, list(search.results), plan.top_n, a.timings)
+        context = [scored.chunk for scored in ranked]
         a.event.context.extend(context)
         return context
 
     async def _rerank(
         self, query: str, candidates: list[common_pb2.ScoredChunk], top_n: int, timings: Timings
-    ) -> list[common_pb2.Chunk]:
+    ) -> tuple[list[common_pb2.ScoredChunk], bool]:
+        """The best ``top_n`` candidates in rerank order, and whether the reranker ordered them."""
         if not candidates:
-            return []
+            return [], True
         try:
             reranked = await self.downstream.call(
                 "rerank",
@@ -314,13 +393,13 @@ class QueryPipeline:
                 self.downstream.rerank.Rerank,
                 rerank_pb2.RerankRequest(query=query, candidates=candidates, top_n=top_n),
             )
-            return [scored.chunk for scored in reranked.results]
+            return list(reranked.results), True
         except RagplaneError as exc:
             if not exc.retriable:
                 raise
             # Rerank improves order but is not essential: answer from the retrieval order instead.
             log.warning("rerank unavailable, using retrieval order", error=exc.message)
-            return [scored.chunk for scored in candidates[:top_n]]
+            return candidates[:top_n], False
 
     async def _generate(
         self, a: Answering, plan: Plan, context: list[common_pb2.Chunk]

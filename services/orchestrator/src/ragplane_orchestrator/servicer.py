@@ -16,7 +16,7 @@ def _question(request) -> Question:
 
 
 class RagServiceServicer(rag_pb2_grpc.RagServiceServicer):
-    """Ask, AskStream and Feedback over the query pipeline and the feedback recorder."""
+    """Ask, AskStream, Search and Feedback over the query pipeline and the feedback recorder."""
 
     def __init__(self, pipeline: QueryPipeline, feedback: FeedbackRecorder) -> None:
         self._pipeline = pipeline
@@ -35,6 +35,9 @@ class RagServiceServicer(rag_pb2_grpc.RagServiceServicer):
                     yield rag_pb2.AskStreamResponse(delta=text)
                 case Final(result=result):
                     yield rag_pb2.AskStreamResponse(result=result)
+
+    async def Search(self, request, context):
+        return await self._pipeline.search(request)
 
     async def Feedback(self, request, context):
         await self._feedback.record(request)

@@ -50,6 +50,11 @@ class RagServiceStub:
                 request_serializer=ragplane_dot_v1_dot_rag__pb2.FeedbackRequest.SerializeToString,
                 response_deserializer=ragplane_dot_v1_dot_rag__pb2.FeedbackResponse.FromString,
                 _registered_method=True)
+        self.Search = channel.unary_unary(
+                '/ragplane.v1.RagService/Search',
+                request_serializer=ragplane_dot_v1_dot_rag__pb2.RagServiceSearchRequest.SerializeToString,
+                response_deserializer=ragplane_dot_v1_dot_rag__pb2.RagServiceSearchResponse.FromString,
+                _registered_method=True)
 
 
 class RagServiceServicer:
@@ -76,6 +81,15 @@ class RagServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Search(self, request, context):
+        """The passages of the caller's documents that match a query, through the same admission (API key, tenant,
+        rate limit), input guardrail, embedding, retrieval and rerank as Ask, without generating an answer.
+        Publishes nothing and caches nothing: safe to retry.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RagServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +107,11 @@ def add_RagServiceServicer_to_server(servicer, server):
                     servicer.Feedback,
                     request_deserializer=ragplane_dot_v1_dot_rag__pb2.FeedbackRequest.FromString,
                     response_serializer=ragplane_dot_v1_dot_rag__pb2.FeedbackResponse.SerializeToString,
+            ),
+            'Search': grpc.unary_unary_rpc_method_handler(
+                    servicer.Search,
+                    request_deserializer=ragplane_dot_v1_dot_rag__pb2.RagServiceSearchRequest.FromString,
+                    response_serializer=ragplane_dot_v1_dot_rag__pb2.RagServiceSearchResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +196,33 @@ class RagService:
             '/ragplane.v1.RagService/Feedback',
             ragplane_dot_v1_dot_rag__pb2.FeedbackRequest.SerializeToString,
             ragplane_dot_v1_dot_rag__pb2.FeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Search(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ragplane.v1.RagService/Search',
+            ragplane_dot_v1_dot_rag__pb2.RagServiceSearchRequest.SerializeToString,
+            ragplane_dot_v1_dot_rag__pb2.RagServiceSearchResponse.FromString,
             options,
             channel_credentials,
             insecure,

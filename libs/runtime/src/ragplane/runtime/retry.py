@@ -36,6 +36,7 @@ IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
     "ragplane.v1.GuardrailService": ("CheckInput", "CheckOutput", "ScanDocument"),
     "ragplane.v1.IngestService": ("UpsertDocument", "DeleteDocument", "GetDocumentStatus", "ListDocuments"),
     "ragplane.v1.EvalService": ("EvaluateAnswer", "GetReport"),
+    "ragplane.v1.RagService": ("Search",),
 }
 
 
