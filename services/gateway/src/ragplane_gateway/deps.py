@@ -3,15 +3,18 @@
 A route calls a service like this, and lets gRPC errors propagate (``errors.install`` maps them)::
 
     @router.post("/v1/things")
-    async def things(body: Body, request: Request, up: Upstreams = Depends(upstreams),
-                     metadata: Metadata = Depends(grpc_metadata)):
+    async def things(body: Body, request: Request, metadata: CallMetadata):
         request.state.grpc_fields = {"query": "query"}  # proto field -> HTTP field, for 400s naming it
-        reply = await up.rag.Something(pb, metadata=metadata, timeout=settings_of(request).call_deadline_s)
+        reply = await upstreams(request).rag.Something(
+            pb, metadata=metadata, timeout=settings_of(request).call_deadline_s
+        )
 """
 
 from __future__ import annotations
 
-from fastapi import Request
+from typing import Annotated
+
+from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
 from ragplane_gateway.config import Settings
@@ -58,3 +61,7 @@ def grpc_metadata(request: Request) -> Metadata:
         ("authorization", f"Bearer {api_key(request)}"),
         ("x-request-id", request.state.request_id),
     )
+
+
+# A route parameter ``metadata: CallMetadata`` requires the key (401 without) and gives the call metadata.
+CallMetadata = Annotated[Metadata, Depends(grpc_metadata)]

@@ -71,33 +71,49 @@ class EdgeMiddleware:
         request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         status = 500
+        started_response = False
         rid_header = (b"x-request-id", request_id.encode())
+        limit = self._limit(scope)
+        overflow: ApiError | None = None
 
         async def send_with_id(message: dict[str, Any]) -> None:
-            nonlocal status
+            nonlocal status, started_response
+            if overflow is not None:
+                return  # the app's answer to a body it could not read; the 413 below replaces it
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_response = True
                 message["headers"] = [*message.get("headers", []), rid_header]
             await send(message)
 
-        limit = self._limit(scope)
+        async def send_error(error: ApiError) -> None:
+            nonlocal status
+            status = error.status
+            body = json.dumps(error_body(error.message, error.error_type, error.param, error.code)).encode()
+            headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+            await send({"type": "http.response.start", "status": error.status, "headers": [*headers, rid_header]})
+            await send({"type": "http.response.body", "body": body})
+
         declared = headers.get("content-length")
         HTTP_IN_FLIGHT.inc()
         try:
             if declared is not None and declared.isdigit() and int(declared) > limit:
                 HTTP_REJECTED.labels("body_too_large").inc()
-                await _send_error(send_with_id, _too_large(limit))
+                await send_error(_too_large(limit))
                 return
             received = 0
 
             async def bounded_receive() -> dict[str, Any]:
-                nonlocal received
+                nonlocal received, overflow
                 message = await receive()
                 if message["type"] == "http.request":
                     received += len(message.get("body", b""))
-                    if received > limit:
+                    if received > limit and overflow is None:
+                        # Frameworks turn errors raised while reading a body into their own 400; the flag makes
+                        # the answer a 413 whatever the app does with the exception.
                         HTTP_REJECTED.labels("body_too_large").inc()
-                        raise _too_large(limit)
+                        overflow = _too_large(limit)
+                        raise overflow
                 return message
 
             context = propagate.extract(headers)
@@ -105,7 +121,13 @@ class EdgeMiddleware:
             with _tracer.start_as_current_span(name, context=context, kind=SpanKind.SERVER) as span:
                 span.set_attribute("http.request.method", scope["method"])
                 span.set_attribute("ragplane.request_id", request_id)
-                await self.app(scope, bounded_receive, send_with_id)
+                try:
+                    await self.app(scope, bounded_receive, send_with_id)
+                except ApiError:
+                    if overflow is None:
+                        raise
+                if overflow is not None and not started_response:
+                    await send_error(overflow)
                 span.set_attribute("http.response.status_code", status)
         finally:
             HTTP_IN_FLIGHT.dec()
@@ -114,15 +136,3 @@ class EdgeMiddleware:
             elapsed = time.perf_counter() - started
             HTTP_LATENCY.labels(template, scope["method"], str(status)).observe(elapsed)
             log.info("http", method=scope["method"], route=template, status=status, latency_ms=round(elapsed * 1000, 2))
-
-
-async def _send_error(send: Any, error: ApiError) -> None:
-    body = json.dumps(error_body(error.message, error.error_type, error.param, error.code)).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
