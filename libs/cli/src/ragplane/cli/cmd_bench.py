@@ -23,7 +23,7 @@ from typing import Any
 
 from ragplane.runtime.bench import BenchResult, write_figure, write_figures_page
 
-BENCHMARKS = ("ingest", "query", "retrieve", "guardrail", "generate", "rerank", "embed", "hostile", "tls")
+BENCHMARKS = ("ingest", "query", "retrieve", "guardrail", "generate", "rerank", "embed", "hostile", "tls", "gateway")
 # Flags about where results go, not what is measured: left out of a figure's command.
 _OUTPUT_FLAGS = {"out", "json", "record", "figures", "machine", "variant", "help"}
 
