@@ -88,13 +88,23 @@ class TcpProxy:
         self.accepted += 1
         self._writers.update((client_writer, upstream_writer))
         try:
-            await asyncio.gather(
-                _pump(client_reader, upstream_writer), _pump(upstream_reader, client_writer), return_exceptions=True
-            )
+            await self._relay(client_reader, client_writer, upstream_reader, upstream_writer)
         finally:
             for writer in (client_writer, upstream_writer):
                 self._writers.discard(writer)
                 writer.transport.abort()
+
+    async def _relay(
+        self,
+        client_reader: asyncio.StreamReader,
+        client_writer: asyncio.StreamWriter,
+        upstream_reader: asyncio.StreamReader,
+        upstream_writer: asyncio.StreamWriter,
+    ) -> None:
+        """Pump one connection's bytes both ways until either side closes (a subclass may speak first)."""
+        await asyncio.gather(
+            _pump(client_reader, upstream_writer), _pump(upstream_reader, client_writer), return_exceptions=True
+        )
 
     async def _close_all(self) -> None:
         # abort(), not close(): a dependency that goes down resets connections, it does not flush them.

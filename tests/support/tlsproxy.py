@@ -13,11 +13,40 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import subprocess
 from pathlib import Path
 
+from ragplane.cli import infra
+from support.processes import free_port
 from support.tcpproxy import TcpProxy
 
 HANDSHAKE_TIMEOUT_S = 10.0
+
+
+def broker_advertising(advertised: str, log_path: Path) -> infra.Proc:
+    """Tansu on a free plaintext port that tells clients to connect to ``advertised`` (host:port): a proxy there
+    then carries the bootstrap connection and every later one (partition leader, group coordinator)."""
+    port = free_port()
+    args = [
+        infra.broker_binary(),
+        "broker",
+        "--listener-url",
+        f"tcp://127.0.0.1:{port}",
+        "--advertised-listener-url",
+        f"tcp://{advertised}",
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    try:
+        infra.wait_port(port, 30, process, "broker")
+    except infra.InfraError:
+        infra.stop_pid(process.pid, 2)
+        raise
+    return infra.Proc("broker", process, port, log_path)
 
 
 def server_context(cert: Path, key: Path, client_ca: Path | None = None) -> ssl.SSLContext:

@@ -7,16 +7,12 @@ every later one (partition leader, group coordinator) go through the proxy, whic
 certificate of the test CA. A client that did not use TLS, trusted another CA, presented no certificate or checked
 another host name would not get a single event through.
 
-SASL is not exercised against a broker: Tansu 0.6.0 started with ``--authentication`` refuses ``tansu user create``
-itself (NotAuthenticated: no user exists yet to authenticate the request), and without it the users would live in
-the memory storage of a broker that must be restarted to require authentication, which loses them; its other
-storage engines need PostgreSQL or S3. A proxy cannot stand in for it either: SASL is a Kafka protocol exchange
-with the broker, not a transport layer. ``test_backing_stores_tls.py`` checks the SASL configuration the clients are built with.
+SASL runs in test_kafka_sasl_session.py, against support.saslproxy: Tansu 0.6.0 cannot authenticate users on its
+memory storage, so a proxy in front of it runs the broker's side of the SASL exchange.
 """
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 import uuid
@@ -29,7 +25,7 @@ from cryptography.hazmat.primitives import serialization
 from kafka.errors import KafkaError
 from support.certs import Pki, issue, write_pair
 from support.processes import free_port
-from support.tlsproxy import TlsProxy
+from support.tlsproxy import TlsProxy, broker_advertising
 
 from ragplane.cli import infra
 from ragplane.runtime.kafka import ConsumerOptions, ConsumerRunner, EventProducer, ensure_topics
@@ -41,36 +37,11 @@ pytestmark = pytest.mark.integration
 TOPIC = "ragplane.chunks.v1"
 
 
-def _broker_advertising(advertised: str, log_path: Path) -> infra.Proc:
-    """Tansu on a free plaintext port that tells clients to connect to ``advertised`` (host:port)."""
-    port = free_port()
-    args = [
-        infra.broker_binary(),
-        "broker",
-        "--listener-url",
-        f"tcp://127.0.0.1:{port}",
-        "--advertised-listener-url",
-        f"tcp://{advertised}",
-        "--storage-engine",
-        "memory://tansu/",
-    ]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
-        )
-    try:
-        infra.wait_port(port, 30, process, "broker")
-    except infra.InfraError:
-        infra.stop_pid(process.pid, 2)
-        raise
-    return infra.Proc("broker", process, port, log_path)
-
-
 @pytest.fixture(scope="module")
 def tls_broker(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TlsProxy, infra.Proc]]:
     """A broker reachable only through a TLS proxy on ``localhost:PORT`` that requires a client certificate."""
     proxy_port = free_port()
-    broker = _broker_advertising(f"localhost:{proxy_port}", tmp_path_factory.mktemp("tls-broker") / "broker.log")
+    broker = broker_advertising(f"localhost:{proxy_port}", tmp_path_factory.mktemp("tls-broker") / "broker.log")
     proxy = TlsProxy(broker.address, pki.server.cert, pki.server.key, client_ca=pki.ca, port=proxy_port).start()
     yield proxy, broker
     proxy.stop()
