@@ -6,7 +6,8 @@ handshake on it (kafka-python's bootstrap and a plain Python ssl handshake both 
 together are refused), and its SASL needs users that ``tansu user create`` could not add to the memory storage
 engine. So here the Kafka tests check the configuration the producers, consumers and admin client are built
 with (and that kafka-python accepts it); test_kafka_tls_session.py runs a TLS session with the broker through a
-TLS-terminating proxy in front of it.
+TLS-terminating proxy in front of it, and test_kafka_sasl_session.py a SASL_SSL session through a proxy that
+also runs the broker's side of the SASL exchange.
 """
 
 from __future__ import annotations

@@ -1,0 +1,223 @@
+"""Kafka over SASL_SSL, a real SASL exchange: ragplane's own producer and consumer, built from the RAGPLANE_KAFKA_*
+settings as a service builds them (password from a mounted file), authenticate with PLAIN and with SCRAM-SHA-512.
+
+What is real: the clients (kafka-python as the services configure it), TLS, the SASL exchange on the wire
+(SaslHandshake v1, SaslAuthenticate v2, the PLAIN and SCRAM messages) and the broker behind (Tansu). What stands in:
+the SASL server side is support.saslproxy, a TLS proxy in front of Tansu that runs the exchange a Kafka broker runs
+on a SASL_SSL listener and forwards a connection only once it authenticated, because Tansu 0.6.0 cannot authenticate
+users on its memory storage (see that module). Tansu advertises the proxy's address, so bootstrap and every later
+connection (partition leader, group coordinator) authenticate.
+"""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kafka.errors import KafkaError
+from support.certs import Pki
+from support.processes import free_port
+from support.saslproxy import (
+    API_API_VERSIONS,
+    API_SASL_AUTHENTICATE,
+    API_SASL_HANDSHAKE,
+    SaslFailure,
+    SaslProxy,
+    ScramServer,
+    scram_credential,
+)
+from support.tlsproxy import broker_advertising
+
+from ragplane.cli import infra
+from ragplane.runtime.kafka import ConsumerOptions, ConsumerRunner, EventProducer, ensure_topics
+from ragplane.runtime.settings import CommonSettings, load_settings
+from ragplane.v1 import common_pb2, events_pb2
+
+pytestmark = pytest.mark.integration
+
+TOPIC = "ragplane.chunks.v1"
+USER, PASSWORD = "ragplane-ingest", "s3cret-of-ingest"
+
+
+@pytest.fixture(scope="module")
+def sasl_broker(pki: Pki, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SaslProxy, infra.Proc]]:
+    """A broker reachable only through a proxy on ``localhost:PORT`` that requires TLS, then SASL."""
+    proxy_port = free_port()
+    broker = broker_advertising(f"localhost:{proxy_port}", tmp_path_factory.mktemp("sasl-broker") / "broker.log")
+    users = {USER: PASSWORD, "someone-else": "another-password"}
+    proxy = SaslProxy(broker.address, pki.server.cert, pki.server.key, users, port=proxy_port).start()
+    yield proxy, broker
+    proxy.stop()
+    broker.stop()
+
+
+@pytest.fixture
+def password_file(tmp_path: Path) -> Path:
+    """The password as a mounted Secret holds it (with a trailing newline)."""
+    path = tmp_path / "kafka-password"
+    path.write_text(PASSWORD + "\n")
+    return path
+
+
+def _settings(bootstrap: str, **env: str) -> CommonSettings:
+    """Settings read from environment variables, as a service reads them at start."""
+    return load_settings(
+        CommonSettings,
+        {"RAGPLANE_KAFKA_BOOTSTRAP": bootstrap, "RAGPLANE_KAFKA_PARTITIONS": "2", **env},
+    )
+
+
+def _sasl_env(pki: Pki, mechanism: str, password_file: Path, user: str = USER) -> dict[str, str]:
+    return {
+        "RAGPLANE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "RAGPLANE_KAFKA_SSL_CAFILE": str(pki.ca),
+        "RAGPLANE_KAFKA_SASL_MECHANISM": mechanism,
+        "RAGPLANE_KAFKA_SASL_USERNAME": user,
+        "RAGPLANE_KAFKA_SASL_PASSWORD_FILE": str(password_file),
+    }
+
+
+def _event(doc_id: str) -> events_pb2.ChunksEvent:
+    return events_pb2.ChunksEvent(
+        tenant="t1",
+        doc_id=doc_id,
+        version=common_pb2.DocumentVersion(content_hash="h", sequence=1),
+        chunks=[common_pb2.Chunk(chunk_id=f"{doc_id}-0", text=f"text of {doc_id}")],
+    )
+
+
+def _refused(settings: CommonSettings) -> KafkaError:
+    """The error a producer built from ``settings`` fails to connect with."""
+    producer = EventProducer(settings, "test-refused")
+    producer._config.update(request_timeout_ms=3000, bootstrap_timeout_ms=5000)
+    with pytest.raises(KafkaError) as failed:
+        producer.connect()
+    return failed.value
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_events_round_trip_over_sasl_ssl_with_the_service_clients(pki, sasl_broker, password_file, mechanism):
+    proxy, _ = sasl_broker
+    prefix = f"sasl-{mechanism.lower()}-"
+    settings = _settings(
+        f"localhost:{proxy.port}", **_sasl_env(pki, mechanism, password_file), RAGPLANE_KAFKA_TOPIC_PREFIX=prefix
+    )
+    first_session = len(proxy.sessions)
+    ensure_topics(settings, [TOPIC])
+    received: list[str] = []
+    lock = threading.Lock()
+
+    def handle(batch) -> None:
+        with lock:
+            received.extend(envelope.message.doc_id for envelope in batch)
+
+    runner = ConsumerRunner(
+        settings,
+        topic=TOPIC,
+        group=f"sasl-{uuid.uuid4().hex[:8]}",
+        message_type=events_pb2.ChunksEvent,
+        handler=handle,
+        options=ConsumerOptions(batch_size=8),
+    )
+    runner.start()
+    producer = EventProducer(settings, "test-sasl-producer")
+    try:
+        assert runner.wait_assigned(90), "the consumer never joined its group through SASL"
+        sent = [f"doc-{n}" for n in range(20)]
+        producer.send_many(TOPIC, [(f"t1/{doc}", _event(doc)) for doc in sent])
+        deadline = time.monotonic() + 60
+        while len(received) < len(sent) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sorted(received) == sorted(sent)
+    finally:
+        producer.close()
+        runner.stop()
+    # Each connection (admin, producer, consumer: bootstrap, leader, coordinator) ran the exchange with the
+    # mechanism configured, as the configured user, before the proxy forwarded anything but ApiVersions.
+    sessions = proxy.sessions[first_session:]
+    assert len(sessions) >= 3, sessions
+    for session in sessions:
+        assert session.authenticated, session
+        assert (session.mechanism, session.user) == (mechanism, USER), session
+        assert session.requests[0] == API_API_VERSIONS, session
+        assert session.requests[1:3] == [API_SASL_HANDSHAKE, API_SASL_AUTHENTICATE], session
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "message"),
+    [
+        ("PLAIN", "Authentication failed: Invalid username or password"),
+        (
+            "SCRAM-SHA-512",
+            "Authentication failed during authentication due to invalid credentials with SASL mechanism SCRAM-SHA-512",
+        ),
+    ],
+)
+def test_a_wrong_password_fails_with_the_brokers_message(pki, sasl_broker, tmp_path, caplog, mechanism, message):
+    proxy, _ = sasl_broker
+    wrong = tmp_path / "kafka-password"
+    wrong.write_text("not-the-password\n")
+    first_session = len(proxy.sessions)
+    error = _refused(_settings(f"localhost:{proxy.port}", **_sasl_env(pki, mechanism, wrong)))
+    # What a service sees: the producer does not start ("Unable to bootstrap"), and its log says why at each try,
+    # with the broker's message: "Bootstrap connection to bootstrap-0 failed: [Error 58] SaslAuthenticationFailedError:
+    # SaslAuthenticationFailedError: Authentication failed: Invalid username or password".
+    assert "Unable to bootstrap" in str(error)
+    assert f"SaslAuthenticationFailedError: {message}" in caplog.text, caplog.text[-3000:]
+    sessions = proxy.sessions[first_session:]
+    assert sessions and all(s.outcome == f"failed: {message}" for s in sessions), sessions
+    assert not any(s.authenticated for s in sessions)
+
+
+def test_a_client_without_sasl_is_refused(pki, sasl_broker):
+    """A client speaking TLS but skipping SASL: its first request after ApiVersions ends the connection."""
+    proxy, _ = sasl_broker
+    first_session = len(proxy.sessions)
+    settings = _settings(
+        f"localhost:{proxy.port}",
+        RAGPLANE_KAFKA_SECURITY_PROTOCOL="SSL",
+        RAGPLANE_KAFKA_SSL_CAFILE=str(pki.ca),
+    )
+    assert "Unable to bootstrap" in str(_refused(settings))
+    sessions = proxy.sessions[first_session:]
+    assert sessions, "the client never reached the proxy"
+    assert not any(s.authenticated for s in sessions), sessions
+    assert all(API_SASL_HANDSHAKE not in s.requests for s in sessions), sessions
+    assert any(s.outcome.startswith("refused: api key") for s in sessions), sessions
+
+
+def test_a_mechanism_the_broker_does_not_enable_is_refused_at_the_handshake(pki, sasl_broker, password_file, caplog):
+    _, broker = sasl_broker
+    proxy = SaslProxy(broker.address, pki.server.cert, pki.server.key, {USER: PASSWORD}, mechanisms=("SCRAM-SHA-512",))
+    proxy.start()
+    try:
+        _refused(_settings(f"localhost:{proxy.port}", **_sasl_env(pki, "PLAIN", password_file)))
+    finally:
+        proxy.stop()
+    assert proxy.sessions and all(s.outcome == "refused: mechanism PLAIN is not enabled" for s in proxy.sessions)
+    assert all(s.requests == [API_API_VERSIONS, API_SASL_HANDSHAKE] for s in proxy.sessions), proxy.sessions
+    assert "SaslHandshake failed: UnsupportedSaslMechanismError" in caplog.text, caplog.text[-3000:]
+
+
+def test_scram_sha_256_server_side_replays_the_rfc_7677_example():
+    """RFC 7677 section 3: user "user", password "pencil"; the server's nonce and the salt fixed as there."""
+    credential = scram_credential("SCRAM-SHA-256", "pencil", salt=base64.b64decode("W22ZaJ0SNY7soEsUEjb6gQ=="))
+    server = ScramServer("SCRAM-SHA-256", {"user": credential}, nonce=lambda: "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0")
+    assert server.step(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO") == (
+        b"r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096"
+    )
+    final = (
+        b"c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+    )
+    assert server.step(final) == b"v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4="
+    assert (server.done, server.user) == (True, "user")
+    # The same client-final with one bit of the proof flipped is refused.
+    server = ScramServer("SCRAM-SHA-256", {"user": credential}, nonce=lambda: "%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0")
+    server.step(b"n,,n=user,r=rOprNGfwEbeRWgbNEkqO")
+    with pytest.raises(SaslFailure, match="invalid credentials with SASL mechanism SCRAM-SHA-256"):
+        server.step(final.replace(b"p=dHzb", b"p=dHzc"))
