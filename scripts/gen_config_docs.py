@@ -42,7 +42,8 @@ def render() -> str:
         "|---|---|---|",
     ]
     lines += [f"| `{var}` | `{default}` | {doc} |" for var, default, doc in _portable(describe(CommonSettings))]
-    for name in SERVICE_NAMES:
+    # The HTTP gateway is listed too, whether or not the table of gRPC services holds it.
+    for name in (*SERVICE_NAMES, *(["gateway"] if "gateway" not in SERVICE_NAMES else [])):
         module = importlib.import_module(f"ragplane_{name}.config")
         rows = [row for row in describe(module.Settings) if row[0] not in common]
         lines += ["", f"## {name}", "", f"See also `services/{name}/README.md`.", ""]

@@ -60,13 +60,14 @@ class Settings(CommonSettings):
         "RAGPLANE_GATEWAY_ASK_DEADLINE_S",
         600.0,
         check=in_range(0.1, 3600.0),
-        doc="deadline of Ask and AskStream calls (an answer generated on a CPU takes minutes on a busy machine)",
+        doc="deadline of Ask and AskStream calls and of uploads (an answer generated on a CPU takes minutes on a "
+        "busy machine; a large PDF takes a while to parse)",
     )
     call_deadline_s: float = env(
         "RAGPLANE_GATEWAY_CALL_DEADLINE_S",
         30.0,
         check=in_range(0.1, 3600.0),
-        doc="deadline of the other gRPC calls (document status, lists, deletes, search, feedback, uploads)",
+        doc="deadline of the other gRPC calls (document status, lists, deletes, search, feedback)",
     )
     max_wait_s: float = env(
         "RAGPLANE_GATEWAY_MAX_WAIT_S",

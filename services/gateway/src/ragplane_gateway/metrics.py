@@ -20,6 +20,6 @@ HTTP_REJECTED = Counter(
 )
 STREAM_FIRST_BYTE = Histogram(
     "ragplane_http_stream_first_event_seconds",
-    "Time from a streamed chat completion's request to its first event with text.",
+    "Time from a streamed chat completion's request to the orchestrator's first message.",
     buckets=LATENCY_BUCKETS,
 )
