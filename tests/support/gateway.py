@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from opentelemetry import trace
 from ragplane_gateway.app import create_app
 from ragplane_gateway.config import Settings as GatewaySettings
 from ragplane_gateway.config import load as load_gateway
@@ -75,8 +76,11 @@ class QueryPeers(
         self.generate_calls: list[generate_pb2.GenerateRequest] = []
         # The words of the question last embedded: Search gets vectors, not text.
         self.query_words: set[str] = set()
+        # The trace id each input check ran under (the caller's trace, carried over two gRPC hops).
+        self.trace_ids: list[int] = []
 
     async def CheckInput(self, request, context):
+        self.trace_ids.append(trace.get_current_span().get_span_context().trace_id)
         action = common_pb2.GUARDRAIL_ACTION_ALLOW
         findings = []
         if "ignore previous instructions" in request.text.lower():
