@@ -139,8 +139,14 @@ def test_events_round_trip_over_sasl_ssl_with_the_service_clients(pki, sasl_brok
         runner.stop()
     # Each connection (admin, producer, consumer: bootstrap, leader, coordinator) ran the exchange with the
     # mechanism configured, as the configured user, before the proxy forwarded anything but ApiVersions.
-    sessions = proxy.sessions[first_session:]
-    assert len(sessions) >= 3, sessions
+    # A connection the client itself dropped before it asked for anything but ApiVersions (one still opening at
+    # close) proves nothing either way; any other must have authenticated.
+    sessions = [
+        s
+        for s in proxy.sessions[first_session:]
+        if not (s.outcome.startswith(("open", "closed:")) and set(s.requests) <= {API_API_VERSIONS})
+    ]
+    assert len(sessions) >= 3, proxy.sessions[first_session:]
     for session in sessions:
         assert session.authenticated, session
         assert (session.mechanism, session.user) == (mechanism, USER), session
