@@ -16,7 +16,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-LOCAL_PACKAGES := libs/proto libs/runtime libs/cli $(wildcard services/*) $(wildcard operators/*)
+LOCAL_PACKAGES := libs/proto libs/runtime libs/client libs/cli $(wildcard services/*) $(wildcard operators/*)
 STAMP := $(VENV)/.deps-stamp
 
 -include mk/*.mk
