@@ -394,6 +394,7 @@ class SaslProxy(TlsProxy):
         mechanisms: the mechanisms enabled (offered in the SaslHandshake response).
         client_ca: when set, a client must also present a certificate signed by this CA.
         port: the port to listen on (a free one when 0).
+        authentication_timeout_s: how long a connection may take to authenticate before it is closed.
     """
 
     def __init__(
@@ -406,8 +407,10 @@ class SaslProxy(TlsProxy):
         mechanisms: tuple[str, ...] = MECHANISMS,
         client_ca: Path | None = None,
         port: int = 0,
+        authentication_timeout_s: float = AUTHENTICATION_TIMEOUT_S,
     ) -> None:
         super().__init__(upstream, cert, key, client_ca=client_ca, port=port)
+        self._authentication_timeout_s = authentication_timeout_s
         unknown = set(mechanisms) - set(MECHANISMS)
         if unknown:
             raise ValueError(f"mechanisms: {sorted(unknown)} not supported (only {', '.join(MECHANISMS)})")
@@ -419,11 +422,6 @@ class SaslProxy(TlsProxy):
             if name in mechanisms
         }
         self.sessions: list[SaslSession] = []
-
-    @property
-    def authenticated(self) -> list[SaslSession]:
-        """The connections that authenticated (and only these were forwarded)."""
-        return [s for s in self.sessions if s.authenticated]
 
     def _mechanism_server(self, mechanism: str) -> PlainServer | ScramServer:
         if mechanism == "PLAIN":
@@ -440,15 +438,15 @@ class SaslProxy(TlsProxy):
         session = SaslSession()
         self.sessions.append(session)
         try:
-            async with asyncio.timeout(AUTHENTICATION_TIMEOUT_S):
+            async with asyncio.timeout(self._authentication_timeout_s):
                 authenticated = await self._authenticate(
                     session, client_reader, client_writer, upstream_reader, upstream_writer
                 )
+        except TimeoutError:  # before OSError, which it is a kind of
+            session.outcome = f"closed: not authenticated within {self._authentication_timeout_s} s"
+            return
         except (asyncio.IncompleteReadError, ConnectionError, OSError) as exc:
             session.outcome = f"closed: {type(exc).__name__} before authentication"
-            return
-        except TimeoutError:
-            session.outcome = f"closed: not authenticated within {AUTHENTICATION_TIMEOUT_S} s"
             return
         except (ValueError, UnicodeDecodeError, struct.error) as exc:
             session.outcome = f"refused: malformed request before authentication ({exc})"

@@ -12,6 +12,9 @@ connection (partition leader, group coordinator) authenticate.
 from __future__ import annotations
 
 import base64
+import socket
+import ssl
+import struct
 import threading
 import time
 import uuid
@@ -208,6 +211,55 @@ def test_a_mechanism_the_broker_does_not_enable_is_refused_at_the_handshake(pki,
     assert proxy.sessions and all(s.outcome == "refused: mechanism PLAIN is not enabled" for s in proxy.sessions)
     assert all(s.requests == [API_API_VERSIONS, API_SASL_HANDSHAKE] for s in proxy.sessions), proxy.sessions
     assert "SaslHandshake failed: UnsupportedSaslMechanismError" in caplog.text, caplog.text[-3000:]
+
+
+def _raw_exchange(pki: Pki, port: int, frames: list[bytes]) -> bytes:
+    """Send request frames over TLS and read until the proxy closes the connection; returns what came back."""
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    with socket.create_connection(("localhost", port), timeout=10) as raw:
+        with context.wrap_socket(raw, server_hostname="localhost") as tls:
+            for frame in frames:
+                tls.sendall(frame)
+            received = b""
+            try:
+                while chunk := tls.recv(4096):
+                    received += chunk
+            except ConnectionResetError:  # the proxy aborts a refused connection
+                pass
+    return received
+
+
+def _request(api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
+    """A framed request with header v1 (client id "raw")."""
+    payload = struct.pack(">hhih", api_key, version, correlation_id, 3) + b"raw" + body
+    return struct.pack(">i", len(payload)) + payload
+
+
+def test_requests_out_of_the_exchanges_order_end_the_connection(pki, sasl_broker):
+    """What no kafka-python configuration sends, on the wire: SaslAuthenticate before SaslHandshake is closed
+    unanswered; SaslHandshake v0 (unframed tokens) is answered UNSUPPORTED_VERSION (35) and closed; a client that
+    sends nothing is closed after the authentication timeout."""
+    _, broker = sasl_broker
+    proxy = SaslProxy(broker.address, pki.server.cert, pki.server.key, {USER: PASSWORD}, authentication_timeout_s=1)
+    proxy.start()
+    try:
+        token = b"\0" + USER.encode() + b"\0" + PASSWORD.encode()
+        assert (
+            _raw_exchange(pki, proxy.port, [_request(API_SASL_AUTHENTICATE, 1, 7, struct.pack(">i", 18) + token)])
+            == b""
+        )
+        plain = struct.pack(">h", 5) + b"PLAIN"
+        answer = _raw_exchange(pki, proxy.port, [_request(API_SASL_HANDSHAKE, 0, 8, plain)])
+        assert struct.unpack_from(">iih", answer) == (len(answer) - 4, 8, 35), answer
+        assert _raw_exchange(pki, proxy.port, []) == b""
+    finally:
+        proxy.stop()
+    assert [s.outcome for s in proxy.sessions] == [
+        "refused: api key 36 v1 before the handshake",
+        "refused: SaslHandshake v0 (only v1 is spoken)",
+        "closed: not authenticated within 1 s",
+    ]
+    assert not any(s.authenticated for s in proxy.sessions)
 
 
 def test_scram_sha_256_server_side_replays_the_rfc_7677_example():
