@@ -329,6 +329,54 @@ async def test_document_errors_name_the_field(http):
     assert_openai_error(await http.post("/v1/documents", files=binary), 400, "file")
 
 
+def _part(name: str, value: bytes, filename: str | None = None) -> bytes:
+    disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+    kind = "Content-Type: text/plain\r\n" if filename else ""
+    return f"--bound\r\nContent-Disposition: {disposition}\r\n{kind}\r\n".encode() + value + b"\r\n"
+
+
+async def test_a_file_reaches_ingest_before_the_rest_of_the_upload_is_sent(edge, http):
+    """The upload is streamed: the first file is accepted by ingest while the second is still being sent."""
+    first_seen = asyncio.Event()
+
+    async def body():
+        yield _part("title", b"Streamed") + _part("file", b"The first streamed file.", "stream-1.txt")
+        yield b"--bound\r\n"  # the boundary that ends the first file
+        async with httpx.AsyncClient(base_url=edge.url, headers={"Authorization": f"Bearer {KEY}"}) as probe:
+            for _ in range(200):
+                if (await probe.get("/v1/documents/stream-1.txt")).status_code == 200:
+                    first_seen.set()
+                    break
+                await asyncio.sleep(0.05)
+        yield b'Content-Disposition: form-data; name="file"; filename="stream-2.txt"\r\n\r\nThe second one.\r\n'
+        yield b"--bound--\r\n"
+
+    response = await http.post(
+        "/v1/documents", content=body(), headers={"content-type": "multipart/form-data; boundary=bound"}
+    )
+    assert response.status_code == 200, response.text
+    assert first_seen.is_set(), "ingest saw the first file only after the whole upload"
+    results = response.json()["documents"]
+    assert [(r["doc_id"], r["outcome"]) for r in results] == [
+        ("stream-1.txt", "accepted"),
+        ("stream-2.txt", "accepted"),
+    ]
+    assert (await http.get("/v1/documents/stream-2.txt")).json()["title"] == "Streamed"
+
+
+async def test_form_fields_after_a_file_or_unknown_ones_are_400_naming_them(http):
+    late = _part("file", b"text", "late.txt") + _part("title", b"Too late") + b"--bound--\r\n"
+    multipart = {"content-type": "multipart/form-data; boundary=bound"}
+    error = assert_openai_error(await http.post("/v1/documents", content=late, headers=multipart), 400, "title")
+    assert "before the file" in error["message"]
+    unknown = _part("colour", b"blue") + _part("file", b"text", "u.txt") + b"--bound--\r\n"
+    assert_openai_error(await http.post("/v1/documents", content=unknown, headers=multipart), 400, "colour")
+    assert_openai_error(await http.post("/v1/documents", json={"file": "x"}), 400, "file")
+    sizes = {"file": ("s.txt", b"text", "text/plain")}
+    too_small = {"chunk_size_tokens": "-3"}
+    assert_openai_error(await http.post("/v1/documents", files=sizes, data=too_small), 400, "chunk_size_tokens")
+
+
 async def test_tenants_see_only_their_own_documents(http):
     await http.post(
         "/v1/documents", files={"file": ("private.txt", b"Only the default tenant sees this.", "text/plain")}

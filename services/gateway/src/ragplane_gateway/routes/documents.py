@@ -1,4 +1,5 @@
-"""REST for documents: upload (multipart, streamed to ingest's IngestDocuments), status, list, delete.
+"""REST for documents: upload (multipart, streamed to ingest's IngestDocuments as it arrives; uploads.py), status,
+list, delete.
 
 The tenant comes from the caller's key at ingest, as for gRPC clients; ``doc_id`` defaults to the file name.
 """
@@ -6,24 +7,20 @@ The tenant comes from the caller's key at ingest, as for gRPC clients; ``doc_id`
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
-from collections.abc import AsyncIterator
 from typing import Annotated, Literal
 
 import grpc
-from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile
-from google.protobuf.struct_pb2 import Struct
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from ragplane.runtime.rpc_status import document_error
 from ragplane.v1 import ingest_pb2
 from ragplane_gateway.deps import CallMetadata, bearer, settings_of, upstreams
 from ragplane_gateway.errors import STATUS_MAP, ApiError
+from ragplane_gateway.uploads import OPENAPI_BODY, Upload, boundary_of, ingest_requests
 
 router = APIRouter(tags=["documents"], dependencies=[Depends(bearer)])
 
-CONTENT_PART_BYTES = 256 * 1024
 WAIT_POLL_S = 0.5
 State = Literal["queued", "chunked", "indexed", "failed", "deleted", "deleting"]
 STATES: dict[str, int] = {
@@ -116,48 +113,6 @@ def status_json(status: ingest_pb2.DocumentStatus) -> DocumentStatus:
     )
 
 
-def _metadata_struct(raw: str | None) -> Struct | None:
-    if not raw:
-        return None
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"metadata: not JSON: {exc}", param="metadata", code="invalid_argument") from None
-    if not isinstance(value, dict):
-        raise ApiError(400, "metadata: must be a JSON object", param="metadata", code="invalid_argument")
-    struct = Struct()
-    struct.update(value)
-    return struct
-
-
-async def _requests(
-    files: list[UploadFile],
-    doc_id: str | None,
-    title: str | None,
-    metadata: Struct | None,
-    chunking: ingest_pb2.ChunkingOptions,
-) -> AsyncIterator[ingest_pb2.IngestDocumentsRequest]:
-    """Header, content parts and end of each file, read in parts (the upload is spooled, never held whole)."""
-    for upload in files:
-        content_type = upload.content_type or ""
-        header = ingest_pb2.DocumentHeader(
-            doc_id=doc_id or "",
-            source=upload.filename or "",
-            # Browsers and curl send octet-stream for unknown types: then ingest picks a parser by the name.
-            content_type="" if content_type == "application/octet-stream" else content_type,
-            title=title or "",
-            metadata=metadata,
-            chunking=chunking,
-            size_bytes=upload.size or 0,
-        )
-        yield ingest_pb2.IngestDocumentsRequest(header=header)
-        digest = hashlib.sha256()
-        while part := await upload.read(CONTENT_PART_BYTES):
-            digest.update(part)
-            yield ingest_pb2.IngestDocumentsRequest(content=part)
-        yield ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd(sha256=digest.hexdigest()))
-
-
 def _result_json(result: ingest_pb2.DocumentResult) -> DocumentResult:
     outcome = ingest_pb2.IngestOutcome.Name(result.outcome).removeprefix("INGEST_OUTCOME_").lower()
     code, message = document_error(result)
@@ -185,33 +140,31 @@ def _rejected(result: DocumentResult) -> ApiError:
 @router.post(
     "/v1/documents",
     response_model=UploadResponse,
-    summary="Upload documents (multipart), optionally waiting until each is indexed or failed",
+    summary="Upload documents (multipart, streamed to ingest), optionally waiting until each is indexed or failed",
+    openapi_extra={"requestBody": OPENAPI_BODY},
 )
 async def upload_documents(
     request: Request,
     metadata: CallMetadata,
-    file: Annotated[list[UploadFile], File(description="one or more files (txt, md, html, pdf, docx)")],
-    doc_id: Annotated[str | None, Form(description="the document id (one file only); default: the file name")] = None,
-    title: Annotated[str | None, Form()] = None,
-    document_metadata: Annotated[
-        str | None, Form(alias="metadata", description="a JSON object stored with every chunk (filters)")
-    ] = None,
-    chunk_size_tokens: Annotated[int, Form(ge=0)] = 0,
-    chunk_overlap_tokens: Annotated[int, Form(ge=0)] = 0,
     wait: Annotated[bool, Query(description="wait until each document is indexed or failed")] = False,
     wait_timeout_s: Annotated[float, Query(gt=0, description="longest wait (capped by the gateway)")] = 300.0,
 ) -> UploadResponse:
     settings = settings_of(request)
-    if doc_id and len(file) > 1:
-        raise ApiError(400, "doc_id: only with a single file", param="doc_id", code="invalid_argument")
     request.state.grpc_fields = UPLOAD_FIELDS
-    chunking = ingest_pb2.ChunkingOptions(
-        chunk_size_tokens=chunk_size_tokens, chunk_overlap_tokens=chunk_overlap_tokens
+    upload = Upload()
+    boundary_of(request)  # a body that is not multipart is refused before any call
+    call = upstreams(request).ingest.IngestDocuments(
+        ingest_requests(request, upload), metadata=metadata, timeout=settings.ask_deadline_s
     )
-    stream = _requests(file, doc_id, title, _metadata_struct(document_metadata), chunking)
-    call = upstreams(request).ingest.IngestDocuments(stream, metadata=metadata, timeout=settings.ask_deadline_s)
-    results = [_result_json(reply.result) async for reply in call]
-    if len(file) == 1 and len(results) == 1 and results[0].error is not None:
+    try:
+        results = [_result_json(reply.result) async for reply in call]
+    except grpc.aio.AioRpcError:
+        if upload.error is not None:
+            raise upload.error from None
+        raise
+    if upload.error is not None:
+        raise upload.error
+    if upload.files == 1 and len(results) == 1 and results[0].error is not None:
         raise _rejected(results[0])
     if wait:
         timeout = min(wait_timeout_s, settings.max_wait_s)
