@@ -114,6 +114,9 @@ async def test_stream_ends_with_done_as_server_sent_events(http):
 async def test_models_lists_the_configured_model(edge):
     models = await ai(edge).models.list()
     assert [m.id for m in models.data] == ["ragplane"]
+    assert (await ai(edge).models.retrieve("ragplane")).id == "ragplane"
+    with pytest.raises(openai.NotFoundError):
+        await ai(edge).models.retrieve("gpt-4o")
 
 
 async def test_unknown_key_is_401_through_openai_and_plain_http(edge):

@@ -168,6 +168,13 @@ async def list_models(request: Request, _: CallMetadata) -> ModelList:
     return ModelList(data=[Model(id=name, created=_STARTED) for name in settings_of(request).models])
 
 
+@router.get("/v1/models/{model}", response_model=Model, summary="One model chat completions accept")
+async def get_model(request: Request, _: CallMetadata, model: str) -> Model:
+    if model not in settings_of(request).models:
+        raise ApiError(404, f"model {model!r} does not exist", param="model", code="model_not_found")
+    return Model(id=model, created=_STARTED)
+
+
 def _ask_request(body: ChatCompletionRequest) -> rag_pb2.AskRequest:
     last = body.messages[-1]
     if last.role != "user":
