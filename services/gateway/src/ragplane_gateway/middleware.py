@@ -129,6 +129,8 @@ class EdgeMiddleware:
                 if overflow is not None and not started_response:
                     await send_error(overflow)
                 span.set_attribute("http.response.status_code", status)
+                # Named by the route template, not the path (which holds document ids).
+                span.update_name(f"{scope['method']} {getattr(scope.get('route'), 'path', None) or 'unmatched'}")
         finally:
             HTTP_IN_FLIGHT.dec()
             route = scope.get("route")
