@@ -119,7 +119,13 @@ async def ingest_without_indexing(kafka_bootstrap, redis_url) -> AsyncIterator[I
 # -- orchestrator ---------------------------------------------------------------------------------------------
 
 
-class Peers:
+class Peers(
+    guardrail_pb2_grpc.GuardrailServiceServicer,
+    embed_pb2_grpc.EmbedServiceServicer,
+    retrieve_pb2_grpc.RetrieveServiceServicer,
+    rerank_pb2_grpc.RerankServiceServicer,
+    generate_pb2_grpc.GenerateServiceServicer,
+):
     """The orchestrator's five peers in a few lines; ``generate_delay_s`` slows every answer down."""
 
     def __init__(self) -> None:
@@ -269,4 +275,10 @@ async def running_orchestrator(kafka_bootstrap: str, redis_url: str, pki: Pki | 
 @pytest.fixture
 async def rag_server(kafka_bootstrap, redis_url) -> AsyncIterator[RagServer]:
     async with running_orchestrator(kafka_bootstrap, redis_url) as server:
+        yield server
+
+
+@pytest.fixture
+async def tls_rag_server(kafka_bootstrap, redis_url, pki) -> AsyncIterator[RagServer]:
+    async with running_orchestrator(kafka_bootstrap, redis_url, pki) as server:
         yield server
