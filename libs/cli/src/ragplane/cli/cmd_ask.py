@@ -10,96 +10,112 @@ ragplane ask "..." --filter "year>=2020"                 range (>=, <=, >, <); '
 from __future__ import annotations
 
 import argparse
-import re
 import sys
+from typing import Any
 
-from ragplane.cli.output import (
-    add_connection_args,
-    address,
-    client_metadata,
-    console,
-    open_channel,
-    print_json,
-    print_table,
-)
+from ragplane.cli.output import add_connection_args, address, connection, console, print_json, print_table
 
 DEFAULT_ADDR = "127.0.0.1:50051"
-BUILTIN_FIELDS = {"doc_id", "source", "title", "page", "chunk_index"}
-_FILTER = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(>=|<=|!=|=|>|<)\s*(.*)$")
 
 
-def _value(raw: str):
-    from google.protobuf import struct_pb2
+def parse_filter(spec: str) -> Any:
+    """``key=value``, ``key=a|b``, ``key!=value``, ``key>=n``... -> a ``ragplane.client.Filter``.
 
-    value = struct_pb2.Value()
+    Raises:
+        SystemExit: a malformed expression (quoted with the flag).
+    """
+    from ragplane.client import Filter
+
     try:
-        number = float(raw)
-    except ValueError:
-        value.string_value = raw
-    else:
-        value.number_value = number
-    return value
+        return Filter.parse(spec)
+    except ValueError as exc:
+        raise SystemExit(f"--{exc}") from None
 
 
-def parse_filter(spec: str):
-    """``key=value``, ``key=a|b``, ``key!=value``, ``key>=n``... -> FieldFilter (metadata keys get the prefix)."""
-    from ragplane.v1 import common_pb2
-
-    match = _FILTER.match(spec)
-    if not match:
-        raise SystemExit(f"--filter {spec!r}: expected key=value, key=a|b, key!=value or key>=number")
-    key, op, raw = match.groups()
-    field = key if key in BUILTIN_FIELDS or key.startswith("metadata.") else f"metadata.{key}"
-    condition = common_pb2.FieldFilter(field=field, negate=op == "!=")
-    if op in {"=", "!="}:
-        options = raw.split("|")
-        if len(options) > 1:
-            condition.any_of.values.extend(_value(option) for option in options)
-        else:
-            condition.equals.CopyFrom(_value(raw))
-        return condition
-    try:
-        number = float(raw)
-    except ValueError:
-        raise SystemExit(f"--filter {spec!r}: {op} needs a number, got {raw!r}") from None
-    bound = {">=": "gte", "<=": "lte", ">": "gt", "<": "lt"}[op]
-    setattr(condition.range, bound, number)
-    return condition
+def _compact(fields: dict[str, Any]) -> dict[str, Any]:
+    # The JSON the command always printed (protobuf's JSON mapping): fields at their default value are left out.
+    return {k: v for k, v in fields.items() if v not in ("", 0, False, None, [], {})}
 
 
-def _request(args, streaming: bool):
-    from ragplane.v1 import common_pb2, rag_pb2
-
-    options = rag_pb2.AskOptions(
-        top_k=args.top_k,
-        top_n=args.top_n,
-        bypass_cache=args.no_cache,
-        sampling=common_pb2.SamplingParams(max_tokens=args.max_tokens),
-    )
-    kind = rag_pb2.AskStreamRequest if streaming else rag_pb2.AskRequest
-    return kind(
-        query=args.question,
-        session_id=args.session or "",
-        filters=[parse_filter(spec) for spec in args.filter],
-        options=options,
-    )
+def _enum(prefix: str, value: str) -> str:
+    return "" if value == "UNSPECIFIED" else f"{prefix}{value}"
 
 
-def _print_result(result, args, streamed_text: str | None = None) -> None:
-    from google.protobuf import json_format
+def _verdict_json(verdict: Any) -> dict[str, Any] | None:
+    if verdict is None:
+        return None
+    findings = [
+        _compact(
+            {
+                "category": f.category,
+                "score": f.score,
+                "start": f.start,
+                "end": f.end,
+                "detector": f.detector,
+                "message": f.message,
+                "action": _enum("GUARDRAIL_ACTION_", f.action),
+            }
+        )
+        for f in verdict.findings
+    ]
+    fields = {
+        "action": _enum("GUARDRAIL_ACTION_", verdict.action),
+        "findings": findings,
+        "redacted_text": verdict.redacted_text,
+        "policy": verdict.policy,
+        "latency_ms": verdict.latency_ms,
+    }
+    return _compact(fields) or {}
 
-    from ragplane.v1 import common_pb2
 
+def answer_json(answer: Any) -> dict[str, Any]:
+    """An answer as ``--json`` prints it: the AnswerResult message's JSON (field names as in rag.proto)."""
+    fields = {
+        "request_id": answer.request_id,
+        "answer": answer.answer,
+        "citations": [
+            _compact(
+                {
+                    "passage_number": c.passage_number,
+                    "chunk_id": c.chunk_id,
+                    "doc_id": c.doc_id,
+                    "page": c.page,
+                    "source": c.source,
+                    "section_path": list(c.section_path),
+                    "title": c.title,
+                }
+            )
+            for c in answer.citations
+        ],
+        "blocked": answer.blocked,
+        "cache": _enum("CACHE_OUTCOME_", answer.cache),
+        "usage": _compact(
+            {"prompt_tokens": answer.usage.prompt_tokens, "completion_tokens": answer.usage.completion_tokens}
+        ),
+        "model": answer.model,
+        "timings": [_compact({"stage": stage, "latency_ms": ms}) for stage, ms in answer.timings.items()],
+        "session_id": answer.session_id,
+        "dropped_citations": answer.dropped_citations,
+    }
+    result = _compact(fields)
+    for name in ("input_verdict", "output_verdict"):
+        verdict = _verdict_json(getattr(answer, name))
+        if verdict is not None:
+            result[name] = verdict
+    order = list(fields)[:4] + ["input_verdict", "output_verdict"] + list(fields)[4:]
+    return {name: result[name] for name in order if name in result}
+
+
+def _print_result(result: Any, args: argparse.Namespace, streamed_text: str | None = None) -> None:
     if args.json:
-        print_json(json_format.MessageToDict(result, preserving_proto_field_name=True))
+        print_json(answer_json(result))
         return
     if streamed_text is None:
         console.print(result.answer, markup=False, highlight=False)
     elif streamed_text.strip() != result.answer.strip():
         console.print(f"\n[yellow]final answer after output checks:[/yellow] {result.answer}", highlight=False)
     if result.blocked:
-        verdict = result.input_verdict if result.input_verdict.findings else result.output_verdict
-        categories = ", ".join(sorted({f.category for f in verdict.findings})) or "policy"
+        categories = ", ".join(result.blocked_categories) or "policy"
         console.print(f"[red]blocked[/red] ({categories})")
     if result.citations:
         print_table(
@@ -110,8 +126,8 @@ def _print_result(result, args, streamed_text: str | None = None) -> None:
                 for c in result.citations
             ],
         )
-    timings = {t.stage: t.latency_ms for t in result.timings}
-    cache = common_pb2.CacheOutcome.Name(result.cache).replace("CACHE_OUTCOME_", "").lower()
+    timings = result.timings
+    cache = "unspecified" if result.cache == "UNSPECIFIED" else result.cache.lower()
     summary = f"request {result.request_id} | cache {cache} | total {timings.get('total', 0):.0f} ms"
     if "ttft" in timings:
         summary += f" | first token {timings['ttft']:.0f} ms"
@@ -123,32 +139,37 @@ def _print_result(result, args, streamed_text: str | None = None) -> None:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from ragplane.v1 import rag_pb2_grpc
+    from ragplane.client import Client, TextDelta
 
     target = address(args.addr, "RAGPLANE_ADDR", DEFAULT_ADDR)
-    metadata = client_metadata(args.api_key)
-    with open_channel(target, args) as channel:
-        stub = rag_pb2_grpc.RagServiceStub(channel)
+    question = dict(
+        session_id=args.session,
+        filters=[parse_filter(spec) for spec in args.filter],
+        top_k=args.top_k,
+        top_n=args.top_n,
+        max_tokens=args.max_tokens,
+        bypass_cache=args.no_cache,
+        timeout=args.timeout,
+    )
+    with Client(connection=connection(args, target=target)) as client:
         if not args.stream:
-            reply = stub.Ask(_request(args, False), metadata=metadata, timeout=args.timeout)
-            _print_result(reply.result, args)
-            return 2 if reply.result.blocked else 0
+            answer = client.ask(args.question, **question)
+            _print_result(answer, args)
+            return 2 if answer.blocked else 0
         pieces: list[str] = []
-        result = None
-        for message in stub.AskStream(_request(args, True), metadata=metadata, timeout=args.timeout):
-            if message.WhichOneof("event") == "delta":
-                pieces.append(message.delta)
+        answer = None
+        for event in client.ask_stream(args.question, **question):
+            if isinstance(event, TextDelta):
+                pieces.append(event.text)
                 if not args.json:
-                    sys.stdout.write(message.delta)
+                    sys.stdout.write(event.text)
                     sys.stdout.flush()
             else:
-                result = message.result
+                answer = event.answer
         if not args.json:
             sys.stdout.write("\n")
-        if result is None:
-            raise SystemExit("the stream ended without a result")
-        _print_result(result, args, streamed_text="".join(pieces))
-        return 2 if result.blocked else 0
+        _print_result(answer, args, streamed_text="".join(pieces))
+        return 2 if answer.blocked else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -153,10 +153,13 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit:
         raise
     except Exception as exc:  # noqa: BLE001 - a person reads this, not a traceback
-        import grpc
+        from ragplane.client import ClientError
 
-        if isinstance(exc, grpc.RpcError):
-            err_console.print(f"[red]error:[/red] {exc.code().name}: {exc.details()}")
+        code, details = getattr(exc, "code", None), getattr(exc, "details", None)
+        if isinstance(exc, ClientError):
+            err_console.print(f"[red]error:[/red] {exc.code.name}: {exc.details}")
+        elif callable(code) and callable(details):  # a gRPC error of a benchmark's own calls
+            err_console.print(f"[red]error:[/red] {code().name}: {details()}")
         else:
             err_console.print(f"[red]error:[/red] {exc}")
         return 1

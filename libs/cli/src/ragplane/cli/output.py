@@ -1,4 +1,4 @@
-"""Shared terminal output: tables, JSON, and the client connection to the local stack."""
+"""Shared terminal output: tables, JSON, and how commands connect to the services (``connection``)."""
 
 from __future__ import annotations
 
@@ -62,6 +62,49 @@ def add_connection_args(parser: Any) -> None:
     group.add_argument("--cert", default=None, help="client certificate, for servers that require one")
     group.add_argument("--key", default=None, help="private key of --cert")
     group.add_argument("--server-name", default=None, help="name to check the server's certificate against")
+
+
+def _read_flag_file(path: str | None, flag: str) -> bytes | None:
+    if not path:
+        return None
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise SystemExit(f"{flag} {path}: {exc.strerror}") from None
+
+
+def connection(args: Any, *, target: str, api_key: str | None = None, timeout: float = 60.0) -> Any:
+    """The ``ragplane.client.Connection`` of a command: every service at ``target`` (the one the command calls),
+    the API key (``--api-key``, $RAGPLANE_API_KEY or dev-key), TLS when ``--tls``/``--ca`` (or $RAGPLANE_CA_FILE)
+    asks for it.
+
+    Raises:
+        SystemExit: --cert without --key (or the reverse), or a file that cannot be read.
+    """
+    from ragplane.client import TLS, Connection
+
+    key = client_metadata(api_key if api_key is not None else getattr(args, "api_key", None))[0][1]
+    ca = getattr(args, "ca", None) or os.environ.get("RAGPLANE_CA_FILE") or ""
+    cert, private_key = getattr(args, "cert", None), getattr(args, "key", None)
+    tls = None
+    if getattr(args, "tls", False) or ca or cert:
+        if bool(cert) != bool(private_key):
+            raise SystemExit("--cert and --key go together")
+        tls = TLS(
+            ca=_read_flag_file(ca, "--ca"),
+            cert=_read_flag_file(cert, "--cert"),
+            key=_read_flag_file(private_key, "--key"),
+            server_name=getattr(args, "server_name", None),
+        )
+    return Connection(
+        address=target,
+        ingest_address=target,
+        eval_address=target,
+        api_key=key.removeprefix("Bearer "),
+        tls=tls,
+        timeout=timeout,
+    )
 
 
 def open_channel(target: str, args: Any, options: list[tuple[str, Any]] | None = None) -> Any:

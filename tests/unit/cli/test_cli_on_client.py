@@ -1,0 +1,59 @@
+"""The CLI on ragplane.client: ``ask --json`` prints what it printed when it serialised the AnswerResult message
+itself."""
+
+from __future__ import annotations
+
+import pytest
+from google.protobuf import json_format
+
+from ragplane.cli.cmd_ask import answer_json
+from ragplane.client import _protocol
+from ragplane.v1 import common_pb2, rag_pb2
+
+pytestmark = pytest.mark.unit
+
+
+def _full_result() -> rag_pb2.AnswerResult:
+    finding = common_pb2.GuardrailFinding(
+        category="pii.email",
+        score=0.9,
+        start=3,
+        end=9,
+        detector="regex",
+        message="m",
+        action=common_pb2.GUARDRAIL_ACTION_REDACT,
+    )
+    return rag_pb2.AnswerResult(
+        request_id="r-1",
+        answer="Paris [1]",
+        citations=[
+            common_pb2.Citation(
+                passage_number=1, chunk_id="c", doc_id="d", page=2, source="s", section_path=["a", "b"], title="t"
+            ),
+            common_pb2.Citation(passage_number=2, doc_id="e"),
+        ],
+        blocked=True,
+        input_verdict=common_pb2.GuardrailVerdict(action=common_pb2.GUARDRAIL_ACTION_ALLOW),
+        output_verdict=common_pb2.GuardrailVerdict(
+            action=common_pb2.GUARDRAIL_ACTION_REDACT, findings=[finding], redacted_text="x", policy="p", latency_ms=1.5
+        ),
+        cache=common_pb2.CACHE_OUTCOME_SEMANTIC_HIT,
+        usage=common_pb2.Usage(prompt_tokens=10, completion_tokens=3),
+        model="m",
+        timings=[
+            common_pb2.StageTiming(stage="total", latency_ms=12.5),
+            common_pb2.StageTiming(stage="ttft", latency_ms=3.0),
+        ],
+        session_id="s-1",
+        dropped_citations=1,
+    )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [_full_result(), rag_pb2.AnswerResult(request_id="r-2", answer="a", cache=common_pb2.CACHE_OUTCOME_MISS)],
+    ids=["every-field", "few-fields"],
+)
+def test_ask_json_is_the_answer_messages_json(message):
+    expected = json_format.MessageToDict(message, preserving_proto_field_name=True)
+    assert answer_json(_protocol.answer(message)) == expected
