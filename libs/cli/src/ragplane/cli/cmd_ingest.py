@@ -11,31 +11,21 @@ Exit status: 0 when every document was accepted (and, with --wait, indexed), 1 w
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ragplane.cli.output import (
     add_connection_args,
     address,
-    client_metadata,
+    connection,
     console,
     err_console,
-    open_channel,
     print_json,
     print_table,
 )
 
 DEFAULT_ADDR = "127.0.0.1:50052"
-CONTENT_PART_BYTES = 1024 * 1024
-# The extensions the ingest service parses (services/ingest/README.md); the server decides in the end.
-SUPPORTED_EXTENSIONS = frozenset(
-    {".txt", ".text", ".md", ".markdown", ".mdown", ".mkd", ".html", ".htm", ".xhtml", ".pdf", ".docx"}
-)
 EXIT_FAILED = 1
 EXIT_TIMEOUT = 2
 
@@ -44,66 +34,16 @@ class CliError(Exception):
     """A problem with the command line or the local files; printed without a traceback."""
 
 
-@dataclass
-class LocalDocument:
-    path: Path
-    doc_id: str
-    source: str
-    size: int
-
-
-@dataclass
-class Outcome:
-    """What happened to one document, filled in as the results and statuses arrive."""
-
-    doc: LocalDocument
-    outcome: str = "PENDING"
-    chunks: int = 0
-    flagged: int = 0
-    sequence: int = 0
-    state: str = ""
-    code: str = ""
-    reason: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def failed(self) -> bool:
-        return self.outcome == "FAILED" or self.state == "FAILED"
-
-
-def collect(paths: list[str]) -> tuple[list[LocalDocument], list[tuple[str, str]]]:
-    """Documents named by ``paths`` and problems ``(path, reason)``.
+def collect(paths: list[str]) -> tuple[list[Any], list[tuple[str, str]]]:
+    """Documents named by ``paths`` (``ragplane.client.LocalFile``) and problems ``(path, reason)``.
 
     A folder contributes its supported files (hidden ones skipped) with doc_id = path relative to the
     folder; a file named directly is sent whatever its extension (the server says if it is unsupported),
     with doc_id = its file name.
     """
-    documents: list[LocalDocument] = []
-    problems: list[tuple[str, str]] = []
-    seen: dict[str, str] = {}
+    from ragplane.client import collect_files
 
-    def add(path: Path, doc_id: str) -> None:
-        source = path.as_posix()
-        if doc_id in seen:
-            problems.append((source, f"doc_id {doc_id!r} is also used by {seen[doc_id]}"))
-            return
-        seen[doc_id] = source
-        documents.append(LocalDocument(path, doc_id, source, path.stat().st_size))
-
-    for raw in paths:
-        root = Path(raw)
-        if root.is_dir():
-            for path in sorted(root.rglob("*")):
-                relative = path.relative_to(root)
-                if any(part.startswith(".") for part in relative.parts):
-                    continue
-                if path.is_file() and path.suffix.lower() in SUPPORTED_EXTENSIONS:
-                    add(path, relative.as_posix())
-        elif root.is_file():
-            add(root, root.name)
-        else:
-            problems.append((raw, "no such file or directory"))
-    return documents, problems
+    return collect_files(paths)
 
 
 def api_key_for_tenant(tenant: str, spec: str) -> str:
@@ -124,36 +64,28 @@ def api_key_for_tenant(tenant: str, spec: str) -> str:
     raise CliError(f"--tenant {tenant}: no API key maps to this tenant in RAGPLANE_API_KEYS")
 
 
-def _requests(
-    documents: list[LocalDocument],
-    chunk_size: int,
-    chunk_overlap: int,
-    progress: Any,
-    task: Any,
-    unreadable: dict[str, str],
-) -> Iterator[Any]:
-    from ragplane.v1 import ingest_pb2
+class _Bars:
+    """The upload bar (bytes, documents) and, once the wait begins, the indexing bar, fed by the client's
+    progress events."""
 
-    chunking = ingest_pb2.ChunkingOptions(chunk_size_tokens=chunk_size, chunk_overlap_tokens=chunk_overlap)
-    for doc in documents:
-        try:
-            handle = doc.path.open("rb")
-        except OSError as exc:
-            unreadable[doc.doc_id] = f"cannot read: {exc.strerror or exc}"
-            progress.advance(task, doc.size)
-            continue
-        with handle:
-            yield ingest_pb2.IngestDocumentsRequest(
-                header=ingest_pb2.DocumentHeader(
-                    doc_id=doc.doc_id, source=doc.source, size_bytes=doc.size, chunking=chunking
-                )
+    def __init__(self, progress: Any, documents: int) -> None:
+        self._progress = progress
+        self._documents = documents
+        self._upload = progress.add_task("uploading", total=1, docs=f"0/{documents} documents")
+        self._index: Any = None
+
+    def __call__(self, event: Any) -> None:
+        if event.phase == "upload":
+            self._progress.update(
+                self._upload,
+                completed=event.bytes_sent,
+                total=event.bytes_total or 1,
+                docs=f"{event.done}/{self._documents} documents",
             )
-            digest = hashlib.sha256()
-            while part := handle.read(CONTENT_PART_BYTES):
-                digest.update(part)
-                yield ingest_pb2.IngestDocumentsRequest(content=part)
-                progress.advance(task, len(part))
-        yield ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd(sha256=digest.hexdigest()))
+        elif self._index is None:
+            self._index = self._progress.add_task("indexing", total=event.total or 1, docs="")
+        else:
+            self._progress.update(self._index, completed=event.done)
 
 
 def _progress(enabled: bool) -> Any:
@@ -170,119 +102,31 @@ def _progress(enabled: bool) -> Any:
     )
 
 
-def upload(
-    stub: Any,
-    documents: list[LocalDocument],
-    outcomes: dict[str, Outcome],
-    *,
-    metadata: list[tuple[str, str]],
-    timeout_s: float,
-    chunk_size: int,
-    chunk_overlap: int,
-    show_progress: bool,
-) -> None:
-    """Stream every document over one IngestDocuments call and record each result."""
-    from ragplane.runtime.rpc_status import document_error
-    from ragplane.v1 import ingest_pb2
-
-    names = {value: name.removeprefix("INGEST_OUTCOME_") for name, value in ingest_pb2.IngestOutcome.items()}
-    unreadable: dict[str, str] = {}
-    total = sum(doc.size for doc in documents)
-    with _progress(show_progress) as progress:
-        task = progress.add_task("uploading", total=total or 1, docs=f"0/{len(documents)} documents")
-        done = 0
-        responses = stub.IngestDocuments(
-            _requests(documents, chunk_size, chunk_overlap, progress, task, unreadable),
-            metadata=metadata,
-            timeout=timeout_s,
-        )
-        for response in responses:
-            result = response.result
-            outcome = outcomes.get(result.doc_id)
-            if outcome is None:
-                continue
-            outcome.outcome = names.get(result.outcome, "FAILED")
-            outcome.chunks = result.chunk_count
-            outcome.flagged = result.flagged_chunks
-            outcome.sequence = result.version.sequence
-            code, reason = document_error(result)
-            if code:
-                outcome.code, outcome.reason = code, reason
-            done += 1
-            progress.update(task, docs=f"{done}/{len(documents)} documents")
-    for doc_id, reason in unreadable.items():
-        outcomes[doc_id].outcome, outcomes[doc_id].reason = "FAILED", reason
+def _code(result: Any) -> str:
+    # The status code of a rejected upload; a local failure or a failed indexing has none.
+    return result.error.code if result.outcome == "FAILED" and result.error else ""
 
 
-def wait_indexed(
-    stub: Any, outcomes: dict[str, Outcome], *, metadata: list[tuple[str, str]], deadline: float, show_progress: bool
-) -> bool:
-    """Poll GetDocumentStatus until every accepted or unchanged document is INDEXED or FAILED.
-
-    Returns:
-        True when nothing is pending any more, False when the deadline passed first.
-    """
-    import grpc
-
-    from ragplane.v1 import ingest_pb2
-
-    states = {value: name.removeprefix("DOCUMENT_STATE_") for name, value in ingest_pb2.DocumentState.items()}
-    pending = {doc_id: o for doc_id, o in outcomes.items() if o.outcome in ("ACCEPTED", "UNCHANGED")}
-    interval = 0.25
-    with _progress(show_progress) as progress:
-        task = progress.add_task("indexing", total=len(pending) or 1, docs="")
-        while pending:
-            for doc_id, outcome in list(pending.items()):
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                try:
-                    reply = stub.GetDocumentStatus(
-                        ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=metadata, timeout=min(10.0, left)
-                    )
-                except grpc.RpcError as exc:
-                    if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                        continue
-                    raise
-                status = reply.status
-                outcome.state = states.get(status.state, "UNSPECIFIED")
-                superseded = status.version.sequence > outcome.sequence > 0
-                if outcome.state in ("INDEXED", "FAILED", "DELETED") or superseded:
-                    if outcome.state == "FAILED":
-                        outcome.reason = status.reason or "indexing failed"
-                    elif outcome.state == "DELETED":
-                        outcome.state, outcome.reason = "FAILED", "deleted while waiting"
-                    if superseded and outcome.state != "FAILED":
-                        outcome.extra["superseded_by"] = status.version.sequence
-                    del pending[doc_id]
-                    progress.advance(task, 1)
-            if pending:
-                time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
-                interval = min(2.0, interval * 1.5)
-    return True
+def _reason(result: Any) -> str:
+    return result.error.message if result.error else ""
 
 
-def _summary(outcomes: list[Outcome], waited: bool) -> dict[str, int]:
+def _summary(outcomes: list[Any], waited: bool) -> dict[str, int]:
     summary = {
         "documents": len(outcomes),
         "accepted": sum(o.outcome == "ACCEPTED" for o in outcomes),
         "unchanged": sum(o.outcome == "UNCHANGED" for o in outcomes),
         "failed": sum(o.failed for o in outcomes),
         "chunks": sum(o.chunks for o in outcomes if o.outcome in ("ACCEPTED", "UNCHANGED")),
-        "flagged_chunks": sum(o.flagged for o in outcomes),
+        "flagged_chunks": sum(o.flagged_chunks for o in outcomes),
     }
     if waited:
         summary["indexed"] = sum(o.state == "INDEXED" for o in outcomes)
-        summary["pending"] = sum(
-            o.outcome in ("ACCEPTED", "UNCHANGED")
-            and o.state not in ("INDEXED", "FAILED")
-            and "superseded_by" not in o.extra
-            for o in outcomes
-        )
+        summary["pending"] = sum(o.pending for o in outcomes)
     return summary
 
 
-def _report(outcomes: list[Outcome], waited: bool, as_json: bool) -> dict[str, int]:
+def _report(outcomes: list[Any], waited: bool, as_json: bool) -> dict[str, int]:
     summary = _summary(outcomes, waited)
     if as_json:
         print_json(
@@ -290,16 +134,16 @@ def _report(outcomes: list[Outcome], waited: bool, as_json: bool) -> dict[str, i
                 "summary": summary,
                 "documents": [
                     {
-                        "doc_id": o.doc.doc_id,
-                        "source": o.doc.source,
-                        "outcome": o.outcome,
-                        "state": o.state,
+                        "doc_id": o.doc_id,
+                        "source": o.source,
+                        "outcome": str(o.outcome),
+                        "state": str(o.state),
                         "chunks": o.chunks,
-                        "flagged_chunks": o.flagged,
+                        "flagged_chunks": o.flagged_chunks,
                         "sequence": o.sequence,
-                        "code": o.code,
-                        "reason": o.reason,
-                        **o.extra,
+                        "code": _code(o),
+                        "reason": _reason(o),
+                        **({"superseded_by": o.superseded_by} if o.superseded_by else {}),
                     }
                     for o in outcomes
                 ],
@@ -318,56 +162,45 @@ def _report(outcomes: list[Outcome], waited: bool, as_json: bool) -> dict[str, i
     failures = [o for o in outcomes if o.failed]
     if failures:
         print_table(
-            "failures", ["document", "code", "reason"], [(o.doc.source, o.code or "FAILED", o.reason) for o in failures]
+            "failures", ["document", "code", "reason"], [(o.source, _code(o) or "FAILED", _reason(o)) for o in failures]
         )
     return summary
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``ingest`` command. Raises CliError for problems a person can fix."""
-
-    from ragplane.v1 import ingest_pb2_grpc
+    from ragplane.client import Client, DocumentResult, ErrorInfo, IngestOutcome
 
     if args.tenant and args.api_key:
         raise CliError("give either --tenant or --api-key, not both")
     key = args.api_key
     if args.tenant:
         key = api_key_for_tenant(args.tenant, os.environ.get("RAGPLANE_API_KEYS", "dev-key=default"))
-    metadata = client_metadata(key)
     documents, problems = collect(args.paths)
-    outcomes = {doc.doc_id: Outcome(doc) for doc in documents}
-    ordered = [outcomes[doc.doc_id] for doc in documents]
-    for path, reason in problems:
-        failed = Outcome(
-            LocalDocument(Path(path), "", path, 0),
-            outcome="FAILED",
-            code="NOT_FOUND" if reason == "no such file or directory" else "INVALID_ARGUMENT",
-            reason=reason,
-        )
-        ordered.append(failed)
     if not documents and not problems:
         raise CliError("no supported documents found under " + ", ".join(args.paths))
     started = time.monotonic()
-    deadline = started + args.timeout
     show_progress = not args.json
+    ordered = [DocumentResult(doc.doc_id, doc.source) for doc in documents]
     timed_out = False
-    with open_channel(address(args.addr, "RAGPLANE_INGEST_ADDR", DEFAULT_ADDR), args) as channel:
-        stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        if documents:
-            upload(
-                stub,
-                documents,
-                outcomes,
-                metadata=metadata,
-                timeout_s=args.timeout,
+    target = address(args.addr, "RAGPLANE_INGEST_ADDR", DEFAULT_ADDR)
+    if documents:
+        with (
+            Client(connection=connection(args, target=target, api_key=key)) as client,
+            _progress(show_progress) as bars,
+        ):
+            result = client.ingest(
+                *documents,
                 chunk_size=args.chunk_size,
                 chunk_overlap=args.chunk_overlap,
-                show_progress=show_progress,
+                wait=args.wait,
+                timeout=args.timeout,
+                progress=_Bars(bars, len(documents)),
             )
-            if args.wait:
-                timed_out = not wait_indexed(
-                    stub, outcomes, metadata=metadata, deadline=deadline, show_progress=show_progress
-                )
+        ordered, timed_out = result.documents, result.timed_out
+    for path, reason in problems:
+        code = "NOT_FOUND" if reason == "no such file or directory" else "INVALID_ARGUMENT"
+        ordered.append(DocumentResult("", path, IngestOutcome.FAILED, error=ErrorInfo(code, reason)))
     summary = _report(ordered, args.wait, args.json)
     if not args.json:
         console.print(
