@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 
 import httpx
 import openai
 import pytest
 import pytest_asyncio
 from prometheus_client import REGISTRY
+from ragplane_gateway.__main__ import server
 from ragplane_gateway.config import load as load_gateway
 from support.gateway import serve_edge, serve_http
 from support.ingest import indexed_event, produce_indexed
@@ -407,6 +409,39 @@ async def test_ready_when_both_services_serve_and_not_ready_when_one_is_down(htt
         assert_openai_error(unavailable, 503)
     assert down.status_code == 503
     assert down.json()["upstreams"]["orchestrator"] != "SERVING"
+
+
+async def test_sigterm_makes_it_unready_while_it_still_answers_then_it_stops(edge):
+    settings = load_gateway(
+        {},
+        listen="127.0.0.1:0",
+        orchestrator_addr=edge.orchestrator.address,
+        ingest_addr=edge.ingest.address,
+        shutdown_delay_s=1.0,
+    )
+    # uvicorn re-raises the signals it handled once it has stopped (so that a process exits); here that SIGTERM
+    # must not end the test run.
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)
+    try:
+        await _drain(settings)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+async def _drain(settings) -> None:
+    http = server(settings)
+    task = asyncio.create_task(http.serve())
+    while not http.started:
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{http.servers[0].sockets[0].getsockname()[1]}"
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {KEY}"}) as client:
+        assert (await client.get("/readyz")).status_code == 200
+        http.handle_exit(signal.SIGTERM, None)
+        draining = await client.get("/readyz")
+        assert (draining.status_code, draining.json()["status"]) == (503, "draining")
+        body = {"model": "ragplane", "messages": [{"role": "user", "content": "capital of France?"}]}
+        assert (await client.post("/v1/chat/completions", json=body)).status_code == 200
+    await asyncio.wait_for(task, timeout=10)
 
 
 async def test_requests_are_counted_by_route_template(http):

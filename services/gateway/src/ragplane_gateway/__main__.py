@@ -1,10 +1,15 @@
 """Run the gateway: ``python -m ragplane_gateway``.
 
-Settings -> logging and tracing -> metrics endpoint -> the HTTP server (uvicorn) until SIGTERM or SIGINT, then
-in-flight requests get RAGPLANE_GRACE_PERIOD_S to finish.
+Settings -> logging and tracing -> metrics endpoint -> the HTTP server (uvicorn) until SIGTERM or SIGINT; then
+/readyz answers 503 for RAGPLANE_SHUTDOWN_DELAY_S while requests are still served, the listener closes, and
+requests in flight get RAGPLANE_GRACE_PERIOD_S to finish.
 """
 
 from __future__ import annotations
+
+import threading
+from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -18,6 +23,28 @@ from ragplane_gateway.tls import RenewingServerContext
 log = get_logger("ragplane.gateway")
 
 
+class GatewayServer(uvicorn.Server):
+    """uvicorn with the services' shutdown order: on SIGTERM /readyz answers 503 at once while requests are still
+    served for RAGPLANE_SHUTDOWN_DELAY_S (load balancers stop routing first), then the listener closes and requests
+    in flight get RAGPLANE_GRACE_PERIOD_S."""
+
+    def __init__(self, config: uvicorn.Config, app: Any, shutdown_delay_s: float) -> None:
+        super().__init__(config)
+        self._app = app
+        self._shutdown_delay_s = shutdown_delay_s
+        self._draining: threading.Timer | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._shutdown_delay_s <= 0 or self._draining is not None or self.should_exit:
+            super().handle_exit(sig, frame)
+            return
+        self._app.state.draining = True
+        log.info("draining: not ready, still serving", shutdown_delay_s=self._shutdown_delay_s)
+        self._draining = threading.Timer(self._shutdown_delay_s, super().handle_exit, (sig, frame))
+        self._draining.daemon = True
+        self._draining.start()
+
+
 def server(settings: Settings) -> uvicorn.Server:
     """The uvicorn server of the gateway app (not started): HTTPS when RAGPLANE_TLS_CERT_FILE is set.
 
@@ -25,8 +52,9 @@ def server(settings: Settings) -> uvicorn.Server:
         SettingsError: a TLS configuration that cannot work (ragplane.runtime.tls.check_tls).
     """
     check_tls(settings)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
@@ -41,7 +69,7 @@ def server(settings: Settings) -> uvicorn.Server:
     if settings.tls_cert_file:
         config.load()
         config.ssl = RenewingServerContext(settings.tls_cert_file, settings.tls_key_file, settings.tls_reload_s).context
-    return uvicorn.Server(config)
+    return GatewayServer(config, app, settings.shutdown_delay_s)
 
 
 def main() -> None:

@@ -25,9 +25,11 @@ async def healthz() -> Health:
     "/readyz",
     response_model=Health,
     summary="Readiness: the orchestrator and ingest answer their health checks with SERVING",
-    responses={503: {"model": Health, "description": "an upstream is not SERVING"}},
+    responses={503: {"model": Health, "description": "an upstream is not SERVING, or the gateway is shutting down"}},
 )
 async def readyz(request: Request) -> JSONResponse:
+    if getattr(request.app.state, "draining", False):
+        return JSONResponse(Health(status="draining").model_dump(), status_code=503)
     states = await upstreams(request).readiness()
     ready = all(state == "SERVING" for state in states.values())
     body = Health(status="ready" if ready else "not ready", upstreams=states)
