@@ -57,3 +57,21 @@ def _full_result() -> rag_pb2.AnswerResult:
 def test_ask_json_is_the_answer_messages_json(message):
     expected = json_format.MessageToDict(message, preserving_proto_field_name=True)
     assert answer_json(_protocol.answer(message)) == expected
+
+
+@pytest.mark.parametrize("nanos", [0, 120_000_000, 123_456_000])
+def test_eval_report_times_are_written_as_protobuf_wrote_them(nanos):
+    from google.protobuf import timestamp_pb2
+
+    from ragplane.cli.cmd_eval import _timestamp
+
+    stamp = timestamp_pb2.Timestamp(seconds=1_764_936_000, nanos=nanos)
+    assert _timestamp(_protocol._timestamp(_Holder(stamp), "at")) == stamp.ToJsonString()
+
+
+class _Holder:
+    def __init__(self, stamp) -> None:
+        self.at = stamp
+
+    def HasField(self, name: str) -> bool:  # noqa: N802 - the protobuf method it stands in for
+        return True

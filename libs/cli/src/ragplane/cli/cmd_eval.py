@@ -9,21 +9,21 @@ is below 0.5, naming the failed gate (for CI).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import grpc
 
 from ragplane.cli.output import (
     add_connection_args,
     address,
     client_metadata,
+    connection,
     console,
     err_console,
-    open_channel,
     print_json,
     print_table,
 )
@@ -119,12 +119,22 @@ def _row_json(result: Any) -> dict[str, Any]:
         "request_id": result.request_id,
         "answer": result.answer,
         "blocked": result.blocked,
-        "retrieved": {ranked.mode: list(ranked.doc_ids) for ranked in result.retrieved},
+        "retrieved": result.retrieved,
         "cited_doc_ids": list(result.cited_doc_ids),
-        "metrics": {m.name: m.value for m in result.metrics},
-        # error_status first; error is what servers before it sent.
-        "error": result.error_status.message if result.HasField("error_status") else result.error,
+        "metrics": result.metrics,
+        "error": result.error.message if result.error else "",
     }
+
+
+def _timestamp(moment: datetime | None) -> str:
+    """RFC 3339 in UTC as protobuf's Timestamp JSON writes it (0, 3 or 6 fractional digits, 'Z')."""
+    if moment is None:
+        return ""
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    micros = moment.microsecond
+    if micros:
+        text += f".{micros // 1000:03d}" if micros % 1000 == 0 else f".{micros:06d}"
+    return text + "Z"
 
 
 def _report_json(report: Any) -> dict[str, Any]:
@@ -135,10 +145,10 @@ def _report_json(report: Any) -> dict[str, Any]:
         "tenant": report.tenant,
         "retrieval_only": report.retrieval_only,
         "judge": report.judge,
-        "started_at": report.started_at.ToJsonString() if report.HasField("started_at") else "",
-        "finished_at": report.finished_at.ToJsonString() if report.HasField("finished_at") else "",
+        "started_at": _timestamp(report.started_at),
+        "finished_at": _timestamp(report.finished_at),
         "rows_path": report.rows_path,
-        "metrics": {m.name: m.value for m in report.metrics},
+        "metrics": report.metrics,
     }
 
 
@@ -208,15 +218,11 @@ def print_summary(report: dict[str, Any]) -> None:
 # -- commands ---------------------------------------------------------------------------------------------
 
 
-def _stub(args: argparse.Namespace):
-    from ragplane.v1 import eval_pb2_grpc
+def _client(args: argparse.Namespace) -> Any:
+    from ragplane.client import Client
 
-    channel = open_channel(
-        address(args.addr, "RAGPLANE_EVAL_ADDR", DEFAULT_EVAL_ADDR),
-        args,
-        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
-    )
-    return channel, eval_pb2_grpc.EvalServiceStub(channel)
+    target = address(args.addr, "RAGPLANE_EVAL_ADDR", DEFAULT_EVAL_ADDR)
+    return Client(connection=connection(args, target=target))
 
 
 # -- the dataset the service is given ---------------------------------------------------------------------
@@ -298,48 +304,43 @@ def dataset_argument(dataset: str, addr: str, api_key: str | None, progress=None
 def _cmd_run(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from ragplane.v1 import eval_pb2
+    from ragplane.client import ClientError, EvalProgress, EvalReport, QuestionResult
 
     valid = known_metrics(args.retrieval_only)
     gates = [parse_gate(text, valid) for text in args.gate]
     addr = address(args.addr, "RAGPLANE_EVAL_ADDR", DEFAULT_EVAL_ADDR)
     with err_console.status("resolving the dataset") as spinner:
         dataset = dataset_argument(args.dataset, addr, args.api_key, progress=spinner.update)
-    request = eval_pb2.RunDatasetRequest(
-        dataset_path=dataset,
-        limit=args.limit,
-        seed=args.seed,
-        retrieval_only=args.retrieval_only,
-        skip_ingest=args.skip_ingest,
-    )
-    channel, stub = _stub(args)
     rows: list[dict[str, Any]] = []
     report: dict[str, Any] | None = None
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with channel, Progress(*columns, console=err_console, transient=False) as progress:
+    with _client(args) as client, Progress(*columns, console=err_console, transient=False) as progress:
         tasks: dict[str, Any] = {}
-        call = stub.RunDataset(request, metadata=client_metadata(args.api_key), timeout=args.timeout)
+        events = client.eval_stream(
+            dataset,
+            limit=args.limit,
+            seed=args.seed,
+            retrieval_only=args.retrieval_only,
+            skip_ingest=args.skip_ingest,
+            timeout=args.timeout,
+        )
         try:
-            for response in call:
-                kind = response.WhichOneof("event")
-                if kind == "progress":
-                    phase = response.progress
-                    if phase.phase not in tasks:
-                        tasks[phase.phase] = progress.add_task(
-                            PHASES.get(phase.phase, phase.phase), total=max(1, phase.total)
-                        )
-                    progress.update(tasks[phase.phase], completed=phase.done, total=max(1, phase.total))
-                elif kind == "result":
-                    rows.append(_row_json(response.result))
-                elif kind == "report":
-                    report = _report_json(response.report)
-        except KeyboardInterrupt:
-            call.cancel()
-            raise
-        except grpc.RpcError as exc:
+            with contextlib.closing(events):  # an interrupt closes the stream, which cancels the run
+                for event in events:
+                    if isinstance(event, EvalProgress):
+                        if event.phase not in tasks:
+                            tasks[event.phase] = progress.add_task(
+                                PHASES.get(event.phase, event.phase), total=max(1, event.total)
+                            )
+                        progress.update(tasks[event.phase], completed=event.done, total=max(1, event.total))
+                    elif isinstance(event, QuestionResult):
+                        rows.append(_row_json(event))
+                    elif isinstance(event, EvalReport):
+                        report = _report_json(event)
+        except ClientError as exc:
             if not _is_dataset_refusal(exc):
                 raise
-            err_console.print(f"[red]error:[/red] {exc.code().name}: {exc.details()}")
+            err_console.print(f"[red]error:[/red] {exc.code.name}: {exc.details}")
             err_console.print(WHERE_DATASETS_GO, markup=False)
             return 1
     if report is None:
@@ -373,25 +374,19 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _is_dataset_refusal(exc: grpc.RpcError) -> bool:
+def _is_dataset_refusal(exc: Any) -> bool:
     """The service refused the dataset for where it is (not for what is in it)."""
-    details = exc.details() or ""
+    details = exc.details or ""
     return (
-        exc.code() == grpc.StatusCode.INVALID_ARGUMENT
+        exc.code.name == "INVALID_ARGUMENT"
         and details.startswith("dataset_path:")
         and ("outside the dataset folders" in details or "no such dataset file" in details)
     )
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ragplane.v1 import eval_pb2
-
-    channel, stub = _stub(args)
-    with channel:
-        reply = stub.GetReport(
-            eval_pb2.GetReportRequest(run_id=args.run_id), metadata=client_metadata(args.api_key), timeout=30
-        )
-    report = _report_json(reply.report)
+    with _client(args) as client:
+        report = _report_json(client.get_eval_report(args.run_id, timeout=30))
     if args.json:
         print_json(report)
     else:
