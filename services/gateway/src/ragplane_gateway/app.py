@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from ragplane_gateway import errors
 from ragplane_gateway.config import Settings
 from ragplane_gateway.middleware import EdgeMiddleware
-from ragplane_gateway.routes import chat, documents, health
+from ragplane_gateway.routes import chat, documents, health, search
 from ragplane_gateway.upstream import Upstreams
 
 TITLE = "ragplane HTTP API"
@@ -21,7 +21,7 @@ DESCRIPTION = (
 )
 UPLOAD_PATH = "/v1/documents"
 # One per area; each module defines ``router``.
-ROUTERS = (health.router, chat.router, documents.router)
+ROUTERS = (health.router, chat.router, documents.router, search.router)
 
 
 def create_app(settings: Settings) -> FastAPI:
