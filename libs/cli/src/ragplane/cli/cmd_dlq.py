@@ -37,19 +37,15 @@ from ragplane.runtime.kafka import (
     ERROR_HEADER,
     PURGE_BELOW_HEADER,
     PURGE_HEADER,
-    SCHEMA_HEADER,
-    TOPIC_CHUNKS,
-    TOPIC_INDEXED,
-    TOPIC_VECTORS,
     EventProducer,
     client_config,
     dlq_topic,
     group_name,
     topic_name,
+    versioned_payload,
     write_purge_marker,
 )
 from ragplane.runtime.settings import CommonSettings, load_settings
-from ragplane.v1 import events_pb2
 
 DLQ_SUFFIX = ".dlq"
 REPLAY_GROUP = "ragplane-dlq-replay"
@@ -57,13 +53,6 @@ ORIGINAL_TOPIC_HEADER = "ragplane-original-topic"
 # Headers the runtime adds when it dead-letters a record; they describe the failure, not the event.
 _FAILURE_HEADERS = ("ragplane-error", "ragplane-original-", "ragplane-consumer-group", "ragplane-failed-at")
 _COMMIT_EVERY = 100
-# Payload types of the topics whose records carry a document version (field ``version.sequence``).
-_VERSIONED = {
-    TOPIC_CHUNKS: events_pb2.ChunksEvent,
-    TOPIC_VECTORS: events_pb2.VectorsEvent,
-    TOPIC_INDEXED: events_pb2.IndexedEvent,
-}
-_DELETE = events_pb2.DOCUMENT_OPERATION_DELETE
 
 
 class DlqError(Exception):
@@ -145,20 +134,10 @@ def letter(record: Any, target: str) -> Letter:
     key = (record.key or b"").decode(errors="replace")
     tenant, _, doc_id = key.partition("/")
     sequence, deleted = -1, False
-    # By the schema header the producer sets, else by the topic's name (a record produced without the header).
-    schema = header(list(record.headers or []), SCHEMA_HEADER)
-    message_type = next((t for t in _VERSIONED.values() if t.DESCRIPTOR.full_name == schema), None)
-    if message_type is None:
-        message_type = next((t for name, t in _VERSIONED.items() if target.endswith(name)), None)
-    if message_type is not None and record.value:
-        try:
-            event = message_type.FromString(record.value)
-        except Exception:  # noqa: BLE001 - an undecodable dead letter is replayed as it is
-            event = None
-        if event is not None:
-            tenant, doc_id = event.tenant or tenant, event.doc_id or doc_id
-            sequence = event.version.sequence
-            deleted = getattr(event, "operation", 0) == _DELETE
+    decoded = versioned_payload(record, target)
+    if decoded is not None:
+        tenant, doc_id = decoded[0] or tenant, decoded[1] or doc_id
+        sequence, deleted = decoded[2], decoded[3]
     return Letter(tenant, doc_id, sequence, deleted, int(record.timestamp or 0))
 
 

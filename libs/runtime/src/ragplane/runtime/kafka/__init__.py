@@ -20,6 +20,7 @@ from ragplane.runtime.kafka.deadletters import (
     PURGE_HEADER,
     dead_letter,
     purge_marker_scope,
+    versioned_payload,
     write_purge_marker,
 )
 from ragplane.runtime.kafka.producer import CONTENT_TYPE, SCHEMA_HEADER, EventProducer
@@ -75,5 +76,6 @@ __all__ = [
     "split_to_fit",
     "topic_configs",
     "topic_name",
+    "versioned_payload",
     "write_purge_marker",
 ]

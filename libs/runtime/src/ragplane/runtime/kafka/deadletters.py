@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from ragplane.runtime.kafka.producer import EventProducer
-from ragplane.runtime.kafka.topics import dlq_topic
+from ragplane.runtime.kafka.producer import SCHEMA_HEADER, EventProducer
+from ragplane.runtime.kafka.topics import TOPIC_CHUNKS, TOPIC_INDEXED, TOPIC_VECTORS, dlq_topic
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.telemetry import KAFKA_CONSUMED, KAFKA_DLQ
+from ragplane.v1 import events_pb2
 
 log = get_logger("ragplane.kafka")
 
@@ -22,6 +23,34 @@ PURGE_HEADER = "ragplane-purge"
 # On a document's marker: its dead letters of a version below this sequence are purged whenever they were
 # dead-lettered (an event still on its way at the delete is dead-lettered after the marker).
 PURGE_BELOW_HEADER = "ragplane-purge-below-sequence"
+# Payload types of the topics whose records carry a document version (field ``version.sequence``).
+_VERSIONED = {
+    TOPIC_CHUNKS: events_pb2.ChunksEvent,
+    TOPIC_VECTORS: events_pb2.VectorsEvent,
+    TOPIC_INDEXED: events_pb2.IndexedEvent,
+}
+
+
+def versioned_payload(record: Any, topic: str) -> tuple[str, str, int, bool] | None:
+    """(tenant, doc_id, version sequence, is a delete) of a record of a versioned topic, from its payload.
+
+    The payload type comes from the schema header the producer sets, else from ``topic``'s name (a record produced
+    without the header). None when the topic carries no document version or the payload does not decode.
+    """
+    schema = next((v for k, v in (record.headers or []) if k == SCHEMA_HEADER and v is not None), b"").decode(
+        errors="replace"
+    )
+    message_type = next((t for t in _VERSIONED.values() if t.DESCRIPTOR.full_name == schema), None)
+    if message_type is None:
+        message_type = next((t for name, t in _VERSIONED.items() if topic.endswith(name)), None)
+    if message_type is None or not record.value:
+        return None
+    try:
+        event = message_type.FromString(record.value)
+    except Exception:  # noqa: BLE001 - an undecodable payload is the caller's to handle as bytes
+        return None
+    deleted = getattr(event, "operation", 0) == events_pb2.DOCUMENT_OPERATION_DELETE
+    return event.tenant, event.doc_id, event.version.sequence, deleted
 
 
 def dead_letter(producer: EventProducer, record: Any, exc: BaseException, group: str) -> None:
