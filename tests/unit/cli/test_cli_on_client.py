@@ -1,7 +1,10 @@
-"""The CLI on ragplane.client: ``ask --json`` prints what it printed when it serialised the AnswerResult message
-itself."""
+"""The CLI on ragplane.client: its commands hold no gRPC code, and ``ask --json`` prints what it printed when it
+serialised the AnswerResult message itself."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 from google.protobuf import json_format
@@ -11,6 +14,16 @@ from ragplane.client import _protocol
 from ragplane.v1 import common_pb2, rag_pb2
 
 pytestmark = pytest.mark.unit
+
+CLI = Path(__file__).parents[3] / "libs" / "cli" / "src" / "ragplane" / "cli"
+GRPC_CODE = re.compile(r"^\s*(import grpc\b|from grpc\b|from ragplane\.v1 import|import ragplane\.v1|.*_pb2\b)", re.M)
+
+
+def test_the_commands_hold_no_grpc_stubs_channels_or_messages():
+    modules = sorted(CLI.glob("cmd_*.py")) + [CLI / "main.py", CLI / "output.py"]
+    assert len(modules) >= 7
+    offending = {m.name: GRPC_CODE.findall(m.read_text()) for m in modules}
+    assert {name: lines for name, lines in offending.items() if lines} == {}
 
 
 def _full_result() -> rag_pb2.AnswerResult:

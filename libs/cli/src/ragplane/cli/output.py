@@ -105,36 +105,3 @@ def connection(args: Any, *, target: str, api_key: str | None = None, timeout: f
         tls=tls,
         timeout=timeout,
     )
-
-
-def open_channel(target: str, args: Any, options: list[tuple[str, Any]] | None = None) -> Any:
-    """A blocking gRPC channel to ``target``: TLS when ``--tls``/``--ca`` (or $RAGPLANE_CA_FILE) asks for it.
-
-    Raises:
-        SystemExit: --cert without --key (or the reverse), or a file that cannot be read.
-    """
-    import grpc
-
-    options = list(options or [])
-    ca = getattr(args, "ca", None) or os.environ.get("RAGPLANE_CA_FILE") or ""
-    cert, key = getattr(args, "cert", None), getattr(args, "key", None)
-    if not (getattr(args, "tls", False) or ca or cert):
-        return grpc.insecure_channel(target, options=options)
-    if bool(cert) != bool(key):
-        raise SystemExit("--cert and --key go together")
-
-    def read(path: str | None, flag: str) -> bytes | None:
-        if not path:
-            return None
-        try:
-            with open(path, "rb") as handle:
-                return handle.read()
-        except OSError as exc:
-            raise SystemExit(f"{flag} {path}: {exc.strerror}") from None
-
-    credentials = grpc.ssl_channel_credentials(
-        root_certificates=read(ca, "--ca"), private_key=read(key, "--key"), certificate_chain=read(cert, "--cert")
-    )
-    if getattr(args, "server_name", None):
-        options.append(("grpc.ssl_target_name_override", args.server_name))
-    return grpc.secure_channel(target, credentials, options=options)
