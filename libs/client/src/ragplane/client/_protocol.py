@@ -33,6 +33,7 @@ from ragplane.client.types import (
     QuestionResult,
     Rating,
     SearchHit,
+    SearchResult,
     TextDelta,
     Usage,
     Verdict,
@@ -314,21 +315,42 @@ def feedback_request(request_id: str, rating: Rating | str, comment: str, correc
 # -- search ---------------------------------------------------------------------------------------------------
 
 
-def search_hit(scored: common_pb2.ScoredChunk) -> SearchHit:
-    chunk, provenance = scored.chunk, scored.chunk.provenance
-    return SearchHit(
-        chunk_id=chunk.chunk_id,
-        text=chunk.text,
-        doc_id=provenance.doc_id,
-        source=provenance.source,
-        title=provenance.title,
-        page=provenance.page,
-        section_path=tuple(provenance.section_path),
-        chunk_index=provenance.chunk_index,
-        score=scored.retrieval_score,
-        rerank_score=scored.rerank_score if scored.HasField("rerank_score") else None,
-        rank=scored.retrieval_rank,
-        metadata=json_format.MessageToDict(provenance.metadata) if provenance.HasField("metadata") else {},
+def search_request(query: str, filters: Iterable[Filter | str], top_k: int, rerank: bool | None) -> Any:
+    request = rag_pb2.RagServiceSearchRequest(query=query, filters=filter_messages(filters), top_k=top_k)
+    if rerank is not None:
+        request.rerank = rerank
+    return request
+
+
+def search_result(reply: rag_pb2.RagServiceSearchResponse) -> SearchResult:
+    hits = [
+        SearchHit(
+            rank=hit.rank,
+            score=hit.score,
+            retrieval_score=hit.retrieval_score,
+            rerank_score=hit.rerank_score if hit.HasField("rerank_score") else None,
+            chunk_id=hit.chunk_id,
+            doc_id=hit.doc_id,
+            text=hit.text,
+            title=hit.title,
+            source=hit.source,
+            page=hit.page,
+            section_path=tuple(hit.section_path),
+            chunk_index=hit.chunk_index,
+            char_start=hit.char_start,
+            char_end=hit.char_end,
+            metadata=json_format.MessageToDict(hit.metadata) if hit.HasField("metadata") else {},
+            flags=tuple(hit.flags),
+        )
+        for hit in reply.hits
+    ]
+    return SearchResult(
+        request_id=reply.request_id,
+        hits=hits,
+        blocked=reply.blocked,
+        input_verdict=_verdict(reply.input_verdict, reply.HasField("input_verdict")),
+        reranked=reply.reranked,
+        timings={t.stage: t.latency_ms for t in reply.timings},
     )
 
 

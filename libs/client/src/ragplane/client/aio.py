@@ -36,6 +36,7 @@ from ragplane.client.types import (
     IngestResult,
     QuestionResult,
     Rating,
+    SearchResult,
     TextDelta,
 )
 from ragplane.v1 import eval_pb2_grpc, ingest_pb2_grpc, rag_pb2_grpc
@@ -68,7 +69,7 @@ async def _write_all(call: Any, requests: Iterator[Any]) -> None:
 
 
 class AsyncClient:
-    """An asyncio client of ragplane: ingest, ask, feedback, documents and eval.
+    """An asyncio client of ragplane: ingest, ask, search, feedback, documents and eval.
 
     Channels open on first use and are closed by ``await close()`` (or the ``async with`` block). Every method takes
     ``timeout`` (seconds, the call's deadline; default: the client's ``timeout``) and raises ``ClientError``
@@ -359,6 +360,30 @@ class AsyncClient:
             call.cancel()
         if not finished:
             raise ClientError(grpc.StatusCode.INTERNAL, "the stream ended without a result")
+
+    async def search(
+        self,
+        query: str,
+        *,
+        filters: Iterable[Filter | str] = (),
+        top_k: int = 0,
+        rerank: bool | None = None,
+        timeout: float | None = None,
+    ) -> SearchResult:
+        """The passages that match ``query``, without an answer (retrieval and rerank; the input guardrail applies).
+
+        Args:
+            query: what to look for.
+            filters: as for ``ask``.
+            top_k: hits to return; 0 for the service's default (at most 200).
+            rerank: reorder with the reranker (None: the service's default, on).
+
+        Returns:
+            The hits, best first; ``blocked`` when the input guardrail refused the query.
+        """
+        with _errors():
+            reply = await self._rag.Search(proto.search_request(query, filters, top_k, rerank), **self._call(timeout))
+        return proto.search_result(reply)
 
     async def feedback(
         self,

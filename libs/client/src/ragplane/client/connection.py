@@ -22,6 +22,7 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 IDEMPOTENT_METHODS: dict[str, tuple[str, ...]] = {
     "ragplane.v1.IngestService": ("GetDocumentStatus", "ListDocuments", "DeleteDocument"),
     "ragplane.v1.EvalService": ("GetReport",),
+    "ragplane.v1.RagService": ("Search",),
 }
 
 

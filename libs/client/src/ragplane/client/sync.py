@@ -35,6 +35,7 @@ from ragplane.client.types import (
     IngestResult,
     QuestionResult,
     Rating,
+    SearchResult,
     TextDelta,
 )
 from ragplane.v1 import eval_pb2_grpc, ingest_pb2_grpc, rag_pb2_grpc
@@ -49,7 +50,7 @@ def _errors() -> Iterator[None]:
 
 
 class Client:
-    """A blocking client of ragplane: ingest, ask, feedback, documents and eval.
+    """A blocking client of ragplane: ingest, ask, search, feedback, documents and eval.
 
     Channels open on first use and are closed by ``close()`` (or the ``with`` block). Every method takes
     ``timeout`` (seconds, the call's deadline; default: the client's ``timeout``) and raises ``ClientError``
@@ -323,6 +324,30 @@ class Client:
             call.cancel()
         if not finished:
             raise ClientError(grpc.StatusCode.INTERNAL, "the stream ended without a result")
+
+    def search(
+        self,
+        query: str,
+        *,
+        filters: Iterable[Filter | str] = (),
+        top_k: int = 0,
+        rerank: bool | None = None,
+        timeout: float | None = None,
+    ) -> SearchResult:
+        """The passages that match ``query``, without an answer (retrieval and rerank; the input guardrail applies).
+
+        Args:
+            query: what to look for.
+            filters: as for ``ask``.
+            top_k: hits to return; 0 for the service's default (at most 200).
+            rerank: reorder with the reranker (None: the service's default, on).
+
+        Returns:
+            The hits, best first; ``blocked`` when the input guardrail refused the query.
+        """
+        with _errors():
+            reply = self._rag.Search(proto.search_request(query, filters, top_k, rerank), **self._call(timeout))
+        return proto.search_result(reply)
 
     def feedback(
         self,

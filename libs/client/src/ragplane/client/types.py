@@ -407,20 +407,54 @@ AskEvent = TextDelta | FinalAnswer | BlockedAnswer
 
 @dataclass(frozen=True)
 class SearchHit:
-    """A passage retrieval found, with its provenance and scores."""
+    """A passage that matches a search, with what it takes to show and cite it.
 
+    Attributes:
+        rank: one-based position in the result.
+        score: the rerank score when reranked, else the retrieval score; higher is better.
+        retrieval_score / rerank_score: the two scores (``rerank_score`` None when not reranked).
+        chunk_id, doc_id, text, title, source, page, section_path, chunk_index: the passage and where it is from.
+        char_start / char_end: its offsets in the document's extracted text, [start, end).
+        metadata: the document's metadata as given at ingest.
+        flags: what the ingest-time document scan noted about it.
+    """
+
+    rank: int
+    score: float
+    retrieval_score: float
+    rerank_score: float | None
     chunk_id: str
-    text: str
     doc_id: str
-    source: str = ""
+    text: str
     title: str = ""
+    source: str = ""
     page: int = 0
     section_path: tuple[str, ...] = ()
     chunk_index: int = 0
-    score: float = 0.0
-    rerank_score: float | None = None
-    rank: int = 0
+    char_start: int = 0
+    char_end: int = 0
     metadata: dict[str, Any] = field(default_factory=dict)
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The passages that match a query, best first.
+
+    Attributes:
+        request_id: the request's id in logs and traces.
+        hits: the passages.
+        blocked: the input guardrail refused the query (``hits`` is then empty; ``input_verdict`` says why).
+        reranked: the hits are in rerank order (False when rerank was turned off or unavailable).
+        timings: milliseconds per stage.
+    """
+
+    request_id: str
+    hits: list[SearchHit]
+    blocked: bool = False
+    input_verdict: Verdict | None = None
+    reranked: bool = False
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 # -- eval ---------------------------------------------------------------------------------------------------
