@@ -122,3 +122,11 @@ async def test_missing_paths_are_refused_before_any_call(flavor, tmp_path):
     unreachable = Connection(ingest_address="127.0.0.1:1", api_key="key-a")
     with pytest.raises(FileNotFoundError, match="no such file or directory"):
         await call(flavor, unreachable, "ingest", tmp_path / "nope")
+
+
+async def test_documents_ingested_without_waiting_can_be_waited_for_later(flavor, ingest_server):
+    connection = _connection(ingest_server)
+    result = await call(flavor, connection, "ingest", Document("later", b"Indexed later.", source="later.txt"))
+    assert result["later"].state == "" and result["later"].outcome == IngestOutcome.ACCEPTED
+    assert await call(flavor, connection, "wait_for_documents", result.documents, timeout=60) is True
+    assert result["later"].state == DocumentState.INDEXED and not result["later"].pending

@@ -136,7 +136,8 @@ class Client:
             chunk_size / chunk_overlap: tokens; 0 for the service's defaults.
             wait: wait for indexing (a newer version of the same document also ends the wait for it).
             timeout: seconds for the whole call, upload and wait.
-            progress: called as parts are sent, as each document's result arrives and as each leaves the wait.
+            progress: called as parts are sent (from gRPC's sending thread), as each document's result arrives
+                and as each leaves the wait.
 
         Returns:
             A result per document. A bad document fails alone (``DocumentResult.error``); a wait whose deadline
