@@ -20,13 +20,13 @@ from typing import Any
 from ragplane.cli.output import (
     add_connection_args,
     address,
-    client_metadata,
     connection,
     console,
     err_console,
     print_json,
     print_table,
 )
+from ragplane.cli.output import api_key as output_api_key
 
 DEFAULT_EVAL_ADDR = "127.0.0.1:50058"
 MODES = ("dense", "sparse", "hybrid", "rerank")
@@ -270,7 +270,7 @@ def stack_datasets(addr: str, api_key: str | None) -> StackDatasets | None:
         keys = parse_api_keys(env.get("RAGPLANE_API_KEYS", "dev-key=default"))
     except ApiKeyError:
         return None
-    tenant = keys.get(client_metadata(api_key)[0][1].removeprefix("Bearer "))
+    tenant = keys.get(output_api_key(api_key))
     if tenant is None:
         return None
     # The eval service's defaults when RAGPLANE_EVAL_DATASET_DIRS is unset (ragplane_eval.config.dataset_roots).

@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     target = address(args.addr, "RAGPLANE_INGEST_ADDR", DEFAULT_ADDR)
     if documents:
         with (
-            Client(connection=connection(args, target=target, api_key=key)) as client,
+            Client(connection=connection(args, target=target, key_flag=key)) as client,
             _progress(show_progress) as bars,
         ):
             result = client.ingest(

@@ -43,9 +43,9 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def client_metadata(api_key: str | None) -> list[tuple[str, str]]:
-    key = api_key or os.environ.get("RAGPLANE_API_KEY") or "dev-key"
-    return [("authorization", f"Bearer {key}")]
+def api_key(flag: str | None) -> str:
+    """The API key a command sends: ``--api-key``, else $RAGPLANE_API_KEY, else the local stack's dev-key."""
+    return flag or os.environ.get("RAGPLANE_API_KEY") or "dev-key"
 
 
 def address(flag: str | None, env_var: str, default: str) -> str:
@@ -74,9 +74,9 @@ def _read_flag_file(path: str | None, flag: str) -> bytes | None:
         raise SystemExit(f"{flag} {path}: {exc.strerror}") from None
 
 
-def connection(args: Any, *, target: str, api_key: str | None = None, timeout: float = 60.0) -> Any:
+def connection(args: Any, *, target: str, key_flag: str | None = None, timeout: float = 60.0) -> Any:
     """The ``ragplane.client.Connection`` of a command: every service at ``target`` (the one the command calls),
-    the API key (``--api-key``, $RAGPLANE_API_KEY or dev-key), TLS when ``--tls``/``--ca`` (or $RAGPLANE_CA_FILE)
+    the API key (``key_flag`` or ``--api-key``, $RAGPLANE_API_KEY or dev-key), TLS when ``--tls``/``--ca`` (or $RAGPLANE_CA_FILE)
     asks for it.
 
     Raises:
@@ -84,7 +84,7 @@ def connection(args: Any, *, target: str, api_key: str | None = None, timeout: f
     """
     from ragplane.client import TLS, Connection
 
-    key = client_metadata(api_key if api_key is not None else getattr(args, "api_key", None))[0][1]
+    key = api_key(key_flag if key_flag is not None else getattr(args, "api_key", None))
     ca = getattr(args, "ca", None) or os.environ.get("RAGPLANE_CA_FILE") or ""
     cert, private_key = getattr(args, "cert", None), getattr(args, "key", None)
     tls = None
@@ -101,7 +101,7 @@ def connection(args: Any, *, target: str, api_key: str | None = None, timeout: f
         address=target,
         ingest_address=target,
         eval_address=target,
-        api_key=key.removeprefix("Bearer "),
+        api_key=key,
         tls=tls,
         timeout=timeout,
     )

@@ -242,7 +242,11 @@ class IngestResult:
         return [d for d in self.documents if d.failed]
 
     def __getitem__(self, doc_id: str) -> DocumentResult:
-        return next(d for d in self.documents if d.doc_id == doc_id)
+        """The result of ``doc_id``. Raises KeyError when the call sent no such document."""
+        for document in self.documents:
+            if document.doc_id == doc_id:
+                return document
+        raise KeyError(doc_id)
 
 
 @dataclass(frozen=True)
