@@ -140,6 +140,10 @@ FROM deps-torch AS install-eval
 COPY services/eval services/eval
 RUN python image_install.py -c /tmp/constraints.txt ./services/eval
 
+FROM deps AS install-gateway
+COPY services/gateway services/gateway
+RUN python image_install.py -c /tmp/constraints.txt ./services/gateway
+
 FROM deps AS install-autoscaler
 COPY operators/autoscaler operators/autoscaler
 RUN python image_install.py -c /tmp/constraints.txt ./operators/autoscaler
@@ -201,6 +205,13 @@ ENV RAGPLANE_GRPC_LISTEN=0.0.0.0:50058 RAGPLANE_METRICS_LISTEN=0.0.0.0:9158
 USER 10001:10001
 EXPOSE 50058 9158
 ENTRYPOINT ["python", "-m", "ragplane_eval"]
+
+FROM base AS gateway
+COPY --from=install-gateway /opt/venv /opt/venv
+ENV RAGPLANE_GATEWAY_LISTEN=0.0.0.0:8080 RAGPLANE_METRICS_LISTEN=0.0.0.0:9180
+USER 10001:10001
+EXPOSE 8080 9180
+ENTRYPOINT ["python", "-m", "ragplane_gateway"]
 
 FROM base-openmp AS modelserver
 COPY --from=install-modelserver /opt/venv /opt/venv

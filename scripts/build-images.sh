@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-ALL_IMAGES=(orchestrator ingest embed retrieve rerank generate guardrail eval modelserver autoscaler)
+ALL_IMAGES=(orchestrator ingest embed retrieve rerank generate guardrail eval gateway modelserver autoscaler)
 images=("$@")
 [[ ${#images[@]} -gt 0 ]] || images=("${ALL_IMAGES[@]}")
 TAG=${TAG:-dev}

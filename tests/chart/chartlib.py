@@ -18,7 +18,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from ragplane.runtime.services import DEFAULT_PORTS, SERVICE_NAMES, callers, metrics_port_for
+from ragplane.runtime.services import DEFAULT_PORTS, DEPLOYABLE_NAMES, SERVICE_NAMES, callers, metrics_port_for
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "ragplane"
@@ -32,6 +32,8 @@ NAMESPACE = "ragplane"
 KUBERNETES_VERSION = "1.31.0"
 
 SERVICES = SERVICE_NAMES
+# The gRPC services and the HTTP gateway.
+DEPLOYABLES = DEPLOYABLE_NAMES
 PORTS = DEFAULT_PORTS | {"triton": 8001}
 METRICS_PORTS = {name: metrics_port_for(port) for name, port in DEFAULT_PORTS.items()} | {"triton": 8002}
 # Who calls whom (the service table): the NetworkPolicies must allow exactly these.

@@ -15,7 +15,7 @@ from chart import chartlib
 pytestmark = pytest.mark.chart
 
 GUIDE = chartlib.ROOT / "docs" / "deploy.md"
-WORKLOADS = (*chartlib.SERVICES, "modelserver", "triton")
+WORKLOADS = (*chartlib.DEPLOYABLES, "modelserver", "triton")
 
 
 @cache

@@ -8,10 +8,11 @@ import json
 import secrets
 import shutil
 import sys
+from urllib.parse import urlsplit
 
 import pytest
 from chart import chartlib
-from chart.chartlib import NAMESPACE, RELEASE, SERVICES
+from chart.chartlib import DEPLOYABLES, NAMESPACE, RELEASE
 from support.certs import issue_pki
 from support.servers import ServicerApp
 
@@ -33,7 +34,7 @@ def _test_pods(rendered) -> dict[str, dict]:
 def test_every_deployed_service_has_a_health_test_that_its_network_policy_admits(rendered_scenarios, scenario):
     rendered = rendered_scenarios[scenario]
     pods = _test_pods(rendered)
-    assert set(pods) == set(SERVICES) & rendered.names()
+    assert set(pods) == set(DEPLOYABLES) & rendered.names()
     for name, pod in pods.items():
         spec = pod["spec"]
         assert pod["metadata"]["labels"].items() >= TEST_LABELS.items()
@@ -42,9 +43,13 @@ def test_every_deployed_service_has_a_health_test_that_its_network_policy_admits
         workload = chartlib.pod_spec(rendered.workload(name))["containers"][0]
         assert container["image"] == workload["image"]
         assert container["command"][:3] == ["python", "-m", "ragplane.runtime.healthcheck"]
-        host, _, port = container["command"][3].rpartition(":")
+        # host:port of a gRPC service; the gateway's http://host:port/readyz
+        target = urlsplit(container["command"][3]) if name == "gateway" else urlsplit(f"//{container['command'][3]}")
+        host, port = target.hostname, target.port
+        assert name != "gateway" or (target.scheme, target.path) == ("http", "/readyz")
         service = rendered.get("Service", host.removesuffix(f".{NAMESPACE}.svc"))
-        assert int(port) in {p["port"] for p in service["spec"]["ports"] if p["name"] == "grpc"}
+        port_name = "http" if name == "gateway" else "grpc"
+        assert int(port) in {p["port"] for p in service["spec"]["ports"] if p["name"] == port_name}
         assert spec["securityContext"]["runAsNonRoot"] and container["securityContext"]["readOnlyRootFilesystem"]
         policy = rendered.get("NetworkPolicy", f"{RELEASE}-ragplane-{name}")["spec"]["ingress"]
         admitted = [

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.chart
 
 SKAFFOLD = ROOT / "skaffold.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
-IMAGES = (*SERVICES, "modelserver", "autoscaler")
+IMAGES = (*SERVICES, "gateway", "modelserver", "autoscaler")
 
 
 @pytest.fixture(scope="module")
@@ -182,10 +182,8 @@ def test_each_image_is_its_venv_on_the_base_run_as_a_non_root_user(parsed, image
     if image != "autoscaler":
         port = chartlib.PORTS[image]
         assert f"EXPOSE {port} {chartlib.METRICS_PORTS[image]}" in final
-        assert (
-            f"ENV RAGPLANE_GRPC_LISTEN=0.0.0.0:{port} RAGPLANE_METRICS_LISTEN=0.0.0.0:{chartlib.METRICS_PORTS[image]}"
-            in final
-        )
+        listen = spec(image).listen_env  # RAGPLANE_GRPC_LISTEN, the gateway's RAGPLANE_GATEWAY_LISTEN
+        assert f"ENV {listen}=0.0.0.0:{port} RAGPLANE_METRICS_LISTEN=0.0.0.0:{chartlib.METRICS_PORTS[image]}" in final
     # no compilers in what the image is made of
     for stage in chain(parsed, image):
         for instruction in parsed[stage][1]:

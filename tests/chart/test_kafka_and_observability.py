@@ -224,7 +224,7 @@ def test_pods_carry_scrape_annotations_for_their_metrics_port(rendered_scenarios
 def test_service_monitors_cover_every_workload_when_enabled(rendered_scenarios):
     rendered = rendered_scenarios["gpu-tp2"]
     monitors = {m["metadata"]["name"]: m for m in rendered.of_kind("ServiceMonitor")}
-    assert set(monitors) == {f"{RELEASE}-ragplane-{n}" for n in (*SERVICES, "triton")}
+    assert set(monitors) == {f"{RELEASE}-ragplane-{n}" for n in (*chartlib.DEPLOYABLES, "triton")}
     for monitor in monitors.values():
         assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
         assert monitor["spec"]["endpoints"][0]["port"] == "metrics"

@@ -39,7 +39,8 @@ def test_only_the_real_callers_reach_a_services_grpc_port(rendered_scenarios, sc
         rules = rules_on_port(policy(rendered, name)["ingress"], calls, "from")
         internal = set().union(*(pod_names(r.get("from", [])) for r in rules))
         # besides the callers, only the `helm test` health-check Pods (tests.enabled, tests/chart/test_helm_tests.py)
-        assert internal - {"helm-test"} == CALLERS[name], name
+        # and the gateway, a client of the orchestrator and ingest (on their client port: test below)
+        assert internal - {"helm-test", "gateway"} == CALLERS[name], name
         client_rules = rules_on_port(policy(rendered, name)["ingress"], PORTS[name], "from")
         open_rules = [r for r in client_rules if not pod_names(r.get("from", []))]
         assert bool(open_rules) == (name in CLIENT_FACING), name
@@ -119,3 +120,30 @@ def test_every_workload_may_resolve_names(rendered_scenarios):
 def test_no_collector_egress_when_tracing_is_off(rendered_scenarios):
     egress = policy(rendered_scenarios["cpu-dev"], "guardrail")["egress"]
     assert sorted(p["port"] for r in egress for p in r["ports"]) == [53, 53]
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_the_gateway_reaches_the_orchestrator_and_ingest_on_their_client_port_only(rendered_scenarios, scenario):
+    rendered = rendered_scenarios[scenario]
+    for name in SERVICES:
+        ingress = policy(rendered, name)["ingress"]
+        ports = {p["port"] for r in ingress if "gateway" in pod_names(r.get("from", [])) for p in r["ports"]}
+        assert ports == ({PORTS[name]} if name in ("orchestrator", "ingest") else set()), (name, ports)
+    gateway = policy(rendered, "gateway")
+    egress = {
+        name: sorted(p["port"] for p in r["ports"]) for r in gateway["egress"] for name in pod_names(r.get("to", []))
+    }
+    # the client ports, never the internal (mutual TLS) ones
+    assert egress == {"orchestrator": [PORTS["orchestrator"]], "ingest": [PORTS["ingest"]]}
+    clients = rules_on_port(gateway["ingress"], PORTS["gateway"], "from")
+    assert [r for r in clients if not pod_names(r.get("from", []))], "clients may call the gateway"
+    assert rules_on_port(gateway["ingress"], METRICS_PORTS["gateway"], "from")
+    other = {p["port"] for r in gateway["ingress"] for p in r["ports"]} - {PORTS["gateway"], METRICS_PORTS["gateway"]}
+    assert not other, other
+
+
+def test_without_the_gateway_no_policy_admits_it(render):
+    rendered = render("cpu-dev", "gateway.enabled=false")
+    assert "gateway" not in rendered.names()
+    for name in SERVICES:
+        assert "gateway" not in {n for r in policy(rendered, name)["ingress"] for n in pod_names(r.get("from", []))}

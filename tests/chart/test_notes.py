@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import re
 import shlex
 import shutil
+from urllib.parse import urlsplit
 
 import pytest
 from chart import chartlib
@@ -13,6 +15,7 @@ from chart.chartlib import NAMESPACE, RELEASE, parse
 
 from ragplane.cli import cmd_ask, cmd_ingest
 from ragplane.cli.main import build_parser
+from ragplane.runtime.services import GATEWAY
 
 pytestmark = pytest.mark.chart
 
@@ -22,6 +25,9 @@ CLI_PORTS = {
     "orchestrator": int(cmd_ask.DEFAULT_ADDR.rpartition(":")[2]),
     "ingest": int(cmd_ingest.DEFAULT_ADDR.rpartition(":")[2]),
 }
+# The gateway is forwarded to its local stack port, where its examples (README, docs) point.
+FORWARDED = CLI_PORTS | {"gateway": GATEWAY.port}
+GATEWAY_ROUTES = json.loads((chartlib.ROOT / "services" / "gateway" / "openapi.json").read_text())["paths"]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +97,10 @@ def test_every_command_in_the_notes_names_what_the_release_has(helm, chart_with_
             name, key = argv[argv.index("secret") + 1], re.search(r"\{\.data\.(.+)\}", jsonpath).group(1)
             assert name == _value(scenario, sets, "secretName"), name
             assert key.replace("\\.", ".") == _value(scenario, sets, "key")
-    assert forwarded == CLI_PORTS  # both client-facing services, on the ports the CLI defaults to
+    assert forwarded == FORWARDED  # both client-facing services, on the ports the CLI defaults to, and the gateway
+    [curl] = [line.split() for line in notes.splitlines() if line.strip().startswith("curl ")]
+    url = urlsplit(next(arg for arg in curl if arg.startswith("http://")))
+    assert (url.port, url.path in GATEWAY_ROUTES) == (GATEWAY.port, True), url
     cli = [argv for argv in commands if argv[0] == "ragplane"]
     assert {argv[1] for argv in cli} == {"ingest", "ask"}
     parser = build_parser()

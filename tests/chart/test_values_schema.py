@@ -132,7 +132,7 @@ _AUTOSCALER_BASE_KEYS = {
 def test_every_value_is_documented_in_the_deployment_guide():
     values = yaml.safe_load((chartlib.CHART / "values.yaml").read_text())
     guide = (chartlib.ROOT / "docs" / "deploy.md").read_text()
-    workloads = (*chartlib.SERVICES, "modelserver")
+    workloads = (*chartlib.DEPLOYABLES, "modelserver")
     missing = []
     for path in _leaf_paths(values):
         head, _, rest = path.partition(".")

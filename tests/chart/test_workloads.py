@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from chart import chartlib
-from chart.chartlib import METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES, env_of, pod_spec
+from chart.chartlib import DEPLOYABLES, METRICS_PORTS, PORTS, RELEASE, SCENARIOS, SERVICES, env_of, pod_spec
 
 pytestmark = pytest.mark.chart
 
@@ -28,14 +28,14 @@ def test_every_service_has_deployment_service_account_config_pdb_and_network_pol
     llm = {"cpu-dev": {"modelserver"}, "tls-mtls": {"modelserver"}, "external-kafka-sasl": set()}.get(
         scenario, {"triton"}
     )
-    assert rendered.names() == set(SERVICES) | llm
-    for name in set(SERVICES) | llm:
+    assert rendered.names() == set(DEPLOYABLES) | llm
+    for name in set(DEPLOYABLES) | llm:
         full = f"{RELEASE}-ragplane-{name}"
         rendered.get("ServiceAccount", full)
         rendered.get("PodDisruptionBudget", full)
         rendered.get("NetworkPolicy", full)
         rendered.get("ConfigMap", full)
-    for name in SERVICES:
+    for name in DEPLOYABLES:
         rendered.get("Service", f"{RELEASE}-ragplane-{name}")
 
 

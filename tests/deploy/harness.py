@@ -17,6 +17,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,6 +89,8 @@ class Replica:
         return "\n".join(text.splitlines()[-lines:])
 
     def health(self) -> str:
+        if self.local.health_path is not None:
+            return _http_health(f"http://{self.local.address}{self.local.health_path}")
         try:
             with grpc.insecure_channel(self.local.address) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
@@ -102,6 +106,17 @@ class Replica:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def _http_health(url: str) -> str:
+    """An HTTP readiness probe as the kubelet judges it: SERVING for a 2xx or 3xx answer."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            return "SERVING" if 200 <= reply.status < 400 else "NOT_SERVING"
+    except urllib.error.HTTPError:
+        return "NOT_SERVING"
+    except (urllib.error.URLError, OSError):
+        return "DOWN"
 
 
 def _blocked_interpreter_dir() -> tuple[Path, Path] | None:
@@ -423,6 +438,14 @@ class Deployment:
         return next(
             r.local.grpc_address for r in self.running if r.local.name == workload and r.local.replica == replica
         )
+
+    def http_address(self, workload: str, replica: int = 0) -> str:
+        """The HTTP address of a workload's replica (the gateway's Service port ``http``)."""
+        found = next(
+            r.local.http_address for r in self.running if r.local.name == workload and r.local.replica == replica
+        )
+        assert found, f"{workload} has no http port"
+        return found
 
     def service_name(self, workload: str) -> str:
         """``<Service>.<namespace>.svc`` of the workload's (non-headless) Service."""

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit, urlunsplit
 from chart.chartlib import NAMESPACE, ROOT, Rendered, pod_labels, pod_spec
 from chart.podenv import container_environment
 
-from ragplane.runtime.services import MODEL_SERVER, SERVICE_NAMES, spec
+from ragplane.runtime.services import DEPLOYABLE_NAMES, MODEL_SERVER, spec
 
 NAME_LABEL = "app.kubernetes.io/name"
 # The image's runtime user when neither the pod nor the container names one (the Dockerfiles' USER 10001:10001).
@@ -43,6 +43,7 @@ STAND_IN_LLM_MODEL = "smollm2-135m"
 STAND_IN_CHAT_TEMPLATE = "chatml"
 _LISTEN_KEYS = (
     "RAGPLANE_GRPC_LISTEN",
+    "RAGPLANE_GATEWAY_LISTEN",
     "RAGPLANE_METRICS_LISTEN",
     "RAGPLANE_GRPC_INTERNAL_LISTEN",
     "RAGPLANE_GRPC_HEALTH_LISTEN",
@@ -79,9 +80,10 @@ class WorkloadPlan:
         writable: pod paths the container may write (emptyDir, writable PVCs; "/" when the root is writable).
         read_only_root: securityContext.readOnlyRootFilesystem.
         run_as_user / run_as_group: the effective user and group.
-        ports: {port name: container port} (grpc, metrics, ...).
-        health_port: the port of the gRPC readiness probe (None when the probe is not gRPC).
+        ports: {port name: container port} (grpc, metrics, ... ; the gateway's http).
+        health_port: the port of the readiness probe, gRPC or HTTP (None without one).
         readiness: the readiness probe as rendered.
+        health_path: the path of an HTTP readiness probe (the gateway's /readyz); None for a gRPC probe.
     """
 
     name: str
@@ -100,6 +102,7 @@ class WorkloadPlan:
     ports: dict[str, int]
     health_port: int | None
     readiness: dict[str, Any] | None = None
+    health_path: str | None = None
 
 
 # ---- Test values of Secrets ----
@@ -217,7 +220,7 @@ def image_is_ours(image: str) -> bool:
     """Whether an image reference is one of ragplane's images (``.../<service>[-cuda]:tag``)."""
     repository = image.rsplit("@", 1)[0].rsplit(":", 1)[0] if "/" in image else image
     base = repository.rsplit("/", 1)[-1].removesuffix("-cuda")
-    return base in SERVICE_NAMES or base == MODEL_SERVER.name
+    return base in DEPLOYABLE_NAMES or base == MODEL_SERVER.name
 
 
 def image_env(name: str, target: str | None = None) -> dict[str, str]:
@@ -262,7 +265,7 @@ def _dockerfile_env(text: str, target: str | None = None) -> dict[str, str]:
 def _module_of(name: str) -> str | None:
     if name == MODEL_SERVER.name:
         return MODEL_SERVER.module
-    return spec(name).module if name in SERVICE_NAMES else None
+    return spec(name).module if name in DEPLOYABLE_NAMES else None
 
 
 def _replicas(rendered: Rendered, workload: dict[str, Any]) -> int:
@@ -358,7 +361,8 @@ def plan_workload(rendered: Rendered, workload: dict[str, Any], secrets: Mapping
     if not read_only_root:
         writable.insert(0, "/")
     probe = container.get("readinessProbe")
-    health = probe["grpc"]["port"] if probe and "grpc" in probe else None
+    ports = {p.get("name", str(p["containerPort"])): p["containerPort"] for p in container.get("ports", [])}
+    health, health_path = _readiness(probe, ports)
     return WorkloadPlan(
         name=name,
         kind=workload["kind"],
@@ -373,10 +377,22 @@ def plan_workload(rendered: Rendered, workload: dict[str, Any], secrets: Mapping
         read_only_root=read_only_root,
         run_as_user=user if user is not None else (IMAGE_USER if ours else None),
         run_as_group=group if group is not None else (IMAGE_USER if ours else None),
-        ports={p.get("name", str(p["containerPort"])): p["containerPort"] for p in container.get("ports", [])},
+        ports=ports,
         health_port=health,
         readiness=probe,
+        health_path=health_path,
     )
+
+
+def _readiness(probe: dict[str, Any] | None, ports: Mapping[str, int]) -> tuple[int | None, str | None]:
+    """(port, path) a readiness probe asks: a gRPC probe's port and no path, or an HTTP GET's port (by number or
+    by the container port's name) and path."""
+    if probe and "grpc" in probe:
+        return probe["grpc"]["port"], None
+    if probe and "httpGet" in probe:
+        port = probe["httpGet"]["port"]
+        return (port if isinstance(port, int) else ports[port]), probe["httpGet"].get("path", "/")
+    return None, None
 
 
 def stand_in_llm(plans: list[WorkloadPlan], rendered: Rendered) -> WorkloadPlan | None:
@@ -502,6 +518,8 @@ class LocalProcess:
     grpc_address: str  # host:port of its main gRPC port (the Service's "grpc" port)
     metrics_address: str | None
     applied: list[str]  # "KEY: old -> new" for every substituted value
+    health_path: str | None = None  # an HTTP readiness check's path (``address`` is then an HTTP host:port)
+    http_address: str | None = None  # host:port of its HTTP port (the gateway's "http"), else None
 
 
 def service_host_map(rendered: Rendered, namespace: str) -> dict[str, tuple[str, dict[int, int | str]]]:
@@ -606,6 +624,7 @@ def localize(
     env.update(subs.extra_env.get(the_plan.name, {}))
     grpc_port = the_plan.health_port or the_plan.ports.get("grpc")
     main_port = the_plan.ports.get("grpc")
+    http_port = the_plan.ports.get("http")
     metrics_port = the_plan.ports.get("metrics")
     return LocalProcess(
         name=the_plan.name,
@@ -626,6 +645,8 @@ def localize(
         grpc_address=endpoint.address(main_port, replica) if main_port else "",
         metrics_address=endpoint.address(metrics_port, replica) if metrics_port in endpoint.ports else None,
         applied=applied,
+        health_path=the_plan.health_path,
+        http_address=endpoint.address(http_port, replica) if http_port else None,
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 
+import httpx
 import pytest
 from chart.chartlib import SCENARIOS
 from deploy.harness import Deployment, switches_user
@@ -35,6 +36,10 @@ ASK_OPTIONS = rag_pb2.AskOptions(
     top_n=1, bypass_cache=True, sampling=common_pb2.SamplingParams(temperature=0.0, max_tokens=64)
 )
 INDEX_TIMEOUT_S = 180.0
+# Scenarios that also ask through the gateway over HTTP (httpx): the locked-down one (client keys from a Secret,
+# no development key) and the one with mutual TLS between the workloads (the gateway verifies the orchestrator
+# with the CA). In every scenario the gateway must reach ready (/readyz) like the gRPC services reach SERVING.
+GATEWAY_SCENARIOS = frozenset({"external-kafka-sasl", "tls-mtls"})
 
 
 def ingest_and_ask(deployment: Deployment, doc_id: str) -> rag_pb2.AnswerResult:
@@ -43,6 +48,11 @@ def ingest_and_ask(deployment: Deployment, doc_id: str) -> rag_pb2.AnswerResult:
     Returns:
         the first answer that cites the document, else the last answer.
     """
+    return ingest_and_ask_with_question(deployment, doc_id)[0]
+
+
+def ingest_and_ask_with_question(deployment: Deployment, doc_id: str) -> tuple[rag_pb2.AnswerResult, str]:
+    """``ingest_and_ask``, and the question the answer it returns answers."""
     auth = [("authorization", f"Bearer {deployment.client_key()}")]
     with deployment.channel("ingest") as channel:
         stub = ingest_pb2_grpc.IngestServiceStub(channel)
@@ -71,7 +81,21 @@ def ingest_and_ask(deployment: Deployment, doc_id: str) -> rag_pb2.AnswerResult:
             results.append(reply.result)
             if any(c.doc_id == doc_id for c in reply.result.citations):
                 break
-    return results[-1]
+    return results[-1], question
+
+
+def ask_through_the_gateway(deployment: Deployment, question: str, key: str) -> httpx.Response:
+    """The same question as an OpenAI chat completion to the gateway (same sampling as ``ASK_OPTIONS``)."""
+    body = {
+        "model": "ragplane",
+        "messages": [{"role": "user", "content": question}],
+        "temperature": 0.0,
+        "max_tokens": ASK_OPTIONS.sampling.max_tokens,
+        "top_n": ASK_OPTIONS.top_n,
+        "bypass_cache": True,
+    }
+    url = f"http://{deployment.http_address('gateway')}/v1/chat/completions"
+    return httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=300)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -85,10 +109,17 @@ def test_every_workload_of_the_scenario_serves_and_a_document_is_answered_with_a
             # Every replica runs as its pod's runAsUser (10001 for ours), not as the test's root.
             assert all(uid == wanted for uid, wanted in deployment.uids().values()), deployment.uids()
         doc_id = f"herons-{uuid.uuid4().hex[:8]}"
-        result = ingest_and_ask(deployment, doc_id)
+        result, question = ingest_and_ask_with_question(deployment, doc_id)
         answered = time.monotonic()
         assert result.answer.strip(), result
         assert any(c.doc_id == doc_id for c in result.citations), result
+        if scenario in GATEWAY_SCENARIOS:
+            reply = ask_through_the_gateway(deployment, question, deployment.client_key())
+            assert reply.status_code == 200, (reply.text, deployment.tails("gateway"))
+            message = reply.json()["choices"][0]["message"]
+            assert message["content"].strip() and doc_id in {c["doc_id"] for c in message["citations"]}, message
+            refused = ask_through_the_gateway(deployment, question, "not-a-key")
+            assert refused.status_code == 401, refused.text  # the orchestrator checked the caller's key
     print(
         f"\n[boot] {scenario}: {len(deployment.running)} processes SERVING in {booted - began:.1f}s, "
         f"indexed and answered in {answered - booted:.1f}s, total {time.monotonic() - began:.1f}s"

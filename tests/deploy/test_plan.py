@@ -52,6 +52,12 @@ def test_every_service_is_planned_as_the_image_runs_it(rendered_scenarios, scena
             assert the_plan.files[api_keys].decode().endswith("=acme"), name
     # Exactly one LLM server of ours: the chart's model server or the stand-in for Triton / an external one.
     assert sum(p.name == "modelserver" for p in plans) == 1
+    # The gateway: its image's entry module, its HTTP port, and readiness as an HTTP GET of /readyz on it.
+    gateway = by_name["gateway"]
+    assert gateway.ours and gateway.argv == ["python", "-m", "ragplane_gateway"]
+    assert gateway.ports["http"] == spec("gateway").port and "grpc" not in gateway.ports
+    assert (gateway.health_port, gateway.health_path) == (spec("gateway").port, "/readyz")
+    assert "RAGPLANE_SERVICE_TOKEN" not in gateway.env and gateway.read_only_root
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -101,3 +107,10 @@ def test_localized_processes_keep_no_cluster_address_and_see_their_files_under_t
                 local.env["RAGPLANE_REDIS_URL"].startswith("redis://")
                 and "127.0.0.1:16379" in local.env["RAGPLANE_REDIS_URL"]
             )
+        if the_plan.name == "gateway":
+            # it listens on its loopback address and calls the orchestrator's and ingest's client ports there
+            assert local.env["RAGPLANE_GATEWAY_LISTEN"] == local.http_address == local.address
+            assert local.health_path == "/readyz"
+            for upstream in ("orchestrator", "ingest"):
+                port = endpoints[upstream].ports[by_name[upstream].ports["grpc"]]
+                assert local.env[f"RAGPLANE_{upstream.upper()}_ADDR"].endswith(f":{port}"), local.env

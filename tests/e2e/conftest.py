@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from ragplane.cli import infra
-from ragplane.runtime.services import SERVICE_NAMES
+from ragplane.runtime.services import DEPLOYABLE_NAMES, SERVICE_NAMES
 
 KEYS = {"tenant-a": "e2e-key-a", "tenant-b": "e2e-key-b"}
 
@@ -57,9 +57,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory):
             "RAGPLANE_EVAL_SAMPLE_RATE": "1.0",
         }
     )
-    for name in ("broker", "redis", "state_redis", "modelserver", *SERVICE_NAMES):
+    for name in ("broker", "redis", "state_redis", "modelserver", *DEPLOYABLE_NAMES):
         env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
-    for name in ("modelserver", *SERVICE_NAMES):
+    for name in ("modelserver", *DEPLOYABLE_NAMES):
         env[f"RAGPLANE_{name.upper()}_METRICS_PORT"] = str(infra.free_port())
     up = subprocess.run(
         [sys.executable, "-m", "ragplane.cli.main", "up", "--json", "--timeout", "900"],

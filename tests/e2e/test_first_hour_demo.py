@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from ragplane.cli import infra
-from ragplane.runtime.services import SERVICE_NAMES
+from ragplane.runtime.services import DEPLOYABLE_NAMES
 
 # The first test waits for the whole demo (stack start, model file joined, three CPU answers).
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(3000)]
@@ -58,9 +58,9 @@ def fresh_env(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGPLANE_")}
     env.update(HOME=str(home), COLUMNS="200", PATH=f"{VENV / 'bin'}{os.pathsep}{env.get('PATH', '')}")
     env.pop("XDG_CACHE_HOME", None)
-    for name in ("broker", "redis", "state_redis", "modelserver", *SERVICE_NAMES):
+    for name in ("broker", "redis", "state_redis", "modelserver", *DEPLOYABLE_NAMES):
         env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
-    for name in ("modelserver", *SERVICE_NAMES):
+    for name in ("modelserver", *DEPLOYABLE_NAMES):
         env[f"RAGPLANE_{name.upper()}_METRICS_PORT"] = str(infra.free_port())
     env["RAGPLANE_ADDR"] = f"127.0.0.1:{env['RAGPLANE_ORCHESTRATOR_PORT']}"
     env["RAGPLANE_INGEST_ADDR"] = f"127.0.0.1:{env['RAGPLANE_INGEST_PORT']}"

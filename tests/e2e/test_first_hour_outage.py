@@ -20,7 +20,7 @@ import grpc
 import pytest
 
 from ragplane.cli import infra
-from ragplane.runtime.services import SERVICE_NAMES
+from ragplane.runtime.services import DEPLOYABLE_NAMES
 from ragplane.v1 import ingest_pb2, ingest_pb2_grpc
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
@@ -75,9 +75,9 @@ def test_a_broker_killed_mid_pipeline_leaves_every_document_indexed_or_failed_wi
         COLUMNS="200",
         RAGPLANE_INGEST_STUCK_CHECK_INTERVAL_S="2",
     )
-    for name in ("broker", "redis", "state_redis", "modelserver", *SERVICE_NAMES):
+    for name in ("broker", "redis", "state_redis", "modelserver", *DEPLOYABLE_NAMES):
         env[f"RAGPLANE_{name.upper()}_PORT"] = str(infra.free_port())
-    for name in ("modelserver", *SERVICE_NAMES):
+    for name in ("modelserver", *DEPLOYABLE_NAMES):
         env[f"RAGPLANE_{name.upper()}_METRICS_PORT"] = str(infra.free_port())
     env["RAGPLANE_ADDR"] = f"127.0.0.1:{env['RAGPLANE_ORCHESTRATOR_PORT']}"
     env["RAGPLANE_INGEST_ADDR"] = f"127.0.0.1:{env['RAGPLANE_INGEST_PORT']}"

@@ -13,11 +13,11 @@ import re
 import pytest
 from images import imagelib
 
-from ragplane.runtime.services import MODEL_SERVER, SERVICES
+from ragplane.runtime.services import DEPLOYABLES, MODEL_SERVER
 
 pytestmark = pytest.mark.unit
 
-ENTRIES = {s.name: s.module for s in (*SERVICES, MODEL_SERVER)} | {"autoscaler": "ragplane_autoscaler"}
+ENTRIES = {s.name: s.module for s in (*DEPLOYABLES, MODEL_SERVER)} | {"autoscaler": "ragplane_autoscaler"}
 
 
 @pytest.mark.parametrize("image", ENTRIES)

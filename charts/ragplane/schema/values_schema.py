@@ -278,14 +278,15 @@ def service_block(name: str) -> Schema:
     return obj(properties, f"The {name} service.")
 
 
-def exposure_properties(name: str) -> dict[str, Schema]:
-    """Service type, Ingress and GRPCRoute of a client-facing service."""
+def exposure_properties(name: str, protocol: str = "gRPC") -> dict[str, Schema]:
+    """Service type, Ingress and GRPCRoute (HTTPRoute for the HTTP gateway) of a client-facing service."""
+    route, kind = ("httpRoute", "HTTPRoute") if protocol == "HTTP" else ("grpcRoute", "GRPCRoute")
     return {
         "service": obj(
             {
                 "annotations": string_map(),
                 "type": string(
-                    f"Type of the {name} Service; another than ClusterIP publishes only the gRPC port.",
+                    f"Type of the {name} Service; another than ClusterIP publishes only the {protocol} port.",
                     enum=["ClusterIP", "NodePort", "LoadBalancer"],
                 ),
                 "loadBalancerSourceRanges": array_of(string(pattern=r"^[0-9a-fA-F.:]+/[0-9]{1,3}$")),
@@ -293,16 +294,16 @@ def exposure_properties(name: str) -> dict[str, Schema]:
         ),
         "ingress": obj(
             {
-                "enabled": boolean(f"An Ingress to the {name} gRPC port."),
+                "enabled": boolean(f"An Ingress to the {name} {protocol} port."),
                 "className": string("IngressClass; empty: the default class."),
                 "annotations": string_map(),
                 "host": string("Host name the clients dial (required when enabled)."),
                 "tls": obj({"secretName": string("kubernetes.io/tls Secret for the host; empty: no tls section.")}),
             }
         ),
-        "grpcRoute": obj(
+        route: obj(
             {
-                "enabled": boolean(f"A Gateway API GRPCRoute to {name}."),
+                "enabled": boolean(f"A Gateway API {kind} to {name}."),
                 "parentRefs": array_of(
                     obj(
                         {
@@ -322,6 +323,13 @@ def exposure_properties(name: str) -> dict[str, Schema]:
             }
         ),
     }
+
+
+def gateway_block() -> Schema:
+    """The HTTP gateway: the workload keys, exposure with an HTTPRoute; no GPUs, no models."""
+    properties = {"enabled": boolean("Deploy the gateway (the HTTP edge)."), **workload_properties("gateway")}
+    properties.update(exposure_properties("gateway", "HTTP"))
+    return obj(properties, "The gateway: OpenAI-compatible chat completions and REST over the gRPC services.")
 
 
 def modelserver_block() -> Schema:
@@ -606,6 +614,7 @@ def build() -> Schema:
                 "The LLM behind generate.",
             ),
             **{name: service_block(name) for name in SERVICES},
+            "gateway": gateway_block(),
             "modelserver": modelserver_block(),
             "triton": triton_block(),
             "tests": obj(

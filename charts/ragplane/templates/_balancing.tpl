@@ -22,11 +22,11 @@ port, or its internal port under mutual TLS for a client-facing workload (ragpla
 {{- end -}}
 
 {{/*
-The headless Service of a workload that has callers (empty otherwise): its gRPC port on the pods themselves
-(a headless Service does no port mapping, so the port is the container's).
+The headless Service of a workload that has callers, the gateway included (empty otherwise): its gRPC port on
+the pods themselves (a headless Service does no port mapping, so the port is the container's).
 */}}
 {{- define "ragplane.headlessService" -}}
-{{- if include "ragplane.callers" . | fromYamlArray -}}
+{{- if or (include "ragplane.callers" . | fromYamlArray) (include "ragplane.gatewayCalls" .) -}}
 {{- $port := (get .root.ragplaneTopology .name).grpcPort -}}
 apiVersion: v1
 kind: Service

@@ -1,7 +1,8 @@
 {{/*
 Exposure of the client-facing services (topology `public`) outside the cluster: the Service type
 (<workload>.service.type: ClusterIP, NodePort or LoadBalancer), an Ingress (<workload>.ingress) and a Gateway API
-GRPCRoute (<workload>.grpcRoute). A Service of another type than ClusterIP carries only the gRPC port; the metrics
+GRPCRoute (<workload>.grpcRoute), or for the HTTP gateway an HTTPRoute (gateway.httpRoute). A Service of another
+type than ClusterIP carries only the API port (gRPC, or the gateway's HTTP); the metrics
 port then moves to a ClusterIP Service <workload>-metrics, so that Prometheus still finds it and the load
 balancer never publishes it (the series carry tenant names). Each takes dict "root" $ "name" <workload>.
 */}}
@@ -36,10 +37,15 @@ spec:
 {{- end -}}
 {{- end -}}
 
-{{/* The Ingress of a client-facing workload (ingress.enabled): every path of ingress.host to its gRPC port. */}}
+{{/*
+The Ingress of a client-facing workload (ingress.enabled): every path of ingress.host to its API port (the port
+named grpc, or http for the gateway).
+*/}}
 {{- define "ragplane.ingress" -}}
 {{- $ingress := (get .root.Values .name).ingress | default dict -}}
 {{- if $ingress.enabled -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name -}}
 {{- $host := required (printf "%s.ingress.host must be set when %s.ingress.enabled" .name .name) $ingress.host -}}
 apiVersion: networking.k8s.io/v1
 kind: Ingress
@@ -70,7 +76,7 @@ spec:
               service:
                 name: {{ include "ragplane.workloadName" . }}
                 port:
-                  name: grpc
+                  name: {{ ternary "http" "grpc" (hasKey $topo "httpPort") }}
 {{- end -}}
 {{- end -}}
 
@@ -112,5 +118,45 @@ spec:
       backendRefs:
         - name: {{ include "ragplane.workloadName" . }}
           port: {{ $topo.grpcPort }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The HTTPRoute of the gateway (gateway.httpRoute.enabled): every request on the given Gateway listeners goes to
+its Service's HTTP port.
+*/}}
+{{- define "ragplane.httpRoute" -}}
+{{- $route := (get .root.Values .name).httpRoute | default dict -}}
+{{- if $route.enabled -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name -}}
+{{- if not $route.parentRefs -}}
+{{- fail (printf "%s.httpRoute.parentRefs must name at least one Gateway when %s.httpRoute.enabled" .name .name) -}}
+{{- end -}}
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: {{ include "ragplane.workloadName" . }}
+  labels:
+    {{- include "ragplane.labels" . | nindent 4 }}
+  {{- with $route.annotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  parentRefs:
+    {{- toYaml $route.parentRefs | nindent 4 }}
+  {{- with $route.hostnames }}
+  hostnames:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  rules:
+    - matches:
+        - path:
+            type: PathPrefix
+            value: /
+      backendRefs:
+        - name: {{ include "ragplane.workloadName" . }}
+          port: {{ $topo.httpPort }}
 {{- end -}}
 {{- end -}}

@@ -47,6 +47,9 @@ new call path is added here and nowhere else. The LLM server (modelserver, trito
 pseudo-callee "llm". modelEnv: the settings prefix of a workload whose encoders can run on a GPU
 (<prefix>_DEVICE=cuda) or on the v2 server (remoteModels: <prefix>_BACKEND=triton, <prefix>_TRITON_URL).
 grpcService: the gRPC service a client-facing workload serves (its GRPCRoute matches it).
+The gateway serves HTTP (httpPort, no grpcPort) and calls the orchestrator and ingest as a client would, with its
+callers' API keys on their client port: it is none of their internal callers (ragplane.callers) and has its own
+templates (gateway.yaml, _gateway.tpl).
 Flags the generic templates read instead of workload names:
   llmServer: one of the LLM servers; deployed when llm.server names it, called by every workload that calls
     the pseudo-callee llm, and serving the model under llm.modelName.
@@ -65,6 +68,7 @@ rerank: {grpcPort: 50055, metricsPort: 9155, component: model, public: false, ca
 generate: {grpcPort: 50056, metricsPort: 9156, component: query, public: false, calls: [llm], uses: [], modelCache: true}
 guardrail: {grpcPort: 50057, metricsPort: 9157, component: policy, public: false, calls: [], uses: []}
 eval: {grpcPort: 50058, metricsPort: 9158, component: evaluation, public: true, calls: [orchestrator, ingest, retrieve, embed], uses: [kafka], grpcService: ragplane.v1.EvalService}
+gateway: {httpPort: 8080, metricsPort: 9180, component: edge, public: true, calls: [orchestrator, ingest], uses: []}
 modelserver: {grpcPort: 50070, metricsPort: 9170, component: llm, public: false, calls: [], uses: [], llmServer: true, modelCache: true, cpuServer: true}
 triton: {grpcPort: 8001, httpPort: 8000, metricsPort: 8002, component: llm, public: false, calls: [], uses: [], llmServer: true, autoscalerExample: llm}
 {{- end -}}

@@ -1,7 +1,8 @@
 {{/*
 NetworkPolicy of one workload, derived from ragplane.topology: ingress only from the workloads that call it
-(plus clients for the client-facing services) on its gRPC port and from Prometheus on its metrics port;
-egress only to DNS, its callees, the LLM server, the external systems it uses and the trace collector.
+(plus clients, and the gateway when it calls it, for the client-facing services) on its gRPC port and from
+Prometheus on its metrics port; egress only to DNS, its callees, the LLM server, the external systems it uses
+and the trace collector.
 Both policy types are set, so whatever is not listed is denied. Call with dict "root" $ "name" <workload>.
 */}}
 {{- define "ragplane.networkPolicy" -}}
@@ -44,6 +45,15 @@ spec:
         {{- end }}
       ports:
         - {port: {{ include "ragplane.callPort" $ }}, protocol: TCP}
+    {{- end }}
+    {{- if include "ragplane.gatewayCalls" . }}
+    # the gateway: a client (its callers' API keys), on the client port
+    - from:
+        - podSelector:
+            matchLabels:
+              {{- include "ragplane.selectorLabels" (dict "root" $root "name" "gateway") | nindent 14 }}
+      ports:
+        - {port: {{ $topo.grpcPort }}, protocol: TCP}
     {{- end }}
     {{- if and $v.tests.enabled (has .name (include "ragplane.serviceNames" . | fromYamlArray)) }}
     # helm test: the health check Pods

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.server
 import json
 import secrets
 import sys
+import threading
 
 import pytest
 from support.certs import Pki, issue_pki
@@ -97,3 +99,31 @@ async def test_mutual_tls_needs_the_ca_and_a_certificate_of_it(pki):
         ):
             code, out = await _healthcheck(address, *args, "--timeout", "2")
             assert (code, out["status"]) == (2, "UNREACHABLE"), args
+
+
+class _Readiness(http.server.BaseHTTPRequestHandler):
+    """GET /readyz: 200 while ``ready``, else 503 (as the gateway answers)."""
+
+    ready = True
+
+    def do_GET(self):  # noqa: N802 - the handler's name
+        self.send_response(200 if self.path == "/readyz" and type(self).ready else 503)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+async def test_an_http_url_is_ready_on_200_and_not_on_503():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Readiness)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/readyz"
+    try:
+        _Readiness.ready = True
+        assert await _healthcheck(url) == (0, {"address": url, "status": "SERVING"})
+        _Readiness.ready = False
+        assert await _healthcheck(url) == (1, {"address": url, "status": "HTTP 503"})
+    finally:
+        server.shutdown()
+    code, out = await _healthcheck(url, "--wait", "1", "--timeout", "1")
+    assert code == 2 and out["status"] == "UNREACHABLE"

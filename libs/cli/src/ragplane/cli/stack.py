@@ -1,4 +1,5 @@
-"""The local stack: broker, two Redis servers, model server and the eight services as processes on loopback.
+"""The local stack: broker, two Redis servers, model server, the eight gRPC services and the HTTP gateway as
+processes on loopback.
 
 The two Redis servers keep state apart from caches: ``redis`` holds caches, sessions and rate limits and evicts
 the least recently used keys at its memory limit; ``state-redis`` holds ingest's document registry and version
@@ -17,6 +18,8 @@ import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -127,6 +130,24 @@ def health_status(address: str, service: str = "", timeout_s: float = 1.0) -> st
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     except grpc.RpcError:
         return "DOWN"
+
+
+def http_ready(address: str, timeout_s: float = 1.0) -> str:
+    """An HTTP service's readiness (GET /readyz): 'SERVING' (200), 'NOT_SERVING' (another status) or 'DOWN'."""
+    try:
+        with urllib.request.urlopen(f"http://{address}/readyz", timeout=timeout_s) as reply:
+            return "SERVING" if reply.status == 200 else "NOT_SERVING"
+    except urllib.error.HTTPError:
+        return "NOT_SERVING"
+    except (urllib.error.URLError, OSError):
+        return "DOWN"
+
+
+def component_health(component: Component) -> str:
+    """The state of a service or the model server, asked the way it serves: gRPC health, or HTTP /readyz."""
+    if spec(component.name).protocol == "http":
+        return http_ready(component.address)
+    return health_status(component.address)
 
 
 def _module_exists(module: str) -> bool:
@@ -293,7 +314,7 @@ def _metrics_port(name: str, grpc_port: int) -> int:
 def _spawn_component(name: str, module: str, kind: str, port: int, env: dict[str, str], logs: Path) -> Component:
     metrics_port = _metrics_port(name, port)
     child_env = dict(env)
-    child_env["RAGPLANE_GRPC_LISTEN"] = f"127.0.0.1:{port}"
+    child_env[spec(name).listen_env] = f"127.0.0.1:{port}"
     child_env["RAGPLANE_METRICS_LISTEN"] = f"127.0.0.1:{metrics_port}"
     log_path = logs / f"{name}.log"
     process = infra._spawn([sys.executable, "-m", module], log_path, child_env)
@@ -308,7 +329,7 @@ def _wait_serving(components: list[Component], timeout_s: float, note=None) -> N
             if not infra.pid_alive(component.pid):
                 tail = Path(component.log).read_text(errors="replace")[-2000:] if component.log else ""
                 raise infra.InfraError(f"{name} exited during start; last log lines:\n{tail}")
-            if health_status(component.address) == "SERVING":
+            if component_health(component) == "SERVING":
                 if note:
                     note(f"{name} SERVING")
                 del pending[name]
@@ -372,7 +393,7 @@ def status() -> list[tuple[Component, str]]:
         elif component.kind == "infra":
             state = "UP" if infra.port_open(component.port) else "STARTING"
         else:
-            state = health_status(component.address)
+            state = component_health(component)
         rows.append((component, state))
     return rows
 

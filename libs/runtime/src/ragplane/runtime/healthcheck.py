@@ -1,10 +1,12 @@
-"""``python -m ragplane.runtime.healthcheck ADDRESS``: ask a gRPC server's standard health service (grpc.health.v1).
+"""``python -m ragplane.runtime.healthcheck ADDRESS``: ask a gRPC server's standard health service (grpc.health.v1),
+or, for an ``http://`` URL (the gateway's ``/readyz``), GET it.
 
 The chart's ``helm test`` Pods run it in the service's own image against the Service's DNS name, over TLS when
-the release serves TLS. It prints one JSON line and exits 0 when the server answers SERVING, 1 when it answers
-anything else, and 2 when it cannot be reached (or the TLS handshake fails) until ``--wait`` runs out.
+the release serves TLS. It prints one JSON line and exits 0 when the server answers SERVING (an HTTP 200), 1 when
+it answers anything else, and 2 when it cannot be reached (or the TLS handshake fails) until ``--wait`` runs out.
 
     python -m ragplane.runtime.healthcheck rp-ragplane-orchestrator.rag.svc:50051 --ca /etc/ragplane/tls/ca.crt
+    python -m ragplane.runtime.healthcheck http://rp-ragplane-gateway.rag.svc:8080/readyz
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import argparse
 import json
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 
 import grpc
@@ -59,9 +63,28 @@ def check(
     return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
+class Unreachable(Exception):
+    """An HTTP server could not be reached."""
+
+
+def check_http(url: str, timeout_s: float = 5.0) -> str:
+    """One GET of ``url``: ``SERVING`` for a 200, else ``HTTP <status>``.
+
+    Raises:
+        Unreachable: the server could not be reached.
+    """
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+            return "SERVING" if reply.status == 200 else f"HTTP {reply.status}"
+    except urllib.error.HTTPError as exc:
+        return f"HTTP {exc.code}"
+    except (urllib.error.URLError, OSError) as exc:
+        raise Unreachable(str(getattr(exc, "reason", exc))) from exc
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ragplane.runtime.healthcheck", description=__doc__.split("\n")[0])
-    parser.add_argument("address", help="host:port of the gRPC server")
+    parser.add_argument("address", help="host:port of the gRPC server, or an http:// URL to GET")
     parser.add_argument("--service", default="", help="health service name (default: the whole server)")
     parser.add_argument("--ca", default="", help="CA bundle that verifies the server (TLS)")
     parser.add_argument("--cert", default="", help="client certificate (mutual TLS)")
@@ -73,20 +96,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         try:
-            status = check(
-                args.address,
-                service=args.service,
-                ca_file=args.ca,
-                cert_file=args.cert,
-                key_file=args.key,
-                server_name=args.server_name,
-                timeout_s=args.timeout,
-            )
-        except grpc.RpcError as exc:
+            if args.address.startswith("http://"):
+                status = check_http(args.address, timeout_s=args.timeout)
+            else:
+                status = check(
+                    args.address,
+                    service=args.service,
+                    ca_file=args.ca,
+                    cert_file=args.cert,
+                    key_file=args.key,
+                    server_name=args.server_name,
+                    timeout_s=args.timeout,
+                )
+        except (grpc.RpcError, Unreachable) as exc:
             if time.monotonic() < deadline:
                 time.sleep(1.0)
                 continue
-            error = f"{exc.code().name}: {exc.details()}"
+            error = f"{exc.code().name}: {exc.details()}" if isinstance(exc, grpc.RpcError) else str(exc)
             print(json.dumps({"address": args.address, "status": "UNREACHABLE", "error": error}), flush=True)
             return UNREACHABLE
         print(json.dumps({"address": args.address, "status": status}), flush=True)

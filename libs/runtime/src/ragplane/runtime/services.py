@@ -1,8 +1,9 @@
-"""The one table of ragplane's gRPC services: names, default ports, entry modules and who calls whom.
+"""The one table of ragplane's services: names, default ports, entry modules, protocols and who calls whom.
 
-The local stack, the servers' default listen addresses, the peers' default addresses, the configuration
-reference, the chart tests and the README's port table all read this table (tests check the chart's rendered
-ports and the README against it).
+``SERVICES`` are the eight gRPC services; ``GATEWAY`` is the HTTP edge in front of two of them; ``DEPLOYABLES``
+lists all nine. The local stack, the servers' default listen addresses, the peers' default addresses, the
+configuration reference, the chart tests and the README's port table all read this table (tests check the chart's
+rendered ports and the README against it).
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ METRICS_PORT_BASE = 9100
 
 @dataclass(frozen=True)
 class ServiceSpec:
-    """One deployable that serves gRPC.
+    """One deployable.
 
     Attributes:
         name: the one name used for the folder, image, Helm key and label.
-        port: default gRPC port (loopback in the local stack, the container port in the chart).
+        port: default port of its API (loopback in the local stack, the container port in the chart).
         module: what ``python -m`` runs.
-        calls: the services it calls over gRPC (the NetworkPolicies allow exactly these).
+        calls: the services it calls over gRPC. For the gRPC services these are internal calls with the service
+            token (the NetworkPolicies allow exactly these callers); the gateway calls as a client, with its own
+            callers' API keys, on the services' client port.
         owns: one line for the README's table.
         public: clients call it with API keys; the others are internal and accept only the service token.
+        protocol: ``grpc`` (grpc.health.v1 on ``port``) or ``http`` (GET /healthz: alive, /readyz: ready).
+        listen_env: the setting that holds its listen address (host:port).
     """
 
     name: str
@@ -32,10 +37,12 @@ class ServiceSpec:
     calls: tuple[str, ...] = ()
     owns: str = ""
     public: bool = False
+    protocol: str = "grpc"
+    listen_env: str = "RAGPLANE_GRPC_LISTEN"
 
     @property
     def metrics_port(self) -> int:
-        """Default Prometheus port: 9100 plus the last two digits of the gRPC port."""
+        """Default Prometheus port: 9100 plus the last two digits of the API port."""
         return metrics_port_for(self.port)
 
     @property
@@ -85,6 +92,17 @@ SERVICES: tuple[ServiceSpec, ...] = (
         public=True,
     ),
 )
+# The HTTP edge: OpenAI-compatible chat completions and REST, calling the orchestrator and ingest as a client.
+GATEWAY = ServiceSpec(
+    "gateway",
+    8080,
+    "ragplane_gateway",
+    ("orchestrator", "ingest"),
+    "the HTTP edge: OpenAI-compatible chat completions, REST for documents and search",
+    public=True,
+    protocol="http",
+    listen_env="RAGPLANE_GATEWAY_LISTEN",
+)
 MODEL_SERVER = ServiceSpec(
     "modelserver",
     50070,
@@ -94,7 +112,10 @@ MODEL_SERVER = ServiceSpec(
 )
 
 SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)
-_BY_NAME = {spec.name: spec for spec in (*SERVICES, MODEL_SERVER)}
+# Everything the chart and the local stack run as a service of ragplane: the gRPC services, then the gateway.
+DEPLOYABLES: tuple[ServiceSpec, ...] = (*SERVICES, GATEWAY)
+DEPLOYABLE_NAMES: tuple[str, ...] = tuple(spec.name for spec in DEPLOYABLES)
+_BY_NAME = {spec.name: spec for spec in (*DEPLOYABLES, MODEL_SERVER)}
 DEFAULT_PORTS: dict[str, int] = {name: spec.port for name, spec in _BY_NAME.items()}
 
 
@@ -122,21 +143,22 @@ def is_internal(name: str) -> bool:
 
 
 def callers(name: str) -> frozenset[str]:
-    """The services that call ``name`` over gRPC."""
+    """The gRPC services that call ``name`` internally (with the service token); the gateway is a client."""
     return frozenset(s.name for s in SERVICES if name in s.calls)
 
 
 def start_order() -> tuple[str, ...]:
-    """The eight services ordered so that every service starts after the services it calls."""
+    """The deployables (the eight gRPC services and the gateway) ordered so that each starts after the services
+    it calls."""
     ordered: list[str] = []
 
     def visit(name: str) -> None:
-        if name in ordered or name not in SERVICE_NAMES:
+        if name in ordered or name not in DEPLOYABLE_NAMES:
             return
         for peer in spec(name).calls:
             visit(peer)
         ordered.append(name)
 
-    for name in SERVICE_NAMES:
+    for name in DEPLOYABLE_NAMES:
         visit(name)
     return tuple(ordered)
