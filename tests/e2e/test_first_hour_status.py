@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from ragplane.cli import infra, stack
-from ragplane.runtime.services import SERVICE_NAMES
+from ragplane.runtime.services import DEPLOYABLE_NAMES
 
 pytestmark = pytest.mark.e2e
 
@@ -30,12 +30,12 @@ def test_status_fails_and_names_every_part_when_nothing_runs(tmp_path: Path):
     said = result.stdout + result.stderr
     assert result.returncode != 0, said
     assert "not running" in said and "ragplane up" in said, said
-    for name in ("broker", "redis", "state-redis", *SERVICE_NAMES):
+    for name in ("broker", "redis", "state-redis", *DEPLOYABLE_NAMES):
         assert name in said, (name, said)
     as_json = _cli(tmp_path, "status", "--json")
     assert as_json.returncode != 0
     states = {item["name"]: item["state"] for item in json.loads(as_json.stdout)}
-    assert set(SERVICE_NAMES) <= states.keys() and set(states.values()) == {"MISSING"}, states
+    assert set(DEPLOYABLE_NAMES) <= states.keys() and set(states.values()) == {"MISSING"}, states
 
 
 def test_status_on_a_partly_running_stack_names_the_missing_parts(tmp_path: Path, monkeypatch):
