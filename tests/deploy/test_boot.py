@@ -120,6 +120,15 @@ def test_every_workload_of_the_scenario_serves_and_a_document_is_answered_with_a
             assert message["content"].strip() and doc_id in {c["doc_id"] for c in message["citations"]}, message
             refused = ask_through_the_gateway(deployment, question, "not-a-key")
             assert refused.status_code == 401, refused.text  # the orchestrator checked the caller's key
+            found = httpx.post(
+                f"http://{deployment.http_address('gateway')}/v1/search",
+                json={"query": "Where do the glass herons nest?", "top_k": 1},
+                headers={"Authorization": f"Bearer {deployment.client_key()}"},
+                timeout=60,
+            )
+            assert found.status_code == 200, found.text
+            hits = found.json()["hits"]
+            assert [hit["doc_id"] for hit in hits] == [doc_id] and "basalt cliffs" in hits[0]["text"], hits
     print(
         f"\n[boot] {scenario}: {len(deployment.running)} processes SERVING in {booted - began:.1f}s, "
         f"indexed and answered in {answered - booted:.1f}s, total {time.monotonic() - began:.1f}s"
