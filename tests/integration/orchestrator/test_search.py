@@ -299,3 +299,13 @@ async def test_a_blocked_query_is_a_normal_response_without_hits(orchestrator):
     assert response.blocked and not response.hits
     assert response.input_verdict.action == common_pb2.GUARDRAIL_ACTION_BLOCK
     assert not peers.embedded
+
+
+async def test_ask_names_a_filter_retrieve_refuses_as_the_callers_invalid_argument_too(orchestrator):
+    stub, _ = orchestrator
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.Ask(
+            rag_pb2.AskRequest(query="Eiffel Tower", filters=[_filter("colour", equals="red")]), metadata=A, timeout=10
+        )
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details().startswith("filters[0].field: unknown field 'colour'"), caught.value.details()

@@ -373,6 +373,7 @@ class QueryPipeline:
                 filters=a.question.filters,
                 mode=retrieve_pb2.SEARCH_MODE_HYBRID,
             ),
+            translate=retrieve_error,
         )
         ranked, _ = await self._rerank(a.query, list(search.results), plan.top_n, a.timings)
         context = [scored.chunk for scored in ranked]

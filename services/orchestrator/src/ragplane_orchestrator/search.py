@@ -33,7 +33,7 @@ def validate_search(request: rag_pb2.RagServiceSearchRequest, settings: Settings
 
 
 def retrieve_error(exc: grpc.aio.AioRpcError) -> RagplaneError:
-    """A failed retrieve Search as the caller should see it.
+    """A failed retrieve Search (of Search or Ask) as the caller should see it.
 
     The filters go to retrieve exactly as the caller sent them, and retrieve alone knows which fields are
     filterable: its INVALID_ARGUMENT naming ``filters...`` is the caller's mistake and stays INVALID_ARGUMENT,
