@@ -37,8 +37,9 @@ def test_the_gateway_listens_on_http_and_calls_the_client_ports_through_the_head
         "http": GATEWAY.port,
         "metrics": GATEWAY.metrics_port,
     }
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
-    healthz = {"path": "/healthz", "port": "http"}
+    scheme = "HTTPS" if "RAGPLANE_TLS_CERT_FILE" in config else "HTTP"
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http", "scheme": scheme}
+    healthz = {"path": "/healthz", "port": "http", "scheme": scheme}
     assert container["livenessProbe"]["httpGet"] == container["startupProbe"]["httpGet"] == healthz
     assert container["securityContext"]["readOnlyRootFilesystem"]
     # no credentials of its own: neither the service token nor the client keys
@@ -51,17 +52,25 @@ def test_the_gateway_listens_on_http_and_calls_the_client_ports_through_the_head
     }
 
 
-def test_under_tls_the_gateway_verifies_the_services_with_the_ca_alone(rendered_scenarios):
-    rendered = rendered_scenarios["tls-mtls"]
+@pytest.mark.parametrize("sets", [(), ("global.tls.mutual=false", "global.tls.secrets.gateway=edge-tls")])
+def test_under_tls_the_gateway_serves_https_and_verifies_the_services(rendered_scenarios, render, sets):
+    rendered = render("tls-mtls", *sets)
     config = _config(rendered)
-    assert config["RAGPLANE_TLS_CA_FILE"] == "/etc/ragplane/tls/ca.crt"
-    assert not {"RAGPLANE_TLS_CERT_FILE", "RAGPLANE_TLS_KEY_FILE"} & set(config)
+    assert {k: config[k] for k in ("RAGPLANE_TLS_CERT_FILE", "RAGPLANE_TLS_KEY_FILE", "RAGPLANE_TLS_CA_FILE")} == {
+        "RAGPLANE_TLS_CERT_FILE": "/etc/ragplane/tls/tls.crt",
+        "RAGPLANE_TLS_KEY_FILE": "/etc/ragplane/tls/tls.key",
+        "RAGPLANE_TLS_CA_FILE": "/etc/ragplane/tls/ca.crt",
+    }
     spec = pod_spec(rendered.workload("gateway"))
-    [volume] = [v for v in spec["volumes"] if v["name"] == "tls-ca"]
-    orchestrator = next(v for v in pod_spec(rendered.workload("orchestrator"))["volumes"] if v["name"] == "tls")
-    assert volume["secret"]["secretName"] == orchestrator["secret"]["secretName"]
-    assert volume["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
-    assert "tls-ca" not in {v["name"] for v in pod_spec(rendered_scenarios["cpu-dev"].workload("gateway"))["volumes"]}
+    [volume] = [v for v in spec["volumes"] if v["name"] == "tls"]
+    assert {item["key"] for item in volume["secret"]["items"]} == {"tls.crt", "tls.key", "ca.crt"}
+    if sets:  # its own Secret, as global.tls.secrets names one per workload
+        assert volume["secret"]["secretName"] == "edge-tls"
+    [mount] = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "tls"]
+    assert mount == {"name": "tls", "mountPath": "/etc/ragplane/tls", "readOnly": True}
+    plain = rendered_scenarios["cpu-dev"]
+    assert "tls" not in {v["name"] for v in pod_spec(plain.workload("gateway"))["volumes"]}
+    assert not [k for k in _config(plain) if k.startswith("RAGPLANE_TLS_")]
 
 
 def test_exposed_like_the_client_facing_services(render):

@@ -46,7 +46,8 @@ def test_every_deployed_service_has_a_health_test_that_its_network_policy_admits
         # host:port of a gRPC service; the gateway's http://host:port/readyz
         target = urlsplit(container["command"][3]) if name == "gateway" else urlsplit(f"//{container['command'][3]}")
         host, port = target.hostname, target.port
-        assert name != "gateway" or (target.scheme, target.path) == ("http", "/readyz")
+        tls = "--ca" in container["command"]
+        assert name != "gateway" or (target.scheme, target.path) == ("https" if tls else "http", "/readyz")
         service = rendered.get("Service", host.removesuffix(f".{NAMESPACE}.svc"))
         port_name = "http" if name == "gateway" else "grpc"
         assert int(port) in {p["port"] for p in service["spec"]["ports"] if p["name"] == port_name}

@@ -98,9 +98,10 @@ def test_every_command_in_the_notes_names_what_the_release_has(helm, chart_with_
             assert name == _value(scenario, sets, "secretName"), name
             assert key.replace("\\.", ".") == _value(scenario, sets, "key")
     assert forwarded == FORWARDED  # both client-facing services, on the ports the CLI defaults to, and the gateway
-    [curl] = [line.split() for line in notes.splitlines() if line.strip().startswith("curl ")]
-    url = urlsplit(next(arg for arg in curl if arg.startswith("http://")))
+    [curl] = [shlex.split(line) for line in notes.splitlines() if line.strip().startswith("curl ")]
+    url = urlsplit(next(arg for arg in curl if arg.startswith(("http://", "https://"))))
     assert (url.port, url.path in GATEWAY_ROUTES) == (GATEWAY.port, True), url
+    assert curl[curl.index("-H") + 1] == "Authorization: Bearer $RAGPLANE_API_KEY"
     cli = [argv for argv in commands if argv[0] == "ragplane"]
     assert {argv[1] for argv in cli} == {"ingest", "ask"}
     parser = build_parser()
@@ -131,6 +132,12 @@ def test_with_tls_the_notes_pass_the_ca_and_the_server_name(helm, chart_with_not
     notes, rendered = _notes_and_manifests(
         helm, chart_with_notes_as_manifest, "cpu-dev", "global.tls.enabled=true", "global.tls.secretName=rp-tls"
     )
+    # the gateway over HTTPS: the Service's name resolved to the port-forward, verified with the same CA
+    [curl] = [shlex.split(line) for line in notes.splitlines() if line.strip().startswith("curl ")]
+    url = urlsplit(next(arg for arg in curl if arg.startswith("https://")))
+    assert curl[curl.index("--cacert") + 1] == "ca.crt"
+    assert curl[curl.index("--resolve") + 1] == f"{url.hostname}:{url.port}:127.0.0.1"
+    assert rendered.get("Service", url.hostname.removesuffix(f".{NAMESPACE}.svc"))
     parser = build_parser()
     for argv in (a for a in _commands(notes) if a[0] == "ragplane"):
         args = parser.parse_args(argv[1:])

@@ -83,7 +83,8 @@ def test_cert_manager_certificates_name_what_the_callers_dial(render):
         "global.tls.certManager.issuerRef.name=internal-ca",
     )
     certificates = {c["metadata"]["name"]: c["spec"] for c in rendered.of_kind("Certificate")}
-    assert set(certificates) == {f"{RELEASE}-ragplane-{name}" for name in [*SERVICES, "modelserver"]}
+    # the gateway serves HTTPS with its own certificate
+    assert set(certificates) == {f"{RELEASE}-ragplane-{name}" for name in [*SERVICES, "modelserver", "gateway"]}
     dialled = {
         address.removeprefix("dns:///").rpartition(":")[0]
         for name in SERVICES

@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -22,9 +23,11 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
+import httpx
 from deploy.dns import DnsServer
 from deploy.plan import (
     LLM_SERVERS,
@@ -90,7 +93,9 @@ class Replica:
 
     def health(self) -> str:
         if self.local.health_path is not None:
-            return _http_health(f"http://{self.local.address}{self.local.health_path}")
+            scheme = self.local.health_scheme.lower()
+            ca = self.local.env.get("RAGPLANE_TLS_CA_FILE", "") if scheme == "https" else ""
+            return _http_health(f"{scheme}://{self.local.address}{self.local.health_path}", ca)
         try:
             with grpc.insecure_channel(self.local.address) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=2)
@@ -108,10 +113,16 @@ class Replica:
                 self.process.wait()
 
 
-def _http_health(url: str) -> str:
-    """An HTTP readiness probe as the kubelet judges it: SERVING for a 2xx or 3xx answer."""
+def _http_health(url: str, ca_file: str = "") -> str:
+    """An HTTP readiness probe as the kubelet judges it: SERVING for a 2xx or 3xx answer. Over HTTPS the chain is
+    verified with ``ca_file`` (the kubelet verifies nothing); the host is a loopback address, not the Service name
+    the certificate is for, so the name is checked by the tests' own requests (``Deployment.http``)."""
+    context = None
+    if url.startswith("https://"):
+        context = ssl.create_default_context(cafile=ca_file or None)
+        context.check_hostname = False
     try:
-        with urllib.request.urlopen(url, timeout=2) as reply:
+        with urllib.request.urlopen(url, timeout=2, context=context) as reply:
             return "SERVING" if 200 <= reply.status < 400 else "NOT_SERVING"
     except urllib.error.HTTPError:
         return "NOT_SERVING"
@@ -439,13 +450,22 @@ class Deployment:
             r.local.grpc_address for r in self.running if r.local.name == workload and r.local.replica == replica
         )
 
-    def http_address(self, workload: str, replica: int = 0) -> str:
-        """The HTTP address of a workload's replica (the gateway's Service port ``http``)."""
-        found = next(
-            r.local.http_address for r in self.running if r.local.name == workload and r.local.replica == replica
-        )
-        assert found, f"{workload} has no http port"
-        return found
+    def http(self, workload: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A request to the HTTP port of the workload's first replica (the gateway's ``http``): over HTTPS when it
+        serves TLS, verified with the release's CA against its Service's name (sent as SNI), as a client in the
+        cluster would; ``kwargs`` go to ``httpx.request``."""
+        local = next(r.local for r in self.running if r.local.name == workload and r.local.replica == 0)
+        assert local.http_address, f"{workload} has no http port"
+        if local.health_scheme != "HTTPS":
+            return httpx.request(method, f"http://{local.http_address}{path}", **kwargs)
+        context = ssl.create_default_context(cafile=local.env["RAGPLANE_TLS_CA_FILE"])
+        with httpx.Client(verify=context) as client:
+            return client.request(
+                method,
+                f"https://{local.http_address}{path}",
+                extensions={"sni_hostname": self.service_name(workload)},
+                **kwargs,
+            )
 
     def service_name(self, workload: str) -> str:
         """``<Service>.<namespace>.svc`` of the workload's (non-headless) Service."""

@@ -84,6 +84,7 @@ class WorkloadPlan:
         health_port: the port of the readiness probe, gRPC or HTTP (None without one).
         readiness: the readiness probe as rendered.
         health_path: the path of an HTTP readiness probe (the gateway's /readyz); None for a gRPC probe.
+        health_scheme: HTTP or HTTPS, the scheme of an HTTP readiness probe.
     """
 
     name: str
@@ -103,6 +104,7 @@ class WorkloadPlan:
     health_port: int | None
     readiness: dict[str, Any] | None = None
     health_path: str | None = None
+    health_scheme: str = "HTTP"
 
 
 # ---- Test values of Secrets ----
@@ -381,6 +383,7 @@ def plan_workload(rendered: Rendered, workload: dict[str, Any], secrets: Mapping
         health_port=health,
         readiness=probe,
         health_path=health_path,
+        health_scheme=(probe or {}).get("httpGet", {}).get("scheme", "HTTP"),
     )
 
 
@@ -519,6 +522,7 @@ class LocalProcess:
     metrics_address: str | None
     applied: list[str]  # "KEY: old -> new" for every substituted value
     health_path: str | None = None  # an HTTP readiness check's path (``address`` is then an HTTP host:port)
+    health_scheme: str = "HTTP"  # HTTP or HTTPS (verified with RAGPLANE_TLS_CA_FILE, as the kubelet does not)
     http_address: str | None = None  # host:port of its HTTP port (the gateway's "http"), else None
 
 
@@ -646,6 +650,7 @@ def localize(
         metrics_address=endpoint.address(metrics_port, replica) if metrics_port in endpoint.ports else None,
         applied=applied,
         health_path=the_plan.health_path,
+        health_scheme=the_plan.health_scheme,
         http_address=endpoint.address(http_port, replica) if http_port else None,
     )
 

@@ -37,8 +37,8 @@ ASK_OPTIONS = rag_pb2.AskOptions(
 )
 INDEX_TIMEOUT_S = 180.0
 # Scenarios that also ask through the gateway over HTTP (httpx): the locked-down one (client keys from a Secret,
-# no development key) and the one with mutual TLS between the workloads (the gateway verifies the orchestrator
-# with the CA). In every scenario the gateway must reach ready (/readyz) like the gRPC services reach SERVING.
+# no development key) and the one with mutual TLS between the workloads (the gateway serves HTTPS and verifies
+# the orchestrator with the CA). In every scenario the gateway must reach ready (/readyz) like the gRPC services reach SERVING.
 GATEWAY_SCENARIOS = frozenset({"external-kafka-sasl", "tls-mtls"})
 
 
@@ -94,8 +94,8 @@ def ask_through_the_gateway(deployment: Deployment, question: str, key: str) -> 
         "top_n": ASK_OPTIONS.top_n,
         "bypass_cache": True,
     }
-    url = f"http://{deployment.http_address('gateway')}/v1/chat/completions"
-    return httpx.post(url, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=300)
+    headers = {"Authorization": f"Bearer {key}"}
+    return deployment.http("gateway", "POST", "/v1/chat/completions", json=body, headers=headers, timeout=300)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -120,8 +120,10 @@ def test_every_workload_of_the_scenario_serves_and_a_document_is_answered_with_a
             assert message["content"].strip() and doc_id in {c["doc_id"] for c in message["citations"]}, message
             refused = ask_through_the_gateway(deployment, question, "not-a-key")
             assert refused.status_code == 401, refused.text  # the orchestrator checked the caller's key
-            found = httpx.post(
-                f"http://{deployment.http_address('gateway')}/v1/search",
+            found = deployment.http(
+                "gateway",
+                "POST",
+                "/v1/search",
                 json={"query": "Where do the glass herons nest?", "top_k": 1},
                 headers={"Authorization": f"Bearer {deployment.client_key()}"},
                 timeout=60,

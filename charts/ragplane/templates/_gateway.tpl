@@ -1,8 +1,9 @@
 {{/*
 The gateway: the HTTP edge (OpenAI-compatible chat completions, REST for documents and search). It serves HTTP
-on its httpPort and calls the orchestrator and ingest over gRPC as a client: every call carries the caller's
-own API key, on the services' client port (never their internal port, which is for the service token). It
-holds no credentials and no state. Each takes dict "root" $ (and "name" "gateway" where it says so).
+on its httpPort (HTTPS under global.tls, with its own certificate Secret like a service's) and calls the
+orchestrator and ingest over gRPC as a client: every call carries the caller's own API key, on the services'
+client port (never their internal port, which is for the service token). It holds no credentials and no
+state. Each takes dict "root" $ (and "name" "gateway" where it says so).
 */}}
 
 {{/* "true" when the gateway is deployed and calls this workload: dict "root" $ "name" <workload>. */}}
@@ -24,8 +25,9 @@ service's client port: dict "root" $ "name" <workload>.
 
 {{/*
 The gateway's settings as ConfigMap data: the release-wide ones every workload gets (ragplane.config.common),
-its HTTP listen address instead of a gRPC one, the client ports of the services it calls, the CA that verifies
-them under global.tls, then its `env` strings (which win). dict "root" $ "name" "gateway".
+its HTTP listen address instead of a gRPC one, the client ports of the services it calls, under global.tls its
+certificate (HTTPS) and the CA that verifies the services, then its `env` strings (which win).
+dict "root" $ "name" "gateway".
 */}}
 {{- define "ragplane.gateway.config" -}}
 {{- $root := .root -}}
@@ -39,7 +41,9 @@ them under global.tls, then its `env` strings (which win). dict "root" $ "name" 
 {{- $_ := set $data (printf "RAGPLANE_%s_ADDR" (upper $upstream)) (include "ragplane.gateway.upstream" $ctx) -}}
 {{- end -}}
 {{- end -}}
-{{- if .root.Values.global.tls.enabled -}}
+{{- if include "ragplane.tlsOn" . -}}
+{{- $_ := set $data "RAGPLANE_TLS_CERT_FILE" "/etc/ragplane/tls/tls.crt" -}}
+{{- $_ := set $data "RAGPLANE_TLS_KEY_FILE" "/etc/ragplane/tls/tls.key" -}}
 {{- $_ := set $data "RAGPLANE_TLS_CA_FILE" "/etc/ragplane/tls/ca.crt" -}}
 {{- end -}}
 {{- range $key, $value := .root.Values.gateway.env -}}
@@ -51,22 +55,16 @@ them under global.tls, then its `env` strings (which win). dict "root" $ "name" 
 {{- end -}}
 
 {{/*
-The gateway's volumes: a writable /tmp, the CA of the services' certificates under global.tls (only ca.crt,
-from the orchestrator's certificate Secret: the gateway serves no gRPC and presents no certificate), and the
-block's extra volumes. ragplane.gateway.volumeMounts mounts them.
+The gateway's volumes: a writable /tmp, its certificate Secret under global.tls (ragplane.tlsVolume: tls.crt and
+tls.key for HTTPS, ca.crt to verify the services), and the block's extra volumes. ragplane.gateway.volumeMounts
+mounts them. dict "root" $ "name" "gateway".
 */}}
 {{- define "ragplane.gateway.volumes" -}}
 {{- $block := .root.Values.gateway -}}
 - name: tmp
   emptyDir:
     sizeLimit: 256Mi
-{{- if .root.Values.global.tls.enabled }}
-- name: tls-ca
-  secret:
-    secretName: {{ include "ragplane.tlsSecret" (dict "root" .root "name" "orchestrator") }}
-    items:
-      - {key: ca.crt, path: ca.crt}
-{{- end }}
+{{- include "ragplane.tlsVolume" . }}
 {{- with $block.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
@@ -75,11 +73,7 @@ block's extra volumes. ragplane.gateway.volumeMounts mounts them.
 {{- define "ragplane.gateway.volumeMounts" -}}
 - name: tmp
   mountPath: /tmp
-{{- if .root.Values.global.tls.enabled }}
-- name: tls-ca
-  mountPath: /etc/ragplane/tls
-  readOnly: true
-{{- end }}
+{{- include "ragplane.tlsVolumeMount" . }}
 {{- with .root.Values.gateway.extraVolumeMounts }}
 {{ toYaml . }}
 {{- end }}
@@ -87,22 +81,24 @@ block's extra volumes. ragplane.gateway.volumeMounts mounts them.
 
 {{/*
 HTTP probes: startup and liveness on /healthz (the process serves HTTP), readiness on /readyz (the orchestrator
-and ingest answer their health checks with SERVING), so a gateway that cannot reach them gets no traffic.
+and ingest answer their health checks with SERVING), so a gateway that cannot reach them gets no traffic. HTTPS
+under global.tls (the kubelet does not verify the certificate).
 */}}
 {{- define "ragplane.gateway.probes" -}}
 {{- $probes := .root.Values.gateway.probes -}}
+{{- $scheme := ternary "HTTPS" "HTTP" (eq (include "ragplane.tlsOn" .) "true") -}}
 startupProbe:
-  httpGet: {path: /healthz, port: http}
+  httpGet: {path: /healthz, port: http, scheme: {{ $scheme }}}
   periodSeconds: {{ $probes.startup.periodSeconds }}
   failureThreshold: {{ $probes.startup.failureThreshold }}
   timeoutSeconds: 3
 readinessProbe:
-  httpGet: {path: /readyz, port: http}
+  httpGet: {path: /readyz, port: http, scheme: {{ $scheme }}}
   periodSeconds: {{ $probes.readiness.periodSeconds }}
   failureThreshold: {{ $probes.readiness.failureThreshold }}
   timeoutSeconds: 3
 livenessProbe:
-  httpGet: {path: /healthz, port: http}
+  httpGet: {path: /healthz, port: http, scheme: {{ $scheme }}}
   periodSeconds: {{ $probes.liveness.periodSeconds }}
   failureThreshold: {{ $probes.liveness.failureThreshold }}
   timeoutSeconds: 5

@@ -8,6 +8,7 @@ import contextlib
 import http.server
 import json
 import secrets
+import ssl
 import sys
 import threading
 
@@ -127,3 +128,20 @@ async def test_an_http_url_is_ready_on_200_and_not_on_503():
         server.shutdown()
     code, out = await _healthcheck(url, "--wait", "1", "--timeout", "1")
     assert code == 2 and out["status"] == "UNREACHABLE"
+
+
+async def test_an_https_url_is_checked_with_the_ca_it_is_given(pki):
+    _Readiness.ready = True
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Readiness)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.server.cert, pki.server.key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"https://localhost:{server.server_address[1]}/readyz"
+    try:
+        assert await _healthcheck(url, "--ca", str(pki.ca)) == (0, {"address": url, "status": "SERVING"})
+        # another CA's certificate is not trusted
+        code, out = await _healthcheck(url, "--ca", str(pki.foreign_ca), "--timeout", "2")
+        assert code == 2 and out["status"] == "UNREACHABLE" and "CERTIFICATE_VERIFY_FAILED" in out["error"], out
+    finally:
+        server.shutdown()

@@ -1,18 +1,19 @@
 """``python -m ragplane.runtime.healthcheck ADDRESS``: ask a gRPC server's standard health service (grpc.health.v1),
-or, for an ``http://`` URL (the gateway's ``/readyz``), GET it.
+or, for an ``http://`` or ``https://`` URL (the gateway's ``/readyz``), GET it (``--ca`` verifies an HTTPS server).
 
 The chart's ``helm test`` Pods run it in the service's own image against the Service's DNS name, over TLS when
 the release serves TLS. It prints one JSON line and exits 0 when the server answers SERVING (an HTTP 200), 1 when
 it answers anything else, and 2 when it cannot be reached (or the TLS handshake fails) until ``--wait`` runs out.
 
     python -m ragplane.runtime.healthcheck rp-ragplane-orchestrator.rag.svc:50051 --ca /etc/ragplane/tls/ca.crt
-    python -m ragplane.runtime.healthcheck http://rp-ragplane-gateway.rag.svc:8080/readyz
+    python -m ragplane.runtime.healthcheck https://rp-ragplane-gateway.rag.svc:8080/readyz --ca /etc/ragplane/tls/ca.crt
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
 import time
 import urllib.error
@@ -67,14 +68,21 @@ class Unreachable(Exception):
     """An HTTP server could not be reached."""
 
 
-def check_http(url: str, timeout_s: float = 5.0) -> str:
+def check_http(url: str, timeout_s: float = 5.0, ca_file: str = "") -> str:
     """One GET of ``url``: ``SERVING`` for a 200, else ``HTTP <status>``.
 
+    Args:
+        url: an http:// or https:// URL.
+        timeout_s: the request's timeout.
+        ca_file: the CA bundle that verifies an HTTPS server (its certificate is checked against the URL's host);
+            empty: the system's CAs.
+
     Raises:
-        Unreachable: the server could not be reached.
+        Unreachable: the server could not be reached (or the TLS handshake failed).
     """
+    context = ssl.create_default_context(cafile=ca_file or None) if url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as reply:
+        with urllib.request.urlopen(url, timeout=timeout_s, context=context) as reply:
             return "SERVING" if reply.status == 200 else f"HTTP {reply.status}"
     except urllib.error.HTTPError as exc:
         return f"HTTP {exc.code}"
@@ -84,7 +92,7 @@ def check_http(url: str, timeout_s: float = 5.0) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ragplane.runtime.healthcheck", description=__doc__.split("\n")[0])
-    parser.add_argument("address", help="host:port of the gRPC server, or an http:// URL to GET")
+    parser.add_argument("address", help="host:port of the gRPC server, or an http:// or https:// URL to GET")
     parser.add_argument("--service", default="", help="health service name (default: the whole server)")
     parser.add_argument("--ca", default="", help="CA bundle that verifies the server (TLS)")
     parser.add_argument("--cert", default="", help="client certificate (mutual TLS)")
@@ -96,8 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     deadline = time.monotonic() + args.wait
     while True:
         try:
-            if args.address.startswith("http://"):
-                status = check_http(args.address, timeout_s=args.timeout)
+            if args.address.startswith(("http://", "https://")):
+                status = check_http(args.address, timeout_s=args.timeout, ca_file=args.ca)
             else:
                 status = check(
                     args.address,
