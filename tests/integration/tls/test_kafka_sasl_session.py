@@ -173,10 +173,12 @@ def test_a_wrong_password_fails_with_the_brokers_message(pki, sasl_broker, tmp_p
     wrong.write_text("not-the-password\n")
     first_session = len(proxy.sessions)
     error = _refused(_settings(f"localhost:{proxy.port}", **_sasl_env(pki, mechanism, wrong)))
-    # What a service sees: the producer does not start ("Unable to bootstrap"), and its log says why at each try,
-    # with the broker's message: "Bootstrap connection to bootstrap-0 failed: [Error 58] SaslAuthenticationFailedError:
-    # SaslAuthenticationFailedError: Authentication failed: Invalid username or password".
+    # What a service sees: the producer does not start, and the error itself says why, naming the settings to
+    # check, with the broker's message (kafka-python alone raised only "Unable to bootstrap" and logged the reason).
     assert "Unable to bootstrap" in str(error)
+    assert f"SASL authentication as {USER!r} with {mechanism} failed" in str(error), str(error)
+    assert "RAGPLANE_KAFKA_SASL_USERNAME" in str(error) and "RAGPLANE_KAFKA_SASL_PASSWORD_FILE" in str(error)
+    assert message in str(error), str(error)
     assert f"SaslAuthenticationFailedError: {message}" in caplog.text, caplog.text[-3000:]
     sessions = proxy.sessions[first_session:]
     assert sessions and all(s.outcome == f"failed: {message}" for s in sessions), sessions

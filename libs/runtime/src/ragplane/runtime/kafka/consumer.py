@@ -33,7 +33,7 @@ from prometheus_client import Gauge
 from ragplane.runtime.kafka.deadletters import dead_letter
 from ragplane.runtime.kafka.producer import EventProducer
 from ragplane.runtime.kafka.records import Envelope, PoisonMessage, RecordId, decode, is_retriable, record_id
-from ragplane.runtime.kafka.topics import client_config, group_name, topic_name
+from ragplane.runtime.kafka.topics import client_config, connection_errors_named, group_name, topic_name
 from ragplane.runtime.logs import get_logger
 from ragplane.runtime.retry import Backoff
 from ragplane.runtime.settings import CommonSettings
@@ -168,6 +168,10 @@ class ConsumerRunner:
     # -- supervision -----------------------------------------------------------------------------
 
     def _connect(self) -> KafkaConsumer:
+        with connection_errors_named(self._settings):
+            return self._new_consumer()
+
+    def _new_consumer(self) -> KafkaConsumer:
         return KafkaConsumer(
             self.topic,
             **client_config(self._settings),

@@ -13,7 +13,7 @@ from kafka import codec as kafka_codec
 from opentelemetry import context as otel_context
 
 from ragplane.runtime.kafka.sizing import split_to_fit
-from ragplane.runtime.kafka.topics import client_config, topic_name
+from ragplane.runtime.kafka.topics import client_config, connection_errors_named, topic_name
 from ragplane.runtime.settings import CommonSettings, SettingsError
 from ragplane.runtime.telemetry import KAFKA_PRODUCED, inject_headers
 
@@ -77,7 +77,8 @@ class EventProducer:
         """Connect to the brokers now (blocking; raises KafkaError when none is reachable)."""
         with self._connecting:
             if self._client is None:
-                self._client = KafkaProducer(**self._config)
+                with connection_errors_named(self._settings):
+                    self._client = KafkaProducer(**self._config)
         return self._client
 
     @property

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -100,6 +103,57 @@ def client_config(settings: CommonSettings) -> dict[str, Any]:
     return config
 
 
+class _ConnectionErrors(logging.Handler):
+    """The last connection failure kafka-python logged in one thread (it raises only "Unable to bootstrap")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self._thread = threading.get_ident()
+        self.last: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread != self._thread:
+            return
+        message = record.getMessage()
+        if "Unable to bootstrap" not in message and ("failed" in message or "Error" in message):
+            self.last = message
+
+
+@contextmanager
+def connection_errors_named(settings: CommonSettings) -> Iterator[None]:
+    """Re-raise a client's failure to reach the brokers with why its connections failed.
+
+    A wrong SASL password or an untrusted certificate makes kafka-python retry until its bootstrap timeout and
+    raise "Unable to bootstrap", the reason only in a warning. The reason goes into the error, and for a refused
+    SASL login the settings to check, so a service that does not start says why.
+    """
+    handler = _ConnectionErrors()
+    logger = logging.getLogger("kafka")
+    logger.addHandler(handler)
+    try:
+        yield
+    except KafkaError as exc:
+        if handler.last is None:
+            raise
+        said = exc.args[0] if exc.args else type(exc).__name__
+        raise type(exc)(f"{said}: {_reason(settings, handler.last)}") from exc
+    finally:
+        logger.removeHandler(handler)
+
+
+def _reason(settings: CommonSettings, logged: str) -> str:
+    marker = "SaslAuthenticationFailedError: "
+    if marker in logged:
+        source = (
+            "RAGPLANE_KAFKA_SASL_PASSWORD_FILE" if settings.kafka_sasl_password_file else "RAGPLANE_KAFKA_SASL_PASSWORD"
+        )
+        return (
+            f"SASL authentication as {settings.kafka_sasl_username!r} with {settings.kafka_sasl_mechanism} failed "
+            f"(check RAGPLANE_KAFKA_SASL_USERNAME and {source}): {logged.rsplit(marker, 1)[1]}"
+        )
+    return f"last connection error: {logged}"
+
+
 def topic_configs(settings: CommonSettings) -> dict[str, str]:
     """Configs every ragplane topic is created with: the record size limit the producers split events under."""
     return {"max.message.bytes": str(settings.kafka_max_message_bytes)}
@@ -123,8 +177,13 @@ def ensure_topics(
         wanted.append(topic)
         if with_dlq and not topic.endswith(".dlq"):
             wanted.append(dlq_topic(topic))
+
+    def connect() -> KafkaAdminClient:
+        with connection_errors_named(settings):
+            return KafkaAdminClient(**client_config(settings), client_id="ragplane-admin")
+
     admin = retry_call(
-        lambda: KafkaAdminClient(**client_config(settings), client_id="ragplane-admin"),
+        connect,
         Backoff(base_s=0.1, cap_s=1.0, attempts=None),
         retriable=lambda exc: isinstance(exc, KafkaError),
         deadline=time.monotonic() + timeout_s,
