@@ -28,6 +28,14 @@ from ragplane.v1 import embed_pb2, embed_pb2_grpc
 pytestmark = pytest.mark.chart
 
 MOUNT = "/etc/ragplane/tls"
+# The scenarios with global.tls on: mutual TLS with the CPU model server, and with Triton.
+TLS_SCENARIOS = ("tls-mtls", "gpu-tls")
+TRITON_TLS_ARGS = [
+    "--grpc-use-ssl=true",
+    f"--grpc-server-cert={MOUNT}/tls.crt",
+    f"--grpc-server-key={MOUNT}/tls.key",
+    f"--grpc-root-cert={MOUNT}/ca.crt",
+]
 
 
 def _config(rendered, name: str) -> dict[str, str]:
@@ -64,7 +72,7 @@ def test_callers_of_client_facing_services_dial_their_internal_port(rendered_sce
         assert address.endswith(f"-headless.{chartlib.NAMESPACE}.svc:{PORTS[callee] + 1000}"), address
 
 
-@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s != "tls-mtls"])
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s not in TLS_SCENARIOS])
 def test_without_global_tls_nothing_changes(rendered_scenarios, scenario):
     rendered = rendered_scenarios[scenario]
     for name in SERVICES:
@@ -99,6 +107,105 @@ def test_cert_manager_certificates_name_what_the_callers_dial(render):
         assert spec["issuerRef"] == {"name": "internal-ca", "kind": "ClusterIssuer", "group": "cert-manager.io"}
         [volume] = [v for v in pod_spec(rendered.get("Deployment", name))["volumes"] if v["name"] == "tls"]
         assert volume["secret"]["secretName"] == f"{name}-tls"
+
+
+def _triton(rendered) -> tuple[dict, dict]:
+    spec = pod_spec(rendered.workload("triton"))
+    [container] = spec["containers"]
+    return spec, container
+
+
+def _tls_volume(spec: dict) -> dict | None:
+    return next((v for v in spec["volumes"] if v["name"] == "tls"), None)
+
+
+def test_triton_serves_its_grpc_port_with_mutual_tls_from_the_mounted_certificate(rendered_scenarios):
+    rendered = rendered_scenarios["gpu-tls"]
+    spec, container = _triton(rendered)
+    assert container["args"] == [*TRITON_TLS_ARGS, "--grpc-use-ssl-mutual=true"]
+    volume = _tls_volume(spec)
+    assert volume["secret"]["secretName"] == "ragplane-tls"
+    assert {i["key"]: i["path"] for i in volume["secret"]["items"]} == {k: k for k in ("tls.crt", "tls.key", "ca.crt")}
+    assert {"name": "tls", "mountPath": MOUNT, "readOnly": True} in container["volumeMounts"]
+    # HTTP and metrics stay plain: the probes keep asking Triton's HTTP port.
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"]["port"] == 8000, probe
+    # Its caller verifies it with the CA and presents its own certificate (Triton requires one).
+    config = _config(rendered, "generate")
+    assert config["RAGPLANE_MODEL_SERVER_TLS"] == "true"
+    assert config["RAGPLANE_MODEL_ADDR"].endswith(f"-triton-headless.{chartlib.NAMESPACE}.svc:8001")
+    assert (config["RAGPLANE_TLS_CA_FILE"], config["RAGPLANE_TLS_CERT_FILE"], config["RAGPLANE_TLS_KEY_FILE"]) == (
+        f"{MOUNT}/ca.crt",
+        f"{MOUNT}/tls.crt",
+        f"{MOUNT}/tls.key",
+    )
+
+
+def test_triton_without_mutual_tls_serves_tls_and_asks_no_client_certificate(render):
+    rendered = render("gpu-tls", "global.tls.mutual=false", "triton.extraArgs[0]=--log-verbose=1")
+    _, container = _triton(rendered)
+    # the TLS flags first, the user's arguments after them
+    assert container["args"] == [*TRITON_TLS_ARGS, "--log-verbose=1"]
+    assert _config(rendered, "generate")["RAGPLANE_MODEL_SERVER_TLS"] == "true"
+
+
+@pytest.mark.parametrize("workload", ["embed", "rerank"])
+def test_remote_encoders_on_triton_reach_it_over_tls(render, workload):
+    rendered = render("gpu-tls", f"{workload}.remoteModels=true")
+    config = _config(rendered, workload)
+    prefix = f"RAGPLANE_{workload.upper()}"
+    assert config[f"{prefix}_BACKEND"] == "triton"
+    assert config[f"{prefix}_TRITON_URL"].endswith("-triton-headless.ragplane.svc:8001")
+    assert config["RAGPLANE_MODEL_SERVER_TLS"] == "true"
+    assert config["RAGPLANE_TLS_CA_FILE"] == f"{MOUNT}/ca.crt"
+    other = "rerank" if workload == "embed" else "embed"
+    assert "RAGPLANE_MODEL_SERVER_TLS" not in _config(rendered, other)
+
+
+def test_triton_tls_disabled_keeps_its_hop_plaintext_and_the_services_on_tls(render):
+    rendered = render(
+        "gpu-tls",
+        "triton.tls.enabled=false",
+        "global.tls.secretName=",
+        "global.tls.certManager.enabled=true",
+        "global.tls.certManager.issuerRef.name=internal-ca",
+    )
+    spec, container = _triton(rendered)
+    assert "args" not in container
+    assert _tls_volume(spec) is None
+    assert not [m for m in container["volumeMounts"] if m["name"] == "tls"]
+    config = _config(rendered, "generate")
+    assert "RAGPLANE_MODEL_SERVER_TLS" not in config
+    assert config["RAGPLANE_TLS_CERT_FILE"] == f"{MOUNT}/tls.crt"  # generate's own listener keeps TLS
+    names = {c["metadata"]["name"] for c in rendered.of_kind("Certificate")}
+    assert f"{RELEASE}-ragplane-generate" in names
+    assert f"{RELEASE}-ragplane-triton" not in names
+
+
+def test_triton_gets_a_cert_manager_certificate_naming_what_its_callers_dial(render):
+    rendered = render(
+        "gpu-tls",
+        "global.tls.secretName=",
+        "global.tls.certManager.enabled=true",
+        "global.tls.certManager.issuerRef.name=internal-ca",
+    )
+    name = f"{RELEASE}-ragplane-triton"
+    [certificate] = [c["spec"] for c in rendered.of_kind("Certificate") if c["metadata"]["name"] == name]
+    dialled = _config(rendered, "generate")["RAGPLANE_MODEL_ADDR"].removeprefix("dns:///").rpartition(":")[0]
+    assert dialled in certificate["dnsNames"]
+    assert {"server auth", "client auth"} <= set(certificate["usages"])
+    spec, _ = _triton(rendered)
+    assert _tls_volume(spec)["secret"]["secretName"] == certificate["secretName"] == f"{name}-tls"
+
+
+def test_triton_on_kserve_serves_tls_too(render):
+    rendered = render("kserve-llm", "global.tls.enabled=true", "global.tls.secretName=ragplane-tls")
+    assert rendered.workload("triton")["kind"] == "InferenceService"
+    spec, container = _triton(rendered)
+    assert container["args"] == [*TRITON_TLS_ARGS, "--grpc-use-ssl-mutual=true"]
+    assert _tls_volume(spec)["secret"]["secretName"] == "ragplane-tls"
+    assert {"name": "tls", "mountPath": MOUNT, "readOnly": True} in container["volumeMounts"]
+    assert _config(rendered, "generate")["RAGPLANE_MODEL_SERVER_TLS"] == "true"
 
 
 def test_tls_without_a_certificate_source_fails_with_what_to_set(helm):

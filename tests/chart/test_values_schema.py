@@ -79,7 +79,7 @@ def test_every_workload_block_has_the_same_keys():
     }
     assert {name for name in chartlib.SERVICES if exposure <= set(values[name])} == chartlib.CLIENT_FACING
     assert len({frozenset(s) for s in shapes.values()}) == 1, shapes
-    triton_only = {"shmSize", "modelRepository", "tensorrtLLMModelName", "extraArgs", "kserve"}
+    triton_only = {"shmSize", "modelRepository", "tensorrtLLMModelName", "extraArgs", "kserve", "tls"}
     assert set(values["triton"]) - triton_only - {"enabled"} == shapes["orchestrator"] - {"models"}
     assert all(values[name]["enabled"] is True for name in (*chartlib.SERVICES, "modelserver", "triton"))
 

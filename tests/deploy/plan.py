@@ -48,6 +48,14 @@ _LISTEN_KEYS = (
     "RAGPLANE_GRPC_INTERNAL_LISTEN",
     "RAGPLANE_GRPC_HEALTH_LISTEN",
 )
+# Triton's flags for TLS on its gRPC port, and the CPU model server's settings that do the same with the same files.
+_TRITON_TLS_FILES = {
+    "--grpc-server-cert": "RAGPLANE_TLS_CERT_FILE",
+    "--grpc-server-key": "RAGPLANE_TLS_KEY_FILE",
+    "--grpc-root-cert": "RAGPLANE_TLS_CA_FILE",
+}
+# The stand-in's plaintext health-only port under TLS (the chart's convention: gRPC port + 2000), for readiness.
+STAND_IN_HEALTH_PORT = 8001 + 2000
 # Environment variables that name an LLM endpoint (Triton, KServe or an external server).
 _LLM_ENDPOINT_KEYS = ("RAGPLANE_MODEL_ADDR",)
 _CLUSTER_SUFFIXES = (".svc.cluster.local", ".svc")
@@ -398,11 +406,51 @@ def _readiness(probe: dict[str, Any] | None, ports: Mapping[str, int]) -> tuple[
     return None, None
 
 
+def _flags(argv: list[str]) -> dict[str, str]:
+    """``--name=value`` and ``--name value`` arguments of a command line (tritonserver's getopt forms)."""
+    out: dict[str, str] = {}
+    for index, arg in enumerate(argv):
+        if not arg.startswith("--"):
+            continue
+        name, sep, value = arg.partition("=")
+        if not sep and index + 1 < len(argv) and not argv[index + 1].startswith("--"):
+            value = argv[index + 1]
+        out[name] = value
+    return out
+
+
+def triton_tls(argv: list[str]) -> dict[str, str]:
+    """The CPU model server's TLS settings that do what Triton's TLS flags in ``argv`` do, or {} for plaintext.
+
+    ``--grpc-use-ssl`` / ``--grpc-use-ssl-mutual`` with ``--grpc-server-cert``, ``--grpc-server-key`` and
+    ``--grpc-root-cert`` become RAGPLANE_TLS_CERT_FILE, _KEY_FILE and _CA_FILE (the same mounted files) and
+    RAGPLANE_TLS_CLIENT_AUTH (require with ``--grpc-use-ssl-mutual``), plus a plaintext health-only listener for
+    the readiness check (Triton's probes use its HTTP port, which the stand-in does not have).
+
+    Raises:
+        AssertionError: TLS is switched on without the certificate, key or root certificate.
+    """
+    flags = _flags(argv)
+    on = {
+        flag: flags.get(flag, "false").lower() in ("1", "true", "yes", "on")
+        for flag in ("--grpc-use-ssl", "--grpc-use-ssl-mutual")
+    }
+    if not any(on.values()):
+        return {}
+    missing = [flag for flag in _TRITON_TLS_FILES if not flags.get(flag)]
+    assert not missing, f"Triton serves TLS without {', '.join(missing)}: {argv}"
+    env = {setting: flags[flag] for flag, setting in _TRITON_TLS_FILES.items()}
+    env["RAGPLANE_TLS_CLIENT_AUTH"] = "require" if on["--grpc-use-ssl-mutual"] else "none"
+    env["RAGPLANE_GRPC_HEALTH_LISTEN"] = f"0.0.0.0:{STAND_IN_HEALTH_PORT}"
+    return env
+
+
 def stand_in_llm(plans: list[WorkloadPlan], rendered: Rendered) -> WorkloadPlan | None:
     """The CPU model server in place of an LLM server that is not our code, or None when the chart runs ours.
 
     It listens on Triton's ports (gRPC 8001, metrics 8002), serves the model name generate asks for and loads
-    the fast tests' model; it runs as the replaced pod's user, with /tmp its only writable path.
+    the fast tests' model; it runs as the replaced pod's user, with /tmp its only writable path. When Triton
+    serves TLS (``triton_tls``), the stand-in serves it with Triton's mounted certificate files.
     """
     if any(p.name == MODEL_SERVER.name for p in plans):
         return None
@@ -419,6 +467,17 @@ def stand_in_llm(plans: list[WorkloadPlan], rendered: Rendered) -> WorkloadPlan 
     }
     user = replaced.run_as_user if replaced and replaced.run_as_user is not None else IMAGE_USER
     group = replaced.run_as_group if replaced and replaced.run_as_group is not None else IMAGE_USER
+    tls = triton_tls(replaced.argv) if replaced else {}
+    env.update(tls)
+    mounts = [Mount("/tmp", "emptyDir", "", False)]
+    files: dict[str, bytes] = {}
+    if tls:
+        # The Secret mounts that hold the files Triton's flags name, with their files.
+        paths = [tls[setting] for setting in _TRITON_TLS_FILES.values()]
+        secret_mounts = [m for m in replaced.mounts if m.kind == "secret" and any(_under(p, [m.path]) for p in paths)]
+        mounts += secret_mounts
+        files = {p: data for p, data in replaced.files.items() if _under(p, [m.path for m in secret_mounts])}
+    ports = {"grpc": 8001, "metrics": 8002, **({"grpc-health": STAND_IN_HEALTH_PORT} if tls else {})}
     return WorkloadPlan(
         name=MODEL_SERVER.name,
         kind="stand-in",
@@ -427,14 +486,14 @@ def stand_in_llm(plans: list[WorkloadPlan], rendered: Rendered) -> WorkloadPlan 
         module=MODEL_SERVER.module,
         argv=["python", "-m", MODEL_SERVER.module],
         env=env,
-        files={},
-        mounts=[Mount("/tmp", "emptyDir", "", False)],
+        files=files,
+        mounts=mounts,
         writable=["/tmp"],
         read_only_root=True,
         run_as_user=user,
         run_as_group=group,
-        ports={"grpc": 8001, "metrics": 8002},
-        health_port=8001,
+        ports=ports,
+        health_port=STAND_IN_HEALTH_PORT if tls else 8001,
     )
 
 

@@ -16,6 +16,7 @@ from deploy.plan import (
     localize,
     plan,
     stand_in_llm,
+    triton_tls,
 )
 
 from ragplane.runtime.services import SERVICE_NAMES, spec
@@ -114,3 +115,49 @@ def test_localized_processes_keep_no_cluster_address_and_see_their_files_under_t
             for upstream in ("orchestrator", "ingest"):
                 port = endpoints[upstream].ports[by_name[upstream].ports["grpc"]]
                 assert local.env[f"RAGPLANE_{upstream.upper()}_ADDR"].endswith(f":{port}"), local.env
+
+
+TLS_FILES = {
+    "RAGPLANE_TLS_CERT_FILE": "/etc/ragplane/tls/tls.crt",
+    "RAGPLANE_TLS_KEY_FILE": "/etc/ragplane/tls/tls.key",
+    "RAGPLANE_TLS_CA_FILE": "/etc/ragplane/tls/ca.crt",
+}
+
+
+def test_the_stand_in_for_a_triton_serving_tls_serves_it_with_tritons_files(rendered_scenarios):
+    _, plans = _plans(rendered_scenarios["gpu-tls"])
+    by_name = {p.name: p for p in plans}
+    triton, stand_in = by_name["triton"], by_name["modelserver"]
+    assert stand_in.kind == "stand-in"
+    assert {k: stand_in.env[k] for k in TLS_FILES} == TLS_FILES
+    assert stand_in.env["RAGPLANE_TLS_CLIENT_AUTH"] == "require"  # --grpc-use-ssl-mutual
+    for path in TLS_FILES.values():
+        assert stand_in.files[path] == triton.files[path], path
+    # readiness asks a plaintext health-only port, as for the services under TLS
+    assert stand_in.health_port == stand_in.ports["grpc-health"] != stand_in.ports["grpc"]
+    assert stand_in.env["RAGPLANE_GRPC_HEALTH_LISTEN"] == f"0.0.0.0:{stand_in.health_port}"
+
+
+def test_the_stand_in_for_a_plaintext_triton_serves_plaintext(rendered_scenarios):
+    _, plans = _plans(rendered_scenarios["gpu-tp2"])
+    stand_in = next(p for p in plans if p.name == "modelserver")
+    assert not [k for k in stand_in.env if k.startswith("RAGPLANE_TLS_")]
+    assert stand_in.health_port == stand_in.ports["grpc"] == 8001 and not stand_in.files
+
+
+def test_tritons_tls_flags_in_either_form_map_onto_the_model_servers_settings():
+    spaced = ["--grpc-use-ssl", "1", "--grpc-server-cert", "/c", "--grpc-server-key", "/k", "--grpc-root-cert", "/ca"]
+    env = triton_tls(["tritonserver", *spaced])
+    assert (env["RAGPLANE_TLS_CERT_FILE"], env["RAGPLANE_TLS_KEY_FILE"], env["RAGPLANE_TLS_CA_FILE"]) == (
+        "/c",
+        "/k",
+        "/ca",
+    )
+    assert env["RAGPLANE_TLS_CLIENT_AUTH"] == "none"
+    mutual = triton_tls(
+        ["--grpc-use-ssl-mutual=true", "--grpc-server-cert=/c", "--grpc-server-key=/k", "--grpc-root-cert=/ca"]
+    )
+    assert mutual["RAGPLANE_TLS_CLIENT_AUTH"] == "require"
+    assert triton_tls(["--grpc-use-ssl=false", "--log-verbose=1"]) == {}
+    with pytest.raises(AssertionError, match="--grpc-server-key"):
+        triton_tls(["--grpc-use-ssl=true", "--grpc-server-cert=/c", "--grpc-root-cert=/ca"])

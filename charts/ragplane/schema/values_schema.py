@@ -380,6 +380,10 @@ def triton_block() -> Schema:
             ),
             "tensorrtLLMModelName": string("The TensorRT-LLM model in the repository.", minLength=1),
             "extraArgs": array_of(string(), "Extra tritonserver arguments."),
+            "tls": obj(
+                {"enabled": boolean("With global.tls.enabled: serve the gRPC port with TLS (false: plaintext).")},
+                "TLS on Triton's gRPC port, following global.tls.",
+            ),
             "kserve": obj(
                 {
                     "enabled": boolean("Deploy as a KServe InferenceService instead of a Deployment."),

@@ -12,13 +12,56 @@ Each takes dict "root" $ "name" <workload> unless it says otherwise.
 */}}
 
 {{/*
-"true" when the workload's gRPC listeners serve TLS: the services and the CPU model server (ragplane's own);
-Triton is configured apart (docs/deploy.md "TLS").
+"true" when the workload's gRPC listeners serve TLS with ragplane's settings: the services and the CPU model
+server (ragplane's own); Triton takes its own flags (ragplane.triton.tlsArgs, ragplane.mountsCertificate).
 */}}
 {{- define "ragplane.tlsOn" -}}
 {{- include "ragplane.loadTopology" .root -}}
 {{- $topo := get .root.ragplaneTopology .name | default dict -}}
 {{- if and .root.Values.global.tls.enabled (or (not $topo.llmServer) $topo.cpuServer) -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+"true" when the LLM server the chart deploys serves TLS on its v2 gRPC port, so that its callers verify it
+(RAGPLANE_MODEL_SERVER_TLS): with global.tls, the CPU model server (ragplane's own) always, another server
+(Triton) unless its block says tls.enabled false. An external server (llm.externalAddress) is not the chart's:
+its callers' env says. Takes the root.
+*/}}
+{{- define "ragplane.llmServerTLS" -}}
+{{- include "ragplane.loadTopology" . -}}
+{{- $v := .Values -}}
+{{- $server := get .ragplaneTopology $v.llm.server | default dict -}}
+{{- if and $v.global.tls.enabled $server.llmServer -}}
+{{- if or $server.cpuServer ((get $v $v.llm.server).tls | default dict).enabled -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+tritonserver's flags for TLS on its gRPC port when ragplane.llmServerTLS (dict "root" $): the certificate
+mounted by ragplane.tlsVolume, the client certificate required under global.tls.mutual. Triton has no TLS for
+its HTTP and metrics ports; they stay plain (the probes use HTTP).
+*/}}
+{{- define "ragplane.triton.tlsArgs" -}}
+{{- if include "ragplane.llmServerTLS" .root }}
+- --grpc-use-ssl=true
+- --grpc-server-cert=/etc/ragplane/tls/tls.crt
+- --grpc-server-key=/etc/ragplane/tls/tls.key
+- --grpc-root-cert=/etc/ragplane/tls/ca.crt
+{{- if .root.Values.global.tls.mutual }}
+- --grpc-use-ssl-mutual=true
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+"true" when the workload mounts its certificate Secret: it serves TLS with ragplane's settings (ragplane.tlsOn),
+or it is the deployed LLM server and serves TLS (ragplane.llmServerTLS: Triton, with its own flags).
+*/}}
+{{- define "ragplane.mountsCertificate" -}}
+{{- include "ragplane.loadTopology" .root -}}
+{{- $topo := get .root.ragplaneTopology .name | default dict -}}
+{{- $llm := and $topo.llmServer (include "ragplane.deployed" .) (include "ragplane.llmServerTLS" .root) -}}
+{{- if or (include "ragplane.tlsOn" .) $llm -}}true{{- end -}}
 {{- end -}}
 
 {{/* The plaintext health-only port of a workload under TLS (its probes' port). */}}
@@ -94,7 +137,7 @@ RAGPLANE_GRPC_HEALTH_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.healthPor
 {{- if include "ragplane.hasInternalPort" . }}
 RAGPLANE_GRPC_INTERNAL_LISTEN: {{ printf "0.0.0.0:%s" (include "ragplane.internalPort" .) | quote }}
 {{- end }}
-{{- if and (include "ragplane.callsLLM" .) (eq .root.Values.llm.server "modelserver") }}
+{{- if and (include "ragplane.callsLLM" .) (include "ragplane.llmServerTLS" .root) }}
 RAGPLANE_MODEL_SERVER_TLS: "true"
 {{- end }}
 {{- end }}
@@ -124,7 +167,7 @@ verifies a rediss:// Redis (RAGPLANE_REDIS_CA_FILE) or an https:// Qdrant (RAGPL
 
 {{/* The certificate's volume and the stores' CA volumes (under the pod's volumes). */}}
 {{- define "ragplane.tlsVolume" -}}
-{{- if include "ragplane.tlsOn" . }}
+{{- if include "ragplane.mountsCertificate" . }}
 - name: tls
   secret:
     secretName: {{ include "ragplane.tlsSecret" . }}
@@ -145,7 +188,7 @@ verifies a rediss:// Redis (RAGPLANE_REDIS_CA_FILE) or an https:// Qdrant (RAGPL
 
 {{/* Their mounts (under the container's volumeMounts); directory mounts, so renewals reach the pod. */}}
 {{- define "ragplane.tlsVolumeMount" -}}
-{{- if include "ragplane.tlsOn" . }}
+{{- if include "ragplane.mountsCertificate" . }}
 - name: tls
   mountPath: /etc/ragplane/tls
   readOnly: true

@@ -12,7 +12,9 @@ name: {{ .containerName }}
 image: {{ include "ragplane.image" (dict "root" $root "name" "triton" "image" $t.image) }}
 imagePullPolicy: {{ $root.Values.global.image.pullPolicy }}
 command: ["/bin/bash", "/opt/ragplane/launch.sh"]
-{{- with $t.extraArgs }}
+{{- /* TLS on the gRPC port (global.tls, triton.tls), then the user's arguments */}}
+{{- $args := concat (include "ragplane.triton.tlsArgs" (dict "root" $root) | fromYamlArray) ($t.extraArgs | default list) }}
+{{- with $args }}
 args:
   {{- toYaml . | nindent 2 }}
 {{- end }}
@@ -84,6 +86,9 @@ volumeMounts:
     mountPath: /dev/shm
   - name: tmp
     mountPath: /tmp
+  {{- with include "ragplane.tlsVolumeMount" (dict "root" $root "name" "triton") | trim }}
+  {{- . | nindent 2 }}
+  {{- end }}
   {{- if not .storageUri }}
   - name: model-repository
     mountPath: {{ .repoPath }}
@@ -111,6 +116,7 @@ volumeMounts:
 - name: tmp
   emptyDir:
     sizeLimit: 8Gi
+{{- include "ragplane.tlsVolume" (dict "root" .root "name" "triton") }}
 {{- if not .storageUri }}
 - name: model-repository
   {{- if eq $t.modelRepository.source "pvc" }}
