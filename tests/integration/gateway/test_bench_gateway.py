@@ -29,3 +29,7 @@ async def test_pairs_are_answered_from_the_exact_cache_through_a_gateway_process
     assert results["direct"]["n"] == results["gateway"]["n"] == results["overhead"]["n"] == 40
     assert len(results["samples_ms"]["gateway"]) == 40
     assert results["gateway"]["p50_ms"] > 0 and results["direct"]["p50_ms"] > 0
+    # The gateway's own Ask is part of its request's time, so the overhead is positive and below the whole.
+    upstream, whole = results["samples_ms"]["gateway_upstream"], results["samples_ms"]["gateway"]
+    assert all(0 < u < w for u, w in zip(upstream, whole, strict=True))
+    assert results["overhead"]["n"] == results["paired_difference"]["n"] == 40

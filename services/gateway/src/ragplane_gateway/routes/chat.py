@@ -236,7 +236,9 @@ def _usage(result: rag_pb2.AnswerResult) -> Usage:
     summary="Answer the last user message from the indexed documents (OpenAI chat completions)",
     responses={200: {"content": {"text/event-stream": {}}, "description": "JSON, or server-sent events with stream"}},
 )
-async def chat_completions(body: ChatCompletionRequest, request: Request, metadata: CallMetadata) -> Any:
+async def chat_completions(
+    body: ChatCompletionRequest, request: Request, response: Response, metadata: CallMetadata
+) -> Any:
     settings = settings_of(request)
     if body.model not in settings.models:
         raise ApiError(
@@ -249,7 +251,10 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, metada
     request.state.grpc_fields = ASK_FIELDS
     up = upstreams(request)
     if not body.stream:
+        started = time.perf_counter()
         reply = await up.rag.Ask(ask, metadata=metadata, timeout=settings.ask_deadline_s)
+        # The time spent waiting on the orchestrator, so a client can tell the edge's share of its latency.
+        response.headers["Server-Timing"] = f"upstream;dur={(time.perf_counter() - started) * 1000:.3f}"
         result = reply.result
         return ChatCompletion(
             id=f"chatcmpl-{result.request_id}",
