@@ -127,3 +127,29 @@ def test_the_chart_topic_job_creates_and_keeps_topics_at_the_record_size_limit(
     assert job.main() == 0
     assert job.main() == 0  # the second run finds the topic and sets its configs again
     assert [configs["max.message.bytes"] for configs in sent[unique_topic]] == [str(LIMIT)] * 3
+
+
+def test_the_chart_topic_job_brings_a_topic_a_service_created_to_its_spec(kafka_bootstrap, unique_topic, monkeypatch):
+    """A service's ensure_topics may create a topic first (the Job off, or an upgrade that turns it on): the Job
+    must still set the retention it does not have, not refuse configs the topic has never had set."""
+    script = Path(__file__).parents[3] / "charts" / "ragplane" / "files" / "create-topics.py"
+    spec = importlib.util.spec_from_file_location("create_topics_again", script)
+    job = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(job)
+    monkeypatch.setenv("RAGPLANE_KAFKA_BOOTSTRAP", kafka_bootstrap)
+    monkeypatch.setenv("RAGPLANE_KAFKA_MAX_MESSAGE_BYTES", str(LIMIT))
+    settings = load_settings(CommonSettings)
+    ensure_topics(settings, [unique_topic], with_dlq=False)
+    monkeypatch.setenv(
+        "RAGPLANE_TOPICS", json.dumps({unique_topic: {"partitions": 1, "replicationFactor": 1, "retentionMs": 4321}})
+    )
+    assert job.main() == 0
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        # 'all': the local broker reports every topic config as a default, so the 'dynamic' view is empty.
+        described = admin.describe_configs(
+            [job.ConfigResource(job.ConfigResourceType.TOPIC, unique_topic)], config_filter="all"
+        )
+    finally:
+        admin.close()
+    assert described["topic"][unique_topic]["retention.ms"]["value"] == "4321", described
