@@ -211,3 +211,35 @@ def test_the_readme_kafka_example_decodes_indexed_events(demo: Demo):
             name,
             ran.stdout,
         )
+
+
+def test_the_readme_sdk_example_gets_an_answer_with_citations(demo: Demo):
+    assert demo.returncode == 0
+    code = readme_block("### Call it from your service", "python", 1)
+    assert "ragplane.client" in code
+    ran = subprocess.run([sys.executable, "-c", code], env=demo.env, text=True, capture_output=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert re.search(r"^\[\d+\] \S+", ran.stdout, flags=re.M), ran.stdout
+
+
+def test_the_readme_openai_example_gets_an_answer_with_citations_through_the_gateway(demo: Demo):
+    assert demo.returncode == 0
+    code = readme_block("### Call it from your service", "python", 2)
+    assert "OpenAI(" in code
+    env = dict(demo.env, RAGPLANE_GATEWAY_URL=f"http://127.0.0.1:{demo.env['RAGPLANE_GATEWAY_PORT']}")
+    ran = subprocess.run([sys.executable, "-c", code], env=env, text=True, capture_output=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr
+    assert re.search(r"^\[\d+\] \S+", ran.stdout, flags=re.M), ran.stdout
+
+
+def test_the_readme_curl_search_example_finds_passages_through_the_gateway(demo: Demo):
+    assert demo.returncode == 0
+    command = readme_block("### Call it from your service", "bash", 1)
+    assert "/v1/search" in command
+    if not shutil.which("curl"):
+        pytest.skip("the README's example needs curl")
+    command = command.replace("127.0.0.1:8080", f"127.0.0.1:{demo.env['RAGPLANE_GATEWAY_PORT']}")
+    ran = subprocess.run(["bash", "-c", command], env=demo.env, text=True, capture_output=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    hits = json.loads(ran.stdout)["hits"]
+    assert hits and any(name in hit["doc_id"] for hit in hits for name in CORPUS), hits
