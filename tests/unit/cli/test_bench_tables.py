@@ -16,7 +16,7 @@ def test_query_tables_hold_each_stage_s_latency_and_the_overhead_note(monkeypatc
     full = {"total": [100.0, 200.0, 300.0], "orchestrator_overhead": [2.0, 4.0, 6.0]}
     samples = [{stage: values[i] for stage, values in full.items()} for i in range(3)]
     measured = {"full_path": bench_query._summarise(samples), "cache_hits": bench_query._summarise(samples[:1])}
-    monkeypatch.setattr(bench_query, "_measure", lambda args, addresses, metadata: measured)
+    monkeypatch.setattr(bench_query, "_measure", lambda args, client: measured)
     args = build_parser().parse_args(["bench", "query", "--use-running"])
     full_path, hits = bench_query.run(args)
     assert (full_path.variant, hits.variant) == ("", "cache-hits")

@@ -26,6 +26,27 @@ def test_the_commands_hold_no_grpc_stubs_channels_or_messages():
     assert {name: lines for name, lines in offending.items() if lines} == {}
 
 
+def _grpc_lines(module: Path) -> list[str]:
+    return [line.strip() for line in module.read_text().splitlines() if GRPC_CODE.match(line)]
+
+
+def test_the_query_and_ingest_benchmarks_use_the_client_but_for_the_index_stats_the_client_does_not_offer():
+    assert _grpc_lines(CLI / "bench_query.py") == []
+    # bench ingest polls the retrieve service's internal GetIndexStats for the indexed chunk count: that stays gRPC.
+    assert _grpc_lines(CLI / "bench_ingest.py") == [
+        "import grpc",
+        "from ragplane.v1 import retrieve_pb2, retrieve_pb2_grpc",
+        "stats = retrieve.GetIndexStats(retrieve_pb2.GetIndexStatsRequest(), metadata=metadata, timeout=30)",
+    ]
+
+
+@pytest.mark.parametrize("outcome", common_pb2.CacheOutcome.values())
+def test_bench_query_records_the_cache_outcome_names_it_recorded_from_the_message(outcome):
+    old_name = common_pb2.CacheOutcome.Name(outcome).removeprefix("CACHE_OUTCOME_").lower()
+    answer = _protocol.answer(rag_pb2.AnswerResult(answer="a", cache=outcome))
+    assert answer.cache.value.lower() == old_name
+
+
 def _full_result() -> rag_pb2.AnswerResult:
     finding = common_pb2.GuardrailFinding(
         category="pii.email",

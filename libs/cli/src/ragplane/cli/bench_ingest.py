@@ -65,39 +65,30 @@ def _pipeline(documents: list[tuple[str, str]], batch_size: int, timeout_s: floa
     import grpc
 
     from ragplane.cli.stack import private_stack
-    from ragplane.v1 import ingest_pb2, ingest_pb2_grpc, retrieve_pb2, retrieve_pb2_grpc
+    from ragplane.client import Client, Document, IngestOutcome
+    from ragplane.v1 import retrieve_pb2, retrieve_pb2_grpc
 
     env = {"RAGPLANE_API_KEYS": f"{TENANT_KEY}={TENANT}", "RAGPLANE_EMBED_MODEL_BATCH_SIZE": str(batch_size)}
     metadata = [("authorization", f"Bearer {TENANT_KEY}")]
+    uploads = [
+        Document(doc_id, text.encode(), source=f"{doc_id}.txt", content_type="text/plain", title=doc_id.split("/")[0])
+        for doc_id, text in documents
+    ]
     with console.status("starting a private local stack") as spinner, private_stack(env) as stack:
         spinner.update("ingesting through the pipeline")
-
-        def requests():
-            for doc_id, text in documents:
-                yield ingest_pb2.IngestDocumentsRequest(
-                    header=ingest_pb2.DocumentHeader(
-                        doc_id=doc_id, source=f"{doc_id}.txt", content_type="text/plain", title=doc_id.split("/")[0]
-                    )
-                )
-                yield ingest_pb2.IngestDocumentsRequest(content=text.encode())
-                yield ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd())
-
         with (
-            grpc.insecure_channel(stack.address("ingest")) as ingest_channel,
+            Client(stack.address("orchestrator"), ingest_address=stack.address("ingest"), api_key=TENANT_KEY) as client,
+            # The index's chunk count is the retrieve service's internal GetIndexStats, which the SDK does not offer.
             grpc.insecure_channel(stack.address("retrieve")) as retrieve_channel,
         ):
-            ingest = ingest_pb2_grpc.IngestServiceStub(ingest_channel)
             retrieve = retrieve_pb2_grpc.RetrieveServiceStub(retrieve_channel)
             pids = stack.pids()
             cpu_before = {name: _cpu_seconds(pid) for name, pid in pids.items()}
             started = time.perf_counter()
-            accepted = chunks = failed = 0
-            for response in ingest.IngestDocuments(requests(), metadata=metadata, timeout=timeout_s):
-                if response.result.outcome == ingest_pb2.INGEST_OUTCOME_ACCEPTED:
-                    accepted += 1
-                    chunks += response.result.chunk_count
-                else:
-                    failed += 1
+            uploaded = client.ingest(*uploads, timeout=timeout_s).documents
+            accepted = sum(1 for d in uploaded if d.outcome == IngestOutcome.ACCEPTED)
+            chunks = sum(d.chunks for d in uploaded if d.outcome == IngestOutcome.ACCEPTED)
+            failed = len(uploaded) - accepted
             uploaded_s = time.perf_counter() - started
             deadline = started + timeout_s
             indexed = 0

@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ragplane.cli.cmd_bench import load_dataset
 from ragplane.cli.output import console
 from ragplane.runtime.bench import BenchResult, latency_summary
+
+if TYPE_CHECKING:
+    from ragplane.client import Client
 
 HELP = "per-stage latency of the query path and orchestrator overhead"
 COLUMNS = ["n", "p50_ms", "p95_ms", "mean_ms"]
@@ -61,68 +63,35 @@ def _workload(questions: int, seed: int):
     return picked, corpus
 
 
-def _ingest(address: str, metadata, corpus, timeout_s: float) -> int:
-    import grpc
+def _ingest(client: Client, corpus, timeout_s: float) -> int:
+    """Upload the passages and wait for them; returns how many accepted ones reached INDEXED (or FAILED)."""
+    from ragplane.client import Document
 
-    from ragplane.v1 import ingest_pb2, ingest_pb2_grpc
-
-    def requests():
-        for doc in corpus:
-            yield ingest_pb2.IngestDocumentsRequest(
-                header=ingest_pb2.DocumentHeader(
-                    doc_id=doc.doc_id, source=f"{doc.doc_id}.txt", content_type="text/plain", title=doc.title
-                )
-            )
-            yield ingest_pb2.IngestDocumentsRequest(content=doc.text.encode())
-            yield ingest_pb2.IngestDocumentsRequest(end=ingest_pb2.DocumentEnd())
-
-    with grpc.insecure_channel(address) as channel:
-        stub = ingest_pb2_grpc.IngestServiceStub(channel)
-        accepted = {
-            r.result.doc_id
-            for r in stub.IngestDocuments(requests(), metadata=metadata, timeout=timeout_s)
-            if r.result.outcome in (ingest_pb2.INGEST_OUTCOME_ACCEPTED, ingest_pb2.INGEST_OUTCOME_UNCHANGED)
-        }
-        deadline = time.monotonic() + timeout_s
-        pending = set(accepted)
-        while pending and time.monotonic() < deadline:
-            for doc_id in list(pending):
-                status = stub.GetDocumentStatus(
-                    ingest_pb2.GetDocumentStatusRequest(doc_id=doc_id), metadata=metadata, timeout=30
-                ).status
-                if status.state in (ingest_pb2.DOCUMENT_STATE_INDEXED, ingest_pb2.DOCUMENT_STATE_FAILED):
-                    pending.discard(doc_id)
-            time.sleep(0.5)
-    return len(accepted) - len(pending)
+    documents = [
+        Document(doc.doc_id, doc.text.encode(), source=f"{doc.doc_id}.txt", content_type="text/plain", title=doc.title)
+        for doc in corpus
+    ]
+    result = client.ingest(*documents, wait=True, timeout=timeout_s)
+    return sum(1 for d in result.documents if d.accepted and not d.pending)
 
 
-def _ask_all(address: str, metadata, questions, max_tokens: int) -> list[tuple[str, dict[str, float]]]:
+def _ask_all(client: Client, questions, max_tokens: int) -> list[tuple[str, dict[str, float]]]:
     """Ask every question once; returns (cache outcome, stage -> ms) per answer."""
-    import grpc
-
-    from ragplane.v1 import common_pb2, rag_pb2, rag_pb2_grpc
-
     samples = []
-    with grpc.insecure_channel(address) as channel:
-        stub = rag_pb2_grpc.RagServiceStub(channel)
-        for index, question in enumerate(questions, start=1):
-            console.print(f"[dim]{index}/{len(questions)}[/dim] {question.question}", highlight=False)
-            options = rag_pb2.AskOptions(sampling=common_pb2.SamplingParams(max_tokens=max_tokens))
-            result = stub.Ask(
-                rag_pb2.AskRequest(query=question.question, options=options), metadata=metadata, timeout=900
-            ).result
-            outcome = common_pb2.CacheOutcome.Name(result.cache).removeprefix("CACHE_OUTCOME_").lower()
-            samples.append((outcome, {t.stage: t.latency_ms for t in result.timings}))
+    for index, question in enumerate(questions, start=1):
+        console.print(f"[dim]{index}/{len(questions)}[/dim] {question.question}", highlight=False)
+        answer = client.ask(question.question, max_tokens=max_tokens, timeout=900)
+        samples.append((answer.cache.value.lower(), dict(answer.timings)))  # "miss", "exact_hit", ...
     return samples
 
 
-def _measure(args: argparse.Namespace, addresses: dict[str, str], metadata) -> dict[str, Any]:
+def _measure(args: argparse.Namespace, client: Client) -> dict[str, Any]:
     questions, corpus = _workload(args.questions, args.seed)
     articles = len({d.doc_id.split("/")[0] for d in corpus})
     console.print(f"ingesting {len(corpus)} passages of {articles} articles")
-    indexed = _ingest(addresses["ingest"], metadata, corpus, args.timeout)
-    first = _ask_all(addresses["orchestrator"], metadata, questions, args.max_tokens)
-    again = _ask_all(addresses["orchestrator"], metadata, questions, args.max_tokens)
+    indexed = _ingest(client, corpus, args.timeout)
+    first = _ask_all(client, questions, args.max_tokens)
+    again = _ask_all(client, questions, args.max_tokens)
     misses = [timings for outcome, timings in first if outcome == "miss"]
     hits = [timings for outcome, timings in first + again if outcome in ("exact_hit", "semantic_hit")]
     return {
@@ -140,20 +109,22 @@ def _measure(args: argparse.Namespace, addresses: dict[str, str], metadata) -> d
 def run(args: argparse.Namespace) -> list[BenchResult]:
     """Ask the questions on a private stack (or the running one); per-stage latency with and without cache."""
     from ragplane.cli.stack import private_stack
+    from ragplane.client import Client
 
     default_key = os.environ.get("RAGPLANE_API_KEY", "dev-key") if args.use_running else TENANT_KEY
-    metadata = [("authorization", f"Bearer {args.api_key or default_key}")]
+    api_key = args.api_key or default_key
     if args.use_running:
-        addresses = {
-            "orchestrator": os.environ.get("RAGPLANE_ADDR", "127.0.0.1:50051"),
-            "ingest": os.environ.get("RAGPLANE_INGEST_ADDR", "127.0.0.1:50052"),
-        }
-        results = _measure(args, addresses, metadata)
+        address = os.environ.get("RAGPLANE_ADDR", "127.0.0.1:50051")
+        ingest_address = os.environ.get("RAGPLANE_INGEST_ADDR", "127.0.0.1:50052")
+        with Client(address, ingest_address=ingest_address, api_key=api_key) as client:
+            results = _measure(args, client)
     else:
         console.print("starting a private local stack on free ports")
-        with private_stack({"RAGPLANE_API_KEYS": f"{TENANT_KEY}={TENANT}"}) as stack:
-            addresses = {"orchestrator": stack.address("orchestrator"), "ingest": stack.address("ingest")}
-            results = _measure(args, addresses, metadata)
+        with (
+            private_stack({"RAGPLANE_API_KEYS": f"{TENANT_KEY}={TENANT}"}) as stack,
+            Client(stack.address("orchestrator"), ingest_address=stack.address("ingest"), api_key=api_key) as client,
+        ):
+            results = _measure(args, client)
     out = []
     for variant, title, key in (
         ("", "full query path (cache miss)", "full_path"),
