@@ -48,6 +48,19 @@ class Settings(CommonSettings):
     max_query_chars: int = env(
         "RAGPLANE_MAX_QUERY_CHARS", 4000, check=positive, doc="longest question accepted (INVALID_ARGUMENT beyond)"
     )
+    max_history_turns: int = env(
+        "RAGPLANE_MAX_HISTORY_TURNS",
+        20,
+        check=positive,
+        doc="most earlier turns a caller may send in a request's history (INVALID_ARGUMENT beyond)",
+    )
+    max_history_chars: int = env(
+        "RAGPLANE_MAX_HISTORY_CHARS",
+        8000,
+        check=positive,
+        doc="most characters in all of a request's history turns (INVALID_ARGUMENT beyond); the input guardrail "
+        "checks them as one text, so keep it within its input max_chars (8000 by default)",
+    )
     exact_cache_ttl_s: int = env(
         "RAGPLANE_EXACT_CACHE_TTL_S", 3600, check=non_negative, doc="exact-match answer cache TTL; 0 disables the cache"
     )

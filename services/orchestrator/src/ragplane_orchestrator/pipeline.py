@@ -47,6 +47,17 @@ log = get_logger(__name__)
 NO_CONTEXT_ANSWER = "I could not find anything in the indexed documents that answers this question."
 BLOCKED_INPUT_ANSWER = "This question was blocked by policy and was not answered."
 BLOCKED_OUTPUT_ANSWER = "The answer was withheld by policy."
+# Joins the caller's history turns for the one input guardrail check (and splits the redacted text back).
+_HISTORY_SEPARATOR = "\n\n---\n\n"
+
+
+def _checked_history(history: list[tuple[str, str]], checked: str) -> list[tuple[str, str]]:
+    """The caller's turns as the input guardrail let them through: its redacted text split back into the turns,
+    or, where a redaction ate a separator, the whole redacted text as one user turn."""
+    texts = checked.split(_HISTORY_SEPARATOR)
+    if len(texts) == len(history):
+        return [(role, text) for (role, _), text in zip(history, texts, strict=True)]
+    return [("user", checked)]
 
 
 @dataclass
@@ -62,6 +73,7 @@ class Answering:
     event: events_pb2.AnswerEvent
     timings: Timings = field(default_factory=Timings)
     query: str = ""  # the question as the input guardrail let it through (possibly redacted)
+    history: list[tuple[str, str]] = field(default_factory=list)  # the caller's turns as the guardrail let them
     first_token_at: float | None = None
 
     def first_token(self) -> None:
@@ -298,11 +310,23 @@ class QueryPipeline:
         return Answering(question, stream, tenant, principal, time.perf_counter(), result, event)
 
     async def _guard_input(self, a: Answering) -> bool:
-        """Input guardrail: False when the question is blocked; sets the (possibly redacted) query."""
+        """Input guardrail: False when the question or the caller's history is blocked; sets the (possibly
+        redacted) query and history."""
         verdict, a.query = await self._check_input(a.question.query, a.timings)
         a.result.input_verdict.CopyFrom(verdict)
         a.event.query = a.query
-        return verdict.action != BLOCK
+        if verdict.action == BLOCK:
+            return False
+        if a.question.history:
+            # The caller's turns are as untrusted as its question (an injection can hide in an "assistant" turn):
+            # one check of all of them; a block is the verdict the caller sees.
+            texts = [text for _, text in a.question.history]
+            verdict, checked = await self._check_input(_HISTORY_SEPARATOR.join(texts), a.timings)
+            a.history = _checked_history(a.question.history, checked)
+            if verdict.action == BLOCK:
+                a.result.input_verdict.CopyFrom(verdict)
+                return False
+        return True
 
     async def _check_input(self, query: str, timings: Timings) -> tuple[common_pb2.GuardrailVerdict, str]:
         """The input guardrail's verdict and the query as it lets it through (redacted when it redacts)."""
@@ -319,12 +343,16 @@ class QueryPipeline:
 
     async def _plan(self, a: Answering) -> Plan:
         question = a.question
-        history = await self.sessions.history(a.tenant, a.principal, question.session_id) if question.session_id else []
+        if question.session_id:
+            history = await self.sessions.history(a.tenant, a.principal, question.session_id)
+        else:
+            history = a.history
         top_k = question.options.top_k or self.settings.top_k
         top_n = question.options.top_n or self.settings.top_n
         if question.options.bypass_cache:
             a.result.cache = common_pb2.CACHE_OUTCOME_BYPASSED
-        # A follow-up question's answer depends on the session, which the cache keys do not hold.
+        # A follow-up question's answer depends on the session or the caller's history, which the cache keys
+        # do not hold.
         cacheable = not history and not question.options.bypass_cache
         return Plan(
             history, top_k, top_n, cache_scope(question, top_k, top_n), cacheable, await self.versions.get(a.tenant)

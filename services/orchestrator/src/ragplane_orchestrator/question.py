@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from google.protobuf import json_format
 
@@ -19,6 +19,8 @@ class Question:
     session_id: str
     filters: list[common_pb2.FieldFilter]
     options: rag_pb2.AskOptions
+    # Earlier turns the caller holds (AskRequest.history), as (role, text) with role 'user' or 'assistant'.
+    history: list[tuple[str, str]] = field(default_factory=list)
 
 
 def validate(question: Question, settings: Settings) -> None:
@@ -35,6 +37,7 @@ def validate(question: Question, settings: Settings) -> None:
         )
     if question.session_id:
         validate_session_id(question.session_id)
+    _validate_history(question, settings)
     options = question.options
     if options.top_k > 200:
         raise InvalidArgument("options.top_k", f"must be <= 200, but got {options.top_k}")
@@ -45,6 +48,47 @@ def validate(question: Question, settings: Settings) -> None:
     for index, condition in enumerate(question.filters):
         if not condition.field:
             raise InvalidArgument(f"filters[{index}].field", "must not be empty")
+
+
+_HISTORY_ROLES = {common_pb2.CONVERSATION_ROLE_USER: "user", common_pb2.CONVERSATION_ROLE_ASSISTANT: "assistant"}
+
+
+def history_of(turns) -> list[tuple[str, str]]:
+    """AskRequest.history -> (role, text) pairs; a role other than user or assistant is kept as its enum name for
+    ``validate`` to refuse."""
+    return [(_HISTORY_ROLES.get(t.role) or _role_name(t.role), t.text) for t in turns]
+
+
+def _role_name(role: int) -> str:
+    try:
+        return common_pb2.ConversationRole.Name(role)
+    except ValueError:
+        return str(role)
+
+
+def _validate_history(question: Question, settings: Settings) -> None:
+    history = question.history
+    if not history:
+        return
+    if question.session_id:
+        raise InvalidArgument(
+            "history", "must be empty when session_id is set (the session holds the conversation's history)"
+        )
+    if len(history) > settings.max_history_turns:
+        raise InvalidArgument("history", f"must be at most {settings.max_history_turns} turns, but got {len(history)}")
+    for index, (role, text) in enumerate(history):
+        if role not in ("user", "assistant"):
+            raise InvalidArgument(
+                f"history[{index}].role",
+                f"must be CONVERSATION_ROLE_USER or CONVERSATION_ROLE_ASSISTANT, but got {role}",
+            )
+        if not text.strip():
+            raise InvalidArgument(f"history[{index}].text", "must not be empty")
+    chars = sum(len(text) for _, text in history)
+    if chars > settings.max_history_chars:
+        raise InvalidArgument(
+            "history", f"must be at most {settings.max_history_chars} characters in all, but got {chars}"
+        )
 
 
 def cache_scope(question: Question, top_k: int, top_n: int) -> str:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from ragplane.v1 import rag_pb2, rag_pb2_grpc
 from ragplane_orchestrator.feedback import FeedbackRecorder
 from ragplane_orchestrator.pipeline import QueryPipeline
-from ragplane_orchestrator.question import Question
+from ragplane_orchestrator.question import Question, history_of
 from ragplane_orchestrator.stream import Delta, Final
 
 
 def _question(request) -> Question:
     return Question(
-        query=request.query, session_id=request.session_id, filters=list(request.filters), options=request.options
+        query=request.query,
+        session_id=request.session_id,
+        filters=list(request.filters),
+        options=request.options,
+        history=history_of(request.history),
     )
 
 

@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from ragplane.v1 import common_pb2 as ragplane_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15ragplane/v1/rag.proto\x12\x0bragplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18ragplane/v1/common.proto\"o\n\nAskOptions\x12\r\n\x05top_k\x18\x01 \x01(\r\x12\r\n\x05top_n\x18\x02 \x01(\r\x12-\n\x08sampling\x18\x03 \x01(\x0b\x32\x1b.ragplane.v1.SamplingParams\x12\x14\n\x0c\x62ypass_cache\x18\x04 \x01(\x08\"\x84\x01\n\nAskRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12)\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x18.ragplane.v1.FieldFilter\x12(\n\x07options\x18\x04 \x01(\x0b\x32\x17.ragplane.v1.AskOptions\"\x8a\x01\n\x10\x41skStreamRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12)\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x18.ragplane.v1.FieldFilter\x12(\n\x07options\x18\x04 \x01(\x0b\x32\x17.ragplane.v1.AskOptions\"\x90\x03\n\x0c\x41nswerResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12(\n\tcitations\x18\x03 \x03(\x0b\x32\x15.ragplane.v1.Citation\x12\x0f\n\x07\x62locked\x18\x04 \x01(\x08\x12\x34\n\rinput_verdict\x18\x05 \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12\x35\n\x0eoutput_verdict\x18\x06 \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12(\n\x05\x63\x61\x63he\x18\x07 \x01(\x0e\x32\x19.ragplane.v1.CacheOutcome\x12!\n\x05usage\x18\x08 \x01(\x0b\x32\x12.ragplane.v1.Usage\x12\r\n\x05model\x18\t \x01(\t\x12)\n\x07timings\x18\n \x03(\x0b\x32\x18.ragplane.v1.StageTiming\x12\x12\n\nsession_id\x18\x0b \x01(\t\x12\x19\n\x11\x64ropped_citations\x18\x0c \x01(\r\"8\n\x0b\x41skResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.ragplane.v1.AnswerResult\"Z\n\x11\x41skStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12+\n\x06result\x18\x02 \x01(\x0b\x32\x19.ragplane.v1.AnswerResultH\x00\x42\x07\n\x05\x65vent\"}\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x06rating\x18\x02 \x01(\x0e\x32\x1b.ragplane.v1.FeedbackRating\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\x12\x18\n\x10\x63orrected_answer\x18\x04 \x01(\t\"\x12\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\"\x82\x01\n\x17RagServiceSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12)\n\x07\x66ilters\x18\x02 \x03(\x0b\x32\x18.ragplane.v1.FieldFilter\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\x13\n\x06rerank\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_rerank\"\xd5\x02\n\tSearchHit\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x17\n\x0fretrieval_score\x18\x03 \x01(\x01\x12\x19\n\x0crerank_score\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x63hunk_id\x18\x05 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\r\n\x05title\x18\x08 \x01(\t\x12\x0e\n\x06source\x18\t \x01(\t\x12\x0c\n\x04page\x18\n \x01(\r\x12\x14\n\x0csection_path\x18\x0b \x03(\t\x12\x13\n\x0b\x63hunk_index\x18\x0c \x01(\r\x12\x12\n\nchar_start\x18\r \x01(\r\x12\x10\n\x08\x63har_end\x18\x0e \x01(\r\x12)\n\x08metadata\x18\x0f \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x66lags\x18\x10 \x03(\tB\x0f\n\r_rerank_score\"\xd8\x01\n\x18RagServiceSearchResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x04hits\x18\x02 \x03(\x0b\x32\x16.ragplane.v1.SearchHit\x12\x0f\n\x07\x62locked\x18\x03 \x01(\x08\x12\x34\n\rinput_verdict\x18\x04 \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12\x10\n\x08reranked\x18\x05 \x01(\x08\x12)\n\x07timings\x18\x06 \x03(\x0b\x32\x18.ragplane.v1.StageTiming2\xb4\x02\n\nRagService\x12\x38\n\x03\x41sk\x12\x17.ragplane.v1.AskRequest\x1a\x18.ragplane.v1.AskResponse\x12L\n\tAskStream\x12\x1d.ragplane.v1.AskStreamRequest\x1a\x1e.ragplane.v1.AskStreamResponse0\x01\x12G\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1c.ragplane.v1.FeedbackRequest\x1a\x1d.ragplane.v1.FeedbackResponse\x12U\n\x06Search\x12$.ragplane.v1.RagServiceSearchRequest\x1a%.ragplane.v1.RagServiceSearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15ragplane/v1/rag.proto\x12\x0bragplane.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x18ragplane/v1/common.proto\"o\n\nAskOptions\x12\r\n\x05top_k\x18\x01 \x01(\r\x12\r\n\x05top_n\x18\x02 \x01(\r\x12-\n\x08sampling\x18\x03 \x01(\x0b\x32\x1b.ragplane.v1.SamplingParams\x12\x14\n\x0c\x62ypass_cache\x18\x04 \x01(\x08\"\xb4\x01\n\nAskRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12)\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x18.ragplane.v1.FieldFilter\x12(\n\x07options\x18\x04 \x01(\x0b\x32\x17.ragplane.v1.AskOptions\x12.\n\x07history\x18\x05 \x03(\x0b\x32\x1d.ragplane.v1.ConversationTurn\"\xba\x01\n\x10\x41skStreamRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12\x12\n\nsession_id\x18\x02 \x01(\t\x12)\n\x07\x66ilters\x18\x03 \x03(\x0b\x32\x18.ragplane.v1.FieldFilter\x12(\n\x07options\x18\x04 \x01(\x0b\x32\x17.ragplane.v1.AskOptions\x12.\n\x07history\x18\x05 \x03(\x0b\x32\x1d.ragplane.v1.ConversationTurn\"\x90\x03\n\x0c\x41nswerResult\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61nswer\x18\x02 \x01(\t\x12(\n\tcitations\x18\x03 \x03(\x0b\x32\x15.ragplane.v1.Citation\x12\x0f\n\x07\x62locked\x18\x04 \x01(\x08\x12\x34\n\rinput_verdict\x18\x05 \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12\x35\n\x0eoutput_verdict\x18\x06 \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12(\n\x05\x63\x61\x63he\x18\x07 \x01(\x0e\x32\x19.ragplane.v1.CacheOutcome\x12!\n\x05usage\x18\x08 \x01(\x0b\x32\x12.ragplane.v1.Usage\x12\r\n\x05model\x18\t \x01(\t\x12)\n\x07timings\x18\n \x03(\x0b\x32\x18.ragplane.v1.StageTiming\x12\x12\n\nsession_id\x18\x0b \x01(\t\x12\x19\n\x11\x64ropped_citations\x18\x0c \x01(\r\"8\n\x0b\x41skResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.ragplane.v1.AnswerResult\"Z\n\x11\x41skStreamResponse\x12\x0f\n\x05\x64\x65lta\x18\x01 \x01(\tH\x00\x12+\n\x06result\x18\x02 \x01(\x0b\x32\x19.ragplane.v1.AnswerResultH\x00\x42\x07\n\x05\x65vent\"}\n\x0f\x46\x65\x65\x64\x62\x61\x63kRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12+\n\x06rating\x18\x02 \x01(\x0e\x32\x1b.ragplane.v1.FeedbackRating\x12\x0f\n\x07\x63omment\x18\x03 \x01(\t\x12\x18\n\x10\x63orrected_answer\x18\x04 \x01(\t\"\x12\n\x10\x46\x65\x65\x64\x62\x61\x63kResponse\"\x82\x01\n\x17RagServiceSearchRequest\x12\r\n\x05query\x18\x01 \x01(\t\x12)\n\x07\x66ilters\x18\x02 \x03(\x0b\x32\x18.ragplane.v1.FieldFilter\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\x13\n\x06rerank\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\t\n\x07_rerank\"\xd5\x02\n\tSearchHit\x12\x0c\n\x04rank\x18\x01 \x01(\r\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x17\n\x0fretrieval_score\x18\x03 \x01(\x01\x12\x19\n\x0crerank_score\x18\x04 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x08\x63hunk_id\x18\x05 \x01(\t\x12\x0e\n\x06\x64oc_id\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\r\n\x05title\x18\x08 \x01(\t\x12\x0e\n\x06source\x18\t \x01(\t\x12\x0c\n\x04page\x18\n \x01(\r\x12\x14\n\x0csection_path\x18\x0b \x03(\t\x12\x13\n\x0b\x63hunk_index\x18\x0c \x01(\r\x12\x12\n\nchar_start\x18\r \x01(\r\x12\x10\n\x08\x63har_end\x18\x0e \x01(\r\x12)\n\x08metadata\x18\x0f \x01(\x0b\x32\x17.google.protobuf.Struct\x12\r\n\x05\x66lags\x18\x10 \x03(\tB\x0f\n\r_rerank_score\"\xd8\x01\n\x18RagServiceSearchResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12$\n\x04hits\x18\x02 \x03(\x0b\x32\x16.ragplane.v1.SearchHit\x12\x0f\n\x07\x62locked\x18\x03 \x01(\x08\x12\x34\n\rinput_verdict\x18\x04 \x01(\x0b\x32\x1d.ragplane.v1.GuardrailVerdict\x12\x10\n\x08reranked\x18\x05 \x01(\x08\x12)\n\x07timings\x18\x06 \x03(\x0b\x32\x18.ragplane.v1.StageTiming2\xb4\x02\n\nRagService\x12\x38\n\x03\x41sk\x12\x17.ragplane.v1.AskRequest\x1a\x18.ragplane.v1.AskResponse\x12L\n\tAskStream\x12\x1d.ragplane.v1.AskStreamRequest\x1a\x1e.ragplane.v1.AskStreamResponse0\x01\x12G\n\x08\x46\x65\x65\x64\x62\x61\x63k\x12\x1c.ragplane.v1.FeedbackRequest\x1a\x1d.ragplane.v1.FeedbackResponse\x12U\n\x06Search\x12$.ragplane.v1.RagServiceSearchRequest\x1a%.ragplane.v1.RagServiceSearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,25 +36,25 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ASKOPTIONS']._serialized_start=94
   _globals['_ASKOPTIONS']._serialized_end=205
   _globals['_ASKREQUEST']._serialized_start=208
-  _globals['_ASKREQUEST']._serialized_end=340
-  _globals['_ASKSTREAMREQUEST']._serialized_start=343
-  _globals['_ASKSTREAMREQUEST']._serialized_end=481
-  _globals['_ANSWERRESULT']._serialized_start=484
-  _globals['_ANSWERRESULT']._serialized_end=884
-  _globals['_ASKRESPONSE']._serialized_start=886
-  _globals['_ASKRESPONSE']._serialized_end=942
-  _globals['_ASKSTREAMRESPONSE']._serialized_start=944
-  _globals['_ASKSTREAMRESPONSE']._serialized_end=1034
-  _globals['_FEEDBACKREQUEST']._serialized_start=1036
-  _globals['_FEEDBACKREQUEST']._serialized_end=1161
-  _globals['_FEEDBACKRESPONSE']._serialized_start=1163
-  _globals['_FEEDBACKRESPONSE']._serialized_end=1181
-  _globals['_RAGSERVICESEARCHREQUEST']._serialized_start=1184
-  _globals['_RAGSERVICESEARCHREQUEST']._serialized_end=1314
-  _globals['_SEARCHHIT']._serialized_start=1317
-  _globals['_SEARCHHIT']._serialized_end=1658
-  _globals['_RAGSERVICESEARCHRESPONSE']._serialized_start=1661
-  _globals['_RAGSERVICESEARCHRESPONSE']._serialized_end=1877
-  _globals['_RAGSERVICE']._serialized_start=1880
-  _globals['_RAGSERVICE']._serialized_end=2188
+  _globals['_ASKREQUEST']._serialized_end=388
+  _globals['_ASKSTREAMREQUEST']._serialized_start=391
+  _globals['_ASKSTREAMREQUEST']._serialized_end=577
+  _globals['_ANSWERRESULT']._serialized_start=580
+  _globals['_ANSWERRESULT']._serialized_end=980
+  _globals['_ASKRESPONSE']._serialized_start=982
+  _globals['_ASKRESPONSE']._serialized_end=1038
+  _globals['_ASKSTREAMRESPONSE']._serialized_start=1040
+  _globals['_ASKSTREAMRESPONSE']._serialized_end=1130
+  _globals['_FEEDBACKREQUEST']._serialized_start=1132
+  _globals['_FEEDBACKREQUEST']._serialized_end=1257
+  _globals['_FEEDBACKRESPONSE']._serialized_start=1259
+  _globals['_FEEDBACKRESPONSE']._serialized_end=1277
+  _globals['_RAGSERVICESEARCHREQUEST']._serialized_start=1280
+  _globals['_RAGSERVICESEARCHREQUEST']._serialized_end=1410
+  _globals['_SEARCHHIT']._serialized_start=1413
+  _globals['_SEARCHHIT']._serialized_end=1754
+  _globals['_RAGSERVICESEARCHRESPONSE']._serialized_start=1757
+  _globals['_RAGSERVICESEARCHRESPONSE']._serialized_end=1973
+  _globals['_RAGSERVICE']._serialized_start=1976
+  _globals['_RAGSERVICE']._serialized_end=2284
 # @@protoc_insertion_point(module_scope)

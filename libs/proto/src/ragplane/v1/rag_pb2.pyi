@@ -21,28 +21,32 @@ class AskOptions(_message.Message):
     def __init__(self, top_k: _Optional[int] = ..., top_n: _Optional[int] = ..., sampling: _Optional[_Union[_common_pb2.SamplingParams, _Mapping]] = ..., bypass_cache: _Optional[bool] = ...) -> None: ...
 
 class AskRequest(_message.Message):
-    __slots__ = ("query", "session_id", "filters", "options")
+    __slots__ = ("query", "session_id", "filters", "options", "history")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     query: str
     session_id: str
     filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FieldFilter]
     options: AskOptions
-    def __init__(self, query: _Optional[str] = ..., session_id: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FieldFilter, _Mapping]]] = ..., options: _Optional[_Union[AskOptions, _Mapping]] = ...) -> None: ...
+    history: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationTurn]
+    def __init__(self, query: _Optional[str] = ..., session_id: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FieldFilter, _Mapping]]] = ..., options: _Optional[_Union[AskOptions, _Mapping]] = ..., history: _Optional[_Iterable[_Union[_common_pb2.ConversationTurn, _Mapping]]] = ...) -> None: ...
 
 class AskStreamRequest(_message.Message):
-    __slots__ = ("query", "session_id", "filters", "options")
+    __slots__ = ("query", "session_id", "filters", "options", "history")
     QUERY_FIELD_NUMBER: _ClassVar[int]
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     query: str
     session_id: str
     filters: _containers.RepeatedCompositeFieldContainer[_common_pb2.FieldFilter]
     options: AskOptions
-    def __init__(self, query: _Optional[str] = ..., session_id: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FieldFilter, _Mapping]]] = ..., options: _Optional[_Union[AskOptions, _Mapping]] = ...) -> None: ...
+    history: _containers.RepeatedCompositeFieldContainer[_common_pb2.ConversationTurn]
+    def __init__(self, query: _Optional[str] = ..., session_id: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[_common_pb2.FieldFilter, _Mapping]]] = ..., options: _Optional[_Union[AskOptions, _Mapping]] = ..., history: _Optional[_Iterable[_Union[_common_pb2.ConversationTurn, _Mapping]]] = ...) -> None: ...
 
 class AnswerResult(_message.Message):
     __slots__ = ("request_id", "answer", "citations", "blocked", "input_verdict", "output_verdict", "cache", "usage", "model", "timings", "session_id", "dropped_citations")
