@@ -2,9 +2,10 @@
 
 ``POST /v1/chat/completions``: the last ``user`` message is the question, asked through the orchestrator's Ask
 (or AskStream with ``stream: true``), so guardrails, caches, sessions and rate limits apply as for any gRPC
-client. Earlier messages are not sent: AskRequest carries no history; a conversation continues server-side with
-the ``session_id`` extension (the orchestrator keeps its turns). System messages are not sent either (the
-generate service owns the prompt). The answer keeps its ``[n]`` citation markers; the cited passages are in
+client. The ``user`` and ``assistant`` messages before it are the conversation's history (AskRequest.history), as
+OpenAI clients send the whole conversation each time; with the ``session_id`` extension the orchestrator keeps
+the turns instead and earlier messages are not sent. System, developer and tool messages are never sent (the
+generate service owns the prompt), nor are messages without text. The answer keeps its ``[n]`` citation markers; the cited passages are in
 ``choices[].message.citations`` (streaming: in the last chunk's ``delta.citations``), each with ``number`` = n.
 """
 
@@ -31,6 +32,7 @@ router = APIRouter(tags=["chat"], dependencies=[Depends(bearer)])
 # Proto fields of AskRequest -> the request fields that set them (errors name what the caller sent).
 ASK_FIELDS = {
     "query": "messages",
+    "history": "messages",
     "session_id": "session_id",
     "filters": "filters",
     "options.top_k": "top_k",
@@ -76,7 +78,11 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     model: str = Field(examples=["ragplane"])
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(
+        min_length=1,
+        description="the last message is the user's question; the user and assistant messages before it are the "
+        "conversation's history (not sent with session_id); system, developer and tool messages are ignored",
+    )
     stream: bool = False
     stream_options: StreamOptions | None = None
     temperature: float | None = Field(None, ge=0, le=2)
@@ -196,8 +202,25 @@ def _ask_request(body: ChatCompletionRequest) -> rag_pb2.AskRequest:
         top_k=body.top_k or 0, top_n=body.top_n or 0, sampling=sampling, bypass_cache=body.bypass_cache
     )
     return rag_pb2.AskRequest(
-        query=last.text(), session_id=body.session_id or "", filters=to_proto(body.filters), options=options
+        query=last.text(),
+        session_id=body.session_id or "",
+        filters=to_proto(body.filters),
+        options=options,
+        history=[] if body.session_id else history_of(body.messages[:-1]),
     )
+
+
+_ROLES = {"user": common_pb2.CONVERSATION_ROLE_USER, "assistant": common_pb2.CONVERSATION_ROLE_ASSISTANT}
+
+
+def history_of(messages: list[ChatMessage]) -> list[common_pb2.ConversationTurn]:
+    """The user and assistant messages with text, oldest first, as the orchestrator's history turns."""
+    turns = []
+    for message in messages:
+        text = message.text()
+        if message.role in _ROLES and text.strip():
+            turns.append(common_pb2.ConversationTurn(role=_ROLES[message.role], text=text))
+    return turns
 
 
 def citations_of(result: rag_pb2.AnswerResult) -> list[Citation]:
@@ -270,7 +293,7 @@ async def chat_completions(
             ragplane=_info(result),
         )
     stream_request = rag_pb2.AskStreamRequest(
-        query=ask.query, session_id=ask.session_id, filters=ask.filters, options=ask.options
+        query=ask.query, session_id=ask.session_id, filters=ask.filters, options=ask.options, history=ask.history
     )
     started = time.perf_counter()
     call = up.rag.AskStream(stream_request, metadata=metadata, timeout=settings.ask_deadline_s)
