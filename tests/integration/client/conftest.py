@@ -131,6 +131,8 @@ class Peers(
     def __init__(self) -> None:
         self.generate_delay_s = 0.0
         self.filters: list[list[Any]] = []
+        # The conversation turns each generate request carried, as (role name, text).
+        self.histories: list[list[tuple[str, str]]] = []
 
     async def CheckInput(self, request, context):  # noqa: N802 - gRPC method names below too
         if "ignore previous instructions" in request.text.lower():
@@ -176,6 +178,7 @@ class Peers(
 
     async def _result(self, request) -> generate_pb2.GenerationResult:
         await asyncio.sleep(self.generate_delay_s)
+        self.histories.append([(common_pb2.ConversationRole.Name(t.role), t.text) for t in request.history])
         first = request.context[0]
         citation = common_pb2.Citation(
             passage_number=1, chunk_id=first.chunk_id, doc_id=first.provenance.doc_id, source=first.provenance.source

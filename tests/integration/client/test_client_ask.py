@@ -86,6 +86,21 @@ async def test_feedback_for_an_answer_and_errors_name_the_status_and_field(flavo
         await call(flavor, _connection(rag_server, key="wrong"), "ask", "q")
 
 
+async def test_the_callers_history_reaches_the_model_plain_and_streamed(flavor, rag_server):
+    connection = _connection(rag_server)
+    history = [("user", "Which countries border Spain?"), ("assistant", "France, Portugal and Andorra.")]
+    expected = [("CONVERSATION_ROLE_USER", history[0][1]), ("CONVERSATION_ROLE_ASSISTANT", history[1][1])]
+    answer = await call(flavor, connection, "ask", "What is the capital of France?", history=history)
+    assert answer.citations[0].doc_id == "france" and rag_server.peers.histories[-1] == expected
+    events = await call(flavor, connection, "ask_stream", "What is the capital of France?", history=history)
+    assert isinstance(events[-1], FinalAnswer) and rag_server.peers.histories[-1] == expected
+    with pytest.raises(ValueError, match=r"history\[1\]: role must be 'user' or 'assistant', but got 'system'"):
+        await call(flavor, connection, "ask", "q", history=[("user", "hi"), ("system", "be terse")])
+    with pytest.raises(InvalidArgumentError) as invalid:
+        await call(flavor, connection, "ask", "q", history=history, session_id="s-1")
+    assert invalid.value.field == "history"
+
+
 async def test_a_deadline_that_expires_raises_deadline_exceeded(flavor, rag_server):
     rag_server.peers.generate_delay_s = 3.0
     connection = _connection(rag_server)

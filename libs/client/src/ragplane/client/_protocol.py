@@ -231,6 +231,7 @@ def ask_request(
     query: str,
     *,
     session_id: str | None,
+    history: Iterable[tuple[str, str]] = (),
     filters: Iterable[Filter | str],
     top_k: int,
     top_n: int,
@@ -243,7 +244,30 @@ def ask_request(
         sampling.temperature = temperature
     options = rag_pb2.AskOptions(top_k=top_k, top_n=top_n, bypass_cache=bypass_cache, sampling=sampling)
     kind = rag_pb2.AskStreamRequest if streaming else rag_pb2.AskRequest
-    return kind(query=query, session_id=session_id or "", filters=filter_messages(filters), options=options)
+    return kind(
+        query=query,
+        session_id=session_id or "",
+        filters=filter_messages(filters),
+        options=options,
+        history=history_turns(history),
+    )
+
+
+_ROLES = {"user": common_pb2.CONVERSATION_ROLE_USER, "assistant": common_pb2.CONVERSATION_ROLE_ASSISTANT}
+
+
+def history_turns(history: Iterable[tuple[str, str]]) -> list[common_pb2.ConversationTurn]:
+    """(role, text) pairs, oldest first -> the request's history turns.
+
+    Raises:
+        ValueError: a role other than "user" or "assistant", naming the turn.
+    """
+    turns = []
+    for index, (role, text) in enumerate(history):
+        if role not in _ROLES:
+            raise ValueError(f"history[{index}]: role must be 'user' or 'assistant', but got {role!r}")
+        turns.append(common_pb2.ConversationTurn(role=_ROLES[role], text=text))
+    return turns
 
 
 def _verdict(message: common_pb2.GuardrailVerdict, present: bool) -> Verdict | None:

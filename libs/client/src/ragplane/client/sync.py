@@ -247,6 +247,7 @@ class Client:
         query: str,
         *,
         session_id: str | None = None,
+        history: Iterable[tuple[str, str]] = (),
         filters: Iterable[Filter | str] = (),
         top_k: int = 0,
         top_n: int = 0,
@@ -259,7 +260,9 @@ class Client:
 
         Args:
             query: the question.
-            session_id: continue this conversation (None: a single turn).
+            session_id: continue this conversation, its turns kept by the service (None: a single turn).
+            history: or the conversation's earlier turns, kept by the caller: (role, text) pairs, oldest first,
+                role "user" or "assistant" (not with ``session_id``; the service bounds their number and length).
             filters: ``Filter`` objects or expressions ("source=a.txt", "lang=en|de", "year>=2020").
             top_k / top_n: retrieval candidates and passages kept after rerank; 0 for the service's.
             max_tokens / temperature: generation; 0 / None for the service's.
@@ -272,6 +275,7 @@ class Client:
             False,
             query,
             session_id=session_id,
+            history=history,
             filters=filters,
             top_k=top_k,
             top_n=top_n,
@@ -288,6 +292,7 @@ class Client:
         query: str,
         *,
         session_id: str | None = None,
+        history: Iterable[tuple[str, str]] = (),
         filters: Iterable[Filter | str] = (),
         top_k: int = 0,
         top_n: int = 0,
@@ -306,6 +311,7 @@ class Client:
             True,
             query,
             session_id=session_id,
+            history=history,
             filters=filters,
             top_k=top_k,
             top_n=top_n,
