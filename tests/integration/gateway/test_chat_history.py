@@ -19,7 +19,7 @@ ASSISTANT = common_pb2.CONVERSATION_ROLE_ASSISTANT
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def edge(kafka_bootstrap, redis_url):
-    async with serve_edge(kafka_bootstrap, redis_url) as running:
+    async with serve_edge(kafka_bootstrap, redis_url, history_turns=4, history_chars=200) as running:
         yield running
 
 
@@ -70,13 +70,22 @@ async def test_an_injection_in_an_earlier_message_is_a_content_filter_completion
     assert len(edge.peers.generate_calls) == calls
 
 
-async def test_a_conversation_over_the_bound_is_400_naming_messages(edge):
-    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(21)]
+async def test_a_long_conversation_sends_its_most_recent_turns_within_the_bounds(edge):
+    # Turns: at most 4 (history_turns), the most recent; the request is not refused.
+    messages = [{"role": "user" if i % 2 == 0 else "assistant", "content": f"turn {i}"} for i in range(7)]
     messages.append({"role": "user", "content": "What is the capital of France?"})
-    with pytest.raises(openai.BadRequestError) as caught:
-        await ai(edge).chat.completions.create(model="ragplane", messages=messages)
-    error = caught.value.body
-    assert error["param"] == "messages" and "at most 20 turns" in error["message"]
+    completion = await ai(edge).chat.completions.create(model="ragplane", messages=messages)
+    assert completion.choices[0].finish_reason == "stop"
+    assert [t.text for t in edge.peers.generate_calls[-1].history] == ["turn 3", "turn 4", "turn 5", "turn 6"]
+    # Characters: at most 200 together (history_chars); a turn that does not fit ends the history there.
+    messages = [
+        {"role": "user", "content": "o" * 150},
+        {"role": "assistant", "content": "a" * 60},
+        {"role": "user", "content": "b" * 60},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    await ai(edge).chat.completions.create(model="ragplane", messages=messages)
+    assert [t.text for t in edge.peers.generate_calls[-1].history] == ["a" * 60, "b" * 60]
 
 
 async def test_with_a_session_id_earlier_messages_are_left_to_the_session(edge):

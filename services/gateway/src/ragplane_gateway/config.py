@@ -75,6 +75,20 @@ class Settings(CommonSettings):
         check=in_range(0.0, 86_400.0),
         doc="longest wait_timeout_s a POST /v1/documents?wait=true may ask for",
     )
+    history_turns: int = env(
+        "RAGPLANE_GATEWAY_HISTORY_TURNS",
+        20,
+        check=positive,
+        doc="most earlier chat messages sent to the orchestrator as history, the most recent kept (OpenAI clients "
+        "send the whole conversation); at most the orchestrator's RAGPLANE_MAX_HISTORY_TURNS",
+    )
+    history_chars: int = env(
+        "RAGPLANE_GATEWAY_HISTORY_CHARS",
+        8000,
+        check=positive,
+        doc="most characters of earlier chat messages sent as history, the most recent kept; at most the "
+        "orchestrator's RAGPLANE_MAX_HISTORY_CHARS",
+    )
     ready_timeout_s: float = env(
         "RAGPLANE_GATEWAY_READY_TIMEOUT_S",
         1.0,

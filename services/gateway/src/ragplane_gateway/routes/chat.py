@@ -2,11 +2,12 @@
 
 ``POST /v1/chat/completions``: the last ``user`` message is the question, asked through the orchestrator's Ask
 (or AskStream with ``stream: true``), so guardrails, caches, sessions and rate limits apply as for any gRPC
-client. The ``user`` and ``assistant`` messages before it are the conversation's history (AskRequest.history), as
-OpenAI clients send the whole conversation each time; with the ``session_id`` extension the orchestrator keeps
-the turns instead and earlier messages are not sent. System, developer and tool messages are never sent (the
-generate service owns the prompt), nor are messages without text. The answer keeps its ``[n]`` citation markers; the cited passages are in
-``choices[].message.citations`` (streaming: in the last chunk's ``delta.citations``), each with ``number`` = n.
+client. The ``user`` and ``assistant`` messages before it are the conversation's history (AskRequest.history),
+as OpenAI clients send the whole conversation each time: the most recent ones within RAGPLANE_GATEWAY_HISTORY_TURNS
+and _CHARS (older ones are dropped). With the ``session_id`` extension the orchestrator keeps the turns instead
+and earlier messages are not sent. System, developer and tool messages are never sent (the generate service owns
+the prompt), nor are messages without text. The answer keeps its ``[n]`` citation markers; the cited passages are
+in ``choices[].message.citations`` (streaming: in the last chunk's ``delta.citations``), each with ``number`` = n.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class ChatCompletionRequest(BaseModel):
     messages: list[ChatMessage] = Field(
         min_length=1,
         description="the last message is the user's question; the user and assistant messages before it are the "
-        "conversation's history (not sent with session_id); system, developer and tool messages are ignored",
+        "conversation's history (the most recent within the gateway's bounds; not sent with session_id); system, "
+        "developer and tool messages are ignored",
     )
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -181,7 +183,7 @@ async def get_model(request: Request, _: CallMetadata, model: str) -> Model:
     return Model(id=model, created=_STARTED)
 
 
-def _ask_request(body: ChatCompletionRequest) -> rag_pb2.AskRequest:
+def _ask_request(body: ChatCompletionRequest, turns: int, chars: int) -> rag_pb2.AskRequest:
     last = body.messages[-1]
     if last.role != "user":
         raise ApiError(
@@ -206,21 +208,28 @@ def _ask_request(body: ChatCompletionRequest) -> rag_pb2.AskRequest:
         session_id=body.session_id or "",
         filters=to_proto(body.filters),
         options=options,
-        history=[] if body.session_id else history_of(body.messages[:-1]),
+        history=[] if body.session_id else history_of(body.messages[:-1], turns, chars),
     )
 
 
 _ROLES = {"user": common_pb2.CONVERSATION_ROLE_USER, "assistant": common_pb2.CONVERSATION_ROLE_ASSISTANT}
 
 
-def history_of(messages: list[ChatMessage]) -> list[common_pb2.ConversationTurn]:
-    """The user and assistant messages with text, oldest first, as the orchestrator's history turns."""
-    turns = []
-    for message in messages:
+def history_of(messages: list[ChatMessage], turns: int, chars: int) -> list[common_pb2.ConversationTurn]:
+    """The user and assistant messages with text as the orchestrator's history turns, oldest first: the most
+    recent ones, at most ``turns`` of them and ``chars`` characters together (older ones are dropped, as a model's
+    context window would drop them, rather than the request refused)."""
+    kept: list[common_pb2.ConversationTurn] = []
+    left = chars
+    for message in reversed(messages):
         text = message.text()
-        if message.role in _ROLES and text.strip():
-            turns.append(common_pb2.ConversationTurn(role=_ROLES[message.role], text=text))
-    return turns
+        if message.role not in _ROLES or not text.strip():
+            continue
+        if len(kept) == turns or len(text) > left:
+            break
+        kept.append(common_pb2.ConversationTurn(role=_ROLES[message.role], text=text))
+        left -= len(text)
+    return kept[::-1]
 
 
 def citations_of(result: rag_pb2.AnswerResult) -> list[Citation]:
@@ -270,7 +279,7 @@ async def chat_completions(
             param="model",
             code="model_not_found",
         )
-    ask = _ask_request(body)
+    ask = _ask_request(body, settings.history_turns, settings.history_chars)
     request.state.grpc_fields = ASK_FIELDS
     up = upstreams(request)
     if not body.stream:
