@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from ragplane_gateway.errors import from_grpc
+from ragplane_gateway.routes.chat import ASK_FIELDS
 
 pytestmark = pytest.mark.unit
 
@@ -49,3 +50,8 @@ def test_resource_exhausted_sends_retry_after_in_whole_seconds_rounded_up():
     error = from_grpc(rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "over", [("retry-after", "2.250")]))
     assert error.headers == {"Retry-After": "3"}
     assert from_grpc(rpc_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "over")).headers == {"Retry-After": "1"}
+
+
+def test_a_refused_history_names_the_chat_messages():
+    error = from_grpc(rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "history: must be at most 20 turns"), ASK_FIELDS)
+    assert (error.status, error.param) == (400, "messages")
